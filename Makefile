@@ -1,0 +1,63 @@
+# The two commands that matter: `make run` and `make test`. Both set everything up first,
+# and skip each step already done.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SYSTEM_STAMP := $(VENV)/.system-deps
+DEPS_STAMP := $(VENV)/.deps
+NATIVE_STAMP := $(VENV)/.native
+RUST_SOURCES := $(shell find native -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml Cargo.lock
+
+.PHONY: run test setup bench lint fmt clean cargo-test pytest
+
+run: setup
+	$(VENV)/bin/hearth serve
+
+test: setup cargo-test pytest
+
+setup: $(NATIVE_STAMP)
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(SYSTEM_STAMP): scripts/system-deps.sh | $(PY)
+	bash scripts/system-deps.sh
+	touch $@
+
+# Dependencies (runtime + dev) change only with pyproject.toml.
+$(DEPS_STAMP): pyproject.toml $(SYSTEM_STAMP)
+	@echo "[setup] installing Python dependencies into $(VENV)"
+	$(PY) scripts/deps.py runtime dev > $(VENV)/requirements.txt
+	$(PIP) install -q -r $(VENV)/requirements.txt
+	touch $@
+
+# The package itself, editable; maturin builds the Rust extension in release mode.
+$(NATIVE_STAMP): $(DEPS_STAMP) $(RUST_SOURCES)
+	@echo "[setup] building the native extension (release) and installing hearth-core"
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release
+	touch $@
+
+cargo-test:
+	cargo test --workspace --quiet
+
+pytest: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m pytest bench/micro -q --benchmark-only -p no:cacheprovider --benchmark-json=bench/.micro.json
+	$(PY) bench/micro/report.py bench/.micro.json
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cargo fmt --all -- --check
+
+fmt: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+	cargo fmt --all
+
+clean:
+	rm -rf $(VENV) target .pytest_cache

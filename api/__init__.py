@@ -1,0 +1,1 @@
+"""The aiohttp layer: ``create_app(settings)``, middlewares, handlers, OpenAPI, the console."""

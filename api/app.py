@@ -1,0 +1,50 @@
+"""``create_app(settings)``: the whole HTTP service, its resources in ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+from aiohttp import web
+
+from api import openapi
+from api.handlers import health
+from api.keys import DB, ENDPOINTS, METRICS, OPENAPI_CACHE, REDIS, SETTINGS
+from api.middlewares import problem_details, request_context, stamp_request_id
+from api.observability import HttpMetrics
+from api.routing import Endpoint, register
+from hearth_core.db.pool import create_pool
+from hearth_core.redis_client import create_redis
+from hearth_core.settings import Settings
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [*health.routes.endpoints, *openapi.routes.endpoints]
+
+
+async def _postgres(app: web.Application) -> AsyncIterator[None]:
+    pool = await create_pool(app[SETTINGS])
+    app[DB] = pool
+    yield
+    await pool.close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    client = create_redis(app[SETTINGS])
+    app[REDIS] = client
+    yield
+    await client.aclose()
+
+
+def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, problem_details],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = HttpMetrics()
+    app[OPENAPI_CACHE] = {}
+    app[ENDPOINTS] = register(app, [*all_endpoints(), *extra])
+    app.on_response_prepare.append(stamp_request_id)
+    app.cleanup_ctx.append(_postgres)
+    app.cleanup_ctx.append(_redis)
+    return app

@@ -1,0 +1,75 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from aiohttp import web
+
+from api.jsonio import json_response
+from api.keys import DB, METRICS, REDIS
+from api.problems import problem_response
+from api.routing import Routes
+from hearth_core.scopes import PUBLIC
+
+routes = Routes("health")
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    status: str
+    checks: dict[str, str]
+
+
+@routes.get("/healthz", scope=PUBLIC, summary="Liveness: the process answers", response=Health)
+async def healthz(request: web.Request) -> web.Response:
+    return json_response(Health(status="ok"))
+
+
+async def _check_postgres(app: web.Application) -> str:
+    try:
+        async with asyncio.timeout(2):
+            await app[DB].fetchval("SELECT 1")
+        return "ok"
+    except Exception as exc:  # any failure means "not ready", reported by type
+        return f"unavailable: {type(exc).__name__}"
+
+
+async def _check_redis(app: web.Application) -> str:
+    try:
+        async with asyncio.timeout(1):
+            await app[REDIS].ping()
+        return "ok"
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}"
+
+
+@routes.get(
+    "/readyz",
+    scope=PUBLIC,
+    summary="Readiness: PostgreSQL and Redis reachable",
+    response=Readiness,
+    responses={503: "PostgreSQL or Redis unreachable"},
+)
+async def readyz(request: web.Request) -> web.Response:
+    pg, rd = await asyncio.gather(_check_postgres(request.app), _check_redis(request.app))
+    checks = {"postgres": pg, "redis": rd}
+    if pg == "ok" and rd == "ok":
+        return json_response(Readiness(status="ready", checks=checks))
+    failing = ", ".join(k for k, v in checks.items() if v != "ok")
+    return problem_response(
+        503,
+        f"not ready: {failing} unreachable",
+        headers={"Retry-After": "1"},
+        extensions={"checks": checks},
+    )
+
+
+@routes.get("/metrics", scope=PUBLIC, summary="Prometheus metrics", content_types=("text/plain",))
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = request.app[METRICS].exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})

@@ -1,0 +1,19 @@
+"""Typed application keys: what the app holds for its handlers."""
+
+from __future__ import annotations
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from api.observability import HttpMetrics
+from api.routing import Endpoint
+from hearth_core.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", asyncpg.Pool)
+REDIS = web.AppKey("redis", aioredis.Redis)
+METRICS = web.AppKey("metrics", HttpMetrics)
+ENDPOINTS = web.AppKey("endpoints", dict[str, Endpoint])  # by route name
+# Mutable holder filled on first request (the app is frozen by then).
+OPENAPI_CACHE = web.AppKey("openapi_cache", dict)

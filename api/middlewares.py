@@ -1,0 +1,118 @@
+"""Request id, access log and metrics, and the one place errors become problem+json."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+
+import msgspec
+from aiohttp import web
+
+from api.keys import METRICS
+from api.problems import FieldError, problem_response, validation_errors
+from hearth_core.errors import ServiceError
+from hearth_core.logs import request_id_var
+
+REQUEST_ID = web.RequestKey("request_id", str)
+_VALID_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_PASS_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+access_log = logging.getLogger("hearth.access")
+error_log = logging.getLogger("hearth.errors")
+
+
+def route_label(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Outermost: request id (X-Request-ID in and out), JSON access log, metrics."""
+    incoming = request.headers.get("X-Request-ID", "")
+    rid = incoming if _VALID_RID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = rid
+    token = request_id_var.set(rid)
+    start = time.perf_counter()
+    status = 499  # client went away before we answered
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        elapsed = time.perf_counter() - start
+        route = route_label(request)
+        request.app[METRICS].observe(request.method, route, status, elapsed)
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "remote": request.remote,
+            },
+        )
+        request_id_var.reset(token)
+
+
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: also reaches streamed responses (SSE) before headers go out."""
+    rid = request.get(REQUEST_ID)
+    if rid is not None:
+        response.headers["X-Request-ID"] = rid
+
+
+@web.middleware
+async def problem_details(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Every error a client can see, as RFC 9457 problem+json; unknown ones opaque."""
+    rid = request.get(REQUEST_ID)
+    try:
+        return await handler(request)
+    except msgspec.ValidationError as exc:
+        errors = validation_errors(exc)
+        return problem_response(
+            400, f"invalid request body at {errors[0].path}", errors=errors, request_id=rid
+        )
+    except ServiceError as exc:
+        return problem_response(
+            exc.status,
+            exc.detail,
+            title=exc.title,
+            errors=[FieldError(path=e["path"], message=e["message"]) for e in exc.errors],
+            headers=exc.headers or None,
+            type_=exc.type,
+            request_id=rid,
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {h: exc.headers[h] for h in _PASS_HEADERS if h in exc.headers}
+        return problem_response(
+            exc.status, _http_detail(request, exc), headers=headers or None, request_id=rid
+        )
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        error_log.exception(
+            "unhandled exception", extra={"method": request.method, "route": route_label(request)}
+        )
+        return problem_response(
+            500,
+            f"An internal error occurred. Quote request id {rid} when reporting it.",
+            request_id=rid,
+        )
+
+
+def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
+    if exc.status == 404:
+        return f"no resource at {request.path}"
+    if exc.status == 405:
+        return f"method {request.method} not allowed on {request.path}"
+    if exc.status == 413:
+        return "request body too large"
+    return exc.reason

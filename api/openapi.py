@@ -1,0 +1,115 @@
+"""OpenAPI 3.1, generated from the declared endpoints and their msgspec types."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from api.jsonio import json_response
+from api.keys import ENDPOINTS, OPENAPI_CACHE, SETTINGS
+from api.problems import Problem
+from api.routing import Endpoint, Routes
+from hearth_core import __version__
+from hearth_core.scopes import ALL_SCOPES, PUBLIC
+
+routes = Routes("meta")
+_PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+_REF = "#/components/schemas/{name}"
+
+
+def build_document(endpoints: list[Endpoint], base_url: str) -> dict[str, Any]:
+    types: list[Any] = [Problem]
+    for ep in endpoints:
+        types += [t for t in (ep.body, ep.query, ep.response) if t is not None]
+    schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    by_type = dict(zip(types, schemas, strict=True))
+    problem_ref = by_type[Problem]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in sorted(endpoints, key=lambda e: (e.path, e.method)):
+        path = _PATH_PARAM.sub(r"{\1}", ep.path)
+        params: list[dict[str, Any]] = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in _PATH_PARAM.findall(ep.path)
+        ]
+        if ep.query is not None:
+            params += _query_parameters(ep.query, components)
+        op: dict[str, Any] = {
+            "operationId": ep.route_name,
+            "summary": ep.summary,
+            "tags": [ep.tag],
+            "x-scope": ep.scope,
+            "responses": {},
+        }
+        if params:
+            op["parameters"] = params
+        if ep.scope != PUBLIC:
+            op["security"] = [{"oauth2": [ep.scope]}, {"bearer": [ep.scope]}]
+            op["responses"]["401"] = _problem("missing or invalid token", problem_ref)
+            op["responses"]["403"] = _problem(f"token lacks scope {ep.scope}", problem_ref)
+        if ep.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {ct: {"schema": by_type[ep.body]} for ct in ep.content_types},
+            }
+            op["responses"]["400"] = _problem("invalid input, naming the field", problem_ref)
+        ok: dict[str, Any] = {"description": "success"}
+        if ep.response is not None:
+            ok["content"] = {"application/json": {"schema": by_type[ep.response]}}
+        elif ep.body is None and ep.content_types != ("application/json",):
+            ok["content"] = {ct: {} for ct in ep.content_types}
+        op["responses"][str(ep.status)] = ok
+        for code, text in ep.responses.items():
+            op["responses"][str(code)] = _problem(text, problem_ref)
+        paths.setdefault(path, {})[ep.method.lower()] = op
+
+    scopes = {s: s for s in ALL_SCOPES}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Hearth Core Services", "version": __version__},
+        "servers": [{"url": base_url}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "oauth2": {
+                    "type": "oauth2",
+                    "flows": {
+                        "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes},
+                        "authorizationCode": {
+                            "authorizationUrl": "/oauth/authorize",
+                            "tokenUrl": "/oauth/token",
+                            "scopes": scopes,
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+def _problem(description: str, ref: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": ref}}}
+
+
+def _query_parameters(typ: Any, components: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = components[typ.__name__]
+    required = set(schema.get("required", ()))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+@routes.get("/openapi.json", scope=PUBLIC, summary="This API's OpenAPI 3.1 document")
+async def openapi_document(request: web.Request) -> web.Response:
+    cache = request.app[OPENAPI_CACHE]
+    if "doc" not in cache:
+        cache["doc"] = build_document(
+            list(request.app[ENDPOINTS].values()), request.app[SETTINGS].public_base_url
+        )
+    return json_response(cache["doc"], headers={"Cache-Control": "public, max-age=60"})

@@ -1,0 +1,96 @@
+"""Serving: one process, or N forked workers sharing the port through SO_REUSEPORT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+
+import uvloop
+from aiohttp import web
+
+from api.app import create_app
+from hearth_core.settings import Settings
+
+log = logging.getLogger("hearth.server")
+
+
+def run_single(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests get ``shutdown_timeout`` to finish."""
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=True,
+        access_log=None,
+        shutdown_timeout=settings.shutdown_timeout,
+        handle_signals=True,
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
+
+
+def run_workers(settings: Settings) -> int:
+    """Fork ``settings.workers`` servers; restart one that dies; forward SIGTERM/SIGINT."""
+    prom_dir = settings.data_path / "prometheus"
+    shutil.rmtree(prom_dir, ignore_errors=True)
+    prom_dir.mkdir(parents=True)
+    # prometheus-client's multi-process mode is switched on by this variable alone.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
+    from prometheus_client import multiprocess
+
+    children: dict[int, int] = {}
+    stopping = False
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                run_single(settings)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = slot
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for slot in range(settings.workers):
+        spawn(slot)
+    failed = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        slot = children.pop(pid, None)
+        if slot is None:
+            continue
+        multiprocess.mark_process_dead(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            failed |= code not in (0, -signal.SIGTERM)
+            continue
+        log.warning("worker exited; starting a new one", extra={"pid": pid, "exit": code})
+        time.sleep(0.2)
+        spawn(slot)
+    return 1 if failed else 0

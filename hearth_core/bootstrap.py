@@ -1,0 +1,98 @@
+"""First-start work shared by ``hearth serve`` and ``hearth migrate``: schema, keys, first admin."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from hearth_core import audit
+from hearth_core.db import migrations
+from hearth_core.db.pool import connect
+from hearth_core.scopes import ALL_SCOPES
+from hearth_core.security.crypto import FieldCipher, MasterKeyRing, normalize_email
+from hearth_core.security.keyring import load_field_cipher
+from hearth_core.security.passwords import hash_password_async
+from hearth_core.settings import Settings
+
+ADMIN_ROLE = "admin"
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    email: str
+    password: str | None  # None when it came from the environment (never echoed back)
+    generated: bool
+
+
+async def prepare(settings: Settings) -> tuple[list[migrations.Migration], AdminCredentials | None]:
+    """Apply migrations, make sure keys exist, seed the admin role and the first admin."""
+    assert settings.database_url is not None
+    conn = await connect(settings.database_url)
+    try:
+        applied = await migrations.apply_all(conn)
+        ring = MasterKeyRing.from_settings(settings)
+        cipher = await load_field_cipher(conn, ring)
+        await ensure_admin_role(conn)
+        creds = await ensure_first_admin(conn, cipher, settings)
+    finally:
+        await conn.close()
+    return applied, creds
+
+
+async def ensure_admin_role(conn: asyncpg.Connection) -> None:
+    # Re-seeded every start so scopes added by newer versions reach the admin role.
+    await conn.execute(
+        """
+        INSERT INTO roles (name, description, scopes) VALUES ($1, 'Full access', $2)
+        ON CONFLICT (name) DO UPDATE SET scopes = (
+            SELECT array_agg(DISTINCT s ORDER BY s) FROM unnest(roles.scopes || EXCLUDED.scopes) s
+        )
+        """,
+        ADMIN_ROLE,
+        list(ALL_SCOPES),
+    )
+
+
+async def ensure_first_admin(
+    conn: asyncpg.Connection, cipher: FieldCipher, settings: Settings
+) -> AdminCredentials | None:
+    """Create the first admin unless one exists. Returns the credentials to print once."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x61646D696E)
+        has_admin = await conn.fetchval(
+            "SELECT 1 FROM user_roles WHERE role_name = $1 LIMIT 1", ADMIN_ROLE
+        )
+        if has_admin:
+            return None
+        email = settings.bootstrap_admin_email or "admin@hearth.local"
+        password = settings.bootstrap_admin_password
+        generated = password is None
+        if password is None:
+            password = secrets.token_urlsafe(18)
+        user_id = uuid.uuid4()
+        norm = normalize_email(email)
+        await conn.execute(
+            """
+            INSERT INTO users (user_id, email_bidx, email_enc, display_name_enc, password_hash)
+            VALUES ($1, $2, $3, $4, $5)
+            """,
+            user_id,
+            cipher.blind_index(norm),
+            cipher.encrypt_text(norm, f"{user_id}:email"),
+            cipher.encrypt_text("Administrator", f"{user_id}:display_name"),
+            await hash_password_async(password),
+        )
+        await conn.execute(
+            "INSERT INTO user_roles (user_id, role_name) VALUES ($1, $2)", user_id, ADMIN_ROLE
+        )
+        await audit.record(
+            conn,
+            actor="system:bootstrap",
+            action="user.create",
+            target=f"user:{user_id}",
+            after={"email": "<encrypted>", "roles": [ADMIN_ROLE]},
+        )
+    return AdminCredentials(email=norm, password=password if generated else None, generated=generated)

@@ -1,0 +1,1 @@
+"""PostgreSQL access: the pool, the migrations runner and the repository functions."""

@@ -1,0 +1,44 @@
+"""The asyncpg pool, with jsonb/json decoded by orjson."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+from hearth_core.settings import Settings
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("jsonb", "json"):
+        await conn.set_type_codec(
+            typename, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(settings: Settings, *, dsn: str | None = None) -> asyncpg.Pool:
+    url = dsn or settings.database_url
+    if url is None:
+        raise ValueError("database_url is not set (the launcher fills it in)")
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        init=_init_connection,
+        command_timeout=60,
+        max_inactive_connection_lifetime=300,
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """A single connection with the same codecs as the pool (for CLI and start-up work)."""
+    conn = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn

@@ -1,0 +1,1 @@
+"""Keys, tokens, passwords and encryption at rest."""

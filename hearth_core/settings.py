@@ -1,0 +1,87 @@
+"""One frozen settings Struct, read from ``HEARTH_*`` environment variables and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "HEARTH_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Every knob of the service. Field ``foo_bar`` is read from ``HEARTH_FOO_BAR``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = ".hearth"
+    workers: int = 1
+    # External services; when unset the embedded default (localstack) starts its own.
+    database_url: str | None = None
+    database_read_url: str | None = None
+    redis_url: str | None = None
+    # Ports of the embedded PostgreSQL / Redis (loopback only).
+    pg_port: int = 15432
+    redis_port: int = 16379
+    # Embedded PostgreSQL durability: tests turn it off for speed, serving never does.
+    pg_durable: bool = True
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: str | None = None
+    # Base64 of 32 bytes, or "kid:base64,kid:base64" (first one encrypts). Else a key file.
+    master_key: str | None = None
+    master_key_file: str | None = None
+    issuer: str | None = None
+    log_level: str = "INFO"
+    shutdown_timeout: float = 30.0
+    max_body_bytes: int = 32 * 1024 * 1024
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+    @property
+    def public_base_url(self) -> str:
+        return self.issuer or f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Build settings from ``HEARTH_*`` variables; ``overrides`` (not None) win."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        names = set(cls.__struct_fields__)
+        for key, value in env.items():
+            if key.startswith(ENV_PREFIX):
+                field = key[len(ENV_PREFIX) :].lower()
+                if field in names and value != "":
+                    raw[field] = value
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(_env_message(str(exc))) from None
+
+    def replace(self, **changes: Any) -> Settings:
+        return msgspec.structs.replace(self, **changes)
+
+
+class SettingsError(ValueError):
+    """A ``HEARTH_*`` variable holds a value of the wrong shape."""
+
+
+def _env_message(msg: str) -> str:
+    # msgspec says "... - at `$.port`"; name the environment variable instead.
+    if " - at `$." in msg:
+        text, _, path = msg.partition(" - at `$.")
+        return f"{ENV_PREFIX}{path.rstrip('`').upper()}: {text}"
+    return msg

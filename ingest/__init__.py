@@ -1,0 +1,1 @@
+"""The metrics ingestion path: formats, series dictionary, batcher, COPY writer, rollups."""

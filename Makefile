@@ -46,8 +46,8 @@ pytest: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) -m pytest bench/micro -q --benchmark-only -p no:cacheprovider --benchmark-json=bench/.micro.json
-	$(PY) bench/micro/report.py bench/.micro.json
+	$(PY) -m pytest bench/micro -q --benchmark-only -p no:cacheprovider
+	$(PY) bench/micro/report.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

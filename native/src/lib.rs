@@ -1,0 +1,11 @@
+//! Native core of Hearth Core Services.
+//!
+//! Everything outside `py` is pure Rust, usable and tested without Python
+//! (`cargo test`). The PyO3 binding layer lives in `src/py/` and is compiled
+//! only with the `python` feature, which maturin enables when it builds the
+//! `hearth_core._native` extension module.
+
+pub mod series;
+
+#[cfg(feature = "python")]
+mod py;

@@ -24,7 +24,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 @cli.command()
-@click.option("--host", default=None, help="Interface to bind [env HEARTH_HOST; default 127.0.0.1].")
+@click.option(
+    "--host", default=None, help="Interface to bind [env HEARTH_HOST; default 127.0.0.1]."
+)
 @click.option("--port", type=int, default=None, help="Port [env HEARTH_PORT; default 8080].")
 @data_dir_option
 @click.option(

@@ -22,7 +22,9 @@ async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T
     """Decode the body with the endpoint's module-level Decoder (validation → 400 by path)."""
     body = await request.read()
     if not body:
-        raise InvalidInput("a JSON body is required", errors=[{"path": "$", "message": "empty body"}])
+        raise InvalidInput(
+            "a JSON body is required", errors=[{"path": "$", "message": "empty body"}]
+        )
     try:
         return decoder.decode(body)
     except msgspec.ValidationError:
@@ -48,7 +50,9 @@ def read_query(request: web.Request, typ: type[T]) -> T:
         raise InvalidInput("invalid query parameters", errors=errors) from None
 
 
-def json_response(obj: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    obj: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         status=status, body=_encoder.encode(obj), content_type="application/json", headers=headers
     )

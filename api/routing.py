@@ -44,28 +44,26 @@ class Routes:
         self.tag = tag
         self.endpoints: list[Endpoint] = []
 
-    def route(self, method: str, path: str, *, scope: str, summary: str, **kw: Any):  # noqa: ANN201
+    def route(self, method: str, path: str, *, scope: str, summary: str, **kw: Any):
         if scope != PUBLIC and scope not in ALL_SCOPES:
             raise ValueError(f"{method} {path}: unknown scope {scope!r}")
 
         def deco(handler: Handler) -> Handler:
-            self.endpoints.append(
-                Endpoint(method, path, handler, scope, summary, self.tag, **kw)
-            )
+            self.endpoints.append(Endpoint(method, path, handler, scope, summary, self.tag, **kw))
             return handler
 
         return deco
 
-    def get(self, path: str, **kw: Any):  # noqa: ANN201
+    def get(self, path: str, **kw: Any):
         return self.route("GET", path, **kw)
 
-    def post(self, path: str, **kw: Any):  # noqa: ANN201
+    def post(self, path: str, **kw: Any):
         return self.route("POST", path, **kw)
 
-    def put(self, path: str, **kw: Any):  # noqa: ANN201
+    def put(self, path: str, **kw: Any):
         return self.route("PUT", path, **kw)
 
-    def delete(self, path: str, **kw: Any):  # noqa: ANN201
+    def delete(self, path: str, **kw: Any):
         return self.route("DELETE", path, **kw)
 
 

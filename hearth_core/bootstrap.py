@@ -95,4 +95,6 @@ async def ensure_first_admin(
             target=f"user:{user_id}",
             after={"email": "<encrypted>", "roles": [ADMIN_ROLE]},
         )
-    return AdminCredentials(email=norm, password=password if generated else None, generated=generated)
+    return AdminCredentials(
+        email=norm, password=password if generated else None, generated=generated
+    )

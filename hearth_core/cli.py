@@ -27,7 +27,8 @@ def data_dir_option(f: Any) -> Any:
         "--data-dir",
         type=click.Path(file_okay=False),
         default=None,
-        help="Where the embedded services keep their data [env HEARTH_DATA_DIR; default ./.hearth].",
+        help="Where the embedded services keep their data "
+        "[env HEARTH_DATA_DIR; default ./.hearth].",
     )(f)
 
 
@@ -47,7 +48,9 @@ def announce_admin(creds: AdminCredentials | None) -> None:
             err=True,
         )
     else:
-        click.echo(f"  First admin created: {creds.email} (password from the environment)", err=True)
+        click.echo(
+            f"  First admin created: {creds.email} (password from the environment)", err=True
+        )
 
 
 @cli.command()

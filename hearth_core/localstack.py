@@ -275,7 +275,13 @@ class LocalStack:
         env = {**os.environ, "PGPASSWORD": self._pg_password()}
         base = [psql, "-h", self.host, "-p", str(self.pg_port), "-U", PG_USER, "-qAt"]
         out = subprocess.run(
-            [*base, "-d", "postgres", "-c", f"SELECT 1 FROM pg_database WHERE datname='{PG_DATABASE}'"],
+            [
+                *base,
+                "-d",
+                "postgres",
+                "-c",
+                f"SELECT 1 FROM pg_database WHERE datname='{PG_DATABASE}'",
+            ],
             capture_output=True,
             env=env,
             check=False,
@@ -299,7 +305,15 @@ class LocalStack:
         self.log("stopping PostgreSQL")
         self._run(
             self._pg_cmd(
-                find_pg_bin("pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast", "-D", str(self.pg_dir)
+                find_pg_bin("pg_ctl"),
+                "stop",
+                "-w",
+                "-t",
+                "60",
+                "-m",
+                "fast",
+                "-D",
+                str(self.pg_dir),
             ),
             "pg_ctl stop",
         )
@@ -385,9 +399,7 @@ class LocalStack:
         try:
             with socket.create_connection((self.host, self.redis_port), timeout=0.5) as s:
                 pw = self._redis_password().encode()
-                s.sendall(
-                    b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n" % (len(pw), pw)
-                )
+                s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n" % (len(pw), pw))
                 data = b""
                 while data.count(b"\r\n") < 2:
                     chunk = s.recv(64)

@@ -53,9 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return self.issuer or f"http://{self.host}:{self.port}"
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``HEARTH_*`` variables; ``overrides`` (not None) win."""
         env = os.environ if environ is None else environ
         raw: dict[str, Any] = {}

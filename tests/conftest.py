@@ -33,7 +33,7 @@ from hearth_core.settings import Settings
 
 TEST_MASTER_KEY = "test:" + base64.b64encode(b"k" * 32).decode()
 ADMIN_EMAIL = "admin@example.test"
-ADMIN_PASSWORD = "correct horse battery staple"  # noqa: S105 - test fixture credential
+ADMIN_PASSWORD = "correct horse battery staple"
 
 
 def free_port() -> int:

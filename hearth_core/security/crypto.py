@@ -85,16 +85,22 @@ class MasterKeyRing:
     def wrap(self, key_id: int, plaintext_key: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(12)
         aad = f"hearth-dek:{key_id}".encode()
-        return self.primary, nonce + AESGCM(self.keys[self.primary]).encrypt(nonce, plaintext_key, aad)
+        return self.primary, nonce + AESGCM(self.keys[self.primary]).encrypt(
+            nonce, plaintext_key, aad
+        )
 
     def unwrap(self, key_id: int, master_kid: str, wrapped: bytes) -> bytes:
         key = self.keys.get(master_kid)
         if key is None:
-            raise CryptoError(f"data key {key_id} is wrapped by master key {master_kid!r}, not in the ring")
+            raise CryptoError(
+                f"data key {key_id} is wrapped by master key {master_kid!r}, not in the ring"
+            )
         try:
             return AESGCM(key).decrypt(wrapped[:12], wrapped[12:], f"hearth-dek:{key_id}".encode())
         except InvalidTag:
-            raise CryptoError(f"data key {key_id} does not unwrap with master key {master_kid!r}") from None
+            raise CryptoError(
+                f"data key {key_id} does not unwrap with master key {master_kid!r}"
+            ) from None
 
 
 @dataclass

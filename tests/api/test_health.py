@@ -49,4 +49,7 @@ async def test_metrics_count_requests_by_route_template(client):
     assert 'hearth_http_requests_total{method="GET",route="/healthz",status="200"} 2.0' in text
     assert 'route="unmatched",status="404"' in text
     assert "/nowhere/at/all" not in text  # raw paths never become label values
-    assert 'hearth_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"}' in text
+    assert (
+        'hearth_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"}'
+        in text
+    )

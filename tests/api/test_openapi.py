@@ -34,8 +34,15 @@ async def test_document_lists_builtin_routes(client):
 async def test_a_new_route_appears_by_itself(settings, aiohttp_client):
     extra = Routes("widgets")
 
-    @extra.post("/v1/widgets/{widget_id}", scope="flag.write", summary="make", body=Widget,
-                query=WidgetQuery, response=Widget, status=201)
+    @extra.post(
+        "/v1/widgets/{widget_id}",
+        scope="flag.write",
+        summary="make",
+        body=Widget,
+        query=WidgetQuery,
+        response=Widget,
+        status=201,
+    )
     async def make_widget(request: web.Request) -> web.Response:
         return web.Response()
 

@@ -19,7 +19,7 @@ from tests.conftest import free_port, make_data_dir
 
 def _get(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -31,7 +31,9 @@ def _wait_ready(proc: subprocess.Popen[str], port: int, timeout: float = 60) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"serve exited early with {proc.returncode}:\n{proc.stderr.read()}")
+            raise AssertionError(
+                f"serve exited early with {proc.returncode}:\n{proc.stderr.read()}"
+            )
         if _get(f"http://127.0.0.1:{port}/readyz") == 200:
             return
         time.sleep(0.2)
@@ -92,7 +94,18 @@ def test_embedded_serve_stops_cleanly_and_keeps_data(hearth_env):
             if p is not None and p.poll() is None:
                 p.kill()
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", "pg_ctl", "stop", "-D", str(data / "pg"), "-m", "immediate"]
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                "pg_ctl",
+                "stop",
+                "-D",
+                str(data / "pg"),
+                "-m",
+                "immediate",
+            ]
             if os.geteuid() == 0
             else ["pg_ctl", "stop", "-D", str(data / "pg"), "-m", "immediate"],
             capture_output=True,
@@ -136,7 +149,10 @@ def test_workers_share_the_port_and_are_replaced(settings, hearth_env):
 def test_every_command_has_help(command, hearth_env):
     out = subprocess.run(
         [sys.executable, "-m", "api.cli", *command, "--help"],
-        env=hearth_env, capture_output=True, text=True, check=False,
+        env=hearth_env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert "Usage:" in out.stdout

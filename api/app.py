@@ -7,18 +7,38 @@ from collections.abc import AsyncIterator, Iterable
 from aiohttp import web
 
 from api import openapi
-from api.handlers import health
-from api.keys import DB, ENDPOINTS, METRICS, OPENAPI_CACHE, REDIS, SETTINGS
+from api.auth import scope_guard
+from api.handlers import clients, health, oauth
+from api.keys import (
+    CIPHER,
+    DB,
+    ENDPOINTS,
+    EVENTS,
+    IDENTITY,
+    METRICS,
+    OPENAPI_CACHE,
+    REDIS,
+    SETTINGS,
+)
 from api.middlewares import problem_details, request_context, stamp_request_id
 from api.observability import HttpMetrics
 from api.routing import Endpoint, register
 from hearth_core.db.pool import create_pool
+from hearth_core.events import EventListener
+from hearth_core.identity.provider import IdentityProvider
 from hearth_core.redis_client import create_redis
+from hearth_core.security.crypto import MasterKeyRing
+from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings
 
 
 def all_endpoints() -> list[Endpoint]:
-    return [*health.routes.endpoints, *openapi.routes.endpoints]
+    return [
+        *health.routes.endpoints,
+        *openapi.routes.endpoints,
+        *oauth.routes.endpoints,
+        *clients.routes.endpoints,
+    ]
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
@@ -35,9 +55,26 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def _identity(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.database_url is not None
+    ring = MasterKeyRing.from_settings(settings)
+    async with app[DB].acquire() as conn:
+        cipher = await load_field_cipher(conn, ring)
+    app[CIPHER] = cipher
+    listener = EventListener(settings.database_url)
+    await listener.start()
+    app[EVENTS] = listener
+    provider = IdentityProvider(settings, app[DB], cipher)
+    await provider.start(listener)
+    app[IDENTITY] = provider
+    yield
+    await listener.stop()
+
+
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, problem_details],
+        middlewares=[request_context, problem_details, scope_guard],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
@@ -47,4 +84,5 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_identity)
     return app

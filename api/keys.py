@@ -8,6 +8,9 @@ from aiohttp import web
 
 from api.observability import HttpMetrics
 from api.routing import Endpoint
+from hearth_core.events import EventListener
+from hearth_core.identity.provider import IdentityProvider
+from hearth_core.security.crypto import FieldCipher
 from hearth_core.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +20,6 @@ METRICS = web.AppKey("metrics", HttpMetrics)
 ENDPOINTS = web.AppKey("endpoints", dict[str, Endpoint])  # by route name
 # Mutable holder filled on first request (the app is frozen by then).
 OPENAPI_CACHE = web.AppKey("openapi_cache", dict)
+CIPHER = web.AppKey("cipher", FieldCipher)
+EVENTS = web.AppKey("events", EventListener)
+IDENTITY = web.AppKey("identity", IdentityProvider)

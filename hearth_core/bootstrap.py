@@ -11,6 +11,7 @@ import asyncpg
 from hearth_core import audit
 from hearth_core.db import migrations
 from hearth_core.db.pool import connect
+from hearth_core.identity.clients import OIDC_SCOPES
 from hearth_core.scopes import ALL_SCOPES
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing, normalize_email
 from hearth_core.security.keyring import load_field_cipher
@@ -37,6 +38,7 @@ async def prepare(settings: Settings) -> tuple[list[migrations.Migration], Admin
         cipher = await load_field_cipher(conn, ring)
         await ensure_admin_role(conn)
         creds = await ensure_first_admin(conn, cipher, settings)
+        await ensure_console_client(conn, settings)
     finally:
         await conn.close()
     return applied, creds
@@ -97,4 +99,27 @@ async def ensure_first_admin(
         )
     return AdminCredentials(
         email=norm, password=password if generated else None, generated=generated
+    )
+
+
+CONSOLE_CLIENT_ID = "hearth-console"
+
+
+async def ensure_console_client(conn: asyncpg.Connection, settings: Settings) -> None:
+    """The console's public client (authorization_code + PKCE), its redirect URI kept current."""
+    redirect = f"{settings.public_base_url}/console/callback"
+    scopes = sorted({*ALL_SCOPES, *OIDC_SCOPES})
+    await conn.execute(
+        """
+        INSERT INTO oauth_clients (client_id, name, confidential, grants, scopes, redirect_uris)
+        VALUES ($1, 'Hearth console', false, ARRAY['authorization_code', 'refresh_token'], $2, ARRAY[$3])
+        ON CONFLICT (client_id) DO UPDATE SET
+            scopes = EXCLUDED.scopes,
+            redirect_uris = CASE WHEN $3 = ANY (oauth_clients.redirect_uris)
+                                 THEN oauth_clients.redirect_uris
+                                 ELSE oauth_clients.redirect_uris || $3 END
+        """,
+        CONSOLE_CLIENT_ID,
+        scopes,
+        redirect,
     )

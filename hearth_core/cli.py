@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any, TypeVar
 
+import asyncpg
 import click
 import orjson
 
 from hearth_core import __version__
 from hearth_core.bootstrap import AdminCredentials, prepare
+from hearth_core.db.pool import connect
+from hearth_core.errors import ServiceError
+from hearth_core.identity import clients, signing
+from hearth_core.identity.clients import GRANTS, Client
 from hearth_core.runtime import described_urls, running_services
+from hearth_core.security.crypto import FieldCipher, MasterKeyRing
+from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings, SettingsError
+
+T = TypeVar("T")
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -86,3 +98,169 @@ def status(data_dir: str | None, as_json: bool) -> None:
     else:
         for key, value in info.items():
             click.echo(f"{key:13} {value}")
+
+
+@asynccontextmanager
+async def _admin_db(settings: Settings) -> AsyncIterator[tuple[asyncpg.Connection, FieldCipher]]:
+    assert settings.database_url is not None
+    conn = await connect(settings.database_url)
+    try:
+        cipher = await load_field_cipher(conn, MasterKeyRing.from_settings(settings))
+        yield conn, cipher
+    finally:
+        await conn.close()
+
+
+def _run_admin(
+    data_dir: str | None, work: Callable[[asyncpg.Connection, FieldCipher, Settings], Awaitable[T]]
+) -> T:
+    """Run ``work`` against the database, borrowing a running embedded server's if there is one."""
+    settings = load_settings(data_dir=data_dir)
+
+    async def go(live: Settings) -> T:
+        await prepare(live)
+        async with _admin_db(live) as (conn, cipher):
+            return await work(conn, cipher, live)
+
+    with running_services(settings, redis=False, serving=False) as live:
+        return asyncio.run(go(live))
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _echo_json(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+@cli.group()
+def client() -> None:
+    """Manage OAuth clients."""
+
+
+@client.command("create")
+@click.option("--name", required=True, help="Human-readable name.")
+@click.option("--grants", required=True, help="Comma-separated: " + ", ".join(GRANTS) + ".")
+@click.option("--scopes", default="", help="Comma-separated scopes the client may request.")
+@click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, help="Allowed redirect URI (repeatable)."
+)
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"}.')
+@data_dir_option
+def client_create(
+    name: str,
+    grants: str,
+    scopes: str,
+    redirect_uris: tuple[str, ...],
+    public: bool,
+    as_json: bool,
+    data_dir: str | None,
+) -> None:
+    """Register a client; its secret is printed once."""
+
+    async def work(
+        conn: asyncpg.Connection, cipher: FieldCipher, _s: Settings
+    ) -> tuple[Client, str | None]:
+        return await clients.create(
+            conn,
+            cipher,
+            name=name,
+            grants=_csv(grants),
+            scopes=_csv(scopes),
+            redirect_uris=list(redirect_uris),
+            confidential=not public,
+            actor="cli",
+        )
+
+    try:
+        created, secret = _run_admin(data_dir, work)
+    except ServiceError as exc:
+        raise click.ClickException(_service_message(exc)) from None
+    if as_json:
+        _echo_json({"client_id": created.client_id, "client_secret": secret})
+    else:
+        click.echo(f"client_id:     {created.client_id}")
+        if secret:
+            click.echo(f"client_secret: {secret}   (shown once)")
+
+
+@client.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@data_dir_option
+def client_list(as_json: bool, data_dir: str | None) -> None:
+    """List registered clients."""
+
+    async def work(conn: asyncpg.Connection, _c: FieldCipher, _s: Settings) -> list[Client]:
+        return await clients.list_all(conn)
+
+    items = [c.public_view() for c in _run_admin(data_dir, work)]
+    if as_json:
+        _echo_json(items)
+        return
+    for c in items:
+        kind = "confidential" if c["confidential"] else "public"
+        click.echo(f"{c['client_id']:24} {kind:12} {c['name']:24} grants={','.join(c['grants'])}")
+
+
+@client.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"}.')
+@data_dir_option
+def client_rotate_secret(client_id: str, as_json: bool, data_dir: str | None) -> None:
+    """Issue a new secret for CLIENT_ID; the old one stops working at once."""
+
+    async def work(conn: asyncpg.Connection, cipher: FieldCipher, _s: Settings) -> str:
+        return await clients.rotate_secret(conn, cipher, client_id, actor="cli")
+
+    try:
+        secret = _run_admin(data_dir, work)
+    except ServiceError as exc:
+        raise click.ClickException(_service_message(exc)) from None
+    if as_json:
+        _echo_json({"client_id": client_id, "client_secret": secret})
+    else:
+        click.echo(f"client_secret: {secret}   (shown once)")
+
+
+@client.command("delete")
+@click.argument("client_id")
+@data_dir_option
+def client_delete(client_id: str, data_dir: str | None) -> None:
+    """Delete CLIENT_ID; tokens it holds stop introspecting active."""
+
+    async def work(conn: asyncpg.Connection, _c: FieldCipher, s: Settings) -> None:
+        await clients.delete(
+            conn, client_id, actor="cli", revoke_for_seconds=s.access_token_ttl + 300
+        )
+
+    try:
+        _run_admin(data_dir, work)
+    except ServiceError as exc:
+        raise click.ClickException(_service_message(exc)) from None
+    click.echo(f"deleted {client_id}")
+
+
+@cli.group()
+def keys() -> None:
+    """Manage token signing keys."""
+
+
+@keys.command("rotate")
+@data_dir_option
+def keys_rotate(data_dir: str | None) -> None:
+    """A new ES256 key signs from now on; old keys stay in the JWKS until their tokens expire."""
+
+    async def work(conn: asyncpg.Connection, cipher: FieldCipher, s: Settings) -> str:
+        return await signing.rotate(
+            conn, cipher, keep_for=timedelta(seconds=s.access_token_ttl + 300), actor="cli"
+        )
+
+    kid = _run_admin(data_dir, work)
+    click.echo(f"new signing key: {kid}")
+
+
+def _service_message(exc: ServiceError) -> str:
+    details = "; ".join(f"{e['path']}: {e['message']}" for e in exc.errors)
+    return f"{exc.detail}" + (f" ({details})" if details else "")

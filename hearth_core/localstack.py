@@ -117,13 +117,18 @@ class LocalStack:
         pw = quote(self._redis_password(), safe="")
         return f"redis://:{pw}@{self.host}:{self.redis_port}/0"
 
-    def start(self, *, postgres: bool = True, redis: bool = True) -> Services:
+    def start(
+        self, *, postgres: bool = True, redis: bool = True, adopt_running: bool = True
+    ) -> Services:
+        """Start what is asked for. A PostgreSQL already running on the data dir is used; with
+        ``adopt_running`` (``hearth serve``) it is also stopped at the end, otherwise (an admin
+        command beside a running server) it is left running."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # The postgres user must be able to traverse to its data directory.
         if self._as_postgres:
             self.data_dir.chmod(0o755)
         if postgres:
-            self.start_postgres()
+            self.start_postgres(adopt_running=adopt_running)
         try:
             if redis:
                 self.start_redis()
@@ -234,7 +239,7 @@ class LocalStack:
         )
         return res.returncode == 0
 
-    def start_postgres(self) -> None:
+    def start_postgres(self, *, adopt_running: bool = True) -> None:
         if not (self.pg_dir / "PG_VERSION").exists():
             if self.pg_dir.exists() and any(self.pg_dir.iterdir()):
                 raise LocalStackError(f"{self.pg_dir} exists but is not a PostgreSQL cluster")
@@ -243,8 +248,9 @@ class LocalStack:
             self._initdb()
         self._write_pg_conf()
         if self._pg_running():
-            # A previous run died without stopping it: adopt it (we stop it at exit).
+            # Left by a run that died (adopt it), or serving a running server (borrow it).
             self.log("PostgreSQL already running on this data dir; reusing it")
+            self._pg_started = adopt_running
         else:
             if _port_open(self.host, self.pg_port):
                 raise LocalStackError(
@@ -267,7 +273,7 @@ class LocalStack:
                 "pg_ctl start",
                 tail=logfile,
             )
-        self._pg_started = True
+            self._pg_started = True
         self._ensure_database()
 
     def _ensure_database(self) -> None:

@@ -21,13 +21,23 @@ def make_localstack(settings: Settings) -> LocalStack:
 
 
 @contextmanager
-def running_services(settings: Settings) -> Iterator[Settings]:
-    """Yield settings whose URLs point at live services; start (and later stop) what's missing."""
-    if not settings.embedded:
+def running_services(
+    settings: Settings, *, redis: bool = True, serving: bool = True
+) -> Iterator[Settings]:
+    """Yield settings whose URLs point at live services; start (and later stop) what's missing.
+
+    Admin commands pass ``serving=False, redis=False``: they borrow the database of a server
+    that may be running on the same data dir and never stop it.
+    """
+    if settings.database_url is not None and (settings.redis_url is not None or not redis):
         yield settings
         return
     stack = make_localstack(settings)
-    stack.start(postgres=settings.database_url is None, redis=settings.redis_url is None)
+    stack.start(
+        postgres=settings.database_url is None,
+        redis=redis and settings.redis_url is None,
+        adopt_running=serving,
+    )
     changes: dict[str, str] = {}
     if settings.database_url is None and not (settings.master_key or settings.master_key_file):
         # The embedded database comes with its own master key, kept beside its data.

@@ -36,6 +36,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     master_key: str | None = None
     master_key_file: str | None = None
     issuer: str | None = None
+    # OAuth / OIDC
+    audience: str = "hearth"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 86400
+    auth_code_ttl: int = 60
+    refresh_reuse_grace: float = 5.0
+    clock_leeway: int = 5
     log_level: str = "INFO"
     shutdown_timeout: float = 30.0
     max_body_bytes: int = 32 * 1024 * 1024

@@ -148,6 +148,10 @@ class FieldCipher:
     def blind_index(self, normalized: str) -> bytes:
         return hmac.new(self.index_key, normalized.encode(), hashlib.sha256).digest()
 
+    def mac(self, domain: str, data: bytes) -> bytes:
+        """A keyed hash for ``domain`` (client secrets, signed forms): separate from the index."""
+        return hmac.new(self.index_key, domain.encode() + b"\0" + data, hashlib.sha256).digest()
+
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()

@@ -74,6 +74,29 @@ def test_embedded_serve_stops_cleanly_and_keeps_data(hearth_env):
     try:
         first = _start(env, *args)
         _wait_ready(first, port)
+        # An admin command beside the running server borrows its database, and leaves it up.
+        made = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "client",
+                "create",
+                "--name",
+                "n",
+                "--grants",
+                "client_credentials",
+                "--json",
+                "--data-dir",
+                str(data),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        assert _get(f"http://127.0.0.1:{port}/readyz") == 200
         first.send_signal(signal.SIGTERM)
         _, err = first.communicate(timeout=60)
         assert first.returncode == 0, err

@@ -1,0 +1,73 @@
+"""Bearer authentication and the scope check for every route that declares a scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from api.keys import ENDPOINTS, IDENTITY
+from hearth_core.errors import Forbidden, Unauthorized
+from hearth_core.identity.tokens import InvalidToken
+from hearth_core.scopes import PUBLIC
+
+REALM = 'Bearer realm="hearth"'
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    client_id: str
+    scopes: frozenset[str]
+    claims: dict[str, Any]
+
+    @property
+    def actor(self) -> str:
+        return f"client:{self.client_id}" if self.sub == self.client_id else f"user:{self.sub}"
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """The principal behind the request's bearer token; 401 (problem+json) if there is none."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": REALM})
+    try:
+        claims = await request.app[IDENTITY].verify_bearer(token)
+    except InvalidToken as exc:
+        challenge = f'{REALM}, error="invalid_token", error_description="{exc.reason}"'
+        raise Unauthorized(exc.reason, headers={"WWW-Authenticate": challenge}) from None
+    return Principal(
+        sub=claims["sub"],
+        client_id=claims["client_id"],
+        scopes=frozenset(claims.get("scope", "").split()),
+        claims=claims,
+    )
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if scope not in principal.scopes:
+        challenge = f'{REALM}, error="insufficient_scope", scope="{scope}"'
+        raise Forbidden(f"the token lacks scope {scope}", headers={"WWW-Authenticate": challenge})
+
+
+@web.middleware
+async def scope_guard(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Looks up the matched route's declared scope; public routes pass untouched."""
+    endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
+    if endpoint is not None and endpoint.scope != PUBLIC:
+        principal = await authenticate(request)
+        require_scope(principal, endpoint.scope)
+        request[PRINCIPAL] = principal
+    return await handler(request)

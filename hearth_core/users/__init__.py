@@ -1,0 +1,1 @@
+"""User profiles and roles (PII encrypted at rest)."""

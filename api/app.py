@@ -8,7 +8,7 @@ from aiohttp import web
 
 from api import openapi
 from api.auth import scope_guard
-from api.handlers import clients, health, oauth
+from api.handlers import clients, health, oauth, roles, users
 from api.keys import (
     CIPHER,
     DB,
@@ -19,6 +19,7 @@ from api.keys import (
     OPENAPI_CACHE,
     REDIS,
     SETTINGS,
+    USERS,
 )
 from api.middlewares import problem_details, request_context, stamp_request_id
 from api.observability import HttpMetrics
@@ -30,6 +31,7 @@ from hearth_core.redis_client import create_redis
 from hearth_core.security.crypto import MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings
+from hearth_core.users.service import UserService
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -38,6 +40,8 @@ def all_endpoints() -> list[Endpoint]:
         *openapi.routes.endpoints,
         *oauth.routes.endpoints,
         *clients.routes.endpoints,
+        *users.routes.endpoints,
+        *roles.routes.endpoints,
     ]
 
 
@@ -68,6 +72,15 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     provider = IdentityProvider(settings, app[DB], cipher)
     await provider.start(listener)
     app[IDENTITY] = provider
+    app[USERS] = UserService(
+        app[DB], cipher, provider.revocations, provider.max_token_life.total_seconds()
+    )
+
+    async def reload_data_keys(_event: object = None) -> None:
+        async with app[DB].acquire() as conn:
+            cipher.replace_keys(await load_field_cipher(conn, ring))
+
+    listener.subscribe("data_keys", reload_data_keys, resync=reload_data_keys)
     yield
     await listener.stop()
 

@@ -12,6 +12,7 @@ from hearth_core.events import EventListener
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.security.crypto import FieldCipher
 from hearth_core.settings import Settings
+from hearth_core.users.service import UserService
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -23,3 +24,4 @@ OPENAPI_CACHE = web.AppKey("openapi_cache", dict)
 CIPHER = web.AppKey("cipher", FieldCipher)
 EVENTS = web.AppKey("events", EventListener)
 IDENTITY = web.AppKey("identity", IdentityProvider)
+USERS = web.AppKey("users", UserService)

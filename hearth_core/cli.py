@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,14 +16,16 @@ import orjson
 
 from hearth_core import __version__
 from hearth_core.bootstrap import AdminCredentials, prepare
-from hearth_core.db.pool import connect
+from hearth_core.db.pool import connect, create_pool
 from hearth_core.errors import ServiceError
 from hearth_core.identity import clients, signing
 from hearth_core.identity.clients import GRANTS, Client
 from hearth_core.runtime import described_urls, running_services
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing
-from hearth_core.security.keyring import load_field_cipher
+from hearth_core.security.keyring import load_field_cipher, rotate_data_keys
 from hearth_core.settings import Settings, SettingsError
+from hearth_core.users.importer import Importer, ImportReport, rows_from
+from hearth_core.users.service import reencrypt_all
 
 T = TypeVar("T")
 
@@ -264,3 +267,123 @@ def keys_rotate(data_dir: str | None) -> None:
 def _service_message(exc: ServiceError) -> str:
     details = "; ".join(f"{e['path']}: {e['message']}" for e in exc.errors)
     return f"{exc.detail}" + (f" ({details})" if details else "")
+
+
+@keys.command("rotate-data")
+@click.option("--reencrypt", is_flag=True, help="Also rewrite every row under the new data key.")
+@data_dir_option
+def keys_rotate_data(reencrypt: bool, data_dir: str | None) -> None:
+    """Re-wrap the data keys under the primary master key and start a new data key.
+
+    Put the new master key first in HEARTH_MASTER_KEY (keep the old one after it), run this, and
+    the old master key is no longer needed. Servers keep running: they reload the keys on notice.
+    """
+
+    async def work(conn: asyncpg.Connection, _c: FieldCipher, s: Settings) -> tuple[int, int, int]:
+        ring = MasterKeyRing.from_settings(s)
+        rewrapped, new_id = await rotate_data_keys(conn, ring, actor="cli")
+        rewritten = 0
+        if reencrypt:
+            cipher = await load_field_cipher(conn, ring)
+            total = await conn.fetchval("SELECT count(*) FROM users WHERE email_enc IS NOT NULL")
+            with click.progressbar(
+                length=total, label="re-encrypting users", file=sys.stderr
+            ) as bar:
+                rewritten = await reencrypt_all(conn, cipher, progress=bar.update)
+        return rewrapped, new_id, rewritten
+
+    rewrapped, new_id, rewritten = _run_admin(data_dir, work)
+    click.echo(f"re-wrapped {rewrapped} data key(s); new data key {new_id}")
+    if reencrypt:
+        click.echo(f"re-encrypted {rewritten} user(s)")
+
+
+@cli.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "yaml"]),
+    default=None,
+    help="Default: from the file name (.csv, .yaml/.yml).",
+)
+@click.option("--mode", type=click.Choice(["all_or_nothing", "partial"]), default="all_or_nothing")
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+@click.option(
+    "--on-conflict",
+    type=click.Choice(["update", "skip"]),
+    default="update",
+    help="An email that exists already: update the user, or skip the row.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print every row's result as JSON.")
+@data_dir_option
+def users_import(
+    file: str,
+    fmt: str | None,
+    mode: str,
+    dry_run: bool,
+    on_conflict: str,
+    as_json: bool,
+    data_dir: str | None,
+) -> None:
+    """Import users from a CSV or YAML FILE, with a progress bar."""
+    fmt = fmt or ("yaml" if file.endswith((".yaml", ".yml")) else "csv")
+    size = os.path.getsize(file)
+
+    async def work(_conn: asyncpg.Connection, cipher: FieldCipher, s: Settings) -> ImportReport:
+        pool = await create_pool(s)
+        try:
+            with (
+                open(file, "rb") as stream,  # noqa: ASYNC230 - read in worker threads
+                click.progressbar(
+                    length=size, label=f"importing {os.path.basename(file)}", file=sys.stderr
+                ) as bar,
+            ):
+                seen = 0
+
+                def advance(_rows: int) -> None:
+                    nonlocal seen
+                    pos = stream.tell()
+                    bar.update(pos - seen)
+                    seen = pos
+
+                importer = Importer(
+                    pool,
+                    cipher,
+                    mode=mode,
+                    dry_run=dry_run,
+                    on_conflict=on_conflict,  # type: ignore[arg-type]
+                    actor="cli",
+                    request_id=None,
+                    progress=advance,
+                )
+                return await importer.run(rows_from(stream, fmt))  # type: ignore[arg-type]
+        finally:
+            await pool.close()
+
+    try:
+        report = _run_admin(data_dir, work)
+    except ServiceError as exc:
+        raise click.ClickException(_service_message(exc)) from None
+    if as_json:
+        _echo_json(report)
+    else:
+        for r in report.rows:
+            if r.status == "error":
+                click.echo(f"row {r.row}: {r.error}", err=True)
+        state = (
+            "dry run, nothing written"
+            if dry_run
+            else ("committed" if report.committed else "rolled back")
+        )
+        click.echo(
+            f"created {report.created}, updated {report.updated}, skipped {report.skipped}, "
+            f"errors {report.errors} ({state})"
+        )
+    if report.errors and mode == "all_or_nothing":
+        sys.exit(1)

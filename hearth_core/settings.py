@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: str = "INFO"
     shutdown_timeout: float = 30.0
     max_body_bytes: int = 32 * 1024 * 1024
+    max_import_bytes: int = 512 * 1024 * 1024
 
     @property
     def data_path(self) -> Path:

@@ -28,6 +28,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from hearth_core.bootstrap import prepare
+from hearth_core.db.pool import connect
 from hearth_core.localstack import LocalStack
 from hearth_core.settings import Settings
 
@@ -119,7 +120,7 @@ async def settings(stack: LocalStack, database: str) -> Settings:
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await connect(settings.database_url)  # with the service's jsonb codecs
     try:
         yield conn
     finally:

@@ -121,6 +121,16 @@ class FieldCipher:
             aead = self._aead[key_id] = AESGCM(raw)
         return aead
 
+    def replace_keys(self, other: FieldCipher) -> None:
+        """Take another load's keys in place, so every holder of this object sees them."""
+        self.data_keys = other.data_keys
+        self.active_id = other.active_id
+        self.index_key = other.index_key
+        self._aead = {}
+
+    def key_id_of(self, blob: bytes) -> int:
+        return int(_HEADER.unpack_from(blob)[1])
+
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(12)
         header = _HEADER.pack(_FORMAT, self.active_id)

@@ -6,6 +6,7 @@ import os
 
 import asyncpg
 
+from hearth_core import audit, events
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing
 
 # Any constant distinct from the migration lock: serialises first-start key creation.
@@ -49,3 +50,39 @@ async def _create_key(conn: asyncpg.Connection, ring: MasterKeyRing, purpose: st
         wrapped,
     )
     return key_id
+
+
+async def rotate_data_keys(
+    conn: asyncpg.Connection, ring: MasterKeyRing, *, actor: str
+) -> tuple[int, int]:
+    """Re-wrap every data key under the ring's primary master key and start a new data key.
+
+    Rows encrypted under older data keys stay readable (those keys are kept, only re-wrapped);
+    new writes use the new key. The blind-index key is re-wrapped but never replaced, since
+    every index would have to be recomputed. Returns (keys re-wrapped, new data key id).
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _KEY_LOCK)
+        rows = await conn.fetch("SELECT key_id, master_kid, wrapped FROM data_keys FOR UPDATE")
+        for r in rows:
+            raw = ring.unwrap(r["key_id"], r["master_kid"], r["wrapped"])
+            kid, wrapped = ring.wrap(r["key_id"], raw)
+            await conn.execute(
+                "UPDATE data_keys SET master_kid = $2, wrapped = $3 WHERE key_id = $1",
+                r["key_id"],
+                kid,
+                wrapped,
+            )
+        await conn.execute(
+            "UPDATE data_keys SET active = false, rotated_at = now() WHERE purpose = 'data' AND active"
+        )
+        new_id = await _create_key(conn, ring, "data")
+        await events.notify(conn, "data_keys")
+        await audit.record(
+            conn,
+            actor=actor,
+            action="data_key.rotate",
+            target=f"data_key:{new_id}",
+            after={"rewrapped": len(rows), "master_kid": ring.primary},
+        )
+    return len(rows), new_id

@@ -112,3 +112,38 @@ async def login_via_page(http, authorize_url: str, email: str, password: str) ->
         if resp.status != 302:
             return f"status:{resp.status}:{await resp.text()}"
         return resp.headers["Location"]
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """client_secret_basic Authorization header."""
+    raw = f"{client_id}:{secret}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+async def service_token(
+    live: Live, http: aiohttp.ClientSession, scopes: list[str]
+) -> dict[str, str]:
+    """Authorization headers of a client_credentials token holding ``scopes``."""
+    client, secret = await live.identity.create_client(
+        name="test-service",
+        grants=["client_credentials"],
+        scopes=scopes,
+        redirect_uris=[],
+        confidential=True,
+        actor="test",
+    )
+    async with http.post(
+        f"{live.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(client.client_id, secret or ""),
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        token = (await resp.json())["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def admin_headers(live: Live, http: aiohttp.ClientSession) -> dict[str, str]:
+    return await service_token(
+        live, http, ["profile.read", "profile.write", "role.read", "role.write", "auth.introspect"]
+    )

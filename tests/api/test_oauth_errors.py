@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from api.keys import DB
-from tests.api.conftest import login_via_page, make_user, pkce
+from tests.api.conftest import basic, login_via_page, make_user, pkce
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 TOKEN = "/oauth/token"
 REDIRECT = "http://127.0.0.1:1/cb"
-
-
-def _basic(cid: str, secret: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()}
 
 
 @pytest.fixture
@@ -39,13 +34,13 @@ async def _post(http, live, data, headers=None):
 
 
 async def test_missing_grant_type_is_invalid_request(live, http, svc):
-    status, body, headers = await _post(http, live, {}, _basic(*svc))
+    status, body, headers = await _post(http, live, {}, basic(*svc))
     assert (status, body["error"]) == (400, "invalid_request")
     assert headers["Cache-Control"] == "no-store" and headers["Pragma"] == "no-cache"
 
 
 async def test_unknown_grant_type_is_unsupported_grant_type(live, http, svc):
-    status, body, _ = await _post(http, live, {"grant_type": "urn:x:magic"}, _basic(*svc))
+    status, body, _ = await _post(http, live, {"grant_type": "urn:x:magic"}, basic(*svc))
     assert (status, body["error"]) == (400, "unsupported_grant_type")
 
 
@@ -53,8 +48,8 @@ async def test_unknown_grant_type_is_unsupported_grant_type(live, http, svc):
 async def test_client_authentication_failures_are_invalid_client_401(live, http, svc, how):
     cid, secret = svc
     headers = {
-        "wrong_secret": _basic(cid, secret + "x"),
-        "unknown_client": _basic("nobody", secret),
+        "wrong_secret": basic(cid, secret + "x"),
+        "unknown_client": basic("nobody", secret),
         "no_auth": {},
         "garbled_basic": {"Authorization": "Basic !!!notbase64"},
     }[how]
@@ -71,7 +66,7 @@ async def test_two_client_auth_methods_at_once_is_invalid_request(live, http, sv
         http,
         live,
         {"grant_type": "client_credentials", "client_id": cid, "client_secret": secret},
-        _basic(cid, secret),
+        basic(cid, secret),
     )
     assert (status, body["error"]) == (400, "invalid_request")
 
@@ -89,7 +84,7 @@ async def test_grant_not_allowed_for_client_is_unauthorized_client(live, http):
         http,
         live,
         {"grant_type": "password", "username": "a@b.c", "password": "x"},
-        _basic(client.client_id, secret),
+        basic(client.client_id, secret),
     )
     assert (status, body["error"]) == (400, "unauthorized_client")
 
@@ -99,7 +94,7 @@ async def test_scope_beyond_the_client_is_invalid_scope(live, http, svc):
         http,
         live,
         {"grant_type": "client_credentials", "scope": "flag.read role.write"},
-        _basic(*svc),
+        basic(*svc),
     )
     assert (status, body["error"]) == (400, "invalid_scope")
     assert "role.write" in body["error_description"]
@@ -111,14 +106,14 @@ async def test_wrong_password_and_inactive_user_are_invalid_grant(live, http, sv
         http,
         live,
         {"grant_type": "password", "username": "bo@example.test", "password": "nope"},
-        _basic(*svc),
+        basic(*svc),
     )
     assert (status, body["error"]) == (400, "invalid_grant")
     status, body, _ = await _post(
         http,
         live,
         {"grant_type": "password", "username": "ghost@example.test", "password": "x"},
-        _basic(*svc),
+        basic(*svc),
     )
     assert (status, body["error"]) == (400, "invalid_grant")
     await live.app[DB].execute("UPDATE users SET status='inactive' WHERE user_id=$1", uid)
@@ -126,26 +121,26 @@ async def test_wrong_password_and_inactive_user_are_invalid_grant(live, http, sv
         http,
         live,
         {"grant_type": "password", "username": "bo@example.test", "password": "right-password-1"},
-        _basic(*svc),
+        basic(*svc),
     )
     assert (status, body["error"]) == (400, "invalid_grant")
 
 
 async def test_missing_username_is_invalid_request(live, http, svc):
-    status, body, _ = await _post(http, live, {"grant_type": "password"}, _basic(*svc))
+    status, body, _ = await _post(http, live, {"grant_type": "password"}, basic(*svc))
     assert (status, body["error"]) == (400, "invalid_request")
 
 
 async def test_unknown_refresh_token_is_invalid_grant(live, http, svc):
     status, body, _ = await _post(
-        http, live, {"grant_type": "refresh_token", "refresh_token": "hrt_nope"}, _basic(*svc)
+        http, live, {"grant_type": "refresh_token", "refresh_token": "hrt_nope"}, basic(*svc)
     )
     assert (status, body["error"]) == (400, "invalid_grant")
 
 
 async def test_json_body_is_invalid_request(live, http, svc):
     async with http.post(
-        live.url + TOKEN, json={"grant_type": "client_credentials"}, headers=_basic(*svc)
+        live.url + TOKEN, json={"grant_type": "client_credentials"}, headers=basic(*svc)
     ) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"] == "invalid_request"
@@ -155,7 +150,7 @@ async def test_repeated_parameter_is_invalid_request(live, http, svc):
     async with http.post(
         live.url + TOKEN,
         data="grant_type=client_credentials&grant_type=password",
-        headers={**_basic(*svc), "Content-Type": "application/x-www-form-urlencoded"},
+        headers={**basic(*svc), "Content-Type": "application/x-www-form-urlencoded"},
     ) as resp:
         assert (resp.status, (await resp.json())["error"]) == (400, "invalid_request")
 

@@ -17,11 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from api.keys import DB
 from hearth_core.events import EventListener
 from hearth_core.identity.provider import IdentityProvider
-from tests.api.conftest import make_user
-
-
-def _basic(cid: str, secret: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{cid}:{secret}".encode()).decode()}
+from tests.api.conftest import basic, make_user
 
 
 @pytest.fixture
@@ -53,14 +49,14 @@ async def app_client(live):
 
 async def _token(http, live, creds, **form) -> dict:
     data = {"grant_type": "client_credentials", **form}
-    async with http.post(f"{live.url}/oauth/token", data=data, headers=_basic(*creds)) as resp:
+    async with http.post(f"{live.url}/oauth/token", data=data, headers=basic(*creds)) as resp:
         assert resp.status == 200, await resp.text()
         return await resp.json()
 
 
 async def _introspect(http, live, rs, token: str) -> dict:
     async with http.post(
-        f"{live.url}/oauth/introspect", data={"token": token}, headers=_basic(*rs)
+        f"{live.url}/oauth/introspect", data={"token": token}, headers=basic(*rs)
     ) as resp:
         assert resp.status == 200, await resp.text()
         assert resp.headers["Cache-Control"] == "no-store"
@@ -74,7 +70,7 @@ async def test_introspection_of_active_and_revoked_tokens(live, http, rs, app_cl
     assert info["client_id"] == app_client[0] and info["scope"] == "flag.read"
     assert info["iss"] == live.url and info["token_type"] == "Bearer"
     async with http.post(
-        f"{live.url}/oauth/revoke", data={"token": tok}, headers=_basic(*app_client)
+        f"{live.url}/oauth/revoke", data={"token": tok}, headers=basic(*app_client)
     ) as resp:
         assert resp.status == 200
     assert await _introspect(http, live, rs, tok) == {"active": False}
@@ -111,7 +107,7 @@ async def test_introspection_caller_must_authenticate_and_hold_the_scope(live, h
     async with http.post(f"{live.url}/oauth/introspect", data={"token": tok}) as resp:
         assert resp.status == 401 and (await resp.json())["error"] == "invalid_client"
     async with http.post(
-        f"{live.url}/oauth/introspect", data={"token": tok}, headers=_basic(*app_client)
+        f"{live.url}/oauth/introspect", data={"token": tok}, headers=basic(*app_client)
     ) as resp:
         assert resp.status == 403
     async with http.post(
@@ -151,14 +147,14 @@ async def test_refresh_reuse_revokes_the_whole_family(live, http, rs, app_client
     await asyncio.sleep(0.05)
     async with http.post(
         f"{live.url}/oauth/token",
-        headers=_basic(*app_client),
+        headers=basic(*app_client),
         data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
     ) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "invalid_grant"
     # The thief's replay ended the family: the legitimate newest token is dead too...
     async with http.post(
         f"{live.url}/oauth/token",
-        headers=_basic(*app_client),
+        headers=basic(*app_client),
         data={"grant_type": "refresh_token", "refresh_token": second["refresh_token"]},
     ) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "invalid_grant"
@@ -209,7 +205,7 @@ async def test_revoking_a_refresh_token_kills_its_family(live, http, rs, app_cli
     async with http.post(
         f"{live.url}/oauth/revoke",
         data={"token": first["refresh_token"]},
-        headers=_basic(*app_client),
+        headers=basic(*app_client),
     ) as resp:
         assert resp.status == 200
     assert await _introspect(http, live, rs, first["access_token"]) == {"active": False}
@@ -218,7 +214,7 @@ async def test_revoking_a_refresh_token_kills_its_family(live, http, rs, app_cli
 async def test_revoking_another_clients_token_is_refused(live, http, rs, app_client):
     tok = (await _token(http, live, app_client))["access_token"]
     async with http.post(
-        f"{live.url}/oauth/revoke", data={"token": tok}, headers=_basic(*rs)
+        f"{live.url}/oauth/revoke", data={"token": tok}, headers=basic(*rs)
     ) as resp:
         assert resp.status == 400 and (await resp.json())["error"] == "unauthorized_client"
     assert (await _introspect(http, live, rs, tok))["active"] is True
@@ -360,7 +356,7 @@ async def test_client_admin_api_lifecycle(live, http, rs, app_client):
     async with http.post(
         f"{live.url}/oauth/token",
         data={"grant_type": "client_credentials"},
-        headers=_basic(cid, secret),
+        headers=basic(cid, secret),
     ) as resp:
         assert resp.status == 401  # the old secret stopped working at once
     await _token(http, live, (cid, new_secret))
@@ -400,7 +396,7 @@ async def test_revocation_reaches_another_worker_through_notify(live, http, app_
         tok = (await _token(http, live, app_client))["access_token"]
         assert (await other.introspect(tok))["active"] is True
         async with http.post(
-            f"{live.url}/oauth/revoke", data={"token": tok}, headers=_basic(*app_client)
+            f"{live.url}/oauth/revoke", data={"token": tok}, headers=basic(*app_client)
         ) as resp:
             assert resp.status == 200
         for _ in range(100):

@@ -48,6 +48,8 @@ pytest: setup
 bench: setup
 	$(PY) -m pytest bench/micro -q --benchmark-only -p no:cacheprovider
 	$(PY) bench/micro/report.py
+	$(PY) scripts/deps.py bench | $(PIP) install -q -r /dev/stdin
+	$(PY) bench/auth/run.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

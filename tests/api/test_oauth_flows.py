@@ -139,6 +139,10 @@ async def test_authorization_code_with_pkce_end_to_end(live, http):
         assert "refresh_token" in token
         id_claims = await _verify_with_jwks(live, token["id_token"], client.client_id)
         assert id_claims["nonce"] == nonce and id_claims["name"] == "Administrator"
+        last = await live.app[DB].fetchval(
+            "SELECT last_login FROM users WHERE user_id = $1::uuid", id_claims["sub"]
+        )
+        assert last is not None  # the login page's sign-in counts as a login
         refreshed = await oauth.refresh_token(
             f"{live.url}/oauth/token", refresh_token=token["refresh_token"]
         )

@@ -26,14 +26,30 @@ class InvalidToken(ValueError):
         self.reason = reason
 
 
+VERIFIED_CACHE_SIZE = 8192
+
+
 class TokenService:
     def __init__(self, settings: Settings, keys: KeySet, revocations: Revocations) -> None:
         self.issuer = settings.public_base_url
         self.audience = settings.audience
         self.access_ttl = settings.access_token_ttl
         self.leeway = settings.clock_leeway
-        self.keys = keys
+        self._keys = keys
         self.revocations = revocations
+        # Signature checks cost ~90 µs; a resource server presents the same token many times.
+        # Claims of verified tokens are kept until they expire (revocation is still checked
+        # on every call), and dropped whenever the key set changes.
+        self._verified: dict[str, dict[str, Any]] = {}
+
+    @property
+    def keys(self) -> KeySet:
+        return self._keys
+
+    @keys.setter
+    def keys(self, keys: KeySet) -> None:
+        self._keys = keys
+        self._verified = {}
 
     def issue_access_token(
         self,
@@ -102,6 +118,20 @@ class TokenService:
 
     def verify_access_token(self, token: str, *, check_revoked: bool = True) -> dict[str, Any]:
         """Claims of a valid access token of ours, or InvalidToken. Never touches the database."""
+        cached = self._verified.get(token)
+        if cached is not None and cached["exp"] + self.leeway > time.time():
+            if check_revoked and self.revocations.is_revoked(cached):
+                raise InvalidToken("token revoked")
+            return cached
+        claims = self._verify_signature(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified = {}  # cheap bound; refilled by the tokens still in use
+        self._verified[token] = claims
+        if check_revoked and self.revocations.is_revoked(claims):
+            raise InvalidToken("token revoked")
+        return claims
+
+    def _verify_signature(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -131,8 +161,6 @@ class TokenService:
             raise InvalidToken("wrong issuer") from None
         except jwt.PyJWTError:
             raise InvalidToken("invalid token") from None
-        if check_revoked and self.revocations.is_revoked(claims):
-            raise InvalidToken("token revoked")
         return claims
 
 

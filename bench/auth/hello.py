@@ -1,0 +1,33 @@
+"""The limit to compare against: a bare aiohttp hello-world on uvloop, one process, no access log.
+
+python bench/auth/hello.py PORT
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvloop
+from aiohttp import web
+
+
+async def hello(_request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    app = web.Application()
+    app.router.add_get("/", hello)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
+
+
+if __name__ == "__main__":
+    main()

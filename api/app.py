@@ -8,12 +8,14 @@ from aiohttp import web
 
 from api import openapi
 from api.auth import scope_guard
-from api.handlers import clients, health, oauth, roles, users
+from api.handlers import clients, config, flags, health, oauth, roles, users
 from api.keys import (
     CIPHER,
+    CONFIG,
     DB,
     ENDPOINTS,
     EVENTS,
+    FLAGS,
     IDENTITY,
     METRICS,
     OPENAPI_CACHE,
@@ -24,8 +26,10 @@ from api.keys import (
 from api.middlewares import problem_details, request_context, stamp_request_id
 from api.observability import HttpMetrics
 from api.routing import Endpoint, register
+from hearth_core.config.service import ConfigService
 from hearth_core.db.pool import create_pool
 from hearth_core.events import EventListener
+from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.redis_client import create_redis
 from hearth_core.security.crypto import MasterKeyRing
@@ -42,6 +46,8 @@ def all_endpoints() -> list[Endpoint]:
         *clients.routes.endpoints,
         *users.routes.endpoints,
         *roles.routes.endpoints,
+        *flags.routes.endpoints,
+        *config.routes.endpoints,
     ]
 
 
@@ -81,8 +87,23 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
             cipher.replace_keys(await load_field_cipher(conn, ring))
 
     listener.subscribe("data_keys", reload_data_keys, resync=reload_data_keys)
+
+    flags_svc = FlagService(app[DB])
+    await flags_svc.load()
+    listener.subscribe("flag", flags_svc.on_event, resync=flags_svc.load)
+    app[FLAGS] = flags_svc
+    config_svc = ConfigService(app[DB])
+    await config_svc.load()
+    listener.subscribe("config", config_svc.on_event, resync=config_svc.load)
+    app[CONFIG] = config_svc
     yield
     await listener.stop()
+
+
+async def _close_streams(app: web.Application) -> None:
+    # Long-lived SSE responses end at shutdown instead of holding it for shutdown_timeout.
+    if FLAGS in app:
+        app[FLAGS].close_subscribers()
 
 
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
@@ -95,6 +116,7 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app[OPENAPI_CACHE] = {}
     app[ENDPOINTS] = register(app, [*all_endpoints(), *extra])
     app.on_response_prepare.append(stamp_request_id)
+    app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_identity)

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from api.observability import HttpMetrics
 from api.routing import Endpoint
+from hearth_core.config.service import ConfigService
 from hearth_core.events import EventListener
+from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.security.crypto import FieldCipher
 from hearth_core.settings import Settings
@@ -25,3 +27,5 @@ CIPHER = web.AppKey("cipher", FieldCipher)
 EVENTS = web.AppKey("events", EventListener)
 IDENTITY = web.AppKey("identity", IdentityProvider)
 USERS = web.AppKey("users", UserService)
+FLAGS = web.AppKey("flags", FlagService)
+CONFIG = web.AppKey("config", ConfigService)

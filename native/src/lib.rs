@@ -5,6 +5,7 @@
 //! only with the `python` feature, which maturin enables when it builds the
 //! `hearth_core._native` extension module.
 
+pub mod bucket;
 pub mod series;
 
 #[cfg(feature = "python")]

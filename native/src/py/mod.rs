@@ -13,6 +13,8 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::series;
 
+mod bucket;
+
 create_exception!(
     hearth_core._native,
     SeriesError,
@@ -218,5 +220,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(series_hash, m)?)?;
     m.add_function(wrap_pyfunction!(series_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(canonical_encoding, m)?)?;
+    bucket::register(m)?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+"""Feature flags: definitions, evaluation (Unleash-compatible bucketing), change stream."""

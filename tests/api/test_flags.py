@@ -157,9 +157,9 @@ async def test_toggle_all(live, http, fh):
     assert all(f["value"] is True for f in body["flags"])
 
 
-async def _read_events(resp, n, timeout=5.0):
+async def _read_events(resp, n):
     events, current = [], {}
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(5.0):
         async for raw in resp.content:
             line = raw.decode().rstrip("\n")
             if not line:

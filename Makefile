@@ -50,6 +50,7 @@ bench: setup
 	$(PY) bench/micro/report.py
 	$(PY) scripts/deps.py bench | $(PIP) install -q -r /dev/stdin
 	$(PY) bench/auth/run.py
+	$(PY) bench/users/run.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

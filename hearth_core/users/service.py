@@ -25,13 +25,14 @@ from hearth_core.security.passwords import hash_password_async
 from hearth_core.users.model import MAX_PREFIX, User, normalize_name, valid_email
 
 _PREFIX_DOMAIN = "name-prefix"
+# Each order is exactly an index (or its reverse), user_id breaking ties, so a page is cheap.
 SORTS = {
-    "created_at": "u.created_at ASC",
-    "-created_at": "u.created_at DESC",
-    "last_login": "u.last_login ASC NULLS FIRST",
-    "-last_login": "u.last_login DESC NULLS LAST",
-    "status": "u.status ASC",
-    "-status": "u.status DESC",
+    "created_at": "u.created_at ASC, u.user_id ASC",
+    "-created_at": "u.created_at DESC, u.user_id DESC",
+    "last_login": "u.last_login ASC NULLS FIRST, u.user_id ASC",
+    "-last_login": "u.last_login DESC NULLS LAST, u.user_id DESC",
+    "status": "u.status ASC, u.user_id ASC",
+    "-status": "u.status DESC, u.user_id DESC",
 }
 MIN_PASSWORD = 8
 
@@ -403,7 +404,7 @@ class UserService:
             rows = await conn.fetch(
                 _SELECT
                 + clause
-                + f" ORDER BY {order}, u.user_id LIMIT {arg(q.limit)} OFFSET {arg((q.page - 1) * q.limit)}",
+                + f" ORDER BY {order} LIMIT {arg(q.limit)} OFFSET {arg((q.page - 1) * q.limit)}",
                 *args,
             )
         return [decrypt_row(self.cipher, r) for r in rows], total

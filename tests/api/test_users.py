@@ -10,7 +10,7 @@ import pytest
 
 from api.keys import DB, USERS
 from hearth_core.security.crypto import CryptoError
-from tests.api.conftest import basic, service_token
+from tests.fixtures import basic, service_token
 
 PROBLEM = "application/problem+json"
 
@@ -136,11 +136,7 @@ async def test_listing_filters_sort_and_pages_match_a_reference(live, http, admi
     got, _ = await listed(email="USER3@example.test")
     assert ids(got) == [made[3]["user_id"]]
     got, _ = await listed(sort="-created_at")
-    ref = sorted(
-        sorted(everyone, key=lambda u: u["user_id"]),
-        key=lambda u: datetime.fromisoformat(u["created_at"]),
-        reverse=True,
-    )
+    ref = sorted(everyone, key=lambda u: (datetime.fromisoformat(u["created_at"]), u["user_id"]), reverse=True)
     assert ids(got) == ids(ref)
     middle = datetime.fromisoformat(made[20]["created_at"])
     got, total = await listed(

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from api import openapi
 from api.auth import scope_guard
-from api.handlers import clients, config, flags, health, oauth, roles, users
+from api.handlers import clients, config, flags, health, metrics, oauth, roles, users
 from api.keys import (
     CIPHER,
     CONFIG,
@@ -17,6 +17,7 @@ from api.keys import (
     EVENTS,
     FLAGS,
     IDENTITY,
+    INGEST,
     METRICS,
     OPENAPI_CACHE,
     REDIS,
@@ -36,6 +37,7 @@ from hearth_core.security.crypto import MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings
 from hearth_core.users.service import UserService
+from ingest.service import IngestService
 
 
 def all_endpoints() -> list[Endpoint]:
@@ -48,6 +50,7 @@ def all_endpoints() -> list[Endpoint]:
         *roles.routes.endpoints,
         *flags.routes.endpoints,
         *config.routes.endpoints,
+        *metrics.routes.endpoints,
     ]
 
 
@@ -106,6 +109,14 @@ async def _close_streams(app: web.Application) -> None:
         app[FLAGS].close_subscribers()
 
 
+async def _ingest(app: web.Application) -> AsyncIterator[None]:
+    service = IngestService(app[SETTINGS], app[DB], app[REDIS])
+    await service.start()
+    app[INGEST] = service
+    yield
+    await service.close()
+
+
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
     app = web.Application(
         middlewares=[request_context, problem_details, scope_guard],
@@ -120,4 +131,5 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_identity)
+    app.cleanup_ctx.append(_ingest)
     return app

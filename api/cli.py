@@ -13,6 +13,7 @@ from hearth_core import logs
 from hearth_core.bootstrap import prepare
 from hearth_core.cli import announce_admin, cli, data_dir_option, load_settings
 from hearth_core.runtime import running_services
+from ingest.cli import ingest_command
 
 
 class _Terminated(Exception):
@@ -59,6 +60,9 @@ def serve(host: str | None, port: int | None, data_dir: str | None, workers: int
     except (_Terminated, KeyboardInterrupt):
         code = 0
     sys.exit(code)
+
+
+cli.add_command(ingest_command)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from hearth_core.identity.provider import IdentityProvider
 from hearth_core.security.crypto import FieldCipher
 from hearth_core.settings import Settings
 from hearth_core.users.service import UserService
+from ingest.service import IngestService
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -29,3 +30,4 @@ IDENTITY = web.AppKey("identity", IdentityProvider)
 USERS = web.AppKey("users", UserService)
 FLAGS = web.AppKey("flags", FlagService)
 CONFIG = web.AppKey("config", ConfigService)
+INGEST = web.AppKey("ingest", IngestService)

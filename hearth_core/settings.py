@@ -43,6 +43,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth_code_ttl: int = 60
     refresh_reuse_grace: float = 5.0
     clock_leeway: int = 5
+    # Metrics ingestion
+    metrics_retention_days: int = 30
+    metrics_batch_rows: int = 100_000  # a coalesced COPY closes at this many points …
+    metrics_batch_delay_ms: float = 5.0  # … or after this long
+    metrics_writers: int = 2  # concurrent COPY transactions per worker
+    metrics_inflight_points: int = 2_000_000  # accepted but unwritten; beyond it: 503
+    metrics_series_cache: int = 500_000  # hash -> series_id entries kept per worker
+    metrics_max_body_bytes: int = 64 * 1024 * 1024
     log_level: str = "INFO"
     shutdown_timeout: float = 30.0
     max_body_bytes: int = 32 * 1024 * 1024

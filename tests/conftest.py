@@ -32,6 +32,8 @@ from hearth_core.db.pool import connect
 from hearth_core.localstack import LocalStack
 from hearth_core.settings import Settings
 
+pytest_plugins = ["tests.fixtures"]
+
 TEST_MASTER_KEY = "test:" + base64.b64encode(b"k" * 32).decode()
 ADMIN_EMAIL = "admin@example.test"
 ADMIN_PASSWORD = "correct horse battery staple"

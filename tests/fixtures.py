@@ -1,3 +1,6 @@
+"""Fixtures and helpers shared by every test package (a pytest plugin of the root conftest):
+a live server on a real port, HTTP sessions, tokens, users, the login page."""
+
 from __future__ import annotations
 
 import base64

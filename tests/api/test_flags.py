@@ -9,7 +9,7 @@ import pytest
 
 from api.app import create_app
 from api.keys import DB
-from tests.api.conftest import service_token
+from tests.fixtures import service_token
 
 PROBLEM = "application/problem+json"
 
@@ -29,26 +29,46 @@ async def _post(http, url, headers, body, status=None):
 
 async def test_flag_crud_archive_restore_and_audit(live, http, fh):
     base = f"{live.url}/v1/flags"
-    _, flag = await _post(http, base, fh, {"name": "new-checkout", "description": "v2 checkout",
-                                           "enabled": True, "rollout_pct": 30,
-                                           "metadata": {"owner": "payments"}}, 201)
-    assert flag["version"] == 1 and flag["archived"] is False and flag["updated_by"].startswith("client:")
+    _, flag = await _post(
+        http,
+        base,
+        fh,
+        {
+            "name": "new-checkout",
+            "description": "v2 checkout",
+            "enabled": True,
+            "rollout_pct": 30,
+            "metadata": {"owner": "payments"},
+        },
+        201,
+    )
+    assert (
+        flag["version"] == 1
+        and flag["archived"] is False
+        and flag["updated_by"].startswith("client:")
+    )
     status, problem = await _post(http, base, fh, {"name": "new-checkout"})
     assert status == 409
     status, problem = await _post(http, base, fh, {"name": "x", "rollout_pct": 101})
     assert status == 400 and problem["errors"][0]["path"] == "$.rollout_pct"
     status, problem = await _post(http, base, fh, {"name": "bad name!"})
     assert status == 400 and problem["errors"][0]["path"] == "$.name"
-    async with http.put(f"{base}/new-checkout", headers=fh, json={"rollout_pct": 50, "expected_version": 1}) as resp:
+    async with http.put(
+        f"{base}/new-checkout", headers=fh, json={"rollout_pct": 50, "expected_version": 1}
+    ) as resp:
         assert resp.status == 200 and (await resp.json())["version"] == 2
-    async with http.put(f"{base}/new-checkout", headers={**fh, "If-Match": '"1"'}, json={"enabled": False}) as resp:
+    async with http.put(
+        f"{base}/new-checkout", headers={**fh, "If-Match": '"1"'}, json={"enabled": False}
+    ) as resp:
         assert resp.status == 412  # stale version
     async with http.delete(f"{base}/new-checkout", headers=fh) as resp:
         assert resp.status == 204
     async with http.get(base, headers=fh) as resp:
         assert "new-checkout" not in [f["name"] for f in (await resp.json())["items"]]
     async with http.get(f"{base}?include_archived=true", headers=fh) as resp:
-        assert [f["archived"] for f in (await resp.json())["items"] if f["name"] == "new-checkout"] == [True]
+        assert [
+            f["archived"] for f in (await resp.json())["items"] if f["name"] == "new-checkout"
+        ] == [True]
     await _post(http, f"{base}/new-checkout/restore", fh, None, 200)
     async with http.get(f"{base}/new-checkout/audit", headers=fh) as resp:
         trail = await resp.json()
@@ -63,14 +83,42 @@ async def test_evaluation_reasons_variants_and_environments(live, http, fh):
     await _post(http, base, fh, {"name": "off", "enabled": False}, 201)
     await _post(http, base, fh, {"name": "on", "enabled": True}, 201)
     await _post(http, base, fh, {"name": "half", "enabled": True, "rollout_pct": 50}, 201)
-    await _post(http, base, fh, {"name": "vip", "enabled": True, "rollout_pct": 0,
-                                 "targeting": {"user_ids": ["alice"], "rules": [
-                                     {"attribute": "plan", "op": "in", "values": ["gold"]}]}}, 201)
-    await _post(http, base, fh, {"name": "colour", "enabled": True,
-                                 "variants": [{"name": "red", "weight": 1, "value": "#f00"},
-                                              {"name": "blue", "weight": 3}]}, 201)
-    await _post(http, base, fh, {"name": "prod-only", "enabled": False,
-                                 "environments": {"prod": {"enabled": True}}}, 201)
+    await _post(
+        http,
+        base,
+        fh,
+        {
+            "name": "vip",
+            "enabled": True,
+            "rollout_pct": 0,
+            "targeting": {
+                "user_ids": ["alice"],
+                "rules": [{"attribute": "plan", "op": "in", "values": ["gold"]}],
+            },
+        },
+        201,
+    )
+    await _post(
+        http,
+        base,
+        fh,
+        {
+            "name": "colour",
+            "enabled": True,
+            "variants": [
+                {"name": "red", "weight": 1, "value": "#f00"},
+                {"name": "blue", "weight": 3},
+            ],
+        },
+        201,
+    )
+    await _post(
+        http,
+        base,
+        fh,
+        {"name": "prod-only", "enabled": False, "environments": {"prod": {"enabled": True}}},
+        201,
+    )
 
     async def evaluate(context):
         _, body = await _post(http, f"{base}/evaluate", fh, {"context": context}, 200)
@@ -81,6 +129,7 @@ async def test_evaluation_reasons_variants_and_environments(live, http, fh):
     assert (r["on"]["value"], r["on"]["reason"]) == (True, "DEFAULT")
     assert r["half"]["reason"] == "ROLLOUT"
     from hearth_core._native import rollout_bucket
+
     assert r["half"]["value"] is (rollout_bucket("half", "bob") <= 50)
     assert (r["vip"]["value"], r["vip"]["reason"]) == (False, "ROLLOUT")
     assert r["colour"]["variant"] in ("red", "blue")
@@ -98,12 +147,20 @@ async def test_evaluation_reasons_variants_and_environments(live, http, fh):
 
 
 async def test_rollout_distribution_25_percent(live, http, fh):
-    await _post(http, f"{live.url}/v1/flags", fh, {"name": "quarter", "enabled": True, "rollout_pct": 25}, 201)
+    await _post(
+        http,
+        f"{live.url}/v1/flags",
+        fh,
+        {"name": "quarter", "enabled": True, "rollout_pct": 25},
+        201,
+    )
     from api.keys import FLAGS
     from hearth_core.flags.evaluate import EvalContext
 
     svc = live.app[FLAGS]
-    on = sum(svc.evaluate_one("quarter", EvalContext(user_id=f"user-{i}")).value for i in range(10_000))
+    on = sum(
+        svc.evaluate_one("quarter", EvalContext(user_id=f"user-{i}")).value for i in range(10_000)
+    )
     assert abs(on / 10_000 - 0.25) <= 0.015
 
 
@@ -115,7 +172,9 @@ async def test_etag_and_304(live, http, fh):
         etag = resp.headers["ETag"]
     async with http.post(url, headers={**fh, "If-None-Match": etag}, json=body) as resp:
         assert resp.status == 304
-    async with http.post(url, headers={**fh, "If-None-Match": etag}, json={"context": {"targetingKey": "u2"}}) as resp:
+    async with http.post(
+        url, headers={**fh, "If-None-Match": etag}, json={"context": {"targetingKey": "u2"}}
+    ) as resp:
         assert resp.status == 200  # another context, another ETag
     async with http.put(f"{live.url}/v1/flags/e1", headers=fh, json={"enabled": False}) as resp:
         assert resp.status == 200
@@ -125,10 +184,17 @@ async def test_etag_and_304(live, http, fh):
 
 async def test_ofrep_paths(live, http, fh):
     await _post(http, f"{live.url}/v1/flags", fh, {"name": "ofrep-flag", "enabled": True}, 201)
-    _, body = await _post(http, f"{live.url}/ofrep/v1/evaluate/flags/ofrep-flag", fh,
-                          {"context": {"targetingKey": "x"}}, 200)
+    _, body = await _post(
+        http,
+        f"{live.url}/ofrep/v1/evaluate/flags/ofrep-flag",
+        fh,
+        {"context": {"targetingKey": "x"}},
+        200,
+    )
     assert body == {"key": "ofrep-flag", "value": True, "reason": "DEFAULT", "variant": "on"}
-    status, body = await _post(http, f"{live.url}/ofrep/v1/evaluate/flags/missing", fh, {"context": {}})
+    status, body = await _post(
+        http, f"{live.url}/ofrep/v1/evaluate/flags/missing", fh, {"context": {}}
+    )
     assert status == 404 and body["errorCode"] == "FLAG_NOT_FOUND"
 
 
@@ -136,12 +202,16 @@ async def test_import_is_atomic_and_yaml_works(live, http, fh):
     url = f"{live.url}/v1/flags/import"
     _, res = await _post(http, url, fh, [{"name": "i1", "enabled": True}, {"name": "i2"}], 200)
     assert res == {"created": 2, "updated": 0, "unchanged": 0}
-    status, problem = await _post(http, url, fh, [{"name": "i3"}, {"name": "i1", "rollout_pct": 500}])
+    status, problem = await _post(
+        http, url, fh, [{"name": "i3"}, {"name": "i1", "rollout_pct": 500}]
+    )
     assert status == 400 and problem["errors"][0]["path"] == "$[1].rollout_pct"
     async with http.get(f"{live.url}/v1/flags/i3", headers=fh) as resp:
         assert resp.status == 404  # nothing of the failed import was written
     yaml_doc = "flags:\n  - name: i1\n    enabled: false\n  - name: i2\n  - name: i4\n    rollout_pct: 10\n"
-    async with http.post(url, headers={**fh, "Content-Type": "application/yaml"}, data=yaml_doc) as resp:
+    async with http.post(
+        url, headers={**fh, "Content-Type": "application/yaml"}, data=yaml_doc
+    ) as resp:
         assert resp.status == 200
         assert await resp.json() == {"created": 1, "updated": 1, "unchanged": 1}
 
@@ -151,9 +221,13 @@ async def test_toggle_all(live, http, fh):
         await _post(http, f"{live.url}/v1/flags", fh, {"name": n, "enabled": n != "t3"}, 201)
     _, res = await _post(http, f"{live.url}/v1/flags/toggle-all", fh, {"enabled": False}, 200)
     assert res == {"changed": 2}
-    _, res = await _post(http, f"{live.url}/v1/flags/toggle-all", fh, {"enabled": True, "environment": "prod"}, 200)
+    _, res = await _post(
+        http, f"{live.url}/v1/flags/toggle-all", fh, {"enabled": True, "environment": "prod"}, 200
+    )
     assert res == {"changed": 3}
-    _, body = await _post(http, f"{live.url}/v1/flags/evaluate", fh, {"context": {"environment": "prod"}}, 200)
+    _, body = await _post(
+        http, f"{live.url}/v1/flags/evaluate", fh, {"context": {"environment": "prod"}}, 200
+    )
     assert all(f["value"] is True for f in body["flags"])
 
 
@@ -174,22 +248,30 @@ async def _read_events(resp, n):
     return events
 
 
-async def test_sse_delivers_a_toggle_to_subscribers_on_two_workers(live, http, fh, settings, aiohttp_server):
+async def test_sse_delivers_a_toggle_to_subscribers_on_two_workers(
+    live, http, fh, settings, aiohttp_server
+):
     other = await aiohttp_server(create_app(live.settings))  # a second worker, same database
     await _post(http, f"{live.url}/v1/flags", fh, {"name": "live-flag", "enabled": False}, 201)
     urls = [f"{live.url}/v1/flags/stream", f"http://127.0.0.1:{other.port}/v1/flags/stream"]
-    streams = [await http.get(u, headers=fh, timeout=aiohttp.ClientTimeout(total=None)) for u in urls]
+    streams = [
+        await http.get(u, headers=fh, timeout=aiohttp.ClientTimeout(total=None)) for u in urls
+    ]
     try:
         for s in streams:
             assert s.status == 200 and s.headers["Content-Type"] == "text/event-stream"
             hello = (await s.content.readuntil(b"\n\n")).decode()
             assert "event: hello" in hello
-        async with http.put(f"{live.url}/v1/flags/live-flag", headers=fh, json={"enabled": True}) as resp:
+        async with http.put(
+            f"{live.url}/v1/flags/live-flag", headers=fh, json={"enabled": True}
+        ) as resp:
             assert resp.status == 200
         got = await asyncio.gather(*(_read_events(s, 1) for s in streams))
         for events in got:
             assert len(events) == 1
-            assert '"flag":"live-flag"' in events[0]["data"] and '"enabled":true' in events[0]["data"]
+            assert (
+                '"flag":"live-flag"' in events[0]["data"] and '"enabled":true' in events[0]["data"]
+            )
         revision = int(got[0][0]["id"])
         assert revision == int(got[1][0]["id"])
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from api.keys import DB
-from tests.api.conftest import basic
+from tests.fixtures import basic
 
 PROBLEM = "application/problem+json"
 

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from api.keys import DB
-from tests.api.conftest import basic, login_via_page, make_user, pkce
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.fixtures import basic, login_via_page, make_user, pkce
 
 TOKEN = "/oauth/token"
 REDIRECT = "http://127.0.0.1:1/cb"

@@ -11,8 +11,8 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from api.keys import DB
-from tests.api.conftest import login_via_page, make_user, pkce
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.fixtures import login_via_page, make_user, pkce
 
 REDIRECT = "http://127.0.0.1:1/callback"
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from api.keys import DB
 from hearth_core.events import EventListener
 from hearth_core.identity.provider import IdentityProvider
-from tests.api.conftest import basic, make_user
+from tests.fixtures import basic, make_user
 
 
 @pytest.fixture

@@ -1,0 +1,124 @@
+"""Metrics ingestion: POST /v1/metrics/bulk (metrics.write), the caller's recent batches."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from api.auth import PRINCIPAL
+from api.jsonio import json_response, read_query
+from api.keys import INGEST, SETTINGS
+from api.routing import Routes
+from hearth_core.errors import ServiceError
+from hearth_core.metrics.codec import Format
+
+routes = Routes("metrics")
+
+FORMATS: dict[str, Format] = {
+    "application/json": "json",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson",
+    "text/csv": "csv",
+}
+
+
+class BulkQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    partial: bool = False
+
+
+class Rejected(msgspec.Struct, kw_only=True):
+    index: int
+    reason: str
+
+
+class BulkResult(msgspec.Struct, kw_only=True):
+    accepted: int
+    rejected: list[Rejected]
+    rejected_total: int
+
+
+class StatusQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=50)] = 10
+
+
+class BatchStatus(msgspec.Struct, kw_only=True):
+    accepted: int
+    rejected: int
+    bytes: int
+    duration_ms: float
+    at: float
+
+
+class IngestStatus(msgspec.Struct, kw_only=True):
+    items: list[BatchStatus]
+
+
+class _TooLarge(ServiceError):
+    status = 413
+    title = "Content Too Large"
+
+
+class _Unsupported(ServiceError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"the body is over {limit} bytes; send smaller batches")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@routes.post(
+    "/v1/metrics/bulk",
+    scope="metrics.write",
+    summary="Ingest points: JSON array or {points}, NDJSON or CSV; gzip; all-or-nothing unless partial=true",
+    query=BulkQuery,
+    response=BulkResult,
+    content_types=tuple(FORMATS),
+    responses={
+        413: "body too large",
+        415: "unknown Content-Type",
+        503: "at capacity or database unavailable; retry",
+    },
+)
+async def bulk(request: web.Request) -> web.Response:
+    q = read_query(request, BulkQuery)
+    fmt = FORMATS.get(request.content_type)
+    if fmt is None:
+        raise _Unsupported(f"send one of {', '.join(FORMATS)}, not {request.content_type!r}")
+    encoding = request.headers.get("Content-Encoding", "identity").lower()
+    if encoding not in ("identity", "gzip"):
+        raise _Unsupported(f"Content-Encoding {encoding!r} is not supported (gzip is)")
+    body = await _body(request, request.app[SETTINGS].metrics_max_body_bytes)
+    status, result = await request.app[INGEST].ingest(
+        body,
+        fmt,
+        gzip=encoding == "gzip",
+        partial=q.partial,
+        client_id=request[PRINCIPAL].client_id,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        target=request.path_qs,
+    )
+    return json_response(result, status=status)
+
+
+@routes.get(
+    "/v1/metrics/ingest-status",
+    scope="metrics.write",
+    summary="The caller's most recent bulk requests",
+    query=StatusQuery,
+    response=IngestStatus,
+)
+async def ingest_status(request: web.Request) -> web.Response:
+    q = read_query(request, StatusQuery)
+    items = await request.app[INGEST].recent(request[PRINCIPAL].client_id, q.limit)
+    return json_response({"items": items})

@@ -1,0 +1,1 @@
+"""Metrics storage: the native codec, the series dictionary, day partitions."""

@@ -1,0 +1,50 @@
+"""The native decoder and binary-COPY encoder, run off the event loop.
+
+Only ``hearth_core`` imports ``_native``; the ingest package goes through here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Literal
+
+from hearth_core._native import COPY_HEADER, COPY_TRAILER, DecodedBatch, IngestError, decode_points
+
+Format = Literal["json", "ndjson", "csv"]
+__all__ = [
+    "COPY_HEADER",
+    "COPY_TRAILER",
+    "DecodedBatch",
+    "Format",
+    "IngestError",
+    "decode",
+    "encode",
+]
+
+FUTURE_SLACK_US = 24 * 3600 * 1_000_000  # a day ahead: clock skew, never far-future junk
+
+
+async def decode(
+    body: bytes, fmt: Format, *, gzip: bool, retention_days: int, max_decompressed: int
+) -> DecodedBatch:
+    now_us = time.time_ns() // 1000
+    return await asyncio.to_thread(
+        decode_points,
+        body,
+        fmt,
+        now_us=now_us,
+        min_time_us=now_us - retention_days * 86_400_000_000,
+        max_time_us=now_us + FUTURE_SLACK_US,
+        gzip=gzip,
+        max_decompressed=max_decompressed,
+    )
+
+
+async def encode(batch: DecodedBatch, series_ids: dict[int, int]) -> tuple[bytes, bytes]:
+    """(points COPY tuples, 1-minute rollup COPY tuples); the native side releases the GIL."""
+
+    def both() -> tuple[bytes, bytes]:
+        return batch.encode_copy(series_ids), batch.encode_rollups(series_ids, 60)
+
+    return await asyncio.to_thread(both)

@@ -1,0 +1,173 @@
+"""Coalescing concurrent requests into one COPY transaction, acknowledged only after commit.
+
+Each request arrives already decoded and encoded (binary COPY tuples from the native core). A
+writer task takes the first waiting job, gathers more until ``max_rows`` points or ``max_delay``
+seconds, and writes them all in one transaction: one COPY of the points, one COPY of the minute
+aggregates into a staging table, two upserts into the rollups, the idempotency keys. Only then
+are the requests' futures resolved; if the transaction fails, every one of them fails (the
+client retries, with its Idempotency-Key) — nothing is acknowledged that is not durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from hearth_core import idempotency
+from hearth_core.metrics.codec import COPY_HEADER, COPY_TRAILER
+
+log = logging.getLogger("hearth.ingest")
+
+_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS rollup_stage (
+    series_id integer, bucket timestamptz, count bigint, sum double precision,
+    min double precision, max double precision, last double precision, last_time timestamptz
+) ON COMMIT DELETE ROWS
+"""
+_MERGE = """
+INSERT INTO {table} AS r (series_id, bucket, count, sum, min, max, last, last_time)
+SELECT series_id, {bucket} AS b, sum(count), sum(sum), min(min), max(max),
+       (array_agg(last ORDER BY last_time DESC))[1], max(last_time)
+FROM rollup_stage GROUP BY series_id, b
+ORDER BY series_id, b   -- one lock order for every writer: no deadlocks between them
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    count = r.count + EXCLUDED.count,
+    sum = r.sum + EXCLUDED.sum,
+    min = least(r.min, EXCLUDED.min),
+    max = greatest(r.max, EXCLUDED.max),
+    last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
+    last_time = greatest(r.last_time, EXCLUDED.last_time)
+"""
+MERGE_1M = _MERGE.format(table="metric_rollup_1m", bucket="bucket")
+MERGE_1H = _MERGE.format(table="metric_rollup_1h", bucket="date_trunc('hour', bucket)")
+
+
+@dataclass
+class Job:
+    points: bytes  # COPY tuples of (series_id, time, value)
+    rollups: bytes  # COPY tuples of the minute aggregates
+    count: int
+    reservation: idempotency.Reservation | None = None
+    response: Any = None  # stored with the idempotency key
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Overloaded(Exception):
+    """The in-flight budget is spent: answer 503 and let the client retry."""
+
+
+class Batcher:
+    def __init__(
+        self, pool: asyncpg.Pool, *, max_rows: int, max_delay: float, writers: int, budget: int
+    ) -> None:
+        self.pool = pool
+        self.max_rows = max_rows
+        self.max_delay = max_delay
+        self.budget = budget
+        self.inflight = 0
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"ingest-writer-{i}") for i in range(writers)
+        ]
+        self.batches_written = 0
+
+    def reserve(self, points: int) -> None:
+        """Claim room for ``points`` until they are written; Overloaded when there is none.
+
+        A single request larger than the whole budget is still let in when nothing else is in
+        flight, so a big-but-legal request is never refused forever."""
+        if self.inflight and self.inflight + points > self.budget:
+            raise Overloaded
+        self.inflight += points
+
+    def release(self, points: int) -> None:
+        self.inflight -= points
+
+    async def submit(self, job: Job) -> None:
+        """Queue the job and wait until its transaction has committed (or failed)."""
+        await self._queue.put(job)
+        await asyncio.shield(job.done)
+
+    async def close(self) -> None:
+        # Let queued jobs finish: work a client is waiting on is never abandoned at shutdown.
+        await self._queue.join()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def _gather(self) -> list[Job]:
+        jobs = [await self._queue.get()]
+        rows = jobs[0].count
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_delay
+        while rows < self.max_rows:
+            try:
+                job = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            jobs.append(job)
+            rows += job.count
+        return jobs
+
+    async def _run(self) -> None:
+        while True:
+            jobs = await self._gather()
+            try:
+                await self._write(jobs)
+            except Exception as exc:
+                log.warning("ingest batch failed", extra={"jobs": len(jobs), "error": repr(exc)})
+                for j in jobs:
+                    if not j.done.done():
+                        j.done.set_exception(exc)
+            else:
+                self.batches_written += 1
+                for j in jobs:
+                    if not j.done.done():
+                        j.done.set_result(None)
+            finally:
+                for _ in jobs:
+                    self._queue.task_done()
+
+    async def _write(self, jobs: list[Job]) -> None:
+        async def points() -> AsyncIterator[bytes]:
+            yield COPY_HEADER
+            for j in jobs:
+                yield j.points
+            yield COPY_TRAILER
+
+        async def rollups() -> AsyncIterator[bytes]:
+            yield COPY_HEADER
+            for j in jobs:
+                yield j.rollups
+            yield COPY_TRAILER
+
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.copy_to_table(
+                "metric_points",
+                source=points(),
+                columns=["series_id", "time", "value"],
+                format="binary",
+            )
+            await conn.execute(_STAGE)
+            await conn.copy_to_table("rollup_stage", source=rollups(), format="binary")
+            await conn.execute(MERGE_1M)
+            await conn.execute(MERGE_1H)
+            for j in jobs:
+                if j.reservation is not None:
+                    await idempotency.complete(conn, j.reservation, 200, j.response)

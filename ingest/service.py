@@ -1,0 +1,210 @@
+"""The bulk ingest path: decode (native, off the loop) → validate → resolve series → encode COPY
+(native) → batcher → acknowledged after commit. Python never touches individual points."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from hearth_core import idempotency
+from hearth_core.errors import InvalidInput, Unavailable
+from hearth_core.metrics.codec import Format, IngestError, decode, encode
+from hearth_core.metrics.partitions import Partitions
+from hearth_core.metrics.series import SeriesDictionary
+from hearth_core.settings import Settings
+from ingest.batcher import Batcher, Job, Overloaded
+
+log = logging.getLogger("hearth.ingest")
+MAX_REPORTED = 100
+STATUS_KEEP = 50
+MAINTENANCE_SECONDS = 3600
+
+
+def status_key(client_id: str) -> str:
+    return f"hearth:ingest:status:{{{client_id}}}"
+
+
+class IngestService:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.series = SeriesDictionary(settings.metrics_series_cache)
+        self.partitions = Partitions()
+        self.batcher = Batcher(
+            pool,
+            max_rows=settings.metrics_batch_rows,
+            max_delay=settings.metrics_batch_delay_ms / 1000,
+            writers=settings.metrics_writers,
+            budget=settings.metrics_inflight_points,
+        )
+        self._maintenance: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.partitions.maintain(
+            self.pool, retention_days=self.settings.metrics_retention_days
+        )
+        self._maintenance = asyncio.create_task(
+            self._maintain_forever(), name="metrics-maintenance"
+        )
+
+    async def close(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        await self.batcher.close()
+
+    async def _maintain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(MAINTENANCE_SECONDS)
+            try:
+                await self.partitions.maintain(
+                    self.pool, retention_days=self.settings.metrics_retention_days
+                )
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("partition maintenance failed", extra={"error": repr(exc)})
+
+    async def ingest(
+        self,
+        body: bytes,
+        fmt: Format,
+        *,
+        gzip: bool,
+        partial: bool,
+        client_id: str,
+        idempotency_key: str | None,
+        target: str,
+    ) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body). Raises InvalidInput (400) and Unavailable (503)."""
+        started = time.perf_counter()
+        reservation: idempotency.Reservation | None = None
+        if idempotency_key is not None:
+            found = await idempotency.reserve(
+                self.pool,
+                client_id,
+                idempotency_key,
+                idempotency.request_hash("POST", target, body),
+            )
+            if isinstance(found, idempotency.Replay):
+                return found.status_code, found.response
+            reservation = found
+        queued: list[Job] = []
+        try:
+            status, response = await self._ingest(
+                body, fmt, gzip=gzip, partial=partial, reservation=reservation, queued=queued
+            )
+        except BaseException:
+            # Once queued, the job completes its key in its own transaction: keep the key then.
+            if reservation is not None and not queued:
+                await idempotency.release(self.pool, reservation)
+            raise
+        await self._record_status(client_id, response, len(body), time.perf_counter() - started)
+        return status, response
+
+    async def _ingest(
+        self,
+        body: bytes,
+        fmt: Format,
+        *,
+        gzip: bool,
+        partial: bool,
+        reservation: idempotency.Reservation | None,
+        queued: list[Job],
+    ) -> tuple[int, dict[str, Any]]:
+        try:
+            batch = await decode(
+                body,
+                fmt,
+                gzip=gzip,
+                retention_days=self.settings.metrics_retention_days,
+                max_decompressed=self.settings.metrics_max_body_bytes * 8,
+            )
+        except IngestError as exc:
+            raise InvalidInput(str(exc), errors=[{"path": "$", "message": str(exc)}]) from None
+        rejected = batch.rejected
+        if rejected and not partial:
+            raise InvalidInput(
+                f"{len(rejected)} of {batch.total} points are invalid; nothing was written"
+                " (send ?partial=true to keep the valid ones)",
+                errors=[
+                    {"path": f"$[{i}]", "message": reason} for i, reason in rejected[:MAX_REPORTED]
+                ],
+            )
+        response = {
+            "accepted": batch.accepted,
+            "rejected": [{"index": i, "reason": r} for i, r in rejected[:MAX_REPORTED]],
+            "rejected_total": len(rejected),
+        }
+        if batch.accepted == 0:
+            if reservation is not None:
+                async with self.pool.acquire() as conn:
+                    await idempotency.complete(conn, reservation, 200, response)
+            return 200, response
+        try:
+            self.batcher.reserve(batch.accepted)
+        except Overloaded:
+            raise Unavailable(
+                "ingest is at capacity; retry shortly", headers={"Retry-After": "1"}
+            ) from None
+        try:
+            assert batch.min_time_us is not None and batch.max_time_us is not None
+            await self.partitions.ensure(self.pool, batch.min_time_us, batch.max_time_us)
+            ids = await self.series.resolve(self.pool, batch.series())
+            points, rollups = await encode(batch, ids)
+            job = Job(
+                points=points,
+                rollups=rollups,
+                count=batch.accepted,
+                reservation=reservation,
+                response=response,
+            )
+            queued.append(job)
+            try:
+                await self.batcher.submit(job)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                queued.clear()  # it failed: nothing was written, the key may be reused
+                raise Unavailable(
+                    f"the write did not commit ({type(exc).__name__}); nothing was stored, retry",
+                    headers={"Retry-After": "1"},
+                ) from None
+        finally:
+            self.batcher.release(batch.accepted)
+        return 200, response
+
+    async def _record_status(
+        self, client_id: str, response: dict[str, Any], size: int, seconds: float
+    ) -> None:
+        entry = orjson.dumps(
+            {
+                "accepted": response.get("accepted", 0),
+                "rejected": response.get("rejected_total", 0),
+                "bytes": size,
+                "duration_ms": round(seconds * 1000, 3),
+                "at": time.time(),
+            }
+        )
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.lpush(status_key(client_id), entry)
+                pipe.ltrim(status_key(client_id), 0, STATUS_KEEP - 1)
+                await pipe.execute()
+        except RedisError as exc:  # status is informational; the data is already committed
+            log.warning("could not record ingest status", extra={"error": repr(exc)})
+
+    async def recent(self, client_id: str, limit: int) -> list[dict[str, Any]]:
+        try:
+            raw = await self.redis.lrange(status_key(client_id), 0, limit - 1)
+        except RedisError:
+            raise Unavailable(
+                "ingest status is unavailable (Redis)", headers={"Retry-After": "1"}
+            ) from None
+        return [orjson.loads(r) for r in raw]

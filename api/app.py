@@ -121,6 +121,9 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app = web.Application(
         middlewares=[request_context, problem_details, scope_guard],
         client_max_size=settings.max_body_bytes,
+        # Bodies reach handlers as sent: the bulk endpoint gunzips in the Rust core, off the
+        # event loop and with its own decompressed-size limit (zip bombs).
+        handler_args={"auto_decompress": False},
     )
     app[SETTINGS] = settings
     app[METRICS] = HttpMetrics()

@@ -18,15 +18,27 @@ the flag name) is MurmurHash3 x86 32-bit of the UTF-8 key ``"{group}:{user_id}"`
 reduced to ``1..normalizer``, with seed 0 for rollouts (normalizer 100) and seed
 86028157 for variants (normalizer = total variant weight). The buckets are a
 contract with the flag configuration: changing them moves users between buckets.
+
+Metric ingestion: ``decode_points`` decodes a request body (JSON array or
+``{"points": [...]}``, NDJSON, or CSV; optionally gzip) into a ``DecodedBatch`` of
+validated points, reporting every rejected item with its index and a reason naming
+the field. The batch encodes PostgreSQL binary COPY tuples of its points and of
+per-bucket rollups; a complete COPY stream is ``COPY_HEADER + tuples + COPY_TRAILER``.
 """
 
 from collections.abc import Iterable
+from typing import Literal, final
 
 __all__ = [
+    "COPY_HEADER",
+    "COPY_TRAILER",
     "BucketError",
+    "DecodedBatch",
+    "IngestError",
     "SeriesError",
     "__version__",
     "canonical_encoding",
+    "decode_points",
     "murmur3_x86_32",
     "rollout_bucket",
     "rollout_buckets",
@@ -114,4 +126,134 @@ def variant_bucket(group: str, user_id: str, total_weight: int) -> int:
         BucketError: ``total_weight`` is 0.
         OverflowError: ``total_weight`` is negative or at least ``2**32``.
         TypeError: ``group`` or ``user_id`` is not ``str``.
+    """
+
+COPY_HEADER: bytes
+"""PostgreSQL binary COPY file header: ``PGCOPY\\n\\xff\\r\\n\\0``, flags 0, extension length 0."""
+
+COPY_TRAILER: bytes
+"""PostgreSQL binary COPY file trailer: the int16 field count -1."""
+
+class IngestError(ValueError):
+    """The body as a whole cannot be decoded.
+
+    Raised for a body that is not JSON (``json``) or whose top level is neither an
+    array nor ``{"points": [...]}``, a CSV body that is not UTF-8 or whose header is
+    missing, has an unknown or duplicate column, or lacks ``namespace``, ``name`` or
+    ``value``; invalid gzip; a decompressed size over ``max_decompressed``; an unknown
+    format. Problems of single items are reported in ``DecodedBatch.rejected``.
+    """
+
+@final
+class DecodedBatch:
+    """The decoded, validated points of one body (made by ``decode_points``).
+
+    Accepted points keep their input order. Each accepted point belongs to a series
+    identified by ``series_hash(namespace, name, labels)``.
+    """
+
+    @property
+    def total(self) -> int:
+        """Items seen: JSON array items, NDJSON non-blank lines or CSV data rows."""
+
+    @property
+    def accepted(self) -> int:
+        """Number of valid points."""
+
+    @property
+    def rejected(self) -> list[tuple[int, str]]:
+        """``(index, reason)`` of each rejected item, in input order.
+
+        ``index`` is 0-based over the items counted by ``total``; ``reason`` names the
+        first offending field, e.g. ``"value: must be a finite number"``,
+        ``"labels.host: must be a string"``, ``"missing field namespace"``,
+        ``"timestamp outside the accepted window"``.
+        """
+
+    @property
+    def min_time_us(self) -> int | None:
+        """Earliest time of the accepted points, µs since the Unix epoch (None if none)."""
+
+    @property
+    def max_time_us(self) -> int | None:
+        """Latest time of the accepted points, µs since the Unix epoch (None if none)."""
+
+    def series(self) -> list[tuple[int, str, str, str]]:
+        """Unique series of the accepted points, in order of first appearance.
+
+        Each is ``(hash, namespace, name, labels_json)``: ``hash`` is ``series_hash``
+        (signed 64-bit) and ``labels_json`` a compact JSON object with sorted keys, as
+        ``json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
+        """
+
+    def encode_copy(self, series_ids: dict[int, int]) -> bytes:
+        """Binary COPY tuples ``(series_id int4, time timestamptz, value float8)``.
+
+        One tuple per accepted point, in input order, without header or trailer.
+        ``series_ids`` maps each series hash to its ``series_id``. Encoding runs with
+        the GIL released.
+
+        Raises:
+            KeyError: a series hash of the batch is missing from ``series_ids`` (the
+                exception argument is the hash).
+            OverflowError: a ``series_id`` does not fit int4.
+        """
+
+    def encode_rollups(self, series_ids: dict[int, int], bucket_seconds: int = 60) -> bytes:
+        """Binary COPY rollup tuples, one per ``(series_id, bucket)`` of the batch.
+
+        Fields: ``(series_id int4, bucket timestamptz, count int8, sum float8,
+        min float8, max float8, last float8, last_time timestamptz)``, sorted by
+        ``(series_id, bucket)``, without header or trailer. ``bucket`` is
+        ``floor(time / bucket_seconds) * bucket_seconds``; ``sum`` adds in input
+        order; ``last`` is the value of the point with the greatest time (ties: the
+        later in input order). Runs with the GIL released.
+
+        Raises:
+            KeyError: a series hash of the batch is missing from ``series_ids``.
+            ValueError: ``bucket_seconds`` is not positive.
+            OverflowError: a ``series_id`` does not fit int4.
+        """
+
+    def __len__(self) -> int:
+        """Number of accepted points."""
+
+def decode_points(
+    body: bytes,
+    format: Literal["json", "ndjson", "csv"],
+    *,
+    now_us: int,
+    min_time_us: int,
+    max_time_us: int,
+    gzip: bool = False,
+    max_decompressed: int = 268435456,
+) -> DecodedBatch:
+    """Decode, validate and hash the points of a request body.
+
+    Decompression, parsing, validation and hashing run with the GIL released.
+
+    Formats: ``"json"`` (an array of point objects, or ``{"points": [...]}``),
+    ``"ndjson"`` (one point object per line; blank lines skipped, a malformed line is
+    a rejected item), ``"csv"`` (a header naming the columns ``namespace``, ``name``,
+    ``value`` and optionally ``labels`` (a JSON object) and ``timestamp``, in any
+    order). A point object has ``namespace`` and ``name`` (1 to 200 characters
+    matching ``^[A-Za-z_:][A-Za-z0-9_:.]*$``), optional ``labels`` (at most 64, keys
+    matching ``^[A-Za-z_][A-Za-z0-9_]*$`` of at most 128 characters, string values
+    of at most 1024 characters), ``value`` (a finite number) and optional
+    ``timestamp``: absent or null for ``now_us``, a number of epoch seconds (or
+    milliseconds when its absolute value is at least 1e11), or an RFC 3339 string;
+    the time must lie in ``[min_time_us, max_time_us]``.
+
+    Args:
+        body: the request body (``bytes``; a ``bytearray`` is copied).
+        format: ``"json"``, ``"ndjson"`` or ``"csv"``.
+        now_us: time of points without a timestamp, µs since the Unix epoch.
+        min_time_us: earliest accepted time (inclusive).
+        max_time_us: latest accepted time (inclusive).
+        gzip: the body is gzip-compressed (one or more members).
+        max_decompressed: largest accepted decompressed size in bytes.
+
+    Raises:
+        IngestError: the body as a whole is unusable (see ``IngestError``).
+        OverflowError: ``max_decompressed`` is negative, or a time is not a 64-bit int.
     """

@@ -23,7 +23,7 @@ class Partitions:
     async def _detect(self, conn: asyncpg.Connection) -> bool:
         if self.partitioned is None:
             kind = await conn.fetchval(
-                "SELECT relkind FROM pg_class WHERE relname = 'metric_points'"
+                "SELECT relkind::text FROM pg_class WHERE relname = 'metric_points'"
             )
             self.partitioned = kind == "p"
             if self.partitioned:

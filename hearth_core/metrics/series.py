@@ -13,10 +13,11 @@ import asyncpg
 
 _UPSERT = """
 WITH input AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[]) AS t(hash, namespace, name, labels)
+    -- labels arrive as canonical JSON text from the native core: cast, don't re-encode
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(hash, namespace, name, labels)
 ), ins AS (
     INSERT INTO metric_series (hash, namespace, name, labels)
-    SELECT hash, namespace, name, labels FROM input
+    SELECT hash, namespace, name, labels::jsonb FROM input
     ON CONFLICT (hash) DO NOTHING
     RETURNING hash, series_id
 )

@@ -36,7 +36,7 @@ def build_document(endpoints: list[Endpoint], base_url: str) -> dict[str, Any]:
             for n in _PATH_PARAM.findall(ep.path)
         ]
         if ep.query is not None:
-            params += _query_parameters(ep.query, components)
+            params += _query_parameters(by_type[ep.query], components)
         op: dict[str, Any] = {
             "operationId": ep.route_name,
             "summary": ep.summary,
@@ -96,8 +96,10 @@ def _problem(description: str, ref: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": ref}}}
 
 
-def _query_parameters(typ: Any, components: dict[str, Any]) -> list[dict[str, Any]]:
-    schema = components[typ.__name__]
+def _query_parameters(ref: dict[str, Any], components: dict[str, Any]) -> list[dict[str, Any]]:
+    # Two handlers may both call their query Struct "ListQuery": msgspec then qualifies the
+    # component names, so follow the $ref rather than guess the name.
+    schema = components[ref["$ref"].rsplit("/", 1)[1]]
     required = set(schema.get("required", ()))
     return [
         {"name": name, "in": "query", "required": name in required, "schema": prop}

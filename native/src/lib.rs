@@ -6,6 +6,8 @@
 //! `hearth_core._native` extension module.
 
 pub mod bucket;
+pub mod copy;
+pub mod ingest;
 pub mod series;
 
 #[cfg(feature = "python")]

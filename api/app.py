@@ -8,11 +8,12 @@ from aiohttp import web
 
 from api import openapi
 from api.auth import scope_guard
-from api.handlers import clients, config, flags, health, metrics, oauth, roles, users
+from api.handlers import analytics, clients, config, flags, health, metrics, oauth, roles, users
 from api.keys import (
     CIPHER,
     CONFIG,
     DB,
+    DB_READ,
     ENDPOINTS,
     EVENTS,
     FLAGS,
@@ -51,13 +52,23 @@ def all_endpoints() -> list[Endpoint]:
         *flags.routes.endpoints,
         *config.routes.endpoints,
         *metrics.routes.endpoints,
+        *analytics.routes.endpoints,
     ]
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    pool = await create_pool(app[SETTINGS])
+    settings = app[SETTINGS]
+    pool = await create_pool(settings)
     app[DB] = pool
+    read = (
+        await create_pool(settings, dsn=settings.database_read_url)
+        if settings.database_read_url
+        else pool
+    )
+    app[DB_READ] = read
     yield
+    if read is not pool:
+        await read.close()
     await pool.close()
 
 

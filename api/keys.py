@@ -19,6 +19,8 @@ from ingest.service import IngestService
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
+# Analytics reads: the replica at HEARTH_DATABASE_READ_URL, else the same pool as DB.
+DB_READ = web.AppKey("db_read", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 METRICS = web.AppKey("metrics", HttpMetrics)
 ENDPOINTS = web.AppKey("endpoints", dict[str, Endpoint])  # by route name

@@ -1,0 +1,321 @@
+"""Analytics over the rollups: Prometheus query_range semantics on step-aligned windows.
+
+A query's windows are ``[t, t + step)`` for t = floor(start / step) * step … < end, each taken
+whole (the last one includes its data past ``end``). The source
+is the coarsest table whose bucket divides the step: 1-hour rollups, else 1-minute rollups,
+else raw points (steps under a minute or not a multiple of one). Rollups are merged in the
+same transaction as the points they summarise, so they are never behind the raw data.
+
+``rate`` is per-second increase between the last samples of consecutive windows, treating a
+decrease as a counter reset (the counter restarted from zero): increase = last if last < prev
+else last - prev. Resets inside one rollup bucket are not visible to it (as with any sampled
+counter); on raw points the same rule applies to each window's last sample.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import asyncpg
+
+from hearth_core.errors import InvalidInput
+
+Agg = Literal["avg", "sum", "min", "max", "count", "last", "rate"]
+MAX_POINTS = 11_000
+NICE_STEPS = (
+    1,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+)
+_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.S)
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    label: str
+    op: Literal["=", "!=", "=~", "!~"]
+    value: str
+
+
+def parse_matcher(raw: str, index: int) -> Matcher:
+    m = _MATCHER.match(raw)
+    if m is None:
+        raise InvalidInput(
+            "bad label matcher",
+            errors=[
+                {
+                    "path": f"query.match[{index}]",
+                    "message": 'use label="value", label!="value", label=~"re" or label!~"re"',
+                }
+            ],
+        )
+    label, op, value = m.group(1), m.group(2), m.group(3)
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    if op in ("=~", "!~"):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise InvalidInput(
+                "bad regular expression",
+                errors=[{"path": f"query.match[{index}]", "message": str(exc)}],
+            ) from None
+    return Matcher(label, op, value)  # type: ignore[arg-type]
+
+
+def default_step(start: float, end: float) -> int:
+    """About 250 points over the range, rounded up to a readable step."""
+    want = max(1.0, (end - start) / 250)
+    return next((s for s in NICE_STEPS if s >= want), math.ceil(want / 86400) * 86400)
+
+
+def source_for(step: int) -> tuple[str, str]:
+    """(table, time column) of the coarsest source whose buckets divide ``step``."""
+    if step % 3600 == 0:
+        return "metric_rollup_1h", "bucket"
+    if step % 60 == 0:
+        return "metric_rollup_1m", "bucket"
+    return "metric_points", "time"
+
+
+@dataclass(frozen=True)
+class Query:
+    namespace: str
+    name: str
+    start: float
+    end: float
+    step: int
+    agg: Agg
+    matchers: tuple[Matcher, ...] = ()
+    group_by: tuple[str, ...] | None = None  # None: one result per series
+
+    def check(self) -> None:
+        if self.end <= self.start:
+            raise InvalidInput(
+                "end must be after start",
+                errors=[{"path": "query.end", "message": "not after start"}],
+            )
+        if self.step <= 0:
+            raise InvalidInput(
+                "step must be positive", errors=[{"path": "query.step", "message": "must be > 0"}]
+            )
+        points = math.ceil((self.end - math.floor(self.start / self.step) * self.step) / self.step)
+        if points > MAX_POINTS:
+            raise InvalidInput(
+                f"{points} points per series exceed {MAX_POINTS}; use a larger step or a shorter range",
+                errors=[{"path": "query.step", "message": f"gives {points} points per series"}],
+            )
+        for g in self.group_by or ():
+            if not _LABEL.match(g):
+                raise InvalidInput(
+                    "bad group_by label",
+                    errors=[{"path": "query.group_by", "message": f"{g!r} is not a label name"}],
+                )
+
+
+def _binder(args: list[Any]) -> Any:
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    return arg
+
+
+def _matcher_clauses(matchers: tuple[Matcher, ...], arg: Any) -> list[str]:
+    """SQL over ``s.labels``; a missing label reads as "" (as in Prometheus)."""
+    out = []
+    for m in matchers:
+        if m.op == "=" and m.value:
+            # Containment uses the GIN index on labels.
+            out.append(
+                f"s.labels @> jsonb_build_object({arg(m.label)}::text, {arg(m.value)}::text)"
+            )
+            continue
+        label = f"coalesce(s.labels->>{arg(m.label)}::text, '')"
+        if m.op == "=":
+            out.append(f"{label} = ''")
+        elif m.op == "!=":
+            out.append(f"{label} <> {arg(m.value)}")
+        else:
+            op = "~" if m.op == "=~" else "!~"
+            out.append(f"{label} {op} {arg('^(?:' + m.value + ')$')}")
+    return out
+
+
+def _series_filter(q: Query, args: list[Any]) -> str:
+    arg = _binder(args)
+    where = [f"s.namespace = {arg(q.namespace)}", f"s.name = {arg(q.name)}"]
+    return " AND ".join(where + _matcher_clauses(q.matchers, arg))
+
+
+def build_sql(q: Query) -> tuple[str, list[Any], str]:
+    """(SQL, args, source table). Rows: (key jsonb, t float8, value float8) ordered by key, t."""
+    table, col = source_for(q.step)
+    raw = table == "metric_points"
+    args: list[Any] = []
+    arg = _binder(args)
+    series_where = _series_filter(q, args)
+    step = arg(float(q.step))
+    first = math.floor(q.start / q.step) * q.step
+    # rate needs the window before the first one: its last sample is the baseline.
+    lo = arg(float(first - (q.step if q.agg == "rate" else 0)))
+    # Windows are taken whole: the last one runs to its own end, so rollup and raw agree.
+    hi = arg(float(math.ceil(q.end / q.step) * q.step))
+    if q.group_by is None:
+        key = "jsonb_build_object('__series', s.series_id) || s.labels"
+    else:
+        parts = ", ".join(f"{arg(g)}::text, s.labels->>{arg(g)}" for g in q.group_by)
+        key = f"jsonb_build_object({parts})" if q.group_by else "'{}'::jsonb"
+    t = f"(floor(extract(epoch FROM d.{col})::float8 / {step}) * {step})::float8"
+    if raw:
+        per_series = {
+            "count": "count(*)::float8",
+            "sum": "sum(d.value)",
+            "min": "min(d.value)",
+            "max": "max(d.value)",
+            "avg_sum": "sum(d.value)",
+            "avg_n": "count(*)::float8",
+            "last": "(array_agg(d.value ORDER BY d.time DESC))[1]",
+            "last_time": "max(d.time)",
+        }
+    else:
+        per_series = {
+            "count": "sum(d.count)::float8",
+            "sum": "sum(d.sum)",
+            "min": "min(d.min)",
+            "max": "max(d.max)",
+            "avg_sum": "sum(d.sum)",
+            "avg_n": "sum(d.count)::float8",
+            "last": "(array_agg(d.last ORDER BY d.last_time DESC))[1]",
+            "last_time": "max(d.last_time)",
+        }
+    windows = f"""
+        SELECT d.series_id, {t} AS t, {", ".join(f"{v} AS {k}" for k, v in per_series.items())}
+        FROM {table} d JOIN s USING (series_id)
+        WHERE d.{col} >= to_timestamp({lo}) AND d.{col} < to_timestamp({hi})
+        GROUP BY d.series_id, 2
+    """
+    if q.agg == "rate":
+        value_per_series = f"""
+            SELECT series_id, t, CASE WHEN prev IS NULL OR prev_t <> t - {step} THEN NULL
+                                      WHEN last >= prev THEN (last - prev) / {step}
+                                      ELSE last / {step} END AS v, last_time
+            FROM (SELECT series_id, t, last, last_time,
+                         lag(last) OVER win AS prev, lag(t) OVER win AS prev_t
+                  FROM w WINDOW win AS (PARTITION BY series_id ORDER BY t)) x
+        """
+        combine = "sum(v.v)"
+    else:
+        col_for = {
+            "avg": "avg_sum / nullif(avg_n, 0)",
+            "sum": "sum",
+            "min": "min",
+            "max": "max",
+            "count": "count",
+            "last": "last",
+        }[q.agg]
+        value_per_series = f"SELECT series_id, t, {col_for} AS v, last_time, avg_sum, avg_n FROM w"
+        combine = {
+            "avg": "sum(v.avg_sum) / nullif(sum(v.avg_n), 0)",
+            "sum": "sum(v.v)",
+            "min": "min(v.v)",
+            "max": "max(v.v)",
+            "count": "sum(v.v)",
+            "last": "(array_agg(v.v ORDER BY v.last_time DESC))[1]",
+        }[q.agg]
+    sql = f"""
+        WITH s AS (SELECT s.series_id, s.labels FROM metric_series s WHERE {series_where}),
+        w AS ({windows}),
+        v AS ({value_per_series})
+        SELECT {key} AS key, v.t AS t, {combine} AS value
+        FROM v JOIN s USING (series_id)
+        WHERE v.t >= {arg(float(first))} AND v.v IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, 2
+    """
+    return sql, args, table
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    metric: dict[str, str]
+    values: list[tuple[float, float]]
+
+
+async def run_query(
+    conn: asyncpg.Connection | asyncpg.Pool, q: Query
+) -> tuple[list[SeriesResult], str]:
+    q.check()
+    sql, args, table = build_sql(q)
+    try:
+        rows = await conn.fetch(sql, *args)
+    except asyncpg.InvalidRegularExpressionError as exc:
+        raise InvalidInput(
+            "bad regular expression", errors=[{"path": "query.match", "message": str(exc)}]
+        ) from None
+    out: list[SeriesResult] = []
+    current: Any = object()
+    for r in rows:
+        if r["key"] != current:
+            current = r["key"]
+            metric = {k: v for k, v in current.items() if k != "__series" and v is not None}
+            out.append(
+                SeriesResult(
+                    metric={"__name__": q.name, **metric} if q.group_by is None else metric,
+                    values=[],
+                )
+            )
+        out[-1].values.append((r["t"], r["value"]))
+    return out, table
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    series_id: int
+    namespace: str
+    name: str
+    labels: dict[str, str]
+
+
+async def find_series(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    namespace: str | None,
+    name: str | None,
+    matchers: tuple[Matcher, ...],
+    limit: int,
+    page: int,
+) -> tuple[list[SeriesInfo], int]:
+    args: list[Any] = []
+    arg = _binder(args)
+    clauses = []
+    if namespace is not None:
+        clauses.append(f"s.namespace = {arg(namespace)}")
+    if name is not None:
+        clauses.append(f"s.name = {arg(name)}")
+    clauses += _matcher_clauses(matchers, arg)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    total = await conn.fetchval(f"SELECT count(*) FROM metric_series s{where}", *args)
+    rows = await conn.fetch(
+        f"SELECT series_id, namespace, name, labels FROM metric_series s{where}"
+        f" ORDER BY namespace, name, series_id LIMIT {int(limit)} OFFSET {int((page - 1) * limit)}",
+        *args,
+    )
+    return [SeriesInfo(r["series_id"], r["namespace"], r["name"], r["labels"]) for r in rows], total

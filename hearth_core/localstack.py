@@ -100,6 +100,7 @@ class LocalStack:
         self.log = log
         self._redis_proc: subprocess.Popen[bytes] | None = None
         self._pg_started = False
+        self._replica_dir: Path | None = None
         self._as_postgres = os.geteuid() == 0
 
     # ---------------------------------------------------------------- public
@@ -139,7 +140,7 @@ class LocalStack:
 
     def stop(self) -> None:
         errors: list[str] = []
-        for step in (self.stop_redis, self.stop_postgres):
+        for step in (self.stop_redis, self.stop_replica, self.stop_postgres):
             try:
                 step()
             except LocalStackError as exc:
@@ -322,6 +323,53 @@ class LocalStack:
                 str(self.pg_dir),
             ),
             "pg_ctl stop",
+        )
+
+    # --------------------------------------------------------------- replica
+    def start_replica(self, port: int) -> str:
+        """A streaming replica of the embedded PostgreSQL on ``port``; returns its URL base
+        (``postgresql://user:pw@host:port``, no database). Made by pg_basebackup on first use."""
+        rdir = self.data_dir / "pg-replica"
+        if not (rdir / "PG_VERSION").exists():
+            self.log(f"making a streaming replica in {rdir}")
+            rdir.mkdir(mode=0o700, exist_ok=True)
+            self._chown_pg(rdir)
+            env = {**os.environ, "PGPASSWORD": self._pg_password()}
+            res = subprocess.run(
+                self._pg_cmd(
+                    find_pg_bin("pg_basebackup"), "-h", self.host, "-p", str(self.pg_port),
+                    "-U", PG_USER, "-D", str(rdir), "-R", "-X", "stream", "--checkpoint=fast",
+                ),
+                capture_output=True, env=env, check=False, stdin=subprocess.DEVNULL,
+            )
+            if res.returncode != 0:
+                raise LocalStackError(f"pg_basebackup failed: {res.stderr.decode(errors='replace')}")
+        conf = rdir / "hearth.conf"
+        conf.write_text(
+            (self.pg_dir / "hearth.conf").read_text()
+            .replace(f"port = {self.pg_port}", f"port = {port}")
+            .replace(f"unix_socket_directories = '{self.pg_dir}'", f"unix_socket_directories = '{rdir}'")
+            + "hot_standby = on\n"
+        )
+        self._chown_pg(conf)
+        logfile = rdir / "server.log"
+        self._run(
+            self._pg_cmd(find_pg_bin("pg_ctl"), "start", "-w", "-t", "120", "-D", str(rdir), "-l", str(logfile)),
+            "pg_ctl start (replica)",
+            tail=logfile,
+        )
+        self._replica_dir = rdir
+        pw = quote(self._pg_password(), safe="")
+        return f"postgresql://{PG_USER}:{pw}@{self.host}:{port}"
+
+    def stop_replica(self) -> None:
+        rdir = self._replica_dir
+        if rdir is None:
+            return
+        self._replica_dir = None
+        self._run(
+            self._pg_cmd(find_pg_bin("pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast", "-D", str(rdir)),
+            "pg_ctl stop (replica)",
         )
 
     # ----------------------------------------------------------------- redis

@@ -136,3 +136,10 @@ def hearth_env() -> dict[str, str]:
     env["HEARTH_MASTER_KEY"] = TEST_MASTER_KEY
     env["HEARTH_LOG_LEVEL"] = "WARNING"
     return env
+
+
+@pytest.fixture(scope="session")
+def replica_base(stack: LocalStack) -> Iterator[str]:
+    """A real streaming replica of the session's PostgreSQL, started on first use."""
+    yield stack.start_replica(free_port())
+    stack.stop_replica()

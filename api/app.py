@@ -8,7 +8,18 @@ from aiohttp import web
 
 from api import openapi
 from api.auth import scope_guard
-from api.handlers import analytics, clients, config, flags, health, metrics, oauth, roles, users
+from api.handlers import (
+    analytics,
+    clients,
+    config,
+    flags,
+    health,
+    metrics,
+    oauth,
+    roles,
+    usage,
+    users,
+)
 from api.keys import (
     CIPHER,
     CONFIG,
@@ -23,6 +34,7 @@ from api.keys import (
     OPENAPI_CACHE,
     REDIS,
     SETTINGS,
+    USAGE,
     USERS,
 )
 from api.middlewares import problem_details, request_context, stamp_request_id
@@ -37,6 +49,7 @@ from hearth_core.redis_client import create_redis
 from hearth_core.security.crypto import MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings
+from hearth_core.usage import UsageMeter
 from hearth_core.users.service import UserService
 from ingest.service import IngestService
 
@@ -53,6 +66,7 @@ def all_endpoints() -> list[Endpoint]:
         *config.routes.endpoints,
         *metrics.routes.endpoints,
         *analytics.routes.endpoints,
+        *usage.routes.endpoints,
     ]
 
 
@@ -120,8 +134,16 @@ async def _close_streams(app: web.Application) -> None:
         app[FLAGS].close_subscribers()
 
 
+async def _usage(app: web.Application) -> AsyncIterator[None]:
+    meter = UsageMeter(app[DB], app[SETTINGS].usage_flush_seconds)
+    meter.start()
+    app[USAGE] = meter
+    yield
+    await meter.close()
+
+
 async def _ingest(app: web.Application) -> AsyncIterator[None]:
-    service = IngestService(app[SETTINGS], app[DB], app[REDIS])
+    service = IngestService(app[SETTINGS], app[DB], app[REDIS], app[USAGE])
     await service.start()
     app[INGEST] = service
     yield
@@ -145,5 +167,6 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_identity)
+    app.cleanup_ctx.append(_usage)
     app.cleanup_ctx.append(_ingest)
     return app

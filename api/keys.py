@@ -14,6 +14,7 @@ from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.security.crypto import FieldCipher
 from hearth_core.settings import Settings
+from hearth_core.usage import UsageMeter
 from hearth_core.users.service import UserService
 from ingest.service import IngestService
 
@@ -33,3 +34,4 @@ USERS = web.AppKey("users", UserService)
 FLAGS = web.AppKey("flags", FlagService)
 CONFIG = web.AppKey("config", ConfigService)
 INGEST = web.AppKey("ingest", IngestService)
+USAGE = web.AppKey("usage", UsageMeter)

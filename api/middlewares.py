@@ -11,7 +11,8 @@ import uuid
 import msgspec
 from aiohttp import web
 
-from api.keys import METRICS
+from api.auth import PRINCIPAL
+from api.keys import METRICS, USAGE
 from api.problems import FieldError, problem_response, validation_errors
 from hearth_core.errors import ServiceError
 from hearth_core.logs import request_id_var
@@ -46,6 +47,9 @@ async def request_context(request: web.Request, handler: web.Handler) -> web.Str
         elapsed = time.perf_counter() - start
         route = route_label(request)
         request.app[METRICS].observe(request.method, route, status, elapsed)
+        principal = request.get(PRINCIPAL)
+        if principal is not None and USAGE in request.app:
+            request.app[USAGE].request(principal.client_id, route, request.content_length or 0)
         access_log.info(
             "request",
             extra={

@@ -337,24 +337,53 @@ class LocalStack:
             env = {**os.environ, "PGPASSWORD": self._pg_password()}
             res = subprocess.run(
                 self._pg_cmd(
-                    find_pg_bin("pg_basebackup"), "-h", self.host, "-p", str(self.pg_port),
-                    "-U", PG_USER, "-D", str(rdir), "-R", "-X", "stream", "--checkpoint=fast",
+                    find_pg_bin("pg_basebackup"),
+                    "-h",
+                    self.host,
+                    "-p",
+                    str(self.pg_port),
+                    "-U",
+                    PG_USER,
+                    "-D",
+                    str(rdir),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "--checkpoint=fast",
                 ),
-                capture_output=True, env=env, check=False, stdin=subprocess.DEVNULL,
+                capture_output=True,
+                env=env,
+                check=False,
+                stdin=subprocess.DEVNULL,
             )
             if res.returncode != 0:
-                raise LocalStackError(f"pg_basebackup failed: {res.stderr.decode(errors='replace')}")
+                raise LocalStackError(
+                    f"pg_basebackup failed: {res.stderr.decode(errors='replace')}"
+                )
         conf = rdir / "hearth.conf"
         conf.write_text(
-            (self.pg_dir / "hearth.conf").read_text()
+            (self.pg_dir / "hearth.conf")
+            .read_text()
             .replace(f"port = {self.pg_port}", f"port = {port}")
-            .replace(f"unix_socket_directories = '{self.pg_dir}'", f"unix_socket_directories = '{rdir}'")
+            .replace(
+                f"unix_socket_directories = '{self.pg_dir}'", f"unix_socket_directories = '{rdir}'"
+            )
             + "hot_standby = on\n"
         )
         self._chown_pg(conf)
         logfile = rdir / "server.log"
         self._run(
-            self._pg_cmd(find_pg_bin("pg_ctl"), "start", "-w", "-t", "120", "-D", str(rdir), "-l", str(logfile)),
+            self._pg_cmd(
+                find_pg_bin("pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "120",
+                "-D",
+                str(rdir),
+                "-l",
+                str(logfile),
+            ),
             "pg_ctl start (replica)",
             tail=logfile,
         )
@@ -368,7 +397,9 @@ class LocalStack:
             return
         self._replica_dir = None
         self._run(
-            self._pg_cmd(find_pg_bin("pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast", "-D", str(rdir)),
+            self._pg_cmd(
+                find_pg_bin("pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast", "-D", str(rdir)
+            ),
             "pg_ctl stop (replica)",
         )
 

@@ -51,6 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     metrics_inflight_points: int = 2_000_000  # accepted but unwritten; beyond it: 503
     metrics_series_cache: int = 500_000  # hash -> series_id entries kept per worker
     metrics_max_body_bytes: int = 64 * 1024 * 1024
+    usage_flush_seconds: float = 10.0
     log_level: str = "INFO"
     shutdown_timeout: float = 30.0
     max_body_bytes: int = 32 * 1024 * 1024

@@ -20,6 +20,7 @@ from hearth_core.metrics.codec import Format, IngestError, decode, encode
 from hearth_core.metrics.partitions import Partitions
 from hearth_core.metrics.series import SeriesDictionary
 from hearth_core.settings import Settings
+from hearth_core.usage import UsageMeter
 from ingest.batcher import Batcher, Job, Overloaded
 
 log = logging.getLogger("hearth.ingest")
@@ -33,8 +34,11 @@ def status_key(client_id: str) -> str:
 
 
 class IngestService:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, usage: UsageMeter
+    ) -> None:
         self.settings = settings
+        self.usage = usage
         self.pool = pool
         self.redis = redis
         self.series = SeriesDictionary(settings.metrics_series_cache)
@@ -107,6 +111,7 @@ class IngestService:
             if reservation is not None and not queued:
                 await idempotency.release(self.pool, reservation)
             raise
+        self.usage.points(client_id, int(response.get("accepted", 0)))
         await self._record_status(client_id, response, len(body), time.perf_counter() - started)
         return status, response
 

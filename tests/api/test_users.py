@@ -136,7 +136,11 @@ async def test_listing_filters_sort_and_pages_match_a_reference(live, http, admi
     got, _ = await listed(email="USER3@example.test")
     assert ids(got) == [made[3]["user_id"]]
     got, _ = await listed(sort="-created_at")
-    ref = sorted(everyone, key=lambda u: (datetime.fromisoformat(u["created_at"]), u["user_id"]), reverse=True)
+    ref = sorted(
+        everyone,
+        key=lambda u: (datetime.fromisoformat(u["created_at"]), u["user_id"]),
+        reverse=True,
+    )
     assert ids(got) == ids(ref)
     middle = datetime.fromisoformat(made[20]["created_at"])
     got, total = await listed(

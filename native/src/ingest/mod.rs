@@ -1,0 +1,274 @@
+//! Decoding of metric ingestion bodies (JSON, NDJSON, CSV; optionally gzip)
+//! into validated points keyed by series.
+//!
+//! Pure Rust; the Python binding is `crate::py::ingest`. The flow is:
+//! decompress ([`gunzip`]) → parse ([`json`], [`csv`]) into [`point::RawPoint`]s
+//! → validate ([`point::validate`]) → hash the series ([`crate::series`]) and
+//! collect the accepted [`Point`]s in a [`Batch`]. Binary COPY encoding of a
+//! batch is in [`crate::copy`].
+//!
+//! Errors come in two kinds: an [`IngestError`] when the body as a whole is
+//! unusable (not JSON, a bad CSV header, bad gzip, too large once
+//! decompressed), and a per-item rejection (`(index, reason)` in
+//! [`Batch::rejected`]) for everything else.
+
+pub mod csv;
+pub mod json;
+pub mod point;
+pub mod time;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Read;
+use std::str::FromStr;
+
+use crate::series;
+use point::{RawPoint, ValidPoint, Window};
+
+pub use json::DefaultParser;
+
+/// The body as a whole cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestError(pub String);
+
+impl fmt::Display for IngestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+impl IngestError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        IngestError(msg.into())
+    }
+}
+
+/// Wire format of a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON array of point objects, or `{"points": [...]}`.
+    Json,
+    /// One point object per line; blank lines are skipped.
+    Ndjson,
+    /// A header row naming the columns, then one point per row.
+    Csv,
+}
+
+impl FromStr for Format {
+    type Err = IngestError;
+
+    fn from_str(s: &str) -> Result<Self, IngestError> {
+        match s {
+            "json" => Ok(Format::Json),
+            "ndjson" => Ok(Format::Ndjson),
+            "csv" => Ok(Format::Csv),
+            _ => Err(IngestError(format!(
+                "unknown format {:?} (expected \"json\", \"ndjson\" or \"csv\")",
+                point::shown(s)
+            ))),
+        }
+    }
+}
+
+/// How to decode a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub window: Window,
+    /// The body is gzip (one or more members).
+    pub gzip: bool,
+    /// Largest accepted decompressed size, in bytes.
+    pub max_decompressed: usize,
+}
+
+/// An accepted point. `series` indexes [`Batch::series`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub series: u32,
+    pub time_us: i64,
+    pub value: f64,
+}
+
+/// A unique series of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Series {
+    /// [`series::series_hash`] of the identity.
+    pub hash: i64,
+    pub namespace: String,
+    pub name: String,
+    /// Compact JSON object, keys sorted (see [`point::labels_json`]).
+    pub labels_json: String,
+}
+
+/// The result of decoding one body.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// Items seen (accepted + rejected).
+    pub total: usize,
+    /// Accepted points, in input order.
+    pub points: Vec<Point>,
+    /// `(index, reason)` of each rejected item, in input order.
+    pub rejected: Vec<(usize, String)>,
+    /// Unique series of the accepted points, in order of first appearance.
+    pub series: Vec<Series>,
+    /// Earliest and latest time of the accepted points.
+    pub min_time_us: Option<i64>,
+    pub max_time_us: Option<i64>,
+}
+
+/// `Hasher` for keys that already are good hashes (series hashes).
+#[derive(Default)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.0 = i as u64;
+    }
+}
+
+type HashIndex = HashMap<i64, u32, BuildHasherDefault<IdentityHasher>>;
+
+/// Accumulates validated points into a [`Batch`]; the decoders feed it one
+/// item at a time, in input order.
+pub struct Builder {
+    window: Window,
+    batch: Batch,
+    by_hash: HashIndex,
+    scratch: Vec<u8>,
+}
+
+impl Builder {
+    pub fn new(window: Window) -> Self {
+        Builder {
+            window,
+            batch: Batch::default(),
+            by_hash: HashIndex::default(),
+            scratch: Vec::with_capacity(256),
+        }
+    }
+
+    /// Pre-size for about `n` items.
+    pub fn reserve(&mut self, n: usize) {
+        self.batch.points.reserve(n);
+    }
+
+    /// Validate one item and accept or reject it.
+    pub fn point(&mut self, p: &RawPoint<'_>) {
+        match point::validate(p, &self.window) {
+            Ok(v) => self.accept(v),
+            Err(reason) => self.reject(reason),
+        }
+    }
+
+    /// Reject the next item.
+    pub fn reject(&mut self, reason: impl Into<String>) {
+        self.batch.rejected.push((self.batch.total, reason.into()));
+        self.batch.total += 1;
+    }
+
+    fn accept(&mut self, mut v: ValidPoint<'_>) {
+        // Keys are unique (validated), so an unstable sort is deterministic.
+        v.labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        self.scratch.clear();
+        if let Err(e) =
+            series::encode_sorted_into(&mut self.scratch, v.namespace, v.name, &v.labels)
+        {
+            // Unreachable with the length limits of `validate`.
+            return self.reject(format!("series: {e}"));
+        }
+        let hash = series::hash_encoded(&self.scratch);
+        let next = self.batch.series.len() as u32;
+        let idx = *self.by_hash.entry(hash).or_insert(next);
+        if idx == next {
+            self.batch.series.push(Series {
+                hash,
+                namespace: v.namespace.to_owned(),
+                name: v.name.to_owned(),
+                labels_json: point::labels_json(&v.labels),
+            });
+        }
+        let t = v.time_us;
+        self.batch.points.push(Point {
+            series: idx,
+            time_us: t,
+            value: v.value,
+        });
+        self.batch.min_time_us = Some(self.batch.min_time_us.map_or(t, |m| m.min(t)));
+        self.batch.max_time_us = Some(self.batch.max_time_us.map_or(t, |m| m.max(t)));
+        self.batch.total += 1;
+    }
+
+    pub fn finish(self) -> Batch {
+        self.batch
+    }
+}
+
+/// Decompress a gzip body (one or more members), refusing more than `max`
+/// bytes of output.
+pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, IngestError> {
+    // ISIZE of the last member (size mod 2^32) as a capacity hint, bounded by
+    // the limit and by deflate's best ratio (~1032:1).
+    let hint = match body.len() {
+        n if n >= 18 => u32::from_le_bytes(body[n - 4..].try_into().expect("4 bytes")) as usize,
+        _ => 0,
+    };
+    let cap = hint.min(max).min(body.len().saturating_mul(1032));
+    let mut out = Vec::with_capacity(cap);
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::MultiGzDecoder::new(body)
+        .take(limit)
+        .read_to_end(&mut out)
+        .map_err(|e| IngestError(format!("body is not valid gzip: {e}")))?;
+    if out.len() > max {
+        return Err(IngestError(format!(
+            "decompressed body exceeds the limit of {max} bytes"
+        )));
+    }
+    Ok(out)
+}
+
+/// Decode a body with the default JSON parser.
+pub fn decode(body: &[u8], format: Format, opts: &Options) -> Result<Batch, IngestError> {
+    decode_with::<DefaultParser>(body, format, opts)
+}
+
+/// Decode a body with a chosen JSON parser (for benchmarks and tests).
+pub fn decode_with<P: json::JsonParser>(
+    body: &[u8],
+    format: Format,
+    opts: &Options,
+) -> Result<Batch, IngestError> {
+    let inflated;
+    let body = if opts.gzip {
+        inflated = gunzip(body, opts.max_decompressed)?;
+        &inflated[..]
+    } else {
+        body
+    };
+    let mut b = Builder::new(opts.window);
+    match format {
+        Format::Json => {
+            b.reserve(body.len() / 96);
+            P::document(body, &mut b)?;
+        }
+        Format::Ndjson => {
+            b.reserve(body.len() / 96);
+            json::decode_ndjson::<P>(body, &mut b);
+        }
+        Format::Csv => csv::decode_csv::<P>(body, &mut b)?,
+    }
+    Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! Bindings for `crate::ingest` and `crate::copy`: decoding metric bodies and
+//! encoding binary COPY tuples.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::copy;
+use crate::ingest::{self, point::Window, Batch, Format, Options};
+
+create_exception!(
+    hearth_core._native,
+    IngestError,
+    PyValueError,
+    "The body as a whole cannot be decoded (not JSON, bad CSV header, bad gzip, decompressed size over the limit, unknown format)."
+);
+
+impl From<ingest::IngestError> for PyErr {
+    fn from(e: ingest::IngestError) -> PyErr {
+        IngestError::new_err(e.0)
+    }
+}
+
+/// The decoded, validated points of one body.
+#[pyclass(frozen, module = "hearth_core._native")]
+pub struct DecodedBatch {
+    batch: Batch,
+}
+
+impl DecodedBatch {
+    /// `series_id` of each unique series (by index), looked up by hash.
+    fn series_ids(&self, series_ids: &Bound<'_, PyDict>) -> PyResult<Vec<i32>> {
+        self.batch
+            .series
+            .iter()
+            .map(|s| match series_ids.get_item(s.hash)? {
+                Some(id) => id.extract::<i32>(),
+                None => Err(PyKeyError::new_err(s.hash)),
+            })
+            .collect()
+    }
+}
+
+#[pymethods]
+impl DecodedBatch {
+    /// Items seen (accepted + rejected).
+    #[getter]
+    fn total(&self) -> usize {
+        self.batch.total
+    }
+
+    /// Accepted points.
+    #[getter]
+    fn accepted(&self) -> usize {
+        self.batch.points.len()
+    }
+
+    /// ``(index, reason)`` of each rejected item, in input order.
+    #[getter]
+    fn rejected(&self) -> Vec<(usize, String)> {
+        self.batch.rejected.clone()
+    }
+
+    /// Earliest time of the accepted points (µs since the Unix epoch).
+    #[getter]
+    fn min_time_us(&self) -> Option<i64> {
+        self.batch.min_time_us
+    }
+
+    /// Latest time of the accepted points (µs since the Unix epoch).
+    #[getter]
+    fn max_time_us(&self) -> Option<i64> {
+        self.batch.max_time_us
+    }
+
+    /// series()
+    /// --
+    ///
+    /// Unique series of the accepted points: ``(hash, namespace, name, labels_json)``.
+    fn series(&self) -> Vec<(i64, String, String, String)> {
+        self.batch
+            .series
+            .iter()
+            .map(|s| {
+                (
+                    s.hash,
+                    s.namespace.clone(),
+                    s.name.clone(),
+                    s.labels_json.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// encode_copy(series_ids)
+    /// --
+    ///
+    /// Binary COPY tuples ``(series_id, time, value)`` of every accepted point.
+    fn encode_copy<'py>(
+        &self,
+        py: Python<'py>,
+        series_ids: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = self.series_ids(series_ids)?;
+        let points = &self.batch.points;
+        let out = py.detach(|| copy::encode_points(points, &ids));
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// encode_rollups(series_ids, bucket_seconds=60)
+    /// --
+    ///
+    /// Binary COPY rollup tuples, one per ``(series_id, bucket)``.
+    #[pyo3(signature = (series_ids, bucket_seconds = 60))]
+    fn encode_rollups<'py>(
+        &self,
+        py: Python<'py>,
+        series_ids: &Bound<'py, PyDict>,
+        bucket_seconds: i64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let width = bucket_seconds
+            .checked_mul(1_000_000)
+            .filter(|w| *w > 0)
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "bucket_seconds must be a positive number of seconds, got {bucket_seconds}"
+                ))
+            })?;
+        let ids = self.series_ids(series_ids)?;
+        let points = &self.batch.points;
+        let out = py.detach(|| copy::encode_rollups(&copy::rollups(points, &ids, width)));
+        Ok(PyBytes::new(py, &out))
+    }
+
+    fn __len__(&self) -> usize {
+        self.batch.points.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<DecodedBatch total={} accepted={} rejected={} series={}>",
+            self.batch.total,
+            self.batch.points.len(),
+            self.batch.rejected.len(),
+            self.batch.series.len()
+        )
+    }
+}
+
+/// decode_points(body, format, *, now_us, min_time_us, max_time_us, gzip=False, max_decompressed=268435456)
+/// --
+///
+/// Decode, validate and hash the points of a request body (GIL released).
+#[pyfunction]
+#[pyo3(signature = (body, format, *, now_us, min_time_us, max_time_us, gzip = false, max_decompressed = 268_435_456))]
+#[allow(clippy::too_many_arguments)]
+fn decode_points(
+    py: Python<'_>,
+    body: PyBackedBytes,
+    format: &str,
+    now_us: i64,
+    min_time_us: i64,
+    max_time_us: i64,
+    gzip: bool,
+    max_decompressed: usize,
+) -> PyResult<DecodedBatch> {
+    let format: Format = format.parse()?;
+    let opts = Options {
+        window: Window {
+            now_us,
+            min_time_us,
+            max_time_us,
+        },
+        gzip,
+        max_decompressed,
+    };
+    let batch = py.detach(move || ingest::decode(&body, format, &opts))?;
+    Ok(DecodedBatch { batch })
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("IngestError", py.get_type::<IngestError>())?;
+    m.add("COPY_HEADER", PyBytes::new(py, &copy::HEADER))?;
+    m.add("COPY_TRAILER", PyBytes::new(py, &copy::TRAILER))?;
+    m.add_class::<DecodedBatch>()?;
+    m.add_function(wrap_pyfunction!(decode_points, m)?)?;
+    Ok(())
+}

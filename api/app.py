@@ -16,6 +16,7 @@ from api.handlers import (
     health,
     metrics,
     oauth,
+    ratelimits,
     roles,
     usage,
     users,
@@ -32,6 +33,7 @@ from api.keys import (
     INGEST,
     METRICS,
     OPENAPI_CACHE,
+    RATELIMITS,
     REDIS,
     SETTINGS,
     USAGE,
@@ -39,12 +41,14 @@ from api.keys import (
 )
 from api.middlewares import problem_details, request_context, stamp_request_id
 from api.observability import HttpMetrics
+from api.ratelimit import rate_limit
 from api.routing import Endpoint, register
 from hearth_core.config.service import ConfigService
 from hearth_core.db.pool import create_pool
 from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
+from hearth_core.ratelimit.service import RateLimitService
 from hearth_core.redis_client import create_redis
 from hearth_core.security.crypto import MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
@@ -67,6 +71,7 @@ def all_endpoints() -> list[Endpoint]:
         *metrics.routes.endpoints,
         *analytics.routes.endpoints,
         *usage.routes.endpoints,
+        *ratelimits.routes.endpoints,
     ]
 
 
@@ -124,6 +129,10 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     await config_svc.load()
     listener.subscribe("config", config_svc.on_event, resync=config_svc.load)
     app[CONFIG] = config_svc
+    limiter = RateLimitService(app[DB], app[REDIS], on_degraded=app[METRICS].degraded)
+    await limiter.load()
+    listener.subscribe("ratelimit", limiter.on_event, resync=limiter.load)
+    app[RATELIMITS] = limiter
     yield
     await listener.stop()
 
@@ -152,7 +161,7 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, problem_details, scope_guard],
+        middlewares=[request_context, problem_details, scope_guard, rate_limit],
         client_max_size=settings.max_body_bytes,
         # Bodies reach handlers as sent: the bulk endpoint gunzips in the Rust core, off the
         # event loop and with its own decompressed-size limit (zip bombs).

@@ -35,6 +35,16 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+        self.ratelimit_degraded = Counter(
+            "hearth_ratelimit_degraded_total",
+            "Rate-limit decisions made without Redis, by fail mode and outcome",
+            ("mode", "outcome"),
+            registry=self.registry,
+        )
+
+    def degraded(self, mode: str, allowed: bool) -> None:
+        self.ratelimit_degraded.labels(mode, "allowed" if allowed else "denied").inc()
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)

@@ -101,6 +101,7 @@ class LocalStack:
         self._redis_proc: subprocess.Popen[bytes] | None = None
         self._pg_started = False
         self._replica_dir: Path | None = None
+        self._cluster_procs: list[subprocess.Popen[bytes]] = []
         self._as_postgres = os.geteuid() == 0
 
     # ---------------------------------------------------------------- public
@@ -140,7 +141,12 @@ class LocalStack:
 
     def stop(self) -> None:
         errors: list[str] = []
-        for step in (self.stop_redis, self.stop_replica, self.stop_postgres):
+        for step in (
+            self.stop_redis_cluster,
+            self.stop_redis,
+            self.stop_replica,
+            self.stop_postgres,
+        ):
             try:
                 step()
             except LocalStackError as exc:
@@ -480,9 +486,9 @@ class LocalStack:
                 raise LocalStackError("redis-server did not answer PING within 30 s")
             time.sleep(0.05)
 
-    def _redis_ping(self) -> bool:
+    def _redis_ping(self, port: int | None = None) -> bool:
         try:
-            with socket.create_connection((self.host, self.redis_port), timeout=0.5) as s:
+            with socket.create_connection((self.host, port or self.redis_port), timeout=0.5) as s:
                 pw = self._redis_password().encode()
                 s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n" % (len(pw), pw))
                 data = b""
@@ -508,7 +514,104 @@ class LocalStack:
             proc.wait()
             raise LocalStackError("redis-server did not stop within 30 s; killed") from None
 
+    # --------------------------------------------------------- redis cluster
+    def start_redis_cluster(self, ports: list[int]) -> str:
+        """A Redis Cluster of ``len(ports)`` masters (no replicas); returns a node's URL."""
+        server = shutil.which("redis-server")
+        cli = shutil.which("redis-cli")
+        if server is None or cli is None:
+            raise LocalStackError("redis-server and redis-cli are needed for a cluster")
+        pw = self._redis_password()
+        procs = []
+        for port in ports:
+            d = self.data_dir / "redis-cluster" / str(port)
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(parents=True)
+            conf = d / "redis.conf"
+            fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(
+                    "\n".join(
+                        [
+                            f"bind {self.host}",
+                            f"port {port}",
+                            "cluster-enabled yes",
+                            f'cluster-config-file "{d / "nodes.conf"}"',
+                            "cluster-node-timeout 2000",
+                            f'dir "{d}"',
+                            "daemonize no",
+                            f'requirepass "{pw}"',
+                            f'masterauth "{pw}"',
+                            'save ""',
+                            "appendonly no",
+                            f'logfile "{d / "redis.log"}"',
+                        ]
+                    )
+                    + "\n"
+                )
+            procs.append(
+                subprocess.Popen(
+                    [server, str(conf)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        self._cluster_procs = procs
+        deadline = time.monotonic() + 30
+        for port in ports:
+            while not self._redis_ping(port):
+                if time.monotonic() > deadline:
+                    raise LocalStackError(f"cluster node {port} did not start")
+                time.sleep(0.05)
+        env = {**os.environ, "REDISCLI_AUTH": pw}  # not on the command line, where ps shows it
+        self._run_env(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *[f"{self.host}:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            "redis-cli --cluster create",
+            env,
+        )
+        while True:
+            out = subprocess.run(
+                [cli, "-h", self.host, "-p", str(ports[0]), "cluster", "info"],
+                capture_output=True,
+                env=env,
+                check=False,
+            ).stdout
+            if b"cluster_state:ok" in out:
+                break
+            if time.monotonic() > deadline:
+                raise LocalStackError("the Redis cluster did not reach state ok")
+            time.sleep(0.1)
+        return f"redis://:{quote(pw, safe='')}@{self.host}:{ports[0]}/0"
+
+    def stop_redis_cluster(self) -> None:
+        procs, self._cluster_procs = self._cluster_procs, []
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
     # ---------------------------------------------------------------- helper
+    def _run_env(self, cmd: list[str], what: str, env: dict[str, str]) -> None:
+        res = subprocess.run(
+            cmd, capture_output=True, check=False, stdin=subprocess.DEVNULL, env=env
+        )
+        if res.returncode != 0:
+            detail = (res.stderr or res.stdout).decode(errors="replace").strip()
+            raise LocalStackError(f"{what} failed ({res.returncode}): {detail}")
+
     def _run(self, cmd: list[str], what: str, tail: Path | None = None) -> None:
         res = subprocess.run(cmd, capture_output=True, check=False, stdin=subprocess.DEVNULL)
         if res.returncode != 0:

@@ -23,6 +23,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database_url: str | None = None
     database_read_url: str | None = None
     redis_url: str | None = None
+    redis_cluster: bool = False  # HEARTH_REDIS_URL names one node of a Redis Cluster
     # Ports of the embedded PostgreSQL / Redis (loopback only).
     pg_port: int = 15432
     redis_port: int = 16379

@@ -45,6 +45,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cluster_ports(n: int) -> list[int]:
+    """Ports p whose cluster-bus port p + 10000 is free too (and below 65536)."""
+    out: list[int] = []
+    for p in range(21000 + os.getpid() % 997 * 7, 55000):
+        if len(out) == n:
+            break
+        ok = True
+        for q in (p, p + 10000):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", q))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            out.append(p)
+    return out
+
+
 def make_data_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)  # the postgres system user must traverse it when we run as root
@@ -143,3 +162,10 @@ def replica_base(stack: LocalStack) -> Iterator[str]:
     """A real streaming replica of the session's PostgreSQL, started on first use."""
     yield stack.start_replica(free_port())
     stack.stop_replica()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(stack: LocalStack) -> Iterator[str]:
+    """A real three-master Redis Cluster, started on first use."""
+    yield stack.start_redis_cluster(cluster_ports(3))
+    stack.stop_redis_cluster()

@@ -1,0 +1,58 @@
+"""The API limiting itself: per client and route group, from policies of service "api".
+
+A policy ("api", "<group>:<client_id>") or ("api", "<group>") or ("api", "*") applies; the
+bucket is always the client's own for that group. Limited responses carry the IETF draft
+RateLimit / RateLimit-Policy headers; a refused one is 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import math
+
+from aiohttp import web
+
+from api.auth import PRINCIPAL
+from api.keys import RATELIMITS
+from hearth_core.errors import TooManyRequests
+from hearth_core.ratelimit.bucket import Decision
+from hearth_core.ratelimit.service import bucket_key
+
+SERVICE = "api"
+
+
+def route_group(path: str) -> str | None:
+    parts = path.split("/", 3)
+    return parts[2] if len(parts) > 2 and parts[1] == "v1" and parts[2] else None
+
+
+def headers(d: Decision) -> dict[str, str]:
+    return {
+        "RateLimit-Policy": f'"default";q={d.limit};w={d.window_sec}',
+        "RateLimit": f'"default";r={d.remaining};t={math.ceil(d.reset_after)}',
+    }
+
+
+@web.middleware
+async def rate_limit(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    principal = request.get(PRINCIPAL)
+    group = route_group(request.path) if principal is not None else None
+    if group is None:
+        return await handler(request)
+    limiter = request.app[RATELIMITS]
+    assert principal is not None
+    policy = limiter.resolve(SERVICE, f"{group}:{principal.client_id}", group)
+    if policy is None:
+        return await handler(request)
+    decision, _source = await limiter.take(
+        policy, bucket_key(SERVICE, f"{group}:{principal.client_id}")
+    )
+    extra = headers(decision)
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"rate limit of {decision.limit} per {decision.window_sec} s reached for {group}",
+            headers={**extra, "Retry-After": str(max(1, math.ceil(decision.retry_after)))},
+        )
+    response = await handler(request)
+    if not response.prepared:
+        response.headers.update(extra)
+    return response

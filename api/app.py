@@ -18,6 +18,7 @@ from api.handlers import (
     oauth,
     ratelimits,
     roles,
+    rooms,
     usage,
     users,
 )
@@ -35,6 +36,7 @@ from api.keys import (
     OPENAPI_CACHE,
     RATELIMITS,
     REDIS,
+    ROOMS,
     SETTINGS,
     USAGE,
     USERS,
@@ -50,6 +52,7 @@ from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.ratelimit.service import RateLimitService
 from hearth_core.redis_client import create_redis
+from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings
@@ -72,6 +75,7 @@ def all_endpoints() -> list[Endpoint]:
         *analytics.routes.endpoints,
         *usage.routes.endpoints,
         *ratelimits.routes.endpoints,
+        *rooms.routes.endpoints,
     ]
 
 
@@ -133,6 +137,8 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     await limiter.load()
     listener.subscribe("ratelimit", limiter.on_event, resync=limiter.load)
     app[RATELIMITS] = limiter
+    rooms_svc = RoomService(app[DB])
+    app[ROOMS] = rooms_svc
     yield
     await listener.stop()
 

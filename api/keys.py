@@ -13,6 +13,7 @@ from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.ratelimit.service import RateLimitService
+from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import FieldCipher
 from hearth_core.settings import Settings
 from hearth_core.usage import UsageMeter
@@ -37,3 +38,4 @@ CONFIG = web.AppKey("config", ConfigService)
 INGEST = web.AppKey("ingest", IngestService)
 USAGE = web.AppKey("usage", UsageMeter)
 RATELIMITS = web.AppKey("ratelimits", RateLimitService)
+ROOMS = web.AppKey("rooms", RoomService)

@@ -51,6 +51,7 @@ bench: setup
 	$(PY) scripts/deps.py bench | $(PIP) install -q -r /dev/stdin
 	$(PY) bench/auth/run.py
 	$(PY) bench/users/run.py
+	$(PY) bench/flags/run.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.common import BenchError, pyplot, report_server_warnings, run_main, say
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -58,17 +60,6 @@ LABELS = {
     "token": "POST /oauth/token (client_credentials)",
     "introspect": "POST /oauth/introspect",
 }
-
-_T0 = time.monotonic()
-
-
-def say(msg: str) -> None:
-    elapsed = int(time.monotonic() - _T0)
-    print(f"[bench {elapsed // 60}:{elapsed % 60:02d}] {msg}", file=sys.stderr, flush=True)
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 # ----------------------------------------------------------------- helpers
@@ -500,13 +491,8 @@ def write_markdown(
 
 
 def write_chart(results: list[Result]) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        say("matplotlib is not installed (pip install -e '.[bench]'); skipping the chart")
+    plt = pyplot()
+    if plt is None:
         return False
     conns = sorted({r.connections for r in results})
     by = {(r.endpoint, r.connections): r for r in results}
@@ -633,14 +619,7 @@ def main() -> int:
     write_markdown(results, info, args, when, chart)
     written = [RESULTS_MD] + ([CHART] if chart else [])
     print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
-    # At WARNING the server logs nothing per request: any JSON log line or traceback is news.
-    warnings = [ln for ln in log_tail.splitlines() if ln.startswith("{") or "Traceback" in ln]
-    if warnings:
-        print(
-            f"\nthe server logged {len(warnings)} warning/error line(s); last ones:",
-            file=sys.stderr,
-        )
-        print("\n".join(warnings[-5:]), file=sys.stderr)
+    report_server_warnings(log_tail)
     bad = [r for r in results if r.error_count]
     if bad:
         print("\n" + "!" * 72, file=sys.stderr)
@@ -653,11 +632,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"[bench] error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("[bench] interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

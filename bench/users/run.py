@@ -63,6 +63,7 @@ from bench.auth.run import (
     measure,
     say,
 )
+from bench.common import pyplot, report_server_warnings, run_main
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -457,13 +458,8 @@ def write_markdown(
 
 
 def write_chart(results: list[Result], imports: list[ImportRun]) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        say("matplotlib is not installed (pip install -e '.[bench]'); skipping the chart")
+    plt = pyplot()
+    if plt is None:
         return False
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     xs = range(len(results))
@@ -594,13 +590,7 @@ def main() -> int:
     written = [RESULTS_MD] + ([CHART] if chart else [])
     print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
 
-    warnings = [ln for ln in log_tail.splitlines() if ln.startswith("{") or "Traceback" in ln]
-    if warnings:
-        print(
-            f"\nthe server logged {len(warnings)} warning/error line(s); last ones:",
-            file=sys.stderr,
-        )
-        print("\n".join(warnings[-5:]), file=sys.stderr)
+    report_server_warnings(log_tail)
     slow = imports[0].rate < SLOW_IMPORT
     bad = [r for r in results if r.error_count]
     wrong = [r for r in imports if r.problem]
@@ -619,11 +609,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"[bench] error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("[bench] interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -138,6 +138,7 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     listener.subscribe("ratelimit", limiter.on_event, resync=limiter.load)
     app[RATELIMITS] = limiter
     rooms_svc = RoomService(app[DB])
+    listener.subscribe("room", rooms_svc.on_event)
     app[ROOMS] = rooms_svc
     yield
     await listener.stop()
@@ -147,6 +148,8 @@ async def _close_streams(app: web.Application) -> None:
     # Long-lived SSE responses end at shutdown instead of holding it for shutdown_timeout.
     if FLAGS in app:
         app[FLAGS].close_subscribers()
+    if ROOMS in app:
+        app[ROOMS].close_subscribers()
 
 
 async def _usage(app: web.Application) -> AsyncIterator[None]:

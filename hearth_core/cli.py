@@ -14,7 +14,7 @@ import asyncpg
 import click
 import orjson
 
-from hearth_core import __version__
+from hearth_core import __version__, audit
 from hearth_core.bootstrap import AdminCredentials, prepare
 from hearth_core.db.pool import connect, create_pool
 from hearth_core.errors import ServiceError
@@ -387,3 +387,26 @@ def users_import(
         )
     if report.errors and mode == "all_or_nothing":
         sys.exit(1)
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """The audit log."""
+
+
+@audit_group.command("verify")
+@data_dir_option
+def audit_verify(data_dir: str | None) -> None:
+    """Check the hash chain: exits 1 naming every changed or missing row."""
+
+    async def work(
+        conn: asyncpg.Connection, _c: FieldCipher, _s: Settings
+    ) -> tuple[list[str], int]:
+        return await audit.verify(conn), await conn.fetchval("SELECT count(*) FROM audit_log")
+
+    problems, n = _run_admin(data_dir, work)
+    if problems:
+        for p in problems:
+            click.echo(p, err=True)
+        raise click.ClickException(f"audit chain broken: {len(problems)} problem(s) in {n} rows")
+    click.echo(f"audit chain intact: {n} rows")

@@ -78,7 +78,10 @@ async def token(request: web.Request) -> web.Response:
     try:
         form = await _form(request)
         body = await request.app[IDENTITY].token(
-            form, request.headers.get("Authorization"), request_id=request[REQUEST_ID]
+            form,
+            request.headers.get("Authorization"),
+            request_id=request[REQUEST_ID],
+            remote=request.remote,
         )
     except OAuthError as exc:
         return _oauth_error(exc)
@@ -242,7 +245,7 @@ async def authorize_submit(request: web.Request) -> web.Response:
     try:
         req = identity.read_signed_request(signed)
         location = await identity.login_and_issue_code(
-            req, email, password, request_id=request[REQUEST_ID]
+            req, email, password, request_id=request[REQUEST_ID], remote=request.remote
         )
     except AuthorizePageError as exc:
         return _page(

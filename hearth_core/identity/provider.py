@@ -12,6 +12,7 @@ import binascii
 import functools
 import hashlib
 import hmac
+import math
 import re
 import time
 import uuid
@@ -27,6 +28,7 @@ from hearth_core import audit, events
 from hearth_core.events import EventListener
 from hearth_core.identity import clients as client_repo
 from hearth_core.identity import signing
+from hearth_core.identity.bruteforce import BruteForceGuard
 from hearth_core.identity.clients import OIDC_SCOPES, Client, ClientDirectory, verify_secret
 from hearth_core.identity.revocations import Revocations, persist
 from hearth_core.identity.tokens import InvalidToken, TokenService, opaque_token, token_hash
@@ -141,6 +143,14 @@ class LoginFailed(Exception):
     """Wrong credentials on the login page: show the form again."""
 
 
+class TooManyAttempts(Exception):
+    """Too many failed sign-ins for this account or address: wait ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {math.ceil(retry_after)} s")
+        self.retry_after = math.ceil(retry_after)
+
+
 def _with_query(uri: str, params: dict[str, str | None]) -> str:
     parts = urlsplit(uri)
     extra = urlencode({k: v for k, v in params.items() if v is not None})
@@ -149,8 +159,11 @@ def _with_query(uri: str, params: dict[str, str | None]) -> str:
 
 
 class IdentityProvider:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, cipher: FieldCipher) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, cipher: FieldCipher, redis: Any = None
+    ) -> None:
         self.settings = settings
+        self.guard = BruteForceGuard(redis, cipher)
         self.pool = pool
         self.cipher = cipher
         self.clients = ClientDirectory(pool)
@@ -230,7 +243,12 @@ class IdentityProvider:
 
     # --------------------------------------------------------- token endpoint
     async def token(
-        self, form: dict[str, str], authorization: str | None, *, request_id: str | None = None
+        self,
+        form: dict[str, str],
+        authorization: str | None,
+        *,
+        request_id: str | None = None,
+        remote: str | None = None,
     ) -> dict[str, Any]:
         grant = form.get("grant_type")
         if not grant:
@@ -243,7 +261,7 @@ class IdentityProvider:
         if grant == "client_credentials":
             return self._client_credentials(client, form)
         if grant == "password":
-            return await self._password(client, form, request_id)
+            return await self._password(client, form, request_id, remote)
         if grant == "refresh_token":
             return await self._refresh(client, form, request_id)
         return await self._authorization_code(client, form, request_id)
@@ -270,14 +288,27 @@ class IdentityProvider:
         }
 
     async def authenticate_user(
-        self, email: str, password: str, *, client_id: str, request_id: str | None
+        self,
+        email: str,
+        password: str,
+        *,
+        client_id: str,
+        request_id: str | None,
+        remote: str | None = None,
     ) -> uuid.UUID | None:
-        """The user's id when the password is right and the account active; audits failures."""
+        """The user's id when the password is right and the account active; audits failures.
+
+        Raises TooManyAttempts while the account or address is locked out (brute force)."""
+        wait = await self.guard.retry_after(email, remote)
+        if wait > 0:
+            raise TooManyAttempts(wait)
         rec = await users.find_login(self.pool, self.cipher, email)
         stored = rec.password_hash if rec is not None and rec.password_hash else _dummy_hash()
         ok = await verify_password_async(stored, password)
         if rec is not None and ok and rec.password_hash and rec.status == "active":
+            await self.guard.succeeded(email)
             return rec.user_id
+        await self.guard.failed(email, remote)
         async with self.pool.acquire() as conn:
             await audit.record(
                 conn,
@@ -290,15 +321,20 @@ class IdentityProvider:
         return None
 
     async def _password(
-        self, client: Client, form: dict[str, str], request_id: str | None
+        self, client: Client, form: dict[str, str], request_id: str | None, remote: str | None
     ) -> dict[str, Any]:
         username, password = form.get("username"), form.get("password")
         if not username or password is None:
             raise OAuthError("invalid_request", "username and password are required")
         requested = self._requested_scope(client, form)
-        user_id = await self.authenticate_user(
-            username, password, client_id=client.client_id, request_id=request_id
-        )
+        try:
+            user_id = await self.authenticate_user(
+                username, password, client_id=client.client_id, request_id=request_id, remote=remote
+            )
+        except TooManyAttempts as exc:
+            raise OAuthError(
+                "invalid_grant", str(exc), headers={"Retry-After": str(exc.retry_after)}
+            ) from None
         if user_id is None:
             raise OAuthError("invalid_grant", "invalid username or password")
         async with self.pool.acquire() as conn, conn.transaction():
@@ -742,12 +778,21 @@ class IdentityProvider:
         )
 
     async def login_and_issue_code(
-        self, req: AuthRequest, email: str, password: str, *, request_id: str | None
+        self,
+        req: AuthRequest,
+        email: str,
+        password: str,
+        *,
+        request_id: str | None,
+        remote: str | None = None,
     ) -> str:
         """Authenticate on the login page; return the redirect carrying the code."""
-        user_id = await self.authenticate_user(
-            email, password, client_id=req.client_id, request_id=request_id
-        )
+        try:
+            user_id = await self.authenticate_user(
+                email, password, client_id=req.client_id, request_id=request_id, remote=remote
+            )
+        except TooManyAttempts as exc:
+            raise LoginFailed(str(exc)) from None
         if user_id is None:
             raise LoginFailed("wrong email or password")
         code = opaque_token(CODE_PREFIX)

@@ -11,6 +11,7 @@ from api.keys import ENDPOINTS, IDENTITY
 from hearth_core.errors import Forbidden, Unauthorized
 from hearth_core.identity.tokens import InvalidToken
 from hearth_core.scopes import PUBLIC
+from hearth_core.security.certs import peer_common_name
 
 REALM = 'Bearer realm="hearth"'
 
@@ -42,6 +43,9 @@ async def authenticate(request: web.Request) -> Principal:
     """The principal behind the request's bearer token; 401 (problem+json) if there is none."""
     token = bearer_token(request)
     if token is None:
+        principal = _mtls_principal(request)
+        if principal is not None:
+            return principal
         raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": REALM})
     try:
         claims = await request.app[IDENTITY].verify_bearer(token)
@@ -53,6 +57,23 @@ async def authenticate(request: web.Request) -> Principal:
         client_id=claims["client_id"],
         scopes=frozenset(claims.get("scope", "").split()),
         claims=claims,
+    )
+
+
+def _mtls_principal(request: web.Request) -> Principal | None:
+    """A verified client certificate whose CN is a client_id stands for that client (mTLS)."""
+    transport = request.transport
+    if transport is None or transport.get_extra_info("sslcontext") is None:
+        return None
+    cn = peer_common_name(transport.get_extra_info("peercert"))
+    client = request.app[IDENTITY].clients.get(cn) if cn else None
+    if client is None:
+        return None
+    return Principal(
+        sub=client.client_id,
+        client_id=client.client_id,
+        scopes=frozenset(client.scopes),
+        claims={"cnf": "mtls", "sub": client.client_id},
     )
 
 

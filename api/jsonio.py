@@ -7,8 +7,9 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from api.keys import ENDPOINTS, SETTINGS
 from api.problems import validation_errors
-from hearth_core.errors import InvalidInput
+from hearth_core.errors import InvalidInput, ServiceError
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
@@ -18,9 +19,61 @@ class BodyDecodeError(InvalidInput):
     """The body is not well-formed JSON."""
 
 
+class TooLarge(ServiceError):
+    status = 413
+    title = "Content Too Large"
+
+
+def too_deep(body: bytes, limit: int) -> bool:
+    """Nesting deeper than ``limit``? Counting brackets is C-fast; scan only when it could be."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The whole body, or 413 as soon as it is known to exceed ``limit`` bytes."""
+    if (request.content_length or 0) > limit:
+        raise TooLarge(f"the body is over this route's limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is over this route's limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T:
     """Decode the body with the endpoint's module-level Decoder (validation → 400 by path)."""
-    body = await request.read()
+    endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
+    limit = endpoint.max_body if endpoint is not None else request.app[SETTINGS].max_body_bytes
+    body = await read_limited(request, limit)
+    depth = request.app[SETTINGS].max_json_depth
+    if too_deep(body, depth):
+        raise InvalidInput(
+            f"JSON nested deeper than {depth} levels",
+            errors=[{"path": "$", "message": f"nesting deeper than {depth}"}],
+        )
     if not body:
         raise InvalidInput(
             "a JSON body is required", errors=[{"path": "$", "message": "empty body"}]

@@ -12,7 +12,7 @@ import msgspec
 from aiohttp import web
 
 from api.auth import PRINCIPAL
-from api.keys import METRICS, USAGE
+from api.keys import CORS_ORIGINS, METRICS, USAGE
 from api.problems import FieldError, problem_response, validation_errors
 from hearth_core.errors import ServiceError
 from hearth_core.logs import request_id_var
@@ -69,6 +69,8 @@ async def stamp_request_id(request: web.Request, response: web.StreamResponse) -
     rid = request.get(REQUEST_ID)
     if rid is not None:
         response.headers["X-Request-ID"] = rid
+    # Answers are data, never documents to sniff into something executable.
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 @web.middleware
@@ -120,3 +122,35 @@ def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
     if exc.status == 413:
         return "request body too large"
     return exc.reason
+
+
+CORS_EXPOSE = "X-Request-ID, ETag, Location, Retry-After, RateLimit, RateLimit-Policy"
+CORS_HEADERS = "Authorization, Content-Type, Content-Encoding, If-Match, If-None-Match, Idempotency-Key, Last-Event-ID, X-Request-ID"
+
+
+def allowed_origins(settings_value: str) -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/") for o in settings_value.split(",") if o.strip())
+
+
+@web.middleware
+async def cors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Browsers on the allow-listed origins (HEARTH_CORS_ORIGINS) may call the API; others get
+    no CORS headers, so their browsers refuse to hand them the answers."""
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and origin in request.app[CORS_ORIGINS]
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if not allowed:
+            return web.Response(status=403, text="origin not allowed")
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": origin or "",
+            "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": CORS_HEADERS,
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        })
+    response = await handler(request)
+    if allowed and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
+        response.headers["Vary"] = "Origin"
+    return response

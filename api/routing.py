@@ -31,6 +31,7 @@ class Endpoint:
     status: int = 200
     content_types: tuple[str, ...] = ("application/json",)
     responses: dict[int, str] = field(default_factory=dict)
+    max_body: int = 1 << 20  # JSON bodies; streaming routes (bulk, import) enforce their own
 
     @property
     def route_name(self) -> str:

@@ -14,6 +14,7 @@ import uvloop
 from aiohttp import web
 
 from api.app import create_app
+from hearth_core.security.certs import server_context
 from hearth_core.settings import Settings
 
 log = logging.getLogger("hearth.server")
@@ -21,6 +22,9 @@ log = logging.getLogger("hearth.server")
 
 def run_single(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests get ``shutdown_timeout`` to finish."""
+    ssl_context = None
+    if settings.tls_cert and settings.tls_key:
+        ssl_context = server_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     web.run_app(
         create_app(settings),
         host=settings.host,
@@ -31,6 +35,7 @@ def run_single(settings: Settings) -> None:
         handle_signals=True,
         print=None,
         loop=uvloop.new_event_loop(),
+        ssl_context=ssl_context,
     )
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -21,6 +22,7 @@ from hearth_core.errors import ServiceError
 from hearth_core.identity import clients, signing
 from hearth_core.identity.clients import GRANTS, Client
 from hearth_core.runtime import described_urls, running_services
+from hearth_core.security.certs import make_dev_certs
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher, rotate_data_keys
 from hearth_core.settings import Settings, SettingsError
@@ -410,3 +412,34 @@ def audit_verify(data_dir: str | None) -> None:
             click.echo(p, err=True)
         raise click.ClickException(f"audit chain broken: {len(problems)} problem(s) in {n} rows")
     click.echo(f"audit chain intact: {n} rows")
+
+
+@cli.group()
+def certs() -> None:
+    """TLS certificates."""
+
+
+@certs.command("dev")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory [default <data-dir>/certs].",
+)
+@click.option(
+    "--client-cn",
+    default="hearth-dev-client",
+    show_default=True,
+    help="The client certificate's CN (name a client_id to authenticate as it).",
+)
+@data_dir_option
+def certs_dev(out: str | None, client_cn: str, data_dir: str | None) -> None:
+    """Make a development CA, a server certificate (localhost, 127.0.0.1) and a client one."""
+    settings = load_settings(data_dir=data_dir)
+    target = Path(out) if out else settings.data_path / "certs"
+    paths = make_dev_certs(target, client_cn=client_cn)
+    for role, path in paths.items():
+        click.echo(f"{role:11} {path}")
+    click.echo(
+        f"\nhearth serve --tls-cert {paths['server']} --tls-key {paths['server_key']} --client-ca {paths['ca']}"
+    )

@@ -53,10 +53,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     metrics_series_cache: int = 500_000  # hash -> series_id entries kept per worker
     metrics_max_body_bytes: int = 64 * 1024 * 1024
     usage_flush_seconds: float = 10.0
+    command_workers: int = 2  # command worker tasks per server process; 0: none
     log_level: str = "INFO"
     shutdown_timeout: float = 30.0
     max_body_bytes: int = 32 * 1024 * 1024
     max_import_bytes: int = 512 * 1024 * 1024
+    max_import_rows: int = 1_000_000
+    max_json_depth: int = 64
+    # TLS: certificate and key (PEM); with a client CA every connection needs a client cert
+    # signed by it (mTLS), and a cert whose CN is a client_id authenticates as that client.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    # Exact origins allowed to call the API from a browser (comma-separated); none by default.
+    cors_origins: str = ""
 
     @property
     def data_path(self) -> Path:
@@ -68,7 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     @property
     def public_base_url(self) -> str:
-        return self.issuer or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return self.issuer or f"{scheme}://{self.host}:{self.port}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

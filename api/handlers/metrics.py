@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from api.auth import PRINCIPAL
-from api.jsonio import json_response, read_query
+from api.jsonio import json_response, read_limited, read_query
 from api.keys import INGEST, SETTINGS
 from api.routing import Routes
 from hearth_core.errors import ServiceError
@@ -56,25 +56,9 @@ class IngestStatus(msgspec.Struct, kw_only=True):
     items: list[BatchStatus]
 
 
-class _TooLarge(ServiceError):
-    status = 413
-    title = "Content Too Large"
-
-
 class _Unsupported(ServiceError):
     status = 415
     title = "Unsupported Media Type"
-
-
-async def _body(request: web.Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 20):
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge(f"the body is over {limit} bytes; send smaller batches")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @routes.post(
@@ -98,7 +82,7 @@ async def bulk(request: web.Request) -> web.Response:
     encoding = request.headers.get("Content-Encoding", "identity").lower()
     if encoding not in ("identity", "gzip"):
         raise _Unsupported(f"Content-Encoding {encoding!r} is not supported (gzip is)")
-    body = await _body(request, request.app[SETTINGS].metrics_max_body_bytes)
+    body = await read_limited(request, request.app[SETTINGS].metrics_max_body_bytes)
     status, result = await request.app[INGEST].ingest(
         body,
         fmt,

@@ -8,8 +8,11 @@ import re
 import time
 import uuid
 
+import asyncpg
 import msgspec
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.auth import PRINCIPAL
 from api.keys import CORS_ORIGINS, METRICS, USAGE
@@ -18,6 +21,17 @@ from hearth_core.errors import ServiceError
 from hearth_core.logs import request_id_var
 
 REQUEST_ID = web.RequestKey("request_id", str)
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused / reset while connecting
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # e.g. the connection was closed mid-query
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 _VALID_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _PASS_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
 
@@ -103,6 +117,16 @@ async def problem_details(request: web.Request, handler: web.Handler) -> web.Str
         )
     except (asyncio.CancelledError, ConnectionResetError):
         raise
+    except UNAVAILABLE as exc:
+        # PostgreSQL or Redis is down or restarting: nothing was done that was acknowledged,
+        # and the client may retry — say so instead of an opaque 500.
+        error_log.warning("backing service unavailable", extra={"error": type(exc).__name__})
+        return problem_response(
+            503,
+            "a backing service is unavailable; retry shortly",
+            headers={"Retry-After": "1"},
+            request_id=rid,
+        )
     except Exception:
         error_log.exception(
             "unhandled exception", extra={"method": request.method, "route": route_label(request)}
@@ -141,13 +165,16 @@ async def cors(request: web.Request, handler: web.Handler) -> web.StreamResponse
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         if not allowed:
             return web.Response(status=403, text="origin not allowed")
-        return web.Response(status=204, headers={
-            "Access-Control-Allow-Origin": origin or "",
-            "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-            "Access-Control-Allow-Headers": CORS_HEADERS,
-            "Access-Control-Max-Age": "600",
-            "Vary": "Origin",
-        })
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": origin or "",
+                "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+                "Access-Control-Allow-Headers": CORS_HEADERS,
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin",
+            },
+        )
     response = await handler(request)
     if allowed and not response.prepared:
         response.headers["Access-Control-Allow-Origin"] = origin or ""

@@ -122,7 +122,12 @@ async def database(stack: LocalStack, template_db: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(_db_url(stack, "postgres"))
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}" STRATEGY FILE_COPY')
-        yield name
+    finally:
+        await admin.close()
+    yield name
+    # A new connection: the test may have restarted PostgreSQL under the old one.
+    admin = await asyncpg.connect(_db_url(stack, "postgres"))
+    try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()

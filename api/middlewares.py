@@ -98,6 +98,24 @@ async def problem_details(request: web.Request, handler: web.Handler) -> web.Str
         return problem_response(
             400, f"invalid request body at {errors[0].path}", errors=errors, request_id=rid
         )
+    except msgspec.DecodeError as exc:
+        # A handler decoding a raw body itself: the same answer read_json gives.
+        return problem_response(
+            400,
+            "the body is not valid JSON",
+            errors=[FieldError(path="$", message=str(exc))],
+            request_id=rid,
+        )
+    except asyncpg.UniqueViolationError:
+        return problem_response(409, "that already exists", request_id=rid)
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        # The database refused a value the request carried (a NUL in text, a number out of
+        # range, a constraint): the client's input, so a 400 — with PostgreSQL's reason.
+        return problem_response(
+            400,
+            f"a value in the request cannot be stored: {exc.args[0] if exc.args else type(exc).__name__}",
+            request_id=rid,
+        )
     except ServiceError as exc:
         return problem_response(
             exc.status,

@@ -154,6 +154,11 @@ class ConfigService:
         actor: str,
         request_id: str | None,
     ) -> ConfigEntry:
+        if value is None:
+            raise InvalidInput(
+                "a value cannot be null; delete the key instead",
+                errors=[{"path": "$.value", "message": "must not be null"}],
+            )
         current = await conn.fetchrow(
             "SELECT * FROM config_entries WHERE environment=$1 AND key=$2 FOR UPDATE", env, key
         )

@@ -7,6 +7,8 @@ PIP := $(PY) -m pip
 SYSTEM_STAMP := $(VENV)/.system-deps
 DEPS_STAMP := $(VENV)/.deps
 NATIVE_STAMP := $(VENV)/.native
+CONSOLE_STAMP := api/console/vendor/.stamp
+BROWSER_STAMP := $(VENV)/.browser
 RUST_SOURCES := $(shell find native -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml Cargo.lock
 
 .PHONY: run test setup bench lint fmt clean cargo-test pytest
@@ -14,9 +16,9 @@ RUST_SOURCES := $(shell find native -name '*.rs' -o -name Cargo.toml 2>/dev/null
 run: setup
 	$(VENV)/bin/hearth serve
 
-test: setup cargo-test pytest
+test: setup $(BROWSER_STAMP) cargo-test pytest
 
-setup: $(NATIVE_STAMP)
+setup: $(NATIVE_STAMP) $(CONSOLE_STAMP)
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -39,6 +41,20 @@ $(NATIVE_STAMP): $(DEPS_STAMP) $(RUST_SOURCES)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release
 	touch $@
 
+# The console's charting library, from the npm registry, copied next to the console's modules
+# (served from the source tree; nothing is built and nothing is fetched at run time).
+$(CONSOLE_STAMP): package.json package-lock.json $(SYSTEM_STAMP)
+	@echo "[setup] installing the console's vendor files (npm ci)"
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(@D)
+	cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css $(@D)/
+	touch $@
+
+# Debian's Chromium for the console's browser tests (make test only).
+$(BROWSER_STAMP): scripts/system-deps.sh | $(PY)
+	HEARTH_WITH_BROWSER=1 bash scripts/system-deps.sh
+	touch $@
+
 cargo-test:
 	cargo test --workspace --quiet
 
@@ -51,6 +67,7 @@ bench: setup
 	$(PY) scripts/deps.py bench | $(PIP) install -q -r /dev/stdin
 	$(PY) bench/auth/run.py
 	$(PY) bench/users/run.py
+	$(PY) bench/ingest/run.py
 	$(PY) bench/flags/run.py
 
 lint: setup
@@ -64,4 +81,4 @@ fmt: setup
 	cargo fmt --all
 
 clean:
-	rm -rf $(VENV) target .pytest_cache
+	rm -rf $(VENV) target .pytest_cache node_modules api/console/vendor test-output

@@ -10,8 +10,11 @@ from api import openapi
 from api.auth import scope_guard
 from api.handlers import (
     analytics,
+    audit,
     clients,
+    commands,
     config,
+    console,
     flags,
     health,
     metrics,
@@ -24,7 +27,9 @@ from api.handlers import (
 )
 from api.keys import (
     CIPHER,
+    COMMANDS,
     CONFIG,
+    CORS_ORIGINS,
     DB,
     DB_READ,
     ENDPOINTS,
@@ -41,10 +46,18 @@ from api.keys import (
     USAGE,
     USERS,
 )
-from api.middlewares import problem_details, request_context, stamp_request_id
+from api.middlewares import (
+    allowed_origins,
+    cors,
+    problem_details,
+    request_context,
+    stamp_request_id,
+)
 from api.observability import HttpMetrics
 from api.ratelimit import rate_limit
 from api.routing import Endpoint, register
+from hearth_core.commands.service import CommandService
+from hearth_core.commands.worker import CommandWorkers
 from hearth_core.config.service import ConfigService
 from hearth_core.db.pool import create_pool
 from hearth_core.events import EventListener
@@ -76,6 +89,9 @@ def all_endpoints() -> list[Endpoint]:
         *usage.routes.endpoints,
         *ratelimits.routes.endpoints,
         *rooms.routes.endpoints,
+        *commands.routes.endpoints,
+        *audit.routes.endpoints,
+        *console.routes.endpoints,
     ]
 
 
@@ -112,7 +128,7 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     listener = EventListener(settings.database_url)
     await listener.start()
     app[EVENTS] = listener
-    provider = IdentityProvider(settings, app[DB], cipher)
+    provider = IdentityProvider(settings, app[DB], cipher, redis=app[REDIS])
     await provider.start(listener)
     app[IDENTITY] = provider
     app[USERS] = UserService(
@@ -168,17 +184,40 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
     await service.close()
 
 
+async def _commands(app: web.Application) -> AsyncIterator[None]:
+    routes = commands.callable_routes(app[ENDPOINTS].values())
+    service = CommandService(app[DB], routes)
+    app[COMMANDS] = service
+    settings = app[SETTINGS]
+    workers = CommandWorkers(
+        service,
+        flags=app[FLAGS],
+        config=app[CONFIG],
+        identity=app[IDENTITY],
+        routes=routes,
+        base_url=settings.public_base_url,
+        concurrency=settings.command_workers,
+    )
+    workers.subscribe(app[EVENTS])
+    if settings.command_workers > 0:
+        workers.start()
+    yield
+    await workers.stop()
+
+
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, problem_details, scope_guard, rate_limit],
+        middlewares=[request_context, problem_details, cors, scope_guard, rate_limit],
         client_max_size=settings.max_body_bytes,
         # Bodies reach handlers as sent: the bulk endpoint gunzips in the Rust core, off the
         # event loop and with its own decompressed-size limit (zip bombs).
-        handler_args={"auto_decompress": False},
+        # Header limits (aiohttp's defaults, stated): a longer line or field is refused with 400.
+        handler_args={"auto_decompress": False, "max_line_size": 8190, "max_field_size": 8190},
     )
     app[SETTINGS] = settings
     app[METRICS] = HttpMetrics()
     app[OPENAPI_CACHE] = {}
+    app[CORS_ORIGINS] = allowed_origins(settings.cors_origins)
     app[ENDPOINTS] = register(app, [*all_endpoints(), *extra])
     app.on_response_prepare.append(stamp_request_id)
     app.on_shutdown.append(_close_streams)
@@ -187,4 +226,6 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app.cleanup_ctx.append(_identity)
     app.cleanup_ctx.append(_usage)
     app.cleanup_ctx.append(_ingest)
+    app.cleanup_ctx.append(_commands)
+    app.on_startup.append(console.register_console_client)
     return app

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from api.observability import HttpMetrics
 from api.routing import Endpoint
+from hearth_core.commands.service import CommandService
 from hearth_core.config.service import ConfigService
 from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
@@ -39,3 +40,5 @@ INGEST = web.AppKey("ingest", IngestService)
 USAGE = web.AppKey("usage", UsageMeter)
 RATELIMITS = web.AppKey("ratelimits", RateLimitService)
 ROOMS = web.AppKey("rooms", RoomService)
+COMMANDS = web.AppKey("commands", CommandService)
+CORS_ORIGINS = web.AppKey("cors_origins", frozenset)

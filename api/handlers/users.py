@@ -199,6 +199,7 @@ async def import_users(request: web.Request) -> web.Response:
             mode=q.mode,
             dry_run=q.dry_run,
             on_conflict=q.on_conflict,
+            max_rows=request.app[SETTINGS].max_import_rows,
             **_ctx(request),
         )
         report = await importer.run(rows_from(spool, "csv" if ctype in CSV_TYPES else "yaml"))

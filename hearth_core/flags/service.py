@@ -235,8 +235,12 @@ class FlagService:
         return revision
 
     async def _apply(self, names: list[str]) -> None:
-        # The NOTIFY reaches this worker too, but answer with our own write already visible.
-        rows = await self.pool.fetch("SELECT * FROM flags WHERE name = ANY($1)", names)
+        # The NOTIFY reaches this worker too, but answer with our own write already visible —
+        # flags and revision both, so an ETag taken right after the write is already new.
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT * FROM flags WHERE name = ANY($1)", names)
+            revision = await conn.fetchval("SELECT coalesce(max(revision), 0) FROM flag_revisions")
+        self.revision = max(self.revision, revision)
         for r in rows:
             f = _flag(r)
             if f.archived:

@@ -56,6 +56,9 @@ class SeriesDictionary:
     async def _upsert(
         self, pool: asyncpg.Pool, items: list[tuple[int, str, str, str]]
     ) -> dict[int, int]:
+        # Sorted by hash: concurrent requests creating overlapping new series then take the
+        # unique-index locks in one order and cannot deadlock each other.
+        items = sorted(items)
         cols = list(zip(*items, strict=True))
         async with pool.acquire() as conn:
             rows = await conn.fetch(_UPSERT, *cols)

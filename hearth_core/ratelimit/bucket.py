@@ -69,9 +69,10 @@ class Decision:
     retry_after: float  # seconds until ``cost`` tokens are there (0 when allowed)
     limit: int
     window_sec: int
+    at_us: int = 0  # the bucket's clock (Redis TIME) when decided; 0 for local decisions
 
 
-def decide(p: Params, allowed: bool, units: int, cost: int) -> Decision:
+def decide(p: Params, allowed: bool, units: int, cost: int, at_us: int = 0) -> Decision:
     """Translate the bucket's integer state into the client-facing numbers."""
     w = p.window_us
     missing_to_full = p.capacity * w - units
@@ -83,6 +84,7 @@ def decide(p: Params, allowed: bool, units: int, cost: int) -> Decision:
         retry_after=retry,
         limit=p.capacity,
         window_sec=p.window_sec,
+        at_us=at_us,
     )
 
 

@@ -233,12 +233,12 @@ class RateLimitService:
             )
         try:
             async with self._slots, asyncio.timeout(REDIS_TIMEOUT):
-                allowed, units, _now = await self._script(
+                allowed, units, now = await self._script(
                     bucket, [p.limit, p.window_us, p.capacity, cost, 0]
                 )
         except (RedisError, OSError, TimeoutError) as exc:
             return self._degraded(policy, bucket, cost, exc)
-        return decide(p, bool(int(allowed)), int(units), cost), "redis"
+        return decide(p, bool(int(allowed)), int(units), cost, int(now)), "redis"
 
     def _degraded(
         self, policy: Policy, bucket: str, cost: int, exc: BaseException

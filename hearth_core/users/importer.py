@@ -246,6 +246,7 @@ class Importer:
         request_id: str | None,
         progress: Callable[[int], None] | None = None,
         hash_concurrency: int | None = None,
+        max_rows: int = 1_000_000,
     ) -> None:
         self.pool = pool
         self.cipher = cipher
@@ -256,6 +257,7 @@ class Importer:
         self.progress = progress
         self._seen: set[bytes] = set()
         self._roles: set[str] = set()
+        self.max_rows = max_rows
         self._hash_slots = asyncio.Semaphore(hash_concurrency or os.cpu_count() or 2)
 
     async def run(self, rows: Iterator[tuple[int, dict[str, Any] | Exception]]) -> ImportReport:
@@ -266,7 +268,14 @@ class Importer:
                 tx = conn.transaction()
                 await tx.start()
             try:
+                seen = 0
                 while batch := await asyncio.to_thread(_take, rows, BATCH):
+                    seen += len(batch)
+                    if seen > self.max_rows:
+                        raise InvalidInput(
+                            f"more than {self.max_rows} rows; split the import",
+                            errors=[{"path": "$", "message": f"over {self.max_rows} rows"}],
+                        )
                     if single:
                         await self._batch(conn, batch)
                     else:
@@ -277,6 +286,10 @@ class Importer:
             except BaseException:
                 if single:
                     await tx.rollback()
+                # Finish the parser now, while its stream is still open (not at GC time).
+                close = getattr(rows, "close", None)
+                if close is not None:
+                    close()
                 raise
             if single:
                 if self.report.dry_run or self.report.errors:

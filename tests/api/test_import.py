@@ -169,3 +169,19 @@ async def test_bad_header_and_media_type(live, http, admin_headers):
     assert status == 400 and problem["errors"][0]["path"] == "header"
     status, problem = await _import(http, live, admin_headers, "{}", "application/json")
     assert status == 415
+
+
+async def test_row_limit(live, http, admin_headers, aiohttp_server):
+    from api.app import create_app
+    from tests.conftest import free_port
+    from tests.fixtures import Live, service_token
+
+    port = free_port()
+    s = live.settings.replace(issuer=f"http://127.0.0.1:{port}", max_import_rows=1500)
+    server = await aiohttp_server(create_app(s), port=port)
+    small = Live(url=f"http://127.0.0.1:{port}", app=server.app, settings=s)
+    headers = await service_token(small, http, ["profile.write"])
+    body = "email\n" + "".join(f"r{i}@example.test\n" for i in range(2001))
+    status, problem = await _import(http, small, headers, body)
+    assert status == 400 and "1500" in problem["detail"]
+    assert await _count(small) == 1  # only the admin: nothing of the import was written

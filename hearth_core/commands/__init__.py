@@ -1,0 +1,1 @@
+"""The project command workspace: SOP templates, commands, the durable queue and its workers."""

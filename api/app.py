@@ -54,7 +54,6 @@ from api.middlewares import (
     stamp_request_id,
 )
 from api.observability import HttpMetrics
-from api.ratelimit import rate_limit
 from api.routing import Endpoint, register
 from hearth_core.commands.service import CommandService
 from hearth_core.commands.worker import CommandWorkers
@@ -207,7 +206,7 @@ async def _commands(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, problem_details, cors, scope_guard, rate_limit],
+        middlewares=[request_context, problem_details, cors, scope_guard],
         client_max_size=settings.max_body_bytes,
         # Bodies reach handlers as sent: the bulk endpoint gunzips in the Rust core, off the
         # event loop and with its own decompressed-size limit (zip bombs).

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from api.keys import ENDPOINTS, IDENTITY
+from api.ratelimit import limited
 from hearth_core.errors import Forbidden, Unauthorized
 from hearth_core.identity.tokens import InvalidToken
 from hearth_core.scopes import PUBLIC
@@ -85,10 +86,12 @@ def require_scope(principal: Principal, scope: str) -> None:
 
 @web.middleware
 async def scope_guard(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-    """Looks up the matched route's declared scope; public routes pass untouched."""
+    """Looks up the matched route's declared scope; public routes pass untouched. Authorised
+    calls then go through the API's own rate limit."""
     endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
-    if endpoint is not None and endpoint.scope != PUBLIC:
-        principal = await authenticate(request)
-        require_scope(principal, endpoint.scope)
-        request[PRINCIPAL] = principal
-    return await handler(request)
+    if endpoint is None or endpoint.scope == PUBLIC:
+        return await handler(request)
+    principal = await authenticate(request)
+    require_scope(principal, endpoint.scope)
+    request[PRINCIPAL] = principal
+    return await limited(request, principal, handler)

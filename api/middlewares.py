@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 
 import asyncpg
 import msgspec
@@ -44,11 +45,20 @@ def route_label(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+_RID_PREFIX = os.urandom(8).hex()  # per process: ids stay unique across workers and restarts
+_RID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """32 hex digits like a UUID, without a syscall per request (a profile showed uuid4)."""
+    return f"{_RID_PREFIX}{next(_RID_COUNTER):016x}"
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     """Outermost: request id (X-Request-ID in and out), JSON access log, metrics."""
     incoming = request.headers.get("X-Request-ID", "")
-    rid = incoming if _VALID_RID.match(incoming) else uuid.uuid4().hex
+    rid = incoming if incoming and _VALID_RID.match(incoming) else new_request_id()
     request[REQUEST_ID] = rid
     token = request_id_var.set(rid)
     start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -35,6 +36,7 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.ratelimit_degraded = Counter(
             "hearth_ratelimit_degraded_total",
             "Rate-limit decisions made without Redis, by fail mode and outcome",
@@ -46,8 +48,16 @@ class HttpMetrics:
         self.ratelimit_degraded.labels(mode, "allowed" if allowed else "denied").inc()
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # labels() builds and locks on every call; the children are few: keep them.
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -8,11 +8,14 @@ RateLimit / RateLimit-Policy headers; a refused one is 429 with Retry-After.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from api.auth import PRINCIPAL
 from api.keys import RATELIMITS
+
+if TYPE_CHECKING:
+    from api.auth import Principal
 from hearth_core.errors import TooManyRequests
 from hearth_core.ratelimit.bucket import Decision
 from hearth_core.ratelimit.service import bucket_key
@@ -32,15 +35,14 @@ def headers(d: Decision) -> dict[str, str]:
     }
 
 
-@web.middleware
-async def rate_limit(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-    principal = request.get(PRINCIPAL)
-    group = route_group(request.path) if principal is not None else None
-    if group is None:
-        return await handler(request)
+async def limited(
+    request: web.Request, principal: Principal, handler: web.Handler
+) -> web.StreamResponse:
+    """Run ``handler`` under the caller's API rate limit, if a policy applies (called by the
+    scope guard once the principal is known — one middleware layer instead of two)."""
+    group = route_group(request.path)
     limiter = request.app[RATELIMITS]
-    assert principal is not None
-    policy = limiter.resolve(SERVICE, f"{group}:{principal.client_id}", group)
+    policy = limiter.resolve(SERVICE, f"{group}:{principal.client_id}", group) if group else None
     if policy is None:
         return await handler(request)
     decision, _source = await limiter.take(

@@ -59,7 +59,8 @@ import msgspec
 import orjson
 
 import bench.auth.run as auth_bench
-from bench.auth.run import BenchError, Server, create_client, hearth_server, machine_info, say
+from bench.auth.run import Server, create_client, hearth_server, machine_info
+from bench.common import BenchError, pyplot, report_server_warnings, run_main, say
 from bench.users.run import bearer_token, md_table, print_grid
 from hearth_core._native import COPY_HEADER, COPY_TRAILER, decode_points
 from hearth_core.settings import Settings
@@ -513,6 +514,9 @@ class Outcome:
     problem: str = ""
     cpu: dict[str, float] = field(default_factory=dict)
     waits: list[tuple[str, float]] = field(default_factory=list)
+    rounds: list[float] = field(default_factory=list)  # points/s of every round
+    copies: int = 0  # (2): transactions committed
+    steps: dict[str, float] = field(default_factory=dict)  # (2b): busy s per statement
 
     @property
     def rate(self) -> float:
@@ -729,6 +733,36 @@ async def python_path(
 
 
 # ---------------------------------------------------------------- the run
+async def warm_up(
+    server: Server, token: str, data: Dataset, senders: int, admin: asyncpg.Connection
+) -> float:
+    """The first bodies through the endpoint: every series gets created (steady state)."""
+    warm = 0
+    while warm < len(data.bodies) and sum(data.counts[:warm]) < WARMUP_POINTS:
+        warm += 1
+    say(
+        f"(2) warm-up: {sum(data.counts[:warm]):,} points through the endpoint, {senders} sender(s)"
+    )
+    secs, problems = await send_all(server, token, data.bodies[:warm], data.counts[:warm], senders)
+    if problems:
+        raise BenchError(
+            "warm-up failed:\n"
+            + "\n".join(problems[:5])
+            + f"\n--- server log tail ---\n{server.log_tail()}"
+        )
+    return secs
+
+
+def median_outcome(runs: list[Outcome]) -> Outcome:
+    """The median round (its CPU and wait figures too), with every round's rate and any
+    round's problem."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    mid = ordered[(len(ordered) - 1) // 2]
+    mid.rounds = [r.rate for r in runs]
+    mid.problem = next((r.problem for r in runs if r.problem), "")
+    return mid
+
+
 async def run_paths(
     server: Server,
     token: str,
@@ -739,134 +773,158 @@ async def run_paths(
 ) -> list[Outcome]:
     url = pg_url(server)
     writers, max_rows = settings.metrics_writers, settings.metrics_batch_rows
+    facts["max_rows"] = max_rows
+    meter = CpuMeter(server)
+    runs: dict[str, list[Outcome]] = {p: [] for p in LABELS}
     admin = await asyncpg.connect(url)
+
+    async def fresh(*tables: str) -> None:
+        await admin.execute(f"TRUNCATE {', '.join(tables)}")
+        await admin.execute("CHECKPOINT")
+
+    async def check(out: Outcome, table: str) -> Outcome:
+        if not out.problem and (n := await count_rows(admin, table)) != data.points:
+            out.problem = f"{table} holds {n:,} rows, expected {data.points:,}"
+        say(f"    {out.rate:,.0f} points/s ({out.seconds:.2f} s)")
+        if out.problem:
+            say(f"!!! {LABELS[out.path]}: {out.problem}")
+        runs[out.path].append(out)
+        return out
+
     try:
         facts["pg_version"] = await admin.fetchval("SHOW server_version")
         await make_tables(admin, data)
-
-        # (2) end to end: warm-up (every series becomes known), truncate, measure.
-        warm = 0
-        while warm < len(data.bodies) and sum(data.counts[:warm]) < WARMUP_POINTS:
-            warm += 1
-        say(
-            f"(2) warm-up: {sum(data.counts[:warm]):,} points through the endpoint, "
-            f"{args.warmup_senders} sender(s)"
-        )
-        secs, problems = await send_all(
-            server, token, data.bodies[:warm], data.counts[:warm], args.warmup_senders
-        )
-        if problems:
-            raise BenchError(
-                "warm-up failed:\n"
-                + "\n".join(problems[:5])
-                + f"\n--- server log tail ---\n{server.log_tail()}"
-            )
-        facts["warmup_s"] = secs
-        facts["series_rows"] = await admin.fetchval("SELECT count(*) FROM metric_series")
-        await admin.execute("TRUNCATE metric_points, metric_rollup_1m, metric_rollup_1h")
-        await admin.execute("CHECKPOINT")
-
-        say(f"(2) end to end: {data.points:,} points, {args.senders} senders")
-        meter = CpuMeter(server)
-        profiler = Profiler(args.py_spy, settings.workers) if args.py_spy else None
-        if profiler:
-            profiler.start(server.proc.pid)
-        meter.start()
-        try:
-            async with WaitSampler(url) as waits:
-                secs, problems = await send_all(
-                    server, token, data.bodies, data.counts, args.senders
-                )
-        finally:
-            cpu = meter.stop()
-            if profiler:
-                profiler.stop()
-        stored = await count_rows(admin, "metric_points")
-        copies = await admin.fetchval("SELECT count(DISTINCT xmin::text) FROM metric_points")
-        facts["e2e_copies"] = copies
-        e2e = Outcome("e2e", data.points, secs, cpu=cpu, waits=waits.share())
-        e2e.detail = f"{copies} COPY transactions, ≈ {data.points / max(copies, 1):,.0f} rows each"
-        if problems:
-            e2e.problem = f"{len(problems)} bad answers, e.g. {problems[0]}"
-        elif stored != data.points:
-            e2e.problem = f"metric_points holds {stored:,} rows, expected {data.points:,}"
-        say(f"    {e2e.rate:,.0f} points/s ({secs:.2f} s); {e2e.detail}")
-        if e2e.problem:
-            say(f"!!! {e2e.problem}")
-        if profiler:
-            facts["profile"] = profiler.top()
-            facts["profile_path"] = str(args.py_spy)
-
-        # (1) raw COPY of the same rows, series ids as the server assigned them.
-        say("(1) pre-encoding every row with the native core (not timed)")
-        hash_ids = {
-            r["hash"]: r["series_id"]
-            for r in await admin.fetch("SELECT hash, series_id FROM metric_series")
-        }
-        tuples, rollups = pre_encode(data, hash_ids)
-        raw_streams = streams(tuples, copy_batches(data.counts, max_rows))
-        facts["raw_copies"] = len(raw_streams)
-        facts["max_rows"] = max_rows
-        await admin.execute("CHECKPOINT")
-        say(
-            f"(1) raw COPY: {len(raw_streams)} COPYs of ≤ {max_rows:,} rows over "
-            f"{writers} connections"
-        )
-        meter.start()
-        async with WaitSampler(url) as waits:
-            secs = await raw_copy(url, raw_streams, writers)
-        raw = Outcome("raw", data.points, secs, cpu=meter.stop(), waits=waits.share())
-        raw.detail = f"{len(raw_streams)} COPYs ≤ {max_rows:,} rows, {writers} connections"
-        if (n := await count_rows(admin, "bench_points")) != data.points:
-            raw.problem = f"bench_points holds {n:,} rows"
-        say(f"    {raw.rate:,.0f} points/s ({secs:.2f} s)")
-        del raw_streams
-
-        # (2b) diagnosis: the batcher's transactions alone, at the batch size (2) produced.
-        await admin.execute("TRUNCATE metric_points, metric_rollup_1m, metric_rollup_1h")
-        await admin.execute("CHECKPOINT")
-        size = max(1, round(data.points / max(copies, 1)))
-        batches = copy_batches(data.counts, size)
-        say(
-            f"(2b) replaying the batcher's transaction: {len(batches)} of ≈ {size:,} rows, "
-            f"{writers} connections"
-        )
-        replay_points, replay_rollups = streams(tuples, batches), streams(rollups, batches)
-        meter.start()
-        async with WaitSampler(url) as waits:
-            rep = await replay_batcher(url, replay_points, replay_rollups, writers)
-        replay = Outcome("replay", data.points, rep.seconds, cpu=meter.stop(), waits=waits.share())
-        replay.detail = f"{len(batches)} transactions ≈ {size:,} rows, {writers} connections"
-        facts["replay_steps"] = rep.steps
-        if (n := await count_rows(admin, "metric_points")) != data.points:
-            replay.problem = f"metric_points holds {n:,} rows"
-        say(f"    {replay.rate:,.0f} points/s ({rep.seconds:.2f} s)")
-        del tuples, rollups, replay_points, replay_rollups
-
-        # (3) pure Python, ids pre-resolved (no upsert penalty).
+        facts["warmup_s"] = await warm_up(server, token, data, args.warmup_senders, admin)
+        tuples: list[bytes] = []
+        rollups: list[bytes] = []
+        raw_streams: list[bytes] = []
+        replay_points: list[bytes] = []
+        replay_rollups: list[bytes] = []
         py_ids: dict[SeriesKey, int] = {}
-        for r in await admin.fetch(
-            "SELECT series_id, namespace, name, labels::text AS labels FROM metric_series"
-        ):
-            labels = json.loads(r["labels"])
-            py_ids[(r["namespace"], r["name"], tuple(sorted(labels.items())))] = r["series_id"]
-        await admin.execute("CHECKPOINT")
-        say(f"(3) pure Python: orjson + validation + copy_records_to_table, {writers} connections")
-        meter.start()
-        secs = await python_path(url, data, py_ids, max_rows, writers)
-        py = Outcome("python", data.points, secs, cpu=meter.stop())
-        py.detail = f"COPYs ≤ {max_rows:,} records, {writers} connections"
-        if (n := await count_rows(admin, "py_points")) != data.points:
-            py.problem = f"py_points holds {n:,} rows"
-        say(f"    {py.rate:,.0f} points/s ({secs:.2f} s)")
+        for rnd in range(1, args.rounds + 1):
+            tag = f"[round {rnd}/{args.rounds}]"
+
+            # (2) end to end
+            await fresh("metric_points", "metric_rollup_1m", "metric_rollup_1h")
+            say(f"{tag} (2) end to end: {data.points:,} points, {args.senders} senders")
+            profiler = Profiler(args.py_spy, settings.workers) if args.py_spy and rnd == 1 else None
+            if profiler:
+                profiler.start(server.proc.pid)
+            meter.start()
+            try:
+                async with WaitSampler(url) as waits:
+                    secs, problems = await send_all(
+                        server, token, data.bodies, data.counts, args.senders
+                    )
+            finally:
+                cpu = meter.stop()
+                if profiler:
+                    profiler.stop()
+                    facts["profile"] = profiler.top()
+                    facts["profile_path"] = str(args.py_spy)
+            copies = int(
+                await admin.fetchval("SELECT count(DISTINCT xmin::text) FROM metric_points")
+            )
+            e2e = Outcome("e2e", data.points, secs, cpu=cpu, waits=waits.share())
+            e2e.copies = copies
+            if problems:
+                e2e.problem = f"{len(problems)} bad answers, e.g. {problems[0]}"
+            await check(e2e, "metric_points")
+
+            if rnd == 1:
+                # Pre-encode once (not timed), with the series ids the server assigned.
+                say("(1) pre-encoding every row with the native core (not timed)")
+                hash_ids = {
+                    r["hash"]: r["series_id"]
+                    for r in await admin.fetch("SELECT hash, series_id FROM metric_series")
+                }
+                tuples, rollups = pre_encode(data, hash_ids)
+                raw_streams = streams(tuples, copy_batches(data.counts, max_rows))
+                size = max(1, round(data.points / max(copies, 1)))
+                batches = copy_batches(data.counts, size)
+                replay_points, replay_rollups = streams(tuples, batches), streams(rollups, batches)
+                facts["raw_copies"] = len(raw_streams)
+                facts["replay_size"] = size
+                facts["replay_copies"] = len(batches)
+                for r in await admin.fetch(
+                    "SELECT series_id, namespace, name, labels::text AS labels FROM metric_series"
+                ):
+                    key = (
+                        r["namespace"],
+                        r["name"],
+                        tuple(sorted(json.loads(r["labels"]).items())),
+                    )
+                    py_ids[key] = r["series_id"]
+
+            # (1) raw COPY
+            await fresh("bench_points")
+            say(
+                f"{tag} (1) raw COPY: {len(raw_streams)} COPYs of ≤ {max_rows:,} rows over "
+                f"{writers} connections"
+            )
+            meter.start()
+            async with WaitSampler(url) as waits:
+                secs = await raw_copy(url, raw_streams, writers)
+            await check(
+                Outcome("raw", data.points, secs, cpu=meter.stop(), waits=waits.share()),
+                "bench_points",
+            )
+
+            # (2b) diagnosis: the batcher's transactions alone, at the batch size (2) produced.
+            await fresh("metric_points", "metric_rollup_1m", "metric_rollup_1h")
+            say(
+                f"{tag} (2b) the batcher's transactions replayed: {len(replay_points)} of "
+                f"≈ {facts['replay_size']:,} rows, {writers} connections"
+            )
+            meter.start()
+            async with WaitSampler(url) as waits:
+                rep = await replay_batcher(url, replay_points, replay_rollups, writers)
+            replay = Outcome(
+                "replay", data.points, rep.seconds, cpu=meter.stop(), waits=waits.share()
+            )
+            replay.steps = rep.steps
+            await check(replay, "metric_points")
+
+            # (3) pure Python, ids pre-resolved (no upsert penalty).
+            await fresh("py_points")
+            say(f"{tag} (3) pure Python: orjson, validation, copy_records_to_table")
+            meter.start()
+            secs = await python_path(url, data, py_ids, max_rows, writers)
+            await check(Outcome("python", data.points, secs, cpu=meter.stop()), "py_points")
         await admin.execute("DROP TABLE IF EXISTS bench_points, py_points")
     finally:
         await admin.close()
-    return [raw, e2e, replay, py]
+    results = [median_outcome(runs[p]) for p in ("raw", "e2e", "replay", "python")]
+    e2e = results[1]
+    facts["e2e_copies"] = e2e.copies
+    facts["replay_steps"] = results[2].steps
+    for r in results:
+        r.detail = {
+            "raw": f"{facts['raw_copies']} COPYs ≤ {max_rows:,} rows, {writers} connections",
+            "e2e": f"{e2e.copies} COPY transactions, ≈ {data.points / max(e2e.copies, 1):,.0f} "
+            "rows each",
+            "replay": f"{facts['replay_copies']} transactions ≈ {facts['replay_size']:,} rows, "
+            f"{writers} connections",
+            "python": f"COPYs ≤ {max_rows:,} records, {writers} connections",
+        }[r.path]
+    return results
 
 
 # ---------------------------------------------------------------- report
-HEADER = ["path", "points", "seconds", "points/s", "x raw COPY", "x Python", "cores busy"]
+HEADER = [
+    "path",
+    "points",
+    "seconds",
+    "points/s",
+    "x raw COPY",
+    "x Python",
+    "cores busy",
+    "rounds: points/s",
+]
+
+
+def spread(rates: list[float]) -> str:
+    return " / ".join(f"{r / 1000:,.0f}k" for r in rates)
 
 
 def ratios(results: list[Outcome]) -> tuple[dict[str, float], dict[str, float]]:
@@ -888,6 +946,7 @@ def table_rows(results: list[Outcome]) -> list[list[str]]:
             f"{vs_raw[r.path]:.2f}",
             f"{vs_py[r.path]:.2f}",
             f"{r.cores:.2f}",
+            spread(r.rounds),
         ]
         for r in results
     ]
@@ -1046,7 +1105,10 @@ def write_markdown(
         f"{info['python']}, aiohttp {info['aiohttp']}, asyncpg {asyncpg.__version__}, "
         f"PostgreSQL {facts.get('pg_version', '?')} (embedded, durable: fsync and "
         "synchronous_commit on). **The bench client, the server and PostgreSQL share these "
-        "cores**, so the figures compare paths; they are not a capacity figure.",
+        "cores**, so the figures compare paths; they are not a capacity figure. Load average "
+        f"(1 min) {facts.get('load_before', 0):.2f} before the run, "
+        f"{facts.get('load_after', 0):.2f} after it (above ≈ 0.5 before, something else was "
+        "using the cores).",
         f"- Server: `hearth serve`, {settings_line(settings)}, `HEARTH_LOG_LEVEL=WARNING`.",
         f"- Data: {data.points:,} points of {data.series:,} series (namespace `app`, 16 metric "
         "names, 3 to 5 labels: host, region, service, and method/code or instance), timestamps "
@@ -1080,7 +1142,9 @@ def write_markdown(
         f"(same shape) over {settings.metrics_writers} connections while the next batch is "
         "parsed. No HTTP, no rollups.",
         "",
-        "Before each timed path: `CHECKPOINT`.",
+        f"Each path ran {args.rounds} time(s), interleaved ((2), (1), (2b), (3), then again); "
+        "the table shows the median round (its seconds, CPU and waits) and every round's "
+        "rate. Before each timed run: its table truncated, then `CHECKPOINT`.",
         "",
         *md_table(HEADER, table_rows(results)),
         "",
@@ -1123,30 +1187,25 @@ def write_markdown(
 
 
 def write_chart(results: list[Outcome], e2e_cpu: dict[str, float], seconds: float) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        say("matplotlib is not installed (pip install -e '.[bench]'); skipping the chart")
+    plt = pyplot()
+    if plt is None:
         return False
     vs_raw, vs_py = ratios(results)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
     colors = {"raw": "#9e9e9e", "e2e": "#1f77b4", "replay": "#aec7e8", "python": "#ff7f0e"}
     bars = ax1.bar(
-        [LABELS[r.path] for r in results],
+        [LABELS[r.path].replace(" ", "\n", 1) for r in results],
         [r.rate for r in results],
         color=[colors[r.path] for r in results],
     )
-    for bar, r in zip(bars, results, strict=True):
-        ax1.annotate(
-            f"{r.rate:,.0f}/s\n{vs_raw[r.path]:.2f}x raw, {vs_py[r.path]:.2f}x Python",
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
+    ax1.bar_label(
+        bars,
+        [
+            f"{r.rate:,.0f}/s\n{vs_raw[r.path]:.2f}x raw, {vs_py[r.path]:.2f}x Python"
+            for r in results
+        ],
+        fontsize=8,
+    )
     ax1.axhline(SPEC_POINTS_S, color="red", linestyle=":", linewidth=1, label="spec 20 000/s")
     ax1.set_ylabel("points / s")
     ax1.set_ylim(0, max(r.rate for r in results) * 1.25)
@@ -1160,8 +1219,7 @@ def write_chart(results: list[Outcome], e2e_cpu: dict[str, float], seconds: floa
     ax2.set_title("CPU during end to end")
     ax2.legend(fontsize=8)
     ax2.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(CHART, dpi=110)
+    fig.savefig(CHART, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
 
@@ -1169,10 +1227,15 @@ def write_chart(results: list[Outcome], e2e_cpu: dict[str, float], seconds: floa
 # ---------------------------------------------------------------- main
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--points", type=int, default=1_000_000, help="points in all")
-    p.add_argument("--senders", type=int, default=8, help="concurrent HTTP senders")
-    p.add_argument("--batch", type=int, default=10_000, help="points per request")
-    p.add_argument("--workers", type=int, default=1, help="hearth serve --workers")
+    counts = (
+        ("--points", 1_000_000, "points in all"),
+        ("--senders", 8, "concurrent HTTP senders"),
+        ("--batch", 10_000, "points per request"),
+        ("--workers", 1, "hearth serve --workers"),
+        ("--rounds", 3, "measure every path this many times, interleaved; report the median"),
+    )
+    for flag, default, text in counts:
+        p.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
     p.add_argument(
         "--random-times",
         action="store_true",
@@ -1195,8 +1258,8 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
     args = p.parse_args()
-    if args.points < 1 or args.batch < 1 or args.senders < 1:
-        p.error("--points, --batch and --senders must be positive")
+    if min(args.points, args.batch, args.senders, args.rounds, args.warmup_senders) < 1:
+        p.error("--points, --batch, --senders, --rounds and --warmup-senders must be positive")
     return args
 
 
@@ -1208,11 +1271,13 @@ def main() -> int:
     data = make_points(args.points, args.batch, ordered=not args.random_times)
     say(f"  {len(data.bodies)} bodies, {data.size / 1e6:.0f} MB of JSON")
     facts: dict[str, Any] = {}
+    facts["load_before"] = os.getloadavg()[0]
     with server_workers(args.workers), hearth_server() as server:
         say("creating a metrics.write client and taking a client_credentials token")
         token = bearer_token(server, create_client(server, "bench-ingest", "metrics.write"))
         results = asyncio.run(run_paths(server, token, data, args, settings, facts))
         log_tail = server.log_tail()
+    facts["load_after"] = os.getloadavg()[0]
 
     info = machine_info()
     e2e = next(r for r in results if r.path == "e2e")
@@ -1220,7 +1285,8 @@ def main() -> int:
     print()
     print(
         f"Metrics ingestion — {info['cores']} cores ({info['cpu']}), {when}; "
-        f"{settings_line(settings)}; {args.senders} senders x {args.batch:,}-point JSON bodies"
+        f"{settings_line(settings)}; {args.senders} senders x {args.batch:,}-point JSON bodies; "
+        f"load average {facts['load_before']:.2f} before, {facts['load_after']:.2f} after"
     )
     print_grid(HEADER, table_rows(results))
     print()
@@ -1238,33 +1304,16 @@ def main() -> int:
     if not args.no_write:
         chart = write_chart(results, e2e.cpu, e2e.seconds)
         write_markdown(results, info, args, settings, data, when, facts, chart)
-        written = [RESULTS_MD] + ([CHART] if chart else [])
-        print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
+        print(f"\nwrote {RESULTS_MD.relative_to(ROOT)}" + (f" and {CHART.name}" if chart else ""))
 
-    warnings = [ln for ln in log_tail.splitlines() if ln.startswith("{") or "Traceback" in ln]
-    if warnings:
-        print(
-            f"\nthe server logged {len(warnings)} warning/error line(s); last ones:",
-            file=sys.stderr,
-        )
-        print("\n".join(warnings[-5:]), file=sys.stderr)
-    bad = [r for r in results if r.problem]
-    if bad:
-        print("\n" + "!" * 72, file=sys.stderr)
-        for r in bad:
-            print(f"!!! {LABELS[r.path]}: {r.problem}", file=sys.stderr)
-        print("!!! this run failed a check; its numbers are not trustworthy", file=sys.stderr)
-        print("!" * 72, file=sys.stderr)
-        return 1
-    return 0
+    report_server_warnings(log_tail)
+    failed = [f"!!! {LABELS[r.path]}: {r.problem}" for r in results if r.problem]
+    if failed:
+        rule = "!" * 72
+        failed.append("!!! this run failed a check; its numbers are not trustworthy")
+        print("\n".join(["", rule, *failed, rule]), file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"[bench] error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("[bench] interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -2,8 +2,9 @@
 
 Each request arrives already decoded and encoded (binary COPY tuples from the native core). A
 writer task takes the first waiting job, gathers more until ``max_rows`` points or ``max_delay``
-seconds, and writes them all in one transaction: one COPY of the points, one COPY of the minute
-aggregates into a staging table, two upserts into the rollups, the idempotency keys. Only then
+seconds, and writes them all in one transaction: one COPY of the points, one COPY of their
+minute aggregates into ``metric_rollup_pending``, the idempotency keys. ``merge_pending``
+(every second, one worker at a time) folds the aggregates into the 1m and 1h rollups. Only then
 are the requests' futures resolved; if the transaction fails, every one of them fails (the
 client retries, with its Idempotency-Key) — nothing is acknowledged that is not durable.
 """
@@ -24,18 +25,12 @@ from hearth_core.metrics.codec import COPY_HEADER, COPY_TRAILER
 
 log = logging.getLogger("hearth.ingest")
 
-_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS rollup_stage (
-    series_id integer, bucket timestamptz, count bigint, sum double precision,
-    min double precision, max double precision, last double precision, last_time timestamptz
-) ON COMMIT DELETE ROWS
-"""
 _MERGE = """
 INSERT INTO {table} AS r (series_id, bucket, count, sum, min, max, last, last_time)
 SELECT series_id, {bucket} AS b, sum(count), sum(sum), min(min), max(max),
        (array_agg(last ORDER BY last_time DESC))[1], max(last_time)
-FROM rollup_stage GROUP BY series_id, b
-ORDER BY series_id, b   -- one lock order for every writer: no deadlocks between them
+FROM moved GROUP BY series_id, b
+ORDER BY series_id, b
 ON CONFLICT (series_id, bucket) DO UPDATE SET
     count = r.count + EXCLUDED.count,
     sum = r.sum + EXCLUDED.sum,
@@ -43,9 +38,17 @@ ON CONFLICT (series_id, bucket) DO UPDATE SET
     max = greatest(r.max, EXCLUDED.max),
     last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
     last_time = greatest(r.last_time, EXCLUDED.last_time)
+RETURNING 1
 """
-MERGE_1M = _MERGE.format(table="metric_rollup_1m", bucket="bucket")
-MERGE_1H = _MERGE.format(table="metric_rollup_1h", bucket="date_trunc('hour', bucket)")
+# One statement moves every committed pending aggregate into both rollups (rows committed
+# after its snapshot stay for the next run). An advisory lock keeps one merger at a time.
+MERGE_PENDING = f"""
+WITH moved AS (DELETE FROM metric_rollup_pending RETURNING *),
+m AS ({_MERGE.format(table="metric_rollup_1m", bucket="bucket")}),
+h AS ({_MERGE.format(table="metric_rollup_1h", bucket="date_trunc('hour', bucket)")})
+SELECT (SELECT count(*) FROM moved) AS moved
+"""  # noqa: S608 - built from the two constant statements above
+MERGE_LOCK = 0x726F6C6C  # "roll"
 
 
 @dataclass
@@ -151,7 +154,7 @@ class Batcher:
                 yield j.points
             yield COPY_TRAILER
 
-        async def rollups() -> AsyncIterator[bytes]:
+        async def aggregates() -> AsyncIterator[bytes]:
             yield COPY_HEADER
             for j in jobs:
                 yield j.rollups
@@ -164,10 +167,18 @@ class Batcher:
                 columns=["series_id", "time", "value"],
                 format="binary",
             )
-            await conn.execute(_STAGE)
-            await conn.copy_to_table("rollup_stage", source=rollups(), format="binary")
-            await conn.execute(MERGE_1M)
-            await conn.execute(MERGE_1H)
+            # The minute aggregates go in as a plain COPY: writers never wait on each other's
+            # rollup rows; the merger folds them in after commit.
+            await conn.copy_to_table("metric_rollup_pending", source=aggregates(), format="binary")
             for j in jobs:
                 if j.reservation is not None:
                     await idempotency.complete(conn, j.reservation, 200, j.response)
+
+
+async def merge_pending(pool: asyncpg.Pool) -> int | None:
+    """Fold pending aggregates into the rollups; None when another worker is merging."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", MERGE_LOCK):
+            return None
+        moved: int = await conn.fetchval(MERGE_PENDING)
+        return moved

@@ -21,12 +21,13 @@ from hearth_core.metrics.partitions import Partitions
 from hearth_core.metrics.series import SeriesDictionary
 from hearth_core.settings import Settings
 from hearth_core.usage import UsageMeter
-from ingest.batcher import Batcher, Job, Overloaded
+from ingest.batcher import Batcher, Job, Overloaded, merge_pending
 
 log = logging.getLogger("hearth.ingest")
 MAX_REPORTED = 100
 STATUS_KEEP = 50
 MAINTENANCE_SECONDS = 3600
+MERGE_SECONDS = 1.0
 
 
 def status_key(client_id: str) -> str:
@@ -51,6 +52,8 @@ class IngestService:
             budget=settings.metrics_inflight_points,
         )
         self._maintenance: asyncio.Task[None] | None = None
+        self._merger: asyncio.Task[None] | None = None
+        self._merger: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.partitions.maintain(
@@ -59,12 +62,29 @@ class IngestService:
         self._maintenance = asyncio.create_task(
             self._maintain_forever(), name="metrics-maintenance"
         )
+        self._merger = asyncio.create_task(self._merge_forever(), name="rollup-merger")
+
+    async def merge_rollups(self) -> int | None:
+        """Fold committed minute aggregates into the rollups now (None: another worker is)."""
+        return await merge_pending(self.pool)
+
+    async def _merge_forever(self) -> None:
+        while True:
+            await asyncio.sleep(MERGE_SECONDS)
+            try:
+                await merge_pending(self.pool)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning(
+                    "rollup merge failed; the aggregates wait for the next one",
+                    extra={"error": repr(exc)},
+                )
 
     async def close(self) -> None:
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+        for task in (self._maintenance, self._merger):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.batcher.close()
 
     async def _maintain_forever(self) -> None:

@@ -207,9 +207,14 @@ def build_sql(q: Query) -> tuple[str, list[Any], str]:
             "last": "(array_agg(d.last ORDER BY d.last_time DESC))[1]",
             "last_time": "max(d.last_time)",
         }
+    # Rollups plus the minute aggregates committed but not yet merged into them (at most about
+    # a second's worth): both have the same columns, and windows aggregate them alike.
+    source = (
+        table if raw else f"(SELECT * FROM {table} UNION ALL SELECT * FROM metric_rollup_pending)"
+    )
     windows = f"""
         SELECT d.series_id, {t} AS t, {", ".join(f"{v} AS {k}" for k, v in per_series.items())}
-        FROM {table} d JOIN s USING (series_id)
+        FROM {source} d JOIN s USING (series_id)
         WHERE d.{col} >= to_timestamp({lo}) AND d.{col} < to_timestamp({hi})
         GROUP BY d.series_id, 2
     """

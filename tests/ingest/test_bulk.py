@@ -275,6 +275,9 @@ async def test_rollups_equal_a_group_by_over_raw_points(live, http, mh):
             http, live, mh, orjson.dumps(points[i : i + 500]), "application/json"
         )
         assert status == 200
+    # Aggregates committed with the points are folded into the rollups by the merger.
+    assert await live.app[INGEST].merge_rollups() > 0
+    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending") == 0
     for table, unit in (("metric_rollup_1m", "minute"), ("metric_rollup_1h", "hour")):
         diff = await live.app[DB].fetchval(f"""
             WITH ref AS (

@@ -30,6 +30,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.TransactionRollbackError,  # deadlock or serialization failure: retry and it passes
     RedisConnectionError,
     RedisTimeoutError,
 )

@@ -192,7 +192,7 @@ async def run(
 @click.option("--client-id", envvar="HEARTH_CLIENT_ID", help="Or: a client to get a token for.")
 @click.option("--client-secret", envvar="HEARTH_CLIENT_SECRET")
 @click.option("--batch-size", default=50_000, show_default=True, help="Points per request.")
-@click.option("--concurrency", default=4, show_default=True, help="Requests in flight.")
+@click.option("--concurrency", default=8, show_default=True, help="Requests in flight.")
 @click.option("--gzip", "compress", is_flag=True, help="Compress each request body.")
 def ingest_command(
     file: str,

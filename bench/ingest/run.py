@@ -1235,7 +1235,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     counts = (
         ("--points", 1_000_000, "points in all"),
-        ("--senders", 8, "concurrent HTTP senders"),
+        ("--senders", 16, "concurrent HTTP senders (16 keeps both cores busy)"),
         ("--batch", 10_000, "points per request"),
         ("--workers", 1, "hearth serve --workers"),
         ("--rounds", 3, "measure every path this many times, interleaved; report the median"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.keys import ENDPOINTS, IDENTITY
+from api.keys import ENDPOINTS, IDENTITY, REQUEST_ID
 from api.ratelimit import limited
 from hearth_core.errors import Forbidden, Unauthorized
 from hearth_core.identity.tokens import InvalidToken
@@ -30,6 +30,11 @@ class Principal:
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def change_context(request: web.Request) -> dict[str, Any]:
+    """Who is changing something, and under which request: what every audited write takes."""
+    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
 
 
 def bearer_token(request: web.Request) -> str | None:

@@ -16,12 +16,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.auth import PRINCIPAL
-from api.keys import CORS_ORIGINS, METRICS, USAGE
+from api.keys import CORS_ORIGINS, METRICS, REQUEST_ID, USAGE
 from api.problems import FieldError, problem_response, validation_errors
 from hearth_core.errors import ServiceError
 from hearth_core.logs import request_id_var
 
-REQUEST_ID = web.RequestKey("request_id", str)
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # connection refused / reset while connecting
     TimeoutError,

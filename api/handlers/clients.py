@@ -8,10 +8,9 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from api.auth import PRINCIPAL
+from api.auth import change_context
 from api.jsonio import json_response, read_json
 from api.keys import IDENTITY
-from api.middlewares import REQUEST_ID
 from api.routing import Routes
 from hearth_core.identity import clients as repo
 
@@ -66,10 +65,6 @@ def _out(client: repo.Client) -> ClientOut:
     return msgspec.convert(client.public_view(), ClientOut)
 
 
-def _ctx(request: web.Request) -> dict[str, str]:
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
-
-
 @routes.get("/v1/clients", scope="auth.admin", summary="List OAuth clients", response=ClientList)
 async def list_clients(request: web.Request) -> web.Response:
     items = [_out(c) for c in await request.app[IDENTITY].list_clients()]
@@ -87,7 +82,7 @@ async def list_clients(request: web.Request) -> web.Response:
 async def create_client(request: web.Request) -> web.Response:
     spec = await read_json(request, _spec)
     client, secret = await request.app[IDENTITY].create_client(
-        **msgspec.structs.asdict(spec), **_ctx(request)
+        **msgspec.structs.asdict(spec), **change_context(request)
     )
     body = ClientCreated(**msgspec.structs.asdict(_out(client)), client_secret=secret)
     return json_response(body, status=201, headers={"Cache-Control": "no-store"})
@@ -112,7 +107,7 @@ async def get_client(request: web.Request) -> web.Response:
 async def update_client(request: web.Request) -> web.Response:
     spec = await read_json(request, _update)
     client = await request.app[IDENTITY].update_client(
-        request.match_info["client_id"], **msgspec.structs.asdict(spec), **_ctx(request)
+        request.match_info["client_id"], **msgspec.structs.asdict(spec), **change_context(request)
     )
     return json_response(_out(client))
 
@@ -125,7 +120,7 @@ async def update_client(request: web.Request) -> web.Response:
 )
 async def rotate_secret(request: web.Request) -> web.Response:
     cid = request.match_info["client_id"]
-    secret = await request.app[IDENTITY].rotate_client_secret(cid, **_ctx(request))
+    secret = await request.app[IDENTITY].rotate_client_secret(cid, **change_context(request))
     return json_response(
         SecretOut(client_id=cid, client_secret=secret), headers={"Cache-Control": "no-store"}
     )
@@ -138,5 +133,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     status=204,
 )
 async def delete_client(request: web.Request) -> web.Response:
-    await request.app[IDENTITY].delete_client(request.match_info["client_id"], **_ctx(request))
+    await request.app[IDENTITY].delete_client(
+        request.match_info["client_id"], **change_context(request)
+    )
     return web.Response(status=204)

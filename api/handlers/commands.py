@@ -11,10 +11,9 @@ import msgspec
 import yaml
 from aiohttp import web
 
-from api.auth import PRINCIPAL
+from api.auth import change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import COMMANDS
-from api.middlewares import REQUEST_ID
 from api.routing import Endpoint, Routes
 from hearth_core.commands.model import (
     CALL_METHODS,
@@ -130,10 +129,6 @@ _update = msgspec.json.Decoder(CommandUpdate)
 _any = msgspec.json.Decoder()
 
 
-def _ctx(request: web.Request) -> dict[str, Any]:
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
-
-
 def _filters(q: ListQuery | ExportQuery) -> Filters:
     status: list[str] = [q.status] if isinstance(q.status, str) else list(q.status or [])
     return Filters(
@@ -169,7 +164,7 @@ async def list_commands(request: web.Request) -> web.Response:
 async def create_command(request: web.Request) -> web.Response:
     body = await read_json(request, _new)
     cmd = await request.app[COMMANDS].create(
-        body.template, body.version, body.parameters, **_ctx(request)
+        body.template, body.version, body.parameters, **change_context(request)
     )
     return json_response(cmd, status=201, headers={"Location": f"/v1/commands/{cmd.id}"})
 
@@ -215,7 +210,7 @@ async def import_templates(request: web.Request) -> web.Response:
             raise InvalidInput(
                 "the body is not valid JSON", errors=[{"path": "$", "message": str(exc)}]
             ) from None
-    result = await request.app[COMMANDS].import_templates(data, **_ctx(request))
+    result = await request.app[COMMANDS].import_templates(data, **change_context(request))
     return json_response(msgspec.convert(result, ImportResult))
 
 
@@ -262,7 +257,7 @@ async def update_command(request: web.Request) -> web.Response:
         command_id(request.match_info["id"]),
         parameters=body.parameters,
         template_version=body.template_version,
-        **_ctx(request),
+        **change_context(request),
     )
     return json_response(cmd)
 
@@ -305,7 +300,9 @@ async def command_status(request: web.Request) -> web.Response:
     responses={409: "the command is not pending"},
 )
 async def execute_command(request: web.Request) -> web.Response:
-    cmd = await request.app[COMMANDS].execute(command_id(request.match_info["id"]), **_ctx(request))
+    cmd = await request.app[COMMANDS].execute(
+        command_id(request.match_info["id"]), **change_context(request)
+    )
     return json_response(cmd, status=202)
 
 
@@ -318,7 +315,9 @@ async def execute_command(request: web.Request) -> web.Response:
     responses={409: "the command has already finished"},
 )
 async def cancel_command(request: web.Request) -> web.Response:
-    cmd = await request.app[COMMANDS].cancel(command_id(request.match_info["id"]), **_ctx(request))
+    cmd = await request.app[COMMANDS].cancel(
+        command_id(request.match_info["id"]), **change_context(request)
+    )
     return json_response(cmd, status=202)
 
 

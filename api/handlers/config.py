@@ -7,10 +7,9 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from api.auth import PRINCIPAL
+from api.auth import change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import CONFIG
-from api.middlewares import REQUEST_ID
 from api.routing import Routes
 from hearth_core.config.service import ConfigEntry, ConfigVersion
 from hearth_core.errors import InvalidInput
@@ -82,10 +81,6 @@ _rollback = msgspec.json.Decoder(Rollback)
 _document = msgspec.json.Decoder(EnvDocument)
 
 
-def _ctx(request: web.Request) -> dict[str, Any]:
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
-
-
 def _entry_response(entry: ConfigEntry, status: int = 200) -> web.Response:
     return json_response(entry, status=status, headers={"ETag": f'"{entry.version}"'})
 
@@ -126,7 +121,7 @@ async def write_config(request: web.Request) -> web.Response:
         body.value,
         schema=body.schema,
         expected_version=expected,
-        **_ctx(request),
+        **change_context(request),
     )
     return _entry_response(entry, 201 if created else 200)
 
@@ -160,7 +155,9 @@ async def export_config(request: web.Request) -> web.Response:
 async def import_config(request: web.Request) -> web.Response:
     doc = await read_json(request, _document)
     entries = {k: msgspec.to_builtins(v) | {"value": v.value} for k, v in doc.entries.items()}
-    result = await request.app[CONFIG].import_env(doc.environment, entries, **_ctx(request))
+    result = await request.app[CONFIG].import_env(
+        doc.environment, entries, **change_context(request)
+    )
     return json_response(ImportResult(**result))
 
 
@@ -188,7 +185,9 @@ async def get_config(request: web.Request) -> web.Response:
 )
 async def delete_config(request: web.Request) -> web.Response:
     q = read_query(request, EnvQuery)
-    await request.app[CONFIG].delete(q.environment, request.match_info["key"], **_ctx(request))
+    await request.app[CONFIG].delete(
+        q.environment, request.match_info["key"], **change_context(request)
+    )
     return web.Response(status=204)
 
 
@@ -217,6 +216,6 @@ async def config_history(request: web.Request) -> web.Response:
 async def rollback_config(request: web.Request) -> web.Response:
     body = await read_json(request, _rollback)
     entry = await request.app[CONFIG].rollback(
-        body.environment, request.match_info["key"], body.version, **_ctx(request)
+        body.environment, request.match_info["key"], body.version, **change_context(request)
     )
     return _entry_response(entry)

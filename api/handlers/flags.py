@@ -12,10 +12,9 @@ import msgspec
 import yaml
 from aiohttp import web
 
-from api.auth import PRINCIPAL
+from api.auth import change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import FLAGS
-from api.middlewares import REQUEST_ID
 from api.routing import Routes
 from hearth_core.errors import InvalidInput, ServiceError
 from hearth_core.flags.evaluate import EvalContext, Evaluation
@@ -109,10 +108,6 @@ _import_json = msgspec.json.Decoder(list[FlagSpec] | dict[str, list[FlagSpec]])
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
 
-def _ctx(request: web.Request) -> dict[str, Any]:
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
-
-
 def _if_match(request: web.Request) -> int | None:
     raw = request.headers.get("If-Match")
     if raw is None:
@@ -150,7 +145,7 @@ async def list_flags(request: web.Request) -> web.Response:
 )
 async def create_flag(request: web.Request) -> web.Response:
     spec = await read_json(request, _spec)
-    return _flag_response(await request.app[FLAGS].create(spec, **_ctx(request)), 201)
+    return _flag_response(await request.app[FLAGS].create(spec, **change_context(request)), 201)
 
 
 @routes.get(
@@ -289,7 +284,7 @@ async def ofrep_one(request: web.Request) -> web.Response:
 async def toggle_all(request: web.Request) -> web.Response:
     body = await read_json(request, _toggle)
     n = await request.app[FLAGS].toggle_all(
-        body.enabled, environment=body.environment, **_ctx(request)
+        body.enabled, environment=body.environment, **change_context(request)
     )
     return json_response(Toggled(changed=n))
 
@@ -313,7 +308,7 @@ async def import_flags(request: web.Request) -> web.Response:
     else:
         parsed = _import_json.decode(raw)
     specs = parsed if isinstance(parsed, list) else parsed.get("flags", [])
-    result = await request.app[FLAGS].import_flags(specs, **_ctx(request))
+    result = await request.app[FLAGS].import_flags(specs, **change_context(request))
     return json_response(ImportResult(**result))
 
 
@@ -340,7 +335,7 @@ async def update_flag(request: web.Request) -> web.Response:
         expected = _if_match(request)
     changes = {k: msgspec.to_builtins(v) for k, v in changes.items()}
     flag = await request.app[FLAGS].update(
-        request.match_info["name"], changes, expected_version=expected, **_ctx(request)
+        request.match_info["name"], changes, expected_version=expected, **change_context(request)
     )
     return _flag_response(flag)
 
@@ -349,7 +344,9 @@ async def update_flag(request: web.Request) -> web.Response:
     "/v1/flags/{name}", scope="flag.write", summary="Archive a flag (restorable)", status=204
 )
 async def archive_flag(request: web.Request) -> web.Response:
-    await request.app[FLAGS].set_archived(request.match_info["name"], True, **_ctx(request))
+    await request.app[FLAGS].set_archived(
+        request.match_info["name"], True, **change_context(request)
+    )
     return web.Response(status=204)
 
 
@@ -360,7 +357,9 @@ async def archive_flag(request: web.Request) -> web.Response:
     response=Flag,
 )
 async def restore_flag(request: web.Request) -> web.Response:
-    flag = await request.app[FLAGS].set_archived(request.match_info["name"], False, **_ctx(request))
+    flag = await request.app[FLAGS].set_archived(
+        request.match_info["name"], False, **change_context(request)
+    )
     return _flag_response(flag)
 
 

@@ -11,8 +11,7 @@ from aiohttp import web
 
 from api.auth import authenticate, bearer_token
 from api.jsonio import json_response
-from api.keys import IDENTITY, SETTINGS
-from api.middlewares import REQUEST_ID
+from api.keys import IDENTITY, REQUEST_ID, SETTINGS
 from api.routing import Routes
 from hearth_core.errors import Forbidden
 from hearth_core.identity.clients import GRANTS, OIDC_SCOPES

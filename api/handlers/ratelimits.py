@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from aiohttp import web
 
-from api.auth import PRINCIPAL
+from api.auth import change_context
 from api.jsonio import json_response, read_json
 from api.keys import RATELIMITS
-from api.middlewares import REQUEST_ID
 from api.routing import Routes
 from hearth_core.errors import NotFound
 from hearth_core.ratelimit.service import Policy, bucket_key
@@ -58,10 +57,6 @@ class PolicyList(msgspec.Struct, kw_only=True):
 
 _policy_in = msgspec.json.Decoder(PolicyIn)
 _check_in = msgspec.json.Decoder(CheckIn)
-
-
-def _ctx(request: web.Request) -> dict[str, Any]:
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
 
 
 def _resolve(request: web.Request) -> tuple[str, str, Policy]:
@@ -118,7 +113,7 @@ async def put_policy(request: web.Request) -> web.Response:
         window_sec=body.window_sec,
         burst=body.burst,
         fail_mode=body.fail_mode,
-        **_ctx(request),
+        **change_context(request),
     )
     return json_response(policy, status=201 if created else 200)
 
@@ -128,7 +123,7 @@ async def put_policy(request: web.Request) -> web.Response:
 )
 async def delete_policy(request: web.Request) -> web.Response:
     await request.app[RATELIMITS].delete(
-        request.match_info["service"], request.match_info["key"], **_ctx(request)
+        request.match_info["service"], request.match_info["key"], **change_context(request)
     )
     return web.Response(status=204)
 

@@ -8,10 +8,9 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from api.auth import PRINCIPAL
+from api.auth import change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import DB
-from api.middlewares import REQUEST_ID
 from api.routing import Routes
 from hearth_core.users import roles as repo
 from hearth_core.users.roles import Role
@@ -61,10 +60,6 @@ _update = msgspec.json.Decoder(RoleUpdate)
 _user_role = msgspec.json.Decoder(UserRole)
 
 
-def _ctx(request: web.Request) -> dict[str, str]:
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
-
-
 @routes.get("/v1/roles", scope="role.read", summary="List roles", response=RoleList)
 async def list_roles(request: web.Request) -> web.Response:
     async with request.app[DB].acquire() as conn:
@@ -83,7 +78,7 @@ async def list_roles(request: web.Request) -> web.Response:
 async def create_role(request: web.Request) -> web.Response:
     spec = await read_json(request, _new)
     async with request.app[DB].acquire() as conn:
-        role = await repo.create(conn, **msgspec.structs.asdict(spec), **_ctx(request))
+        role = await repo.create(conn, **msgspec.structs.asdict(spec), **change_context(request))
     return json_response(role, status=201)
 
 
@@ -117,7 +112,10 @@ async def update_role(request: web.Request) -> web.Response:
     spec = await read_json(request, _update)
     async with request.app[DB].acquire() as conn:
         role = await repo.update(
-            conn, request.match_info["name"], **msgspec.structs.asdict(spec), **_ctx(request)
+            conn,
+            request.match_info["name"],
+            **msgspec.structs.asdict(spec),
+            **change_context(request),
         )
     return json_response(role)
 
@@ -133,7 +131,9 @@ async def update_role(request: web.Request) -> web.Response:
 async def delete_role(request: web.Request) -> web.Response:
     q = read_query(request, ForceQuery)
     async with request.app[DB].acquire() as conn:
-        await repo.delete(conn, request.match_info["name"], force=q.force, **_ctx(request))
+        await repo.delete(
+            conn, request.match_info["name"], force=q.force, **change_context(request)
+        )
     return web.Response(status=204)
 
 
@@ -148,7 +148,7 @@ async def delete_role(request: web.Request) -> web.Response:
 async def assign_role(request: web.Request) -> web.Response:
     spec = await read_json(request, _user_role)
     async with request.app[DB].acquire() as conn:
-        added = await repo.assign(conn, spec.user_id, spec.role, **_ctx(request))
+        added = await repo.assign(conn, spec.user_id, spec.role, **change_context(request))
     return json_response(
         Assigned(user_id=spec.user_id, role=spec.role, added=added), status=201 if added else 200
     )
@@ -164,5 +164,5 @@ async def assign_role(request: web.Request) -> web.Response:
 async def unassign_role(request: web.Request) -> web.Response:
     spec = await read_json(request, _user_role)
     async with request.app[DB].acquire() as conn:
-        await repo.unassign(conn, spec.user_id, spec.role, **_ctx(request))
+        await repo.unassign(conn, spec.user_id, spec.role, **change_context(request))
     return web.Response(status=204)

@@ -11,10 +11,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.auth import PRINCIPAL
+from api.auth import PRINCIPAL, change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import ROOMS
-from api.middlewares import REQUEST_ID
 from api.routing import Routes
 from hearth_core.errors import NotFound
 from hearth_core.rooms.service import SORTS, Participant, Room
@@ -76,10 +75,6 @@ def _id(request: web.Request) -> uuid.UUID:
         raise NotFound(f"no room {request.match_info['room_id']!r}") from None
 
 
-def _ctx(request: web.Request) -> dict[str, Any]:
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
-
-
 @routes.get(
     "/v1/conference/rooms",
     scope="room.read",
@@ -106,7 +101,10 @@ async def list_rooms(request: web.Request) -> web.Response:
 async def create_room(request: web.Request) -> web.Response:
     body = await read_json(request, _new)
     room = await request.app[ROOMS].create(
-        name=body.name, settings=body.settings, scheduled_for=body.scheduled_for, **_ctx(request)
+        name=body.name,
+        settings=body.settings,
+        scheduled_for=body.scheduled_for,
+        **change_context(request),
     )
     return json_response(room, status=201)
 
@@ -126,14 +124,16 @@ async def get_room(request: web.Request) -> web.Response:
 async def update_room(request: web.Request) -> web.Response:
     body = await read_json(request, _update)
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
-    return json_response(await request.app[ROOMS].update(_id(request), changes, **_ctx(request)))
+    return json_response(
+        await request.app[ROOMS].update(_id(request), changes, **change_context(request))
+    )
 
 
 @routes.delete(
     "/v1/conference/rooms/{room_id}", scope="room.write", summary="Delete a room", status=204
 )
 async def delete_room(request: web.Request) -> web.Response:
-    await request.app[ROOMS].delete(_id(request), **_ctx(request))
+    await request.app[ROOMS].delete(_id(request), **change_context(request))
     return web.Response(status=204)
 
 
@@ -162,7 +162,7 @@ async def list_participants(request: web.Request) -> web.Response:
 async def add_participant(request: web.Request) -> web.Response:
     body = await read_json(request, _add)
     room, added = await request.app[ROOMS].join(
-        _id(request), body.user_id, role=body.role, **_ctx(request)
+        _id(request), body.user_id, role=body.role, **change_context(request)
     )
     return json_response(room, status=201 if added else 200)
 
@@ -175,7 +175,9 @@ async def add_participant(request: web.Request) -> web.Response:
     responses={409: "ended, locked or full"},
 )
 async def join_room(request: web.Request) -> web.Response:
-    room, _ = await request.app[ROOMS].join(_id(request), request[PRINCIPAL].sub, **_ctx(request))
+    room, _ = await request.app[ROOMS].join(
+        _id(request), request[PRINCIPAL].sub, **change_context(request)
+    )
     return json_response(room)
 
 
@@ -188,7 +190,9 @@ async def join_room(request: web.Request) -> web.Response:
 )
 async def leave_room(request: web.Request) -> web.Response:
     return json_response(
-        await request.app[ROOMS].leave(_id(request), request[PRINCIPAL].sub, **_ctx(request))
+        await request.app[ROOMS].leave(
+            _id(request), request[PRINCIPAL].sub, **change_context(request)
+        )
     )
 
 
@@ -200,7 +204,7 @@ async def leave_room(request: web.Request) -> web.Response:
     responses={409: "already ended"},
 )
 async def end_room(request: web.Request) -> web.Response:
-    return json_response(await request.app[ROOMS].end(_id(request), **_ctx(request)))
+    return json_response(await request.app[ROOMS].end(_id(request), **change_context(request)))
 
 
 @routes.get(

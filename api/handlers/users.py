@@ -10,10 +10,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.auth import PRINCIPAL
+from api.auth import change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import CIPHER, DB, SETTINGS, USERS
-from api.middlewares import REQUEST_ID
 from api.routing import Routes
 from hearth_core.errors import InvalidInput, NotFound, ServiceError
 from hearth_core.users.importer import Importer, rows_from
@@ -107,10 +106,6 @@ def _user_id(request: web.Request) -> uuid.UUID:
         raise NotFound(f"no user {request.match_info['user_id']!r}") from None
 
 
-def _ctx(request: web.Request) -> dict[str, Any]:
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
-
-
 @routes.get(
     "/v1/users",
     scope="profile.read",
@@ -134,7 +129,9 @@ async def list_users(request: web.Request) -> web.Response:
 )
 async def create_user(request: web.Request) -> web.Response:
     spec = await read_json(request, _new)
-    user = await request.app[USERS].create(**msgspec.structs.asdict(spec), **_ctx(request))
+    user = await request.app[USERS].create(
+        **msgspec.structs.asdict(spec), **change_context(request)
+    )
     return json_response(user, status=201, headers={"Location": f"/v1/users/{user.user_id}"})
 
 
@@ -153,7 +150,9 @@ async def get_user(request: web.Request) -> web.Response:
 async def update_user(request: web.Request) -> web.Response:
     spec = await read_json(request, _update)
     changes = {k: v for k, v in msgspec.structs.asdict(spec).items() if v is not msgspec.UNSET}
-    user = await request.app[USERS].update(_user_id(request), changes=changes, **_ctx(request))
+    user = await request.app[USERS].update(
+        _user_id(request), changes=changes, **change_context(request)
+    )
     return json_response(user)
 
 
@@ -166,7 +165,7 @@ async def update_user(request: web.Request) -> web.Response:
 )
 async def delete_user(request: web.Request) -> web.Response:
     q = read_query(request, DeleteQuery)
-    await request.app[USERS].deactivate(_user_id(request), erase=q.erase, **_ctx(request))
+    await request.app[USERS].deactivate(_user_id(request), erase=q.erase, **change_context(request))
     return web.Response(status=204)
 
 
@@ -200,7 +199,7 @@ async def import_users(request: web.Request) -> web.Response:
             dry_run=q.dry_run,
             on_conflict=q.on_conflict,
             max_rows=request.app[SETTINGS].max_import_rows,
-            **_ctx(request),
+            **change_context(request),
         )
         report = await importer.run(rows_from(spool, "csv" if ctype in CSV_TYPES else "yaml"))
     body = ImportOut(

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from api.keys import DB
+from hearth_core.scopes import ALL_SCOPES
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.fixtures import Live, service_token
 
@@ -30,25 +31,7 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ALL = [
-    "profile.read",
-    "profile.write",
-    "role.read",
-    "role.write",
-    "flag.read",
-    "flag.write",
-    "config.read",
-    "config.write",
-    "metrics.read",
-    "metrics.write",
-    "ratelimit.read",
-    "ratelimit.write",
-    "room.read",
-    "room.write",
-    "command.read",
-    "command.write",
-    "command.execute",
-]
+ALL = list(ALL_SCOPES)  # an admin token for checking through the API
 
 if not os.path.exists(CHROMIUM):  # `make test` installs it; without it this suite fails
     raise RuntimeError(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium)")

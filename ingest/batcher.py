@@ -40,10 +40,16 @@ ON CONFLICT (series_id, bucket) DO UPDATE SET
     last_time = greatest(r.last_time, EXCLUDED.last_time)
 RETURNING 1
 """
-# One statement moves every committed pending aggregate into both rollups (rows committed
-# after its snapshot stay for the next run). An advisory lock keeps one merger at a time.
+# One statement moves up to $1 committed pending aggregates into both rollups (rows committed
+# after its snapshot stay for the next run). Bounded, so a backlog is worked off in steps that
+# each finish well inside the statement timeout instead of one that never does.
+# An advisory lock keeps one merger at a time.
 MERGE_PENDING = f"""
-WITH moved AS (DELETE FROM metric_rollup_pending RETURNING *),
+WITH moved AS (
+    DELETE FROM metric_rollup_pending
+    WHERE ctid = ANY (ARRAY(SELECT ctid FROM metric_rollup_pending LIMIT $1))
+    RETURNING *
+),
 m AS ({_MERGE.format(table="metric_rollup_1m", bucket="bucket")}),
 h AS ({_MERGE.format(table="metric_rollup_1h", bucket="date_trunc('hour', bucket)")})
 SELECT (SELECT count(*) FROM moved) AS moved
@@ -175,10 +181,18 @@ class Batcher:
                     await idempotency.complete(conn, j.reservation, 200, j.response)
 
 
-async def merge_pending(pool: asyncpg.Pool) -> int | None:
-    """Fold pending aggregates into the rollups; None when another worker is merging."""
-    async with pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", MERGE_LOCK):
-            return None
-        moved: int = await conn.fetchval(MERGE_PENDING)
-        return moved
+MERGE_CHUNK = 200_000
+
+
+async def merge_pending(pool: asyncpg.Pool, chunk: int = MERGE_CHUNK) -> int | None:
+    """Fold pending aggregates into the rollups, a chunk per transaction until caught up;
+    the number moved, or None when another worker is merging."""
+    total = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", MERGE_LOCK):
+                return None if total == 0 else total
+            moved: int = await conn.fetchval(MERGE_PENDING, chunk)
+        total += moved
+        if moved < chunk:
+            return total

@@ -60,7 +60,15 @@ import orjson
 
 import bench.auth.run as auth_bench
 from bench.auth.run import Server, create_client, hearth_server, machine_info
-from bench.common import BenchError, pyplot, report_server_warnings, run_main, say
+from bench.common import (
+    BenchError,
+    figure,
+    pyplot,
+    report_server_warnings,
+    run_main,
+    say,
+    write_results,
+)
 from bench.users.run import bearer_token, md_table, print_grid
 from hearth_core._native import COPY_HEADER, COPY_TRAILER, decode_points
 from hearth_core.settings import Settings
@@ -644,7 +652,7 @@ async def replay_batcher(
         elapsed = time.perf_counter() - t0
         # What the server's merger then does off the acknowledged path, timed on its own.
         t = time.perf_counter()
-        await conns[0].fetchval(MERGE_PENDING)
+        await conns[0].fetchval(MERGE_PENDING, 10**9)
         steps["merge into rollups (after ack)"] += time.perf_counter() - t
         return Replay(elapsed, dict(steps))
     finally:
@@ -1310,6 +1318,50 @@ def main() -> int:
     if not args.no_write:
         chart = write_chart(results, e2e.cpu, e2e.seconds)
         write_markdown(results, info, args, settings, data, when, facts, chart)
+        by, (vs_raw, vs_py) = {r.path: r for r in results}, ratios(results)
+        png = "ingest/ingest.png" if chart else None
+        limit = f"raw binary COPY {by['raw'].rate:,.0f} points/s"
+        write_results(
+            HERE,
+            [
+                figure(
+                    "ingest end to end (POST /v1/metrics/bulk)",
+                    round(e2e.rate),
+                    "points/s",
+                    f"> {SPEC_POINTS_S:,} points/s",
+                    e2e.rate > SPEC_POINTS_S and not e2e.problem,
+                    headline="ingest",
+                    target_value=SPEC_POINTS_S,
+                    limit=limit,
+                    limit_value=round(by["raw"].rate),
+                    chart=png,
+                    detail=f"{vs_raw['e2e']:.2f}x raw COPY, {vs_py['e2e']:.2f}x pure Python; "
+                    f"{args.senders} senders x {args.batch:,}-point bodies",
+                ),
+                figure(
+                    "ingest end to end ÷ raw COPY",
+                    round(vs_raw["e2e"], 3),
+                    "x raw COPY",
+                    f"aim ≥ {AIM_VS_RAW:g}x",
+                    vs_raw["e2e"] >= AIM_VS_RAW,
+                    headline="ingest",
+                    target_value=AIM_VS_RAW,
+                    limit=limit,
+                    limit_value=1.0,
+                    chart=png,
+                ),
+                figure(
+                    "batcher SQL alone ÷ raw COPY",
+                    round(vs_raw["replay"], 3),
+                    "x raw COPY",
+                    "—",
+                    None,
+                    limit=limit,
+                    limit_value=1.0,
+                    detail=f"{by['replay'].rate:,.0f} points/s",
+                ),
+            ],
+        )
         print(f"\nwrote {RESULTS_MD.relative_to(ROOT)}" + (f" and {CHART.name}" if chart else ""))
 
     report_server_warnings(log_tail)

@@ -167,7 +167,13 @@ def _series_filter(q: Query, args: list[Any]) -> str:
 
 
 def build_sql(q: Query) -> tuple[str, list[Any], str]:
-    """(SQL, args, source table). Rows: (key jsonb, t float8, value float8) ordered by key, t."""
+    """(SQL, args, source table). Rows: (key jsonb, t float8, value float8) ordered by key, t.
+
+    Shape (the cost is per source row, so each row is touched once and cheaply): the result
+    key is taken once per series — its id, or the group_by labels as text columns — and rows
+    are aggregated straight into (key, window) with only the aggregates ``agg`` needs; the
+    jsonb key is built on the result rows. Only ``rate`` goes through a per-series stage (the
+    increase between consecutive windows of one series), then sums by key."""
     table, col = source_for(q.step)
     raw = table == "metric_points"
     args: list[Any] = []
@@ -180,80 +186,70 @@ def build_sql(q: Query) -> tuple[str, list[Any], str]:
     # Windows are taken whole: the last one runs to its own end, so rollup and raw agree.
     hi = arg(float(math.ceil(q.end / q.step) * q.step))
     if q.group_by is None:
-        key = "jsonb_build_object('__series', s.series_id) || s.labels"
+        s_cols, keys = "s.labels", ["series_id"]
+        key = "jsonb_build_object('__series', x.series_id) || s.labels"
     else:
-        parts = ", ".join(f"{arg(g)}::text, s.labels->>{arg(g)}" for g in q.group_by)
-        key = f"jsonb_build_object({parts})" if q.group_by else "'{}'::jsonb"
-    t = f"(floor(extract(epoch FROM d.{col})::float8 / {step}) * {step})::float8"
+        names = [arg(g) for g in q.group_by]
+        s_cols = ", ".join(f"s.labels->>{n}::text AS g{i}" for i, n in enumerate(names)) or "1"
+        keys = [f"g{i}" for i in range(len(names))]
+        parts = ", ".join(f"{n}::text, x.g{i}" for i, n in enumerate(names))
+        key = f"jsonb_build_object({parts})" if names else "'{}'::jsonb"
+    # date_part is float8; extract() would compute in numeric, row by row.
+    t = f"(floor(date_part('epoch', d.{col}) / {step}) * {step})"
     if raw:
-        per_series = {
+        exprs = {
             "count": "count(*)::float8",
             "sum": "sum(d.value)",
             "min": "min(d.value)",
             "max": "max(d.value)",
-            "avg_sum": "sum(d.value)",
-            "avg_n": "count(*)::float8",
+            "avg": "avg(d.value)",
             "last": "(array_agg(d.value ORDER BY d.time DESC))[1]",
-            "last_time": "max(d.time)",
         }
     else:
-        per_series = {
+        exprs = {
             "count": "sum(d.count)::float8",
             "sum": "sum(d.sum)",
             "min": "min(d.min)",
             "max": "max(d.max)",
-            "avg_sum": "sum(d.sum)",
-            "avg_n": "sum(d.count)::float8",
+            "avg": "sum(d.sum) / nullif(sum(d.count)::float8, 0)",
             "last": "(array_agg(d.last ORDER BY d.last_time DESC))[1]",
-            "last_time": "max(d.last_time)",
         }
     # Rollups plus the minute aggregates committed but not yet merged into them (at most about
     # a second's worth): both have the same columns, and windows aggregate them alike.
     source = (
         table if raw else f"(SELECT * FROM {table} UNION ALL SELECT * FROM metric_rollup_pending)"
     )
-    windows = f"""
-        SELECT d.series_id, {t} AS t, {", ".join(f"{v} AS {k}" for k, v in per_series.items())}
+    rows = f"""
         FROM {source} d JOIN s USING (series_id)
         WHERE d.{col} >= to_timestamp({lo}) AND d.{col} < to_timestamp({hi})
-        GROUP BY d.series_id, 2
     """
+    by = "".join(f"s.{k}, " for k in keys)  # the key columns, each followed by a comma
     if q.agg == "rate":
-        value_per_series = f"""
-            SELECT series_id, t, CASE WHEN prev IS NULL OR prev_t <> t - {step} THEN NULL
-                                      WHEN last >= prev THEN (last - prev) / {step}
-                                      ELSE last / {step} END AS v, last_time
-            FROM (SELECT series_id, t, last, last_time,
-                         lag(last) OVER win AS prev, lag(t) OVER win AS prev_t
-                  FROM w WINDOW win AS (PARTITION BY series_id ORDER BY t)) x
+        per_window = f"""
+            w AS (SELECT d.series_id, {t} AS t, {exprs["last"]} AS last {rows}
+                  GROUP BY d.series_id, 2),
+            v AS (SELECT series_id, t, CASE WHEN prev IS NULL OR prev_t <> t - {step} THEN NULL
+                                            WHEN last >= prev THEN (last - prev) / {step}
+                                            ELSE last / {step} END AS v
+                  FROM (SELECT series_id, t, last, lag(last) OVER win AS prev,
+                               lag(t) OVER win AS prev_t
+                        FROM w WINDOW win AS (PARTITION BY series_id ORDER BY t)) r),
+            x AS (SELECT {by}v.t AS t, sum(v.v) AS value
+                  FROM v JOIN s USING (series_id)
+                  WHERE v.t >= {arg(float(first))} AND v.v IS NOT NULL
+                  GROUP BY {by}v.t)
         """
-        combine = "sum(v.v)"
     else:
-        col_for = {
-            "avg": "avg_sum / nullif(avg_n, 0)",
-            "sum": "sum",
-            "min": "min",
-            "max": "max",
-            "count": "count",
-            "last": "last",
-        }[q.agg]
-        value_per_series = f"SELECT series_id, t, {col_for} AS v, last_time, avg_sum, avg_n FROM w"
-        combine = {
-            "avg": "sum(v.avg_sum) / nullif(sum(v.avg_n), 0)",
-            "sum": "sum(v.v)",
-            "min": "min(v.v)",
-            "max": "max(v.v)",
-            "count": "sum(v.v)",
-            "last": "(array_agg(v.v ORDER BY v.last_time DESC))[1]",
-        }[q.agg]
+        per_window = f"""
+            x AS (SELECT {by}{t} AS t, {exprs[q.agg]} AS value {rows}
+                  GROUP BY {by}{len(keys) + 1})
+        """
+    join = "JOIN s USING (series_id)" if q.group_by is None else ""
+    order = ", ".join([*(f"x.{k}" for k in keys), "x.t"])
     sql = f"""
-        WITH s AS (SELECT s.series_id, s.labels FROM metric_series s WHERE {series_where}),
-        w AS ({windows}),
-        v AS ({value_per_series})
-        SELECT {key} AS key, v.t AS t, {combine} AS value
-        FROM v JOIN s USING (series_id)
-        WHERE v.t >= {arg(float(first))} AND v.v IS NOT NULL
-        GROUP BY 1, 2 ORDER BY 1, 2
+        WITH s AS (SELECT s.series_id, {s_cols} FROM metric_series s WHERE {series_where}),
+        {per_window}
+        SELECT {key} AS key, x.t AS t, x.value AS value FROM x {join} ORDER BY {order}
     """
     return sql, args, table
 

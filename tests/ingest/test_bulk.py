@@ -348,3 +348,17 @@ async def test_cli_ingest_streams_a_file(live, tmp_path, mh, hearth_env):
     assert "ingested 2500 points (0 rejected)" in out.decode() and "points/s" in out.decode()
     assert "ingesting points.ndjson" in err.decode()
     assert await _count(live, "cli") == 2500
+
+
+async def test_merger_works_off_a_backlog_in_bounded_chunks(live, http, mh):
+    from ingest.batcher import merge_pending
+
+    live.app[INGEST]._merger.cancel()  # this test is the merger
+    body = orjson.dumps(pts(900, series=30, start=NOW - 3 * 3600))
+    status, _, _ = await _bulk(http, live, mh, body, "application/json")
+    assert status == 200
+    pending = await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending")
+    assert pending > 7
+    moved = await merge_pending(live.app[DB], chunk=7)
+    assert moved == pending  # several chunks of 7, until caught up
+    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending") == 0

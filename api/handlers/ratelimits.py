@@ -37,6 +37,7 @@ class CheckOut(msgspec.Struct, kw_only=True):
     window_sec: int
     policy: str  # "service/key" of the policy applied
     source: str  # redis | fallback | closed
+    decided_at: float  # the bucket's clock (Redis TIME, epoch seconds) at the decision; 0 offline
 
 
 class BucketState(msgspec.Struct, kw_only=True):
@@ -152,5 +153,6 @@ async def check(request: web.Request) -> web.Response:
             window_sec=decision.window_sec,
             policy=f"{policy.service}/{policy.key}",
             source=source,
+            decided_at=decision.at_us / 1e6,
         )
     )

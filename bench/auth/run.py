@@ -38,7 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchError, pyplot, report_server_warnings, run_main, say
+from bench.common import (
+    BenchError,
+    figure,
+    pyplot,
+    report_server_warnings,
+    run_main,
+    say,
+    write_results,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -617,6 +625,29 @@ def main() -> int:
     print_table(results)
     chart = write_chart(results)
     write_markdown(results, info, args, when, chart)
+    hello = {r.connections: r for r in results if r.endpoint == "hello"}
+    write_results(
+        HERE,
+        [
+            figure(
+                f"{'token' if r.endpoint == 'token' else 'introspection'} p99 @ "
+                f"{r.connections} conns",
+                round(r.p99_ms, 2),
+                "ms",
+                f"p99 < {SPEC_P99_MS[r.endpoint]:g} ms",
+                r.p99_ms < SPEC_P99_MS[r.endpoint] and not r.error_count,
+                headline="token" if r.endpoint == "token" else "introspect",
+                target_value=SPEC_P99_MS[r.endpoint],
+                limit=f"hello-world p99 {h.p99_ms:.2f} ms, {h.rps:,.0f} req/s",
+                limit_value=round(h.p99_ms, 2),
+                chart="auth/auth.png" if chart else None,
+                detail=f"{r.rps:,.0f} req/s ({r.ratio or 0:.2f}x hello), p50 {r.p50_ms:.2f} ms, "
+                f"{r.error_count} errors",
+            )
+            for r in results
+            if r.endpoint != "hello" and (h := hello[r.connections])
+        ],
+    )
     written = [RESULTS_MD] + ([CHART] if chart else [])
     print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
     report_server_warnings(log_tail)

@@ -68,7 +68,7 @@ from bench.auth.run import (
     stop_process,
     wait_http_ok,
 )
-from bench.common import pyplot, report_server_warnings, run_main
+from bench.common import figure, pyplot, report_server_warnings, run_main, write_results
 from bench.users.run import bearer_token, md_table, post_json, print_grid, wrk_script
 
 HERE = Path(__file__).resolve().parent
@@ -735,6 +735,65 @@ def main() -> int:
     print_grid(SSE_HEADER, sse_rows(prop))
     chart = write_chart(results, prop)
     write_markdown(results, prop, info, args, when, facts, chart)
+    png = "flags/flags.png" if chart else None
+    put_p99 = pct(prop.put_ms, 99)
+    h = hello or results[0]
+    write_results(
+        HERE,
+        [
+            *(
+                figure(
+                    f"toggle → SSE event p99, {s.label}",
+                    round(pct(s.latencies_ms, 99), 2),
+                    "ms",
+                    f"p99 < {SPEC_SSE_P99_MS:g} ms",
+                    not s.missing and pct(s.latencies_ms, 99) < SPEC_SSE_P99_MS,
+                    headline="toggle",
+                    target_value=SPEC_SSE_P99_MS,
+                    limit=f"the toggle PUT's own answer p99 {put_p99:.2f} ms",
+                    limit_value=round(put_p99, 2),
+                    chart=png,
+                    detail=f"{len(s.latencies_ms)}/{prop.toggles} events, p50 "
+                    f"{pct(s.latencies_ms, 50):.2f} ms, {prop.rate:g} toggles/s",
+                )
+                for s in prop.subscribers
+            ),
+            *(
+                figure(
+                    f"{'config read' if r.endpoint == 'config-get' else 'config write'} p99 @ "
+                    f"{r.connections} conns",
+                    round(r.p99_ms, 2),
+                    "ms",
+                    "p99 < 50 ms",
+                    r.p99_ms < 50 and not r.error_count,
+                    headline="config",
+                    target_value=50.0,
+                    limit=f"hello-world p99 {h.p99_ms:.2f} ms @ {h.connections}",
+                    limit_value=round(h.p99_ms, 2),
+                    chart=png,
+                    detail=f"{r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, {r.error_count} errors",
+                )
+                for r in results
+                if r.endpoint in ("config-get", "config-set")
+            ),
+            *(
+                figure(
+                    f"{LABELS[r.endpoint]}: req/s ÷ hello-world @ {r.connections}",
+                    round(r.ratio, 3),
+                    "x hello",
+                    f"aim ≥ {AIM_RATIO:g}x",
+                    r.ratio >= AIM_RATIO,
+                    target_value=AIM_RATIO,
+                    limit=f"hello-world {h.rps:,.0f} req/s",
+                    limit_value=1.0,
+                    chart=png,
+                    detail=f"{r.rps:,.0f} req/s, p99 {r.p99_ms:.2f} ms",
+                )
+                for r in results
+                if r.endpoint in ("evaluate", "evaluate304", "config-get") and r.ratio is not None
+            ),
+        ],
+    )
     written = [RESULTS_MD] + ([CHART] if chart else [])
     print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
 

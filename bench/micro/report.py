@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from bench.common import figure, write_results
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "target" / "bench" / "micro.json"
 BASELINE = "python"
@@ -68,6 +70,21 @@ def main(argv: list[str]) -> int:
         return 1
     print("native vs pure Python (median time per round)")
     print(render(rows))
+    write_results(
+        Path(__file__).resolve().parent,
+        [
+            figure(
+                f"{group}: {impl} speedup over pure Python",
+                round(base / t, 1),
+                "x",
+                "—",
+                None,
+                limit=f"pure Python {_fmt_time(base)} per round",
+                detail=f"{impl} {_fmt_time(t)} per round (median)",
+            )
+            for group, impl, base, t in rows
+        ],
+    )
     return 0
 
 

@@ -63,7 +63,7 @@ from bench.auth.run import (
     measure,
     say,
 )
-from bench.common import pyplot, report_server_warnings, run_main
+from bench.common import figure, pyplot, report_server_warnings, run_main, write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -587,6 +587,40 @@ def main() -> int:
     print_grid(HEADER, table_rows(results))
     chart = write_chart(results, imports)
     write_markdown(results, imports, info, args, when, facts, chart)
+    ops = [r for r in results if r.endpoint != "hello"]
+    sent = sum(r.requests for r in ops) + sum(r.rows for r in imports)
+    failed = sum(r.error_count for r in ops) + sum(r.rows for r in imports if r.problem)
+    write_results(
+        HERE,
+        [
+            figure(
+                f"user operations succeeded ({', '.join(r.endpoint for r in ops)} at "
+                f"{args.connections} conns, and 3 imports)",
+                round(100 * (1 - failed / sent), 4) if sent else None,
+                "%",
+                "> 99.9 %",
+                bool(sent) and failed / sent < 0.001,
+                headline="users",
+                target_value=99.9,
+                limit=f"hello-world {hello:,.0f} req/s",
+                chart="users/users.png" if chart else None,
+                detail=f"{failed:,} failed of {sent:,} (requests and imported rows); "
+                + ", ".join(f"{r.endpoint} {r.rps:,.0f} req/s p99 {r.p99_ms:.1f} ms" for r in ops)
+                + f"; import {imports[0].rate:,.0f} users/s",
+            ),
+            *(
+                figure(
+                    f"{LABELS[r.endpoint]} p99 @ {r.connections} conns",
+                    round(r.p99_ms, 2),
+                    "ms",
+                    "—",
+                    None,
+                    detail=f"{r.rps:,.0f} req/s, {r.error_count} errors",
+                )
+                for r in ops
+            ),
+        ],
+    )
     written = [RESULTS_MD] + ([CHART] if chart else [])
     print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
 

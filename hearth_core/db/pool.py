@@ -21,6 +21,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Pool release hook. asyncpg rolls back an open transaction itself; its default reset then
+    also runs RESET ALL / UNLISTEN / advisory unlock-all — a round trip per query that a profile
+    of the mixed load put at 12 % of samples. Pooled connections here never hold session state
+    (no SET, no LISTEN, only transaction-scoped advisory locks), so there is nothing to undo."""
+
+
 async def create_pool(settings: Settings, *, dsn: str | None = None) -> asyncpg.Pool:
     url = dsn or settings.database_url
     if url is None:
@@ -30,6 +37,7 @@ async def create_pool(settings: Settings, *, dsn: str | None = None) -> asyncpg.
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=60,
         max_inactive_connection_lifetime=300,
     )

@@ -1,0 +1,488 @@
+"""The project-wide performance report: every ``bench/*/results.json`` into ``bench/RESULTS.md``.
+
+    .venv/bin/python bench/report.py
+
+``make bench`` runs every benchmark, each writing ``bench/<name>/results.json`` (figures with
+their spec target, the limit measured in the same run and the command that reproduces them;
+see ``bench.common.figure``), then this. The report has a summary table, a section and a chart
+(``bench/charts/<headline>.png``) per headline figure of the performance issue, the other
+figures, the profiling before/after record and the runs (when, load average, command).
+``make bench`` records its start in ``target/bench/started`` (time and load average): a
+results.json older than that is marked stale, and the total time is given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import pyplot, say  # noqa: E402
+
+RESULTS_MD = HERE / "RESULTS.md"
+CHARTS = HERE / "charts"
+STARTED = ROOT / "target" / "bench" / "started"
+ORDER = ("auth", "users", "flags", "ingest", "ratelimit", "mixed", "query", "micro")
+
+# The headline figures, exactly as the performance issue lists them: key, title, spec text.
+HEADLINES = (
+    ("token", "Token latency", "§8: auth token latency < 50 ms"),
+    ("introspect", "Introspection latency", "§8: introspection < 20 ms"),
+    (
+        "users",
+        "User-operation success rate under load",
+        "§8: user management operations success rate > 99.9 %",
+    ),
+    ("toggle", "Flag toggle latency", "§8: feature flag toggle latency < 20 ms"),
+    ("config", "Config read/write latency", "§8: config reads/writes < 50 ms"),
+    (
+        "ingest",
+        "Ingest throughput (ratio to raw COPY)",
+        "§8: metrics ingestion throughput > 20k points/s",
+    ),
+    (
+        "ratelimit",
+        "Rate-limit accuracy under bursts",
+        "§8: rate-limit accuracy > 99.9 % under bursts",
+    ),
+    (
+        "mixed",
+        "Mixed locust scenario at the 5 000 req/s target",
+        "§6.7: performance tests, target 5k req/s",
+    ),
+    ("scaling", "Scaling: 1 and 2 workers (`hearth serve --workers N`)", "— (no spec target)"),
+)
+
+# Profiling record: what the profiles showed and the figures before the fixes, from the
+# RESULTS.md committed at the time (git show <commit>:<path>).
+FLAGS_BEFORE = {
+    "commit": "324cae8",
+    "path": "bench/flags/RESULTS.md",
+    "hello_rps": 32011,
+    "rows": {
+        "evaluate": ("POST /v1/flags/evaluate (random user)", 8244, 0.26),
+        "evaluate304": ("POST /v1/flags/evaluate + If-None-Match (304)", 13718, 0.43),
+        "config-get": ("GET /v1/config/{key}?environment=prod", 12565, 0.39),
+    },
+}
+INGEST_BEFORE = {
+    "commit": "dd603be",
+    "after_commit": "2111c2d",
+    "e2e": 0.47,
+    "replay": 0.55,
+    "after_e2e": 0.67,
+    "after_replay": 1.32,
+}
+
+
+# ---------------------------------------------------------------- loading
+def load() -> list[dict[str, Any]]:
+    found = {p.parent.name: p for p in HERE.glob("*/results.json")}
+    names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
+    docs = []
+    for name in names:
+        try:
+            doc = json.loads(found[name].read_text())
+        except (OSError, ValueError) as exc:
+            say(f"skipping {found[name]}: {exc}")
+            continue
+        doc["bench"] = name
+        doc["mtime"] = found[name].stat().st_mtime
+        docs.append(doc)
+    return docs
+
+
+def started() -> tuple[float | None, str]:
+    """(epoch, load average) of the start of ``make bench``, if it recorded one."""
+    try:
+        epoch, load = STARTED.read_text().split("\n", 1)
+        return float(epoch), load.strip()
+    except (OSError, ValueError):
+        return None, ""
+
+
+# ---------------------------------------------------------------- formatting
+def num(value: Any, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "%":
+        return f"{value:.3f} %" if value < 99.99 or value == 100 else f"{value:.4f} %"
+    if isinstance(value, float) and abs(value) < 100:
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:,.0f}"
+    return f"{text} {unit}"
+
+
+def met_cell(met: bool | None) -> str:
+    return "—" if met is None else ("**met**" if met else "**NOT met**")
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return out + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+
+
+def code(text: str) -> str:
+    return f"`{text}`" if text else "—"
+
+
+# ---------------------------------------------------------------- charts
+def headline_chart(key: str, title: str, figs: list[dict[str, Any]]) -> str | None:
+    """Measured (green when met, red when not) beside the limit measured in the same run (grey)
+    and the target (red dotted line), for the figures of the headline's first unit."""
+    plt = pyplot()
+    if plt is None or not figs:
+        return None
+    unit = figs[0]["unit"]
+    figs = [f for f in figs if f["unit"] == unit and f["value"] is not None]
+    if not figs:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.75 * len(figs)))
+    ys = list(range(len(figs)))
+    colors = ["#9e9e9e" if f["met"] is None else "#2ca02c" if f["met"] else "#d62728" for f in figs]
+    h = 0.38
+    bars = ax.barh([y + h / 2 for y in ys], [f["value"] for f in figs], h, color=colors)
+    ax.bar_label(bars, [num(f["value"], unit) for f in figs], fontsize=8, padding=3)
+    limits = [f.get("limit_value") for f in figs]
+    if any(v is not None for v in limits):
+        lb = ax.barh(
+            [y - h / 2 for y in ys],
+            [v or 0 for v in limits],
+            h,
+            color="#c7c7c7",
+            label="limit, same run",
+        )
+        ax.bar_label(
+            lb, [num(v, unit) if v is not None else "" for v in limits], fontsize=7, padding=3
+        )
+    targets = {f["target_value"] for f in figs if f.get("target_value") is not None}
+    for t in targets:
+        ax.axvline(t, color="red", ls=":", lw=1.3, label=f"target {num(t, unit)}")
+    ax.set_yticks(ys, [f["name"] for f in figs], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    right = max([f["value"] for f in figs] + [v or 0 for v in limits] + list(targets))
+    ax.set_xlim(0, right * 1.3 if right > 0 else 1)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    CHARTS.mkdir(exist_ok=True)
+    path = CHARTS / f"{key}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return f"charts/{key}.png"
+
+
+# ---------------------------------------------------------------- sections
+def by_name(docs: list[dict[str, Any]], bench: str) -> dict[str, Any] | None:
+    return next((d for d in docs if d["bench"] == bench), None)
+
+
+def figure_rows(figs: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            f["name"],
+            num(f["value"], f["unit"]),
+            f["target"] or "—",
+            f["limit"] or "—",
+            met_cell(f["met"]),
+            f.get("detail") or "",
+        ]
+        for f in figs
+    ]
+
+
+def profiling_section(docs: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Profiling: before and after",
+        "",
+        "### Per-request overhead (flags bench profile)",
+        "",
+        "py-spy on the server under `bench/flags/run.py` showed per-request overhead on every "
+        "API call: a `uuid4` request id (os.urandom per request), Prometheus `labels()` "
+        "lookups per request, and one more middleware layer for the API's own rate limit. "
+        "Commit 50072bc (“Per-request overhead…”) replaced the uuid4 with a counter-based "
+        "request id, caches the Prometheus label children, and folds the rate-limit "
+        "middleware into the scope guard. Evaluation and config reads as a ratio of the "
+        "hello-world measured in the same run (wrk -t1 -c16):",
+        "",
+    ]
+    flags = by_name(docs, "flags")
+    after: dict[str, dict[str, Any]] = {}
+    for f in (flags or {}).get("figures", []):
+        for key, (label, _rps, _ratio) in FLAGS_BEFORE["rows"].items():
+            if f["name"].startswith(label) and f["unit"] == "x hello":
+                after[key] = f
+    rows = []
+    for key, (label, rps, ratio) in FLAGS_BEFORE["rows"].items():
+        a = after.get(key)
+        rows.append(
+            [
+                label,
+                f"{ratio:.2f}x ({rps:,} req/s)",
+                f"{a['value']:.2f}x ({a['detail'].split(', ')[0]})" if a else "not measured",
+                f"{a['value'] / ratio:.2f}x" if a else "—",
+                f"{FLAGS_BEFORE['hello_rps']:,} → {a['limit'].removeprefix('hello-world ')}"
+                if a
+                else "—",
+            ]
+        )
+    lines += md_table(
+        [
+            "request",
+            f"before ({FLAGS_BEFORE['commit']}, `git show {FLAGS_BEFORE['commit']}:"
+            f"{FLAGS_BEFORE['path']}`)",
+            "after (this run)",
+            "after ÷ before",
+            "hello-world req/s, before → after",
+        ],
+        rows,
+    )
+    lines += [
+        "",
+        "Both are ratios to a hello-world measured in the same run; both runs shared the 2 "
+        "cores with other work (see the load averages), and the hello-world, the cheapest "
+        "request, moves most with that: read the absolute req/s beside the ratio. When the "
+        "absolute rate is about the same and only the hello-world moved, the change is within "
+        "this machine's noise, not a gain or a loss of the server.",
+        "",
+        "### Ingest: rollup merges inside the acknowledged transaction",
+        "",
+        "The ingest bench (batcher SQL replayed alone, PostgreSQL wait events) showed the "
+        "writers waiting on each other's rollup rows (`Lock:transactionid`) because the "
+        "minute/hour rollup merges ran inside the acknowledged COPY transaction. Commit "
+        "2d22ed0 (“Ingest: minute aggregates COPY into metric_rollup_pending…”) COPYs the "
+        "minute aggregates into `metric_rollup_pending` inside the transaction and lets one "
+        "merger fold them into the rollups every second (queries union the pending rows).",
+        "",
+    ]
+    ingest = by_name(docs, "ingest")
+    now: dict[str, float] = {}
+    for f in (ingest or {}).get("figures", []):
+        if f["name"] == "ingest end to end ÷ raw COPY":
+            now["e2e"] = f["value"]
+        elif f["name"] == "batcher SQL alone ÷ raw COPY":
+            now["replay"] = f["value"]
+    b = INGEST_BEFORE
+    lines += md_table(
+        [
+            "path (÷ raw COPY of the same points)",
+            f"before ({b['commit']}, 8 senders)",
+            f"after ({b['after_commit']}, 16 senders)",
+            "this run",
+        ],
+        [
+            [
+                "batcher SQL alone",
+                f"{b['replay']:.2f}x",
+                f"{b['after_replay']:.2f}x",
+                f"{now['replay']:.2f}x" if "replay" in now else "not measured",
+            ],
+            [
+                "end to end (HTTP)",
+                f"{b['e2e']:.2f}x",
+                f"{b['after_e2e']:.2f}x",
+                f"{now['e2e']:.2f}x" if "e2e" in now else "not measured",
+            ],
+        ],
+    )
+    lines += [""]
+    mixed = by_name(docs, "mixed")
+    prof = (mixed or {}).get("profile") or {}
+    if prof.get("total"):
+        total = prof["total"]
+        lines += [
+            "### The mixed scenario's server (py-spy, this run)",
+            "",
+            f"{total:,} samples of `hearth serve` and its workers during "
+            "`bench/mixed/run.py`'s profiled run (same scenario, after the measured one).",
+            "",
+            "Where the samples end: "
+            + ", ".join(f"{k} {c / total:.0%}" for k, c in prof.get("kinds", [])),
+            "",
+            *md_table(
+                ["top leaf frames (self)", "share"],
+                [[f"`{f}`", f"{c / total:.1%}"] for f, c in prof.get("leaf", [])[:10]],
+            ),
+            "",
+            *md_table(
+                ["top project frames (inclusive)", "share"],
+                [[f"`{f}`", f"{c / total:.1%}"] for f, c in prof.get("incl", [])[:10]],
+            ),
+            "",
+        ]
+        reset = sum(c for f, c in prof.get("leaf", []) if "asyncpg/connection.py:377" in f)
+        if reset:
+            lines += [
+                f"Not yet removed: {reset / total:.0%} of the samples end in "
+                "`Connection.execute (asyncpg/connection.py:377)`, asyncpg's argument-less "
+                "simple-query path — which the pool takes on every release of a connection "
+                "(`Connection.reset()`: `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; "
+                "RESET ALL`), one more round trip and PostgreSQL work per pooled query "
+                "(`GET /v1/users/{id}`, the users list, the metrics query). asyncpg's "
+                "`create_pool(reset=...)` can replace it with a cheaper reset for pools whose "
+                "connections never LISTEN, lock or SET.",
+                "",
+            ]
+    return lines
+
+
+def write(docs: list[dict[str, Any]]) -> None:
+    t0, load0 = started()
+    now = dt.datetime.now(dt.UTC)
+    figs = [{**f, "bench": d["bench"]} for d in docs for f in d.get("figures", [])]
+    stale = {d["bench"] for d in docs if t0 is not None and d["mtime"] < t0}
+    lines = [
+        "# Performance report",
+        "",
+        f"Written by `bench/report.py` on {now:%Y-%m-%d %H:%M UTC} from "
+        f"`bench/*/results.json`; `make bench` runs every benchmark, then this.",
+        "",
+        f"- Machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python "
+        f"{platform.python_version()}. **Load generators, servers and databases share these "
+        "cores**, so every figure stands beside a limit measured in the same run (a bare "
+        "aiohttp hello-world, a raw COPY, raw EVALSHA, the load generator's own ceiling).",
+    ]
+    if t0 is not None:
+        last = max((d["mtime"] for d in docs if d["mtime"] >= t0), default=now.timestamp())
+        mins, secs = divmod(int(last - t0), 60)
+        lines.append(
+            f"- `make bench` started {dt.datetime.fromtimestamp(t0, dt.UTC):%H:%M:%S UTC} at "
+            f"load average {load0} (1, 5, 15 min) and took {mins} min {secs:02d} s to its last "
+            "results.json."
+        )
+    silent = sorted(
+        p.parent.name for p in HERE.glob("*/run.py") if not (p.parent / "results.json").exists()
+    )
+    if silent:
+        lines.append(
+            f"- Not in this report (their run.py writes no results.json yet): {', '.join(silent)}."
+        )
+    if stale:
+        lines.append(
+            f"- **Stale** (not rewritten by this `make bench`, from an earlier run): "
+            f"{', '.join(sorted(stale))}."
+        )
+    lines += [
+        "- Spec targets: SPEC-07 §8 (“Gathering Results”) and §6.7 (performance tests, "
+        "5k req/s). `met` is judged on the measured number; a figure whose run had errors "
+        "is never met.",
+        "",
+        "## Summary",
+        "",
+    ]
+    rows = []
+    for key, title, _spec in HEADLINES:
+        mine = [f for f in figs if f.get("headline") == key]
+        if not mine:
+            rows.append([title, "not measured", "—", "—", "—", "—", "—"])
+        for f in mine:
+            mark = " (stale)" if f["bench"] in stale else ""
+            rows.append(
+                [
+                    title,
+                    f["name"],
+                    num(f["value"], f["unit"]) + mark,
+                    f["target"] or "—",
+                    f["limit"] or "—",
+                    met_cell(f["met"]),
+                    code(f["command"]),
+                ]
+            )
+    lines += md_table(
+        [
+            "headline figure",
+            "figure",
+            "measured",
+            "target (spec; “aim” = ours)",
+            "limit measured in the same run",
+            "met",
+            "command to reproduce",
+        ],
+        rows,
+    )
+    keys = {k for k, _, _ in HEADLINES}
+    counted = [f for f in figs if f.get("headline") in keys and f["met"] is not None]
+    lines += [
+        "",
+        f"{sum(1 for f in counted if f['met'])} of {len(counted)} headline figures with a "
+        "target met.",
+        "",
+    ]
+    for key, title, spec in HEADLINES:
+        mine = [f for f in figs if f.get("headline") == key]
+        lines += [f"## {title}", "", f"Target: {spec}.", ""]
+        if not mine:
+            lines += ["Not measured in this run.", ""]
+            continue
+        lines += md_table(
+            ["figure", "measured", "target", "limit (same run)", "met", "detail"],
+            figure_rows(mine),
+        )
+        lines += [""]
+        benches = sorted({f["bench"] for f in mine})
+        for b in benches:
+            doc = by_name(docs, b) or {}
+            if key in ("mixed",):
+                for t in doc.get("tables", []):
+                    lines += [f"{t['title']}:", "", *md_table(t["header"], t["rows"]), ""]
+            lines += [
+                f"Reproduce: `{doc.get('command', '')}` — details in "
+                f"[{b}/RESULTS.md]({b}/RESULTS.md).",
+                "",
+            ]
+        chart = headline_chart(key, title, mine)
+        if chart:
+            lines += [f"![{title}]({chart})", ""]
+        for png in sorted({f["chart"] for f in mine if f.get("chart")}):
+            lines += [f"The bench's own chart: [{png}]({png})", ""]
+
+    others = [f for f in figs if f.get("headline") not in keys]
+    if others:
+        lines += ["## Other figures", ""]
+        lines += md_table(
+            ["bench", "figure", "measured", "target", "limit (same run)", "met", "detail"],
+            [[f["bench"], *r] for f, r in zip(others, figure_rows(others), strict=True)],
+        )
+        lines += [""]
+
+    lines += profiling_section(docs)
+    lines += ["## Runs", ""]
+    lines += md_table(
+        ["bench", "written", "load average at its end", "command"],
+        [
+            [
+                d["bench"] + (" (stale)" if d["bench"] in stale else ""),
+                d.get("generated", "?"),
+                ", ".join(f"{x:.2f}" for x in d.get("load_average", [])),
+                code(d.get("command", "")),
+            ]
+            for d in docs
+        ],
+    )
+    lines += [""]
+    RESULTS_MD.write_text("\n".join(lines))
+
+
+def main() -> int:
+    docs = load()
+    if not docs:
+        print("no bench/*/results.json: run `make bench` (or a bench/*/run.py) first")
+        return 1
+    write(docs)
+    print(f"wrote {RESULTS_MD.relative_to(ROOT)} from {len(docs)} results.json file(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -296,7 +296,19 @@ def profiling_section(docs: list[dict[str, Any]]) -> list[str]:
             ],
         ],
     )
-    lines += [""]
+    lines += [
+        "",
+        "### The connection pool's reset on every release (mixed-scenario profile)",
+        "",
+        "An earlier py-spy run of the mixed scenario had 12 % of the server's samples ending in "
+        "`asyncpg Connection.execute (connection.py:377)`: asyncpg's default reset of every "
+        "pooled connection on release (RESET ALL, UNLISTEN *, advisory unlock-all — one more "
+        "round trip per query). Pooled connections here hold no session state, so commit "
+        "35d22c0 gives the pool a reset hook that does nothing (asyncpg still rolls back an open "
+        "transaction itself). In the profile below that frame is gone; the asyncpg frame left "
+        "is `_do_execute`, the queries themselves.",
+        "",
+    ]
     mixed = by_name(docs, "mixed")
     prof = (mixed or {}).get("profile") or {}
     if prof.get("total"):

@@ -67,6 +67,9 @@ async def request_context(request: web.Request, handler: web.Handler) -> web.Str
         response = await handler(request)
         status = response.status
         return response
+    except web.HTTPException as exc:  # redirects are raised, and answered by aiohttp itself
+        status = exc.status
+        raise
     finally:
         elapsed = time.perf_counter() - start
         route = route_label(request)

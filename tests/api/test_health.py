@@ -53,3 +53,10 @@ async def test_metrics_count_requests_by_route_template(client):
         'hearth_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz"}'
         in text
     )
+
+
+async def test_a_redirect_is_logged_and_counted_with_its_status(client):
+    resp = await client.get("/", allow_redirects=False)
+    assert resp.status == 302
+    text = await (await client.get("/metrics")).text()
+    assert 'route="/",status="302"' in text

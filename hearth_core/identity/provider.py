@@ -340,15 +340,7 @@ class IdentityProvider:
         async with self.pool.acquire() as conn, conn.transaction():
             allowed = await users.granted_scopes(conn, user_id) | set(OIDC_SCOPES)
             granted = (requested if requested is not None else set(client.scopes)) & allowed
-            await users.touch_last_login(conn, user_id)
-            await audit.record(
-                conn,
-                actor=f"user:{user_id}",
-                action="login",
-                target=f"user:{user_id}",
-                after={"client_id": client.client_id, "grant": "password"},
-                request_id=request_id,
-            )
+            await _record_login(conn, user_id, client.client_id, "password", request_id)
             return await self._user_tokens(
                 conn, client, user_id, granted, auth_time=int(time.time()), nonce=None
             )
@@ -814,15 +806,7 @@ class IdentityProvider:
                 req.nonce,
                 float(self.settings.auth_code_ttl),
             )
-            await users.touch_last_login(conn, user_id)
-            await audit.record(
-                conn,
-                actor=f"user:{user_id}",
-                action="login",
-                target=f"user:{user_id}",
-                after={"client_id": req.client_id, "grant": "authorization_code"},
-                request_id=request_id,
-            )
+            await _record_login(conn, user_id, req.client_id, "authorization_code", request_id)
         return _with_query(
             req.redirect_uri, {"code": code, "state": req.state, "iss": self.tokens.issuer}
         )
@@ -886,6 +870,21 @@ class IdentityProvider:
             kid = await signing.rotate(conn, self.cipher, keep_for=self.max_token_life, actor=actor)
         await self.reload_keys()
         return kid
+
+
+async def _record_login(
+    conn: asyncpg.Connection, user_id: uuid.UUID, client_id: str, grant: str, request_id: str | None
+) -> None:
+    """A successful sign-in: last_login, and the audit row."""
+    await users.touch_last_login(conn, user_id)
+    await audit.record(
+        conn,
+        actor=f"user:{user_id}",
+        action="login",
+        target=f"user:{user_id}",
+        after={"client_id": client_id, "grant": grant},
+        request_id=request_id,
+    )
 
 
 def _profile_claims(ident: users.Identity | None, scopes: set[str]) -> dict[str, Any]:

@@ -155,6 +155,14 @@ def _state(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+async def _locked(conn: asyncpg.Connection, cid: uuid.UUID) -> asyncpg.Record:
+    """The command's row, locked for this transaction; 404 when there is none."""
+    row = await conn.fetchrow("SELECT * FROM commands WHERE id=$1 FOR UPDATE", cid)
+    if row is None:
+        raise NotFound(f"no command {cid}")
+    return row
+
+
 class CommandService:
     def __init__(self, pool: asyncpg.Pool, routes: dict[str, RouteRef] | None = None) -> None:
         self.pool = pool
@@ -390,9 +398,7 @@ class CommandService:
     ) -> Command:
         """Change a pending command's parameters and/or template version; 409 once it runs."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow("SELECT * FROM commands WHERE id=$1 FOR UPDATE", cid)
-            if row is None:
-                raise NotFound(f"no command {cid}")
+            row = await _locked(conn, cid)
             if row["status"] != "pending":
                 raise Conflict(f"command {cid} is {row['status']}; only a pending one can change")
             params = row["parameters"] if parameters is None else parameters
@@ -421,9 +427,7 @@ class CommandService:
     async def execute(self, cid: uuid.UUID, *, actor: str, request_id: str | None) -> Command:
         """Queue a pending command; a worker claims it (status stays pending until then)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow("SELECT * FROM commands WHERE id=$1 FOR UPDATE", cid)
-            if row is None:
-                raise NotFound(f"no command {cid}")
+            row = await _locked(conn, cid)
             if row["status"] != "pending":
                 raise Conflict(f"command {cid} is {row['status']}")
             if row["queued_at"] is None:
@@ -446,9 +450,7 @@ class CommandService:
     async def cancel(self, cid: uuid.UUID, *, actor: str, request_id: str | None) -> Command:
         """A pending command is cancelled at once; a running one between steps (or in a wait)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow("SELECT * FROM commands WHERE id=$1 FOR UPDATE", cid)
-            if row is None:
-                raise NotFound(f"no command {cid}")
+            row = await _locked(conn, cid)
             if row["status"] in ("succeeded", "failed", "cancelled"):
                 raise Conflict(f"command {cid} already {row['status']}")
             if row["status"] == "pending":

@@ -45,6 +45,12 @@ async def touch_last_login(conn: asyncpg.Connection | asyncpg.Pool, user_id: uui
     await conn.execute("UPDATE users SET last_login = now() WHERE user_id = $1", user_id)
 
 
+def decrypt_column(cipher: FieldCipher, row: asyncpg.Record, column: str) -> str | None:
+    """A text column stored as ``<column>_enc``, bound to its row (AAD ``"{user_id}:{column}"``)."""
+    blob = row[f"{column}_enc"]
+    return cipher.decrypt_text(blob, f"{row['user_id']}:{column}") if blob else None
+
+
 @dataclass(frozen=True)
 class Identity:
     user_id: uuid.UUID
@@ -61,14 +67,9 @@ async def get_identity(
     )
     if row is None:
         return None
-    uid = row["user_id"]
     return Identity(
-        user_id=uid,
-        email=cipher.decrypt_text(row["email_enc"], f"{uid}:email") if row["email_enc"] else None,
-        display_name=(
-            cipher.decrypt_text(row["display_name_enc"], f"{uid}:display_name")
-            if row["display_name_enc"]
-            else None
-        ),
+        user_id=row["user_id"],
+        email=decrypt_column(cipher, row, "email"),
+        display_name=decrypt_column(cipher, row, "display_name"),
         status=row["status"],
     )

@@ -23,6 +23,7 @@ from hearth_core.identity.revocations import Revocations, persist
 from hearth_core.security.crypto import FieldCipher, normalize_email
 from hearth_core.security.passwords import hash_password_async
 from hearth_core.users.model import MAX_PREFIX, User, normalize_name, valid_email
+from hearth_core.users.repo import decrypt_column
 
 _PREFIX_DOMAIN = "name-prefix"
 # Each order is exactly an index (or its reverse), user_id breaking ties, so a page is cheap.
@@ -80,12 +81,8 @@ def decrypt_row(cipher: FieldCipher, row: asyncpg.Record) -> User:
     uid = row["user_id"]
     return User(
         user_id=uid,
-        email=cipher.decrypt_text(row["email_enc"], f"{uid}:email") if row["email_enc"] else None,
-        display_name=(
-            cipher.decrypt_text(row["display_name_enc"], f"{uid}:display_name")
-            if row["display_name_enc"]
-            else None
-        ),
+        email=decrypt_column(cipher, row, "email"),
+        display_name=decrypt_column(cipher, row, "display_name"),
         status=row["status"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from aiohttp import web
 
-from api.keys import ENDPOINTS, IDENTITY, REQUEST_ID
+from api.keys import ENDPOINTS, IDENTITY
+from api.principal import PRINCIPAL, Principal
 from api.ratelimit import limited
 from hearth_core.errors import Forbidden, Unauthorized
 from hearth_core.identity.tokens import InvalidToken
@@ -15,26 +13,6 @@ from hearth_core.scopes import PUBLIC
 from hearth_core.security.certs import peer_common_name
 
 REALM = 'Bearer realm="hearth"'
-
-
-@dataclass(frozen=True)
-class Principal:
-    sub: str
-    client_id: str
-    scopes: frozenset[str]
-    claims: dict[str, Any]
-
-    @property
-    def actor(self) -> str:
-        return f"client:{self.client_id}" if self.sub == self.client_id else f"user:{self.sub}"
-
-
-PRINCIPAL = web.RequestKey("principal", Principal)
-
-
-def change_context(request: web.Request) -> dict[str, Any]:
-    """Who is changing something, and under which request: what every audited write takes."""
-    return {"actor": request[PRINCIPAL].actor, "request_id": request[REQUEST_ID]}
 
 
 def bearer_token(request: web.Request) -> str | None:

@@ -1,15 +1,22 @@
-"""Reading request bodies and query strings into msgspec types; writing JSON responses."""
+"""Reading request bodies and query strings into msgspec types; writing JSON responses.
+
+Every handler reads its body through ``read_document`` (or ``read_limited`` for raw bytes that
+a native decoder parses): the route's declared ``max_body`` and content types apply, a body
+over the limit answers 413, an undeclared Content-Type 415, nesting deeper than
+``HEARTH_MAX_JSON_DEPTH`` 400 — the same for JSON and YAML."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
+import yaml
 from aiohttp import web
 
 from api.keys import ENDPOINTS, SETTINGS
 from api.problems import validation_errors
-from hearth_core.errors import InvalidInput, ServiceError
+from hearth_core.errors import InvalidInput, TooLarge, UnsupportedMediaType
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
@@ -19,9 +26,10 @@ class BodyDecodeError(InvalidInput):
     """The body is not well-formed JSON."""
 
 
-class TooLarge(ServiceError):
-    status = 413
-    title = "Content Too Large"
+JSON_TYPES = ("application/json",)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+# What aiohttp reports when a request has no Content-Type: read as JSON, as before.
+_NO_TYPE = "application/octet-stream"
 
 
 def too_deep(body: bytes, limit: int) -> bool:
@@ -63,21 +71,71 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T:
-    """Decode the body with the endpoint's module-level Decoder (validation → 400 by path)."""
+def _limits(request: web.Request) -> tuple[int, int, tuple[str, ...]]:
+    settings = request.app[SETTINGS]
     endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
-    limit = endpoint.max_body if endpoint is not None else request.app[SETTINGS].max_body_bytes
+    if endpoint is None:
+        return settings.max_body_bytes, settings.max_json_depth, JSON_TYPES
+    return endpoint.max_body, settings.max_json_depth, endpoint.content_types
+
+
+def _too_deep_object(data: Any, limit: int) -> bool:
+    """The same depth rule for a parsed YAML document (iterative: no recursion to exhaust)."""
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((c, depth + 1) for c in children)
+    return False
+
+
+def _depth_error(limit: int) -> InvalidInput:
+    return InvalidInput(
+        f"JSON nested deeper than {limit} levels",
+        errors=[{"path": "$", "message": f"nesting deeper than {limit}"}],
+    )
+
+
+def _parse_yaml(body: bytes, depth: int) -> Any:
+    try:
+        data = yaml.safe_load(body)
+    except (yaml.YAMLError, RecursionError) as exc:
+        message = str(exc).replace("\n", " ") if isinstance(exc, yaml.YAMLError) else "too deep"
+        raise BodyDecodeError("invalid YAML", errors=[{"path": "$", "message": message}]) from None
+    if _too_deep_object(data, depth):
+        raise _depth_error(depth)
+    return data
+
+
+async def read_document(
+    request: web.Request,
+    decoder: msgspec.json.Decoder[T],
+    *,
+    optional: Callable[[], T] | None = None,
+) -> T:
+    """The body as ``decoder``'s type: JSON, or YAML where the route declares a YAML type.
+
+    Limits come from the route (size → 413, depth → 400); a Content-Type the route does not
+    declare is 415; a validation error names the field (400). An empty body is 400, or
+    ``optional()`` when the route makes the body optional."""
+    limit, depth, declared = _limits(request)
+    ctype = request.content_type
+    is_yaml = ctype in YAML_TYPES and ctype in declared
+    if not is_yaml and ctype not in (*JSON_TYPES, _NO_TYPE) and not ctype.endswith("+json"):
+        accepted = ", ".join(t for t in declared if t in JSON_TYPES + YAML_TYPES) or "JSON"
+        raise UnsupportedMediaType(f"send {accepted}, not {ctype}")
     body = await read_limited(request, limit)
-    depth = request.app[SETTINGS].max_json_depth
+    if not body.strip():
+        if optional is not None:
+            return optional()
+        raise InvalidInput("a body is required", errors=[{"path": "$", "message": "empty body"}])
+    if is_yaml:
+        return msgspec.convert(_parse_yaml(body, depth), decoder.type)
     if too_deep(body, depth):
-        raise InvalidInput(
-            f"JSON nested deeper than {depth} levels",
-            errors=[{"path": "$", "message": f"nesting deeper than {depth}"}],
-        )
-    if not body:
-        raise InvalidInput(
-            "a JSON body is required", errors=[{"path": "$", "message": "empty body"}]
-        )
+        raise _depth_error(depth)
     try:
         return decoder.decode(body)
     except msgspec.ValidationError:
@@ -86,6 +144,11 @@ async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T
         raise BodyDecodeError(
             "the body is not valid JSON", errors=[{"path": "$", "message": str(exc)}]
         ) from None
+
+
+async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T:
+    """A required JSON body (``read_document`` for routes that declare JSON only)."""
+    return await read_document(request, decoder)
 
 
 def read_query(request: web.Request, typ: type[T]) -> T:

@@ -15,8 +15,8 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.auth import PRINCIPAL
 from api.keys import CORS_ORIGINS, METRICS, REQUEST_ID, USAGE
+from api.principal import PRINCIPAL
 from api.problems import FieldError, problem_response, validation_errors
 from hearth_core.errors import ServiceError
 from hearth_core.logs import request_id_var

@@ -8,14 +8,11 @@ RateLimit / RateLimit-Policy headers; a refused one is 429 with Retry-After.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from api.keys import RATELIMITS
-
-if TYPE_CHECKING:
-    from api.auth import Principal
+from api.principal import Principal
 from hearth_core.errors import TooManyRequests
 from hearth_core.ratelimit.bucket import Decision
 from hearth_core.ratelimit.service import bucket_key

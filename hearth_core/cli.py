@@ -16,6 +16,7 @@ import click
 import orjson
 
 from hearth_core import __version__, audit
+from hearth_core.audit import repo as audit_repo
 from hearth_core.bootstrap import AdminCredentials, prepare
 from hearth_core.db.pool import connect, create_pool
 from hearth_core.errors import ServiceError
@@ -404,7 +405,7 @@ def audit_verify(data_dir: str | None) -> None:
     async def work(
         conn: asyncpg.Connection, _c: FieldCipher, _s: Settings
     ) -> tuple[list[str], int]:
-        return await audit.verify(conn), await conn.fetchval("SELECT count(*) FROM audit_log")
+        return await audit.verify(conn), await audit_repo.count(conn)
 
     problems, n = _run_admin(data_dir, work)
     if problems:

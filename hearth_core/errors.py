@@ -69,3 +69,13 @@ class TooManyRequests(ServiceError):
 class Unavailable(ServiceError):
     status = 503
     title = "Service Unavailable"
+
+
+class TooLarge(ServiceError):
+    status = 413
+    title = "Content Too Large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    title = "Unsupported Media Type"

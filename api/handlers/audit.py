@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
@@ -11,7 +11,9 @@ from aiohttp import web
 from api.jsonio import json_response, read_query
 from api.keys import DB_READ
 from api.routing import Routes
-from hearth_core import audit
+from hearth_core.audit import service as audit
+from hearth_core.audit.service import AuditEntry
+from hearth_core.db.paging import Page
 
 routes = Routes("audit")
 
@@ -26,35 +28,16 @@ class AuditQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     page: Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
-class AuditEntry(msgspec.Struct, kw_only=True):
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    before: Any
-    after: Any
-    request_id: str | None
-    hash: str
-
-
-class AuditPage(msgspec.Struct, kw_only=True):
-    items: list[AuditEntry]
-    page: int
-    limit: int
-    total: int
-
-
 @routes.get(
     "/v1/audit",
     scope="audit.read",
     summary="Who changed what, newest first (hash-chained)",
     query=AuditQuery,
-    response=AuditPage,
+    response=Page[AuditEntry],
 )
 async def list_audit(request: web.Request) -> web.Response:
     q = read_query(request, AuditQuery)
-    rows, total = await audit.search(
+    page = await audit.search(
         request.app[DB_READ],
         actor=q.actor,
         action=q.action,
@@ -64,6 +47,4 @@ async def list_audit(request: web.Request) -> web.Response:
         limit=q.limit,
         page=q.page,
     )
-    return json_response(
-        AuditPage(items=[AuditEntry(**r) for r in rows], page=q.page, limit=q.limit, total=total)
-    )
+    return json_response(page)

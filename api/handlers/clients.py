@@ -8,9 +8,9 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from api.auth import change_context
 from api.jsonio import json_response, read_json
 from api.keys import IDENTITY
+from api.principal import change_context
 from api.routing import Routes
 from hearth_core.identity import clients as repo
 

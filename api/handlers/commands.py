@@ -8,12 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-import yaml
 from aiohttp import web
 
-from api.auth import change_context
-from api.jsonio import json_response, read_json, read_query
+from api.jsonio import YAML_TYPES, json_response, read_document, read_json, read_query
 from api.keys import COMMANDS
+from api.principal import change_context
 from api.routing import Endpoint, Routes
 from hearth_core.commands.model import (
     CALL_METHODS,
@@ -25,10 +24,8 @@ from hearth_core.commands.model import (
     Step,
 )
 from hearth_core.commands.service import Filters, command_id, export_csv
-from hearth_core.errors import InvalidInput
 
 routes = Routes("commands")
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
 
 class NewCommand(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -193,23 +190,7 @@ async def list_templates(request: web.Request) -> web.Response:
     content_types=("application/json", *YAML_TYPES),
 )
 async def import_templates(request: web.Request) -> web.Response:
-    raw = await request.read()
-    if not raw.strip():
-        raise InvalidInput("a body is required", errors=[{"path": "$", "message": "empty body"}])
-    if request.content_type in YAML_TYPES:
-        try:
-            data = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(
-                "invalid YAML", errors=[{"path": "$", "message": str(exc).replace("\n", " ")}]
-            ) from None
-    else:
-        try:
-            data = _any.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise InvalidInput(
-                "the body is not valid JSON", errors=[{"path": "$", "message": str(exc)}]
-            ) from None
+    data = await read_document(request, _any)
     result = await request.app[COMMANDS].import_templates(data, **change_context(request))
     return json_response(msgspec.convert(result, ImportResult))
 

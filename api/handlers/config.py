@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from api.auth import change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import CONFIG
+from api.principal import change_context
 from api.routing import Routes
 from hearth_core.config.service import ConfigEntry, ConfigVersion
 from hearth_core.errors import InvalidInput

@@ -9,12 +9,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-import yaml
 from aiohttp import web
 
-from api.auth import change_context
-from api.jsonio import json_response, read_json, read_query
+from api.jsonio import YAML_TYPES, json_response, read_document, read_json, read_query
 from api.keys import FLAGS
+from api.principal import change_context
 from api.routing import Routes
 from hearth_core.errors import InvalidInput, ServiceError
 from hearth_core.flags.evaluate import EvalContext, Evaluation
@@ -105,7 +104,6 @@ _update = msgspec.json.Decoder(FlagUpdate)
 _toggle = msgspec.json.Decoder(ToggleAll)
 _context = msgspec.json.Decoder(ContextIn)
 _import_json = msgspec.json.Decoder(list[FlagSpec] | dict[str, list[FlagSpec]])
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
 
 def _if_match(request: web.Request) -> int | None:
@@ -221,8 +219,7 @@ def _eval_context(body: ContextIn) -> EvalContext:
 
 
 async def _evaluate(request: web.Request) -> web.Response:
-    raw = await request.read()
-    body = _context.decode(raw) if raw else ContextIn()
+    body = await read_document(request, _context, optional=ContextIn)
     ctx = _eval_context(body)
     svc = request.app[FLAGS]
     etag = svc.etag(ctx)
@@ -261,8 +258,7 @@ async def ofrep_bulk(request: web.Request) -> web.Response:
     response=Evaluation,
 )
 async def ofrep_one(request: web.Request) -> web.Response:
-    raw = await request.read()
-    body = _context.decode(raw) if raw else ContextIn()
+    body = await read_document(request, _context, optional=ContextIn)
     key = request.match_info["key"]
     try:
         result = request.app[FLAGS].evaluate_one(key, _eval_context(body))
@@ -298,15 +294,7 @@ async def toggle_all(request: web.Request) -> web.Response:
     content_types=("application/json", *YAML_TYPES),
 )
 async def import_flags(request: web.Request) -> web.Response:
-    raw = await request.read()
-    if request.content_type in YAML_TYPES:
-        try:
-            data = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"invalid YAML: {exc}".replace("\n", " ")) from None
-        parsed = msgspec.convert(data, list[FlagSpec] | dict[str, list[FlagSpec]])
-    else:
-        parsed = _import_json.decode(raw)
+    parsed = await read_document(request, _import_json)
     specs = parsed if isinstance(parsed, list) else parsed.get("flags", [])
     result = await request.app[FLAGS].import_flags(specs, **change_context(request))
     return json_response(ImportResult(**result))

@@ -7,11 +7,11 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from api.auth import PRINCIPAL
 from api.jsonio import json_response, read_limited, read_query
 from api.keys import INGEST, SETTINGS
+from api.principal import PRINCIPAL
 from api.routing import Routes
-from hearth_core.errors import ServiceError
+from hearth_core.errors import UnsupportedMediaType
 from hearth_core.metrics.codec import Format
 
 routes = Routes("metrics")
@@ -56,11 +56,6 @@ class IngestStatus(msgspec.Struct, kw_only=True):
     items: list[BatchStatus]
 
 
-class _Unsupported(ServiceError):
-    status = 415
-    title = "Unsupported Media Type"
-
-
 @routes.post(
     "/v1/metrics/bulk",
     scope="metrics.write",
@@ -78,10 +73,12 @@ async def bulk(request: web.Request) -> web.Response:
     q = read_query(request, BulkQuery)
     fmt = FORMATS.get(request.content_type)
     if fmt is None:
-        raise _Unsupported(f"send one of {', '.join(FORMATS)}, not {request.content_type!r}")
+        raise UnsupportedMediaType(
+            f"send one of {', '.join(FORMATS)}, not {request.content_type!r}"
+        )
     encoding = request.headers.get("Content-Encoding", "identity").lower()
     if encoding not in ("identity", "gzip"):
-        raise _Unsupported(f"Content-Encoding {encoding!r} is not supported (gzip is)")
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported (gzip is)")
     body = await read_limited(request, request.app[SETTINGS].metrics_max_body_bytes)
     status, result = await request.app[INGEST].ingest(
         body,

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from api.auth import change_context
-from api.jsonio import json_response, read_json
+from api.jsonio import json_response, read_document, read_json
 from api.keys import RATELIMITS
+from api.principal import change_context
 from api.routing import Routes
 from hearth_core.errors import NotFound
 from hearth_core.ratelimit.service import Policy, bucket_key
@@ -137,8 +137,7 @@ async def delete_policy(request: web.Request) -> web.Response:
     response=CheckOut,
 )
 async def check(request: web.Request) -> web.Response:
-    raw = await request.read()
-    body = _check_in.decode(raw) if raw else CheckIn()
+    body = await read_document(request, _check_in, optional=CheckIn)
     service, key, policy = _resolve(request)
     decision, source = await request.app[RATELIMITS].take(
         policy, bucket_key(service, key), body.cost

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from api.auth import change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import DB
+from api.principal import change_context
 from api.routing import Routes
 from hearth_core.users import roles as repo
 from hearth_core.users.roles import Role

@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.auth import PRINCIPAL, change_context
 from api.jsonio import json_response, read_json, read_query
 from api.keys import ROOMS
+from api.principal import PRINCIPAL, change_context
 from api.routing import Routes
 from hearth_core.errors import NotFound
 from hearth_core.rooms.service import SORTS, Participant, Room

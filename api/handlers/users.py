@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.auth import change_context
-from api.jsonio import json_response, read_json, read_query
+from api.jsonio import YAML_TYPES, json_response, read_json, read_query
 from api.keys import CIPHER, DB, SETTINGS, USERS
+from api.principal import change_context
 from api.routing import Routes
-from hearth_core.errors import InvalidInput, NotFound, ServiceError
+from hearth_core.errors import NotFound, TooLarge, UnsupportedMediaType
 from hearth_core.users.importer import Importer, rows_from
 from hearth_core.users.model import User
 from hearth_core.users.service import SORTS, UserQuery
@@ -96,7 +96,6 @@ class ImportOut(msgspec.Struct, kw_only=True):
 _new = msgspec.json.Decoder(NewUser)
 _update = msgspec.json.Decoder(UserUpdate)
 CSV_TYPES = ("text/csv", "application/csv")
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
 def _user_id(request: web.Request) -> uuid.UUID:
@@ -182,14 +181,14 @@ async def import_users(request: web.Request) -> web.Response:
     q = read_query(request, ImportQuery)
     ctype = request.content_type
     if ctype not in CSV_TYPES + YAML_TYPES:
-        raise _Unsupported(f"send text/csv or application/yaml, not {ctype or 'nothing'}")
+        raise UnsupportedMediaType(f"send text/csv or application/yaml, not {ctype or 'nothing'}")
     limit = request.app[SETTINGS].max_import_bytes
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
         size = 0
         async for chunk in request.content.iter_chunked(256 * 1024):
             size += len(chunk)
             if size > limit:
-                raise InvalidInput(f"import larger than {limit} bytes")
+                raise TooLarge(f"the import is over its limit of {limit} bytes")
             spool.write(chunk)
         spool.seek(0)
         importer = Importer(
@@ -217,8 +216,3 @@ async def import_users(request: web.Request) -> web.Response:
     )
     failed = report.errors and report.mode == "all_or_nothing"
     return json_response(body, status=422 if failed else 200)
-
-
-class _Unsupported(ServiceError):
-    status = 415
-    title = "Unsupported Media Type"

@@ -3,9 +3,6 @@ Server-Sent Events change stream."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -15,13 +12,24 @@ from api.jsonio import YAML_TYPES, json_response, read_document, read_json, read
 from api.keys import FLAGS
 from api.principal import change_context
 from api.routing import Routes
+from api.sse import EventStream
+from hearth_core.db.paging import Page
 from hearth_core.errors import InvalidInput, ServiceError
 from hearth_core.flags.evaluate import EvalContext, Evaluation
-from hearth_core.flags.model import EnvName, EnvState, Flag, FlagSpec, Pct, Targeting, Variant
-from hearth_core.flags.service import Change, encode_change
+from hearth_core.flags.model import (
+    Change,
+    EnvName,
+    EnvState,
+    Flag,
+    FlagRevision,
+    FlagSpec,
+    Pct,
+    Targeting,
+    Variant,
+    encode_change,
+)
 
 routes = Routes("flags")
-KEEPALIVE_SECONDS = 15.0
 
 
 class FlagUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -71,23 +79,6 @@ class ContextIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class Evaluations(msgspec.Struct, kw_only=True):
     flags: list[Evaluation]
-
-
-class AuditEntry(msgspec.Struct, kw_only=True):
-    revision: int
-    action: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    actor: str
-    at: datetime
-    request_id: str | None
-
-
-class AuditPage(msgspec.Struct, kw_only=True):
-    items: list[AuditEntry]
-    page: int
-    limit: int
-    total: int
 
 
 class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -161,43 +152,24 @@ async def stream(request: web.Request) -> web.StreamResponse:
         last = int(header) if header else q.last_event_id
     except ValueError:
         raise InvalidInput("Last-Event-ID must be a revision number") from None
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    async with svc.subscribe() as queue:
-        await resp.prepare(request)
-        seen = svc.revision if last is None else last
-        await resp.write(
-            f'retry: 1000\nevent: hello\nid: {seen}\ndata: {{"revision": {seen}}}\n\n'.encode()
-        )
-        if last is not None:
-            for change in await svc.changes_since(last):
-                await _send(resp, change)
-                seen = change.revision
-        while True:
-            try:
-                change = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                await resp.write(b": keepalive\n\n")
-                continue
-            if change is None:  # shutting down, or we fell too far behind: the client resumes
-                break
-            if change.revision > seen:
-                await _send(resp, change)
-                seen = change.revision
-    with contextlib.suppress(ConnectionResetError):
-        await resp.write_eof()
-    return resp
+    # Subscribed before the replay is read, so no change falls between the two.
+    with svc.subscribe() as changes:
+        async with EventStream(request) as out:
+            seen = svc.revision if last is None else last
+            await out.send(b'{"revision": %d}' % seen, event="hello", id=seen, retry=1000)
+            if last is not None:
+                for change in await svc.changes_since(last):
+                    await _send(out, change)
+                    seen = change.revision
+            async for change in out.follow(changes):
+                if change.revision > seen:
+                    await _send(out, change)
+                    seen = change.revision
+    return out.response
 
 
-async def _send(resp: web.StreamResponse, change: Change) -> None:
-    await resp.write(
-        b"id: %d\nevent: flag\ndata: %s\n\n" % (change.revision, encode_change(change))
-    )
+async def _send(out: EventStream, change: Change) -> None:
+    await out.send(encode_change(change), event="flag", id=change.revision)
 
 
 def _eval_context(body: ContextIn) -> EvalContext:
@@ -356,13 +328,11 @@ async def restore_flag(request: web.Request) -> web.Response:
     scope="flag.read",
     summary="Who changed the flag, what, before and after, when",
     query=PageQuery,
-    response=AuditPage,
+    response=Page[FlagRevision],
 )
 async def flag_audit(request: web.Request) -> web.Response:
     q = read_query(request, PageQuery)
-    rows, total = await request.app[FLAGS].audit_trail(
+    trail = await request.app[FLAGS].audit_trail(
         request.match_info["name"], limit=q.limit, page=q.page
     )
-    return json_response(
-        AuditPage(items=[AuditEntry(**r) for r in rows], page=q.page, limit=q.limit, total=total)
-    )
+    return json_response(trail)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+import orjson
 
 FlagName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 Pct = Annotated[int, msgspec.Meta(ge=0, le=100)]
@@ -56,6 +57,31 @@ class Flag(FlagSpec, kw_only=True):
     created_at: datetime
     updated_at: datetime
     updated_by: str
+
+
+class Change(msgspec.Struct, kw_only=True):
+    """One event of the change stream."""
+
+    revision: int
+    flag: str
+    action: str
+    state: Flag | None  # None once archived
+
+
+def encode_change(change: Change) -> bytes:
+    return orjson.dumps(msgspec.to_builtins(change))
+
+
+class FlagRevision(msgspec.Struct, kw_only=True):
+    """One entry of a flag's audit trail."""
+
+    revision: int
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    actor: str
+    at: datetime
+    request_id: str | None
 
 
 def spec_errors(spec: FlagSpec, root: str = "$") -> list[dict[str, str]]:

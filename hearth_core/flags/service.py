@@ -7,7 +7,6 @@ from Last-Event-ID N and gets every revision > N has missed nothing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -16,60 +15,16 @@ from typing import Any
 
 import asyncpg
 import msgspec
-import orjson
 
-from hearth_core import audit, events
+from hearth_core.broadcast import Broadcast, Subscription
+from hearth_core.db.audited import AuditedWrite, audited_write
+from hearth_core.db.paging import Page
 from hearth_core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from hearth_core.flags import repo
 from hearth_core.flags.evaluate import EvalContext, Evaluation, evaluate
-from hearth_core.flags.model import Flag, FlagSpec, spec_errors
+from hearth_core.flags.model import Change, Flag, FlagRevision, FlagSpec, spec_errors
 
 log = logging.getLogger("hearth.flags")
-_WRITE_LOCK = 0x666C6167  # "flag"
-_COLUMNS = (
-    "description",
-    "enabled",
-    "rollout_pct",
-    "variants",
-    "targeting",
-    "environments",
-    "metadata",
-)
-SUBSCRIBER_QUEUE = 1000
-
-
-class Change(msgspec.Struct, kw_only=True):
-    """One event of the change stream."""
-
-    revision: int
-    flag: str
-    action: str
-    state: Flag | None  # None once archived
-
-
-def _flag(row: asyncpg.Record) -> Flag:
-    return msgspec.convert(
-        {
-            "name": row["name"],
-            "description": row["description"],
-            "enabled": row["enabled"],
-            "rollout_pct": row["rollout_pct"],
-            "variants": row["variants"],
-            "targeting": row["targeting"],
-            "environments": row["environments"],
-            "metadata": row["metadata"],
-            "version": row["version"],
-            "archived": row["archived_at"] is not None,
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "updated_by": row["updated_by"],
-        },
-        Flag,
-    )
-
-
-def _spec_values(spec: FlagSpec) -> list[Any]:
-    b = msgspec.to_builtins(spec)
-    return [b[c] for c in _COLUMNS]
 
 
 class FlagService:
@@ -77,15 +32,15 @@ class FlagService:
         self.pool = pool
         self.flags: dict[str, Flag] = {}
         self.revision = 0
-        self._subscribers: set[asyncio.Queue[Change | None]] = set()
+        self.changes: Broadcast[Change] = Broadcast()
         self._encoder = msgspec.json.Encoder()
 
     # ------------------------------------------------------------- memory
     async def load(self) -> None:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT * FROM flags WHERE archived_at IS NULL")
-            revision = await conn.fetchval("SELECT coalesce(max(revision), 0) FROM flag_revisions")
-        self.flags = {r["name"]: _flag(r) for r in rows}
+            flags = await repo.live(conn)
+            revision = await repo.latest_revision(conn)
+        self.flags = {f.name: f for f in flags}
         self.revision = revision
 
     async def on_event(self, event: dict[str, Any]) -> None:
@@ -93,14 +48,13 @@ class FlagService:
         name, revision = event.get("flag"), event.get("revision")
         if not isinstance(name, str) or not isinstance(revision, int):
             return
-        row = await self.pool.fetchrow("SELECT * FROM flags WHERE name = $1", name)
-        state = _flag(row) if row is not None else None
+        state = await repo.get(self.pool, name)
         if state is None or state.archived:
             self.flags.pop(name, None)
         else:
             self.flags[name] = state
         self.revision = max(self.revision, revision)
-        self._publish(
+        self.changes.publish(
             Change(
                 revision=revision,
                 flag=name,
@@ -109,22 +63,11 @@ class FlagService:
             )
         )
 
-    def _publish(self, change: Change) -> None:
-        for q in list(self._subscribers):
-            try:
-                q.put_nowait(change)
-            except asyncio.QueueFull:
-                # A reader this far behind reconnects with Last-Event-ID and replays.
-                self._subscribers.discard(q)
-                with contextlib.suppress(asyncio.QueueFull):
-                    q.get_nowait()
-                    q.put_nowait(None)
+    def subscribe(self) -> contextlib.AbstractContextManager[Subscription[Change]]:
+        return self.changes.subscribe()
 
     def close_subscribers(self) -> None:
-        for q in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                q.put_nowait(None)
-        self._subscribers.clear()
+        self.changes.close()
 
     # ---------------------------------------------------------- evaluation
     def etag(self, ctx: EvalContext) -> str:
@@ -144,41 +87,26 @@ class FlagService:
     async def list(self, *, include_archived: bool) -> list[Flag]:
         if not include_archived:
             return sorted(self.flags.values(), key=lambda f: f.name)
-        rows = await self.pool.fetch("SELECT * FROM flags ORDER BY name")
-        return [_flag(r) for r in rows]
+        return await repo.every(self.pool)
 
     async def get(self, name: str) -> Flag:
-        row = await self.pool.fetchrow("SELECT * FROM flags WHERE name = $1", name)
-        if row is None:
+        flag = await repo.get(self.pool, name)
+        if flag is None:
             raise NotFound(f"no flag {name!r}")
-        return _flag(row)
+        return flag
 
-    async def audit_trail(
-        self, name: str, *, limit: int, page: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    async def audit_trail(self, name: str, *, limit: int, page: int) -> Page[FlagRevision]:
         async with self.pool.acquire() as conn:
-            total = await conn.fetchval(
-                "SELECT count(*) FROM flag_revisions WHERE flag_name=$1", name
-            )
-            if total == 0 and not await conn.fetchval("SELECT 1 FROM flags WHERE name=$1", name):
+            rows, total = await repo.revisions(conn, name, page=page, limit=limit)
+            if total == 0 and not await repo.exists(conn, name):
                 raise NotFound(f"no flag {name!r}")
-            rows = await conn.fetch(
-                "SELECT revision, action, before, after, actor, at, request_id FROM flag_revisions"
-                " WHERE flag_name=$1 ORDER BY revision DESC LIMIT $2 OFFSET $3",
-                name,
-                limit,
-                (page - 1) * limit,
-            )
-        return [dict(r) for r in rows], total
+        return Page(
+            items=[FlagRevision(**dict(r)) for r in rows], page=page, limit=limit, total=total
+        )
 
     async def changes_since(self, revision: int) -> list[Change]:
-        rows = await self.pool.fetch(
-            "SELECT revision, flag_name, action, after FROM flag_revisions WHERE revision > $1"
-            " ORDER BY revision LIMIT 10000",
-            revision,
-        )
         out = []
-        for r in rows:
+        for r in await repo.revisions_since(self.pool, revision):
             state = msgspec.convert(r["after"], Flag) if r["after"] is not None else None
             out.append(
                 Change(
@@ -190,59 +118,33 @@ class FlagService:
             )
         return out
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Change | None]]:
-        q: asyncio.Queue[Change | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self._subscribers.add(q)
-        try:
-            yield q
-        finally:
-            self._subscribers.discard(q)
-
     # ------------------------------------------------------------- writes
+    @contextlib.asynccontextmanager
+    async def _write(self, actor: str, request_id: str | None) -> AsyncIterator[AuditedWrite]:
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
+            await repo.lock_writes(w.conn)
+            yield w
+
     async def _record(
-        self,
-        conn: asyncpg.Connection,
-        name: str,
-        action: str,
-        before: Flag | None,
-        after: Flag | None,
-        actor: str,
-        request_id: str | None,
-    ) -> int:
+        self, w: AuditedWrite, name: str, action: str, before: Flag | None, after: Flag | None
+    ) -> None:
+        """The revision, its audit row and the NOTIFY every worker's store and stream hear."""
         b = msgspec.to_builtins(before) if before is not None else None
         a = msgspec.to_builtins(after) if after is not None else None
-        revision: int = await conn.fetchval(
-            "INSERT INTO flag_revisions (flag_name, action, before, after, actor, request_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING revision",
-            name,
-            action,
-            b,
-            a,
-            actor,
-            request_id,
+        revision = await repo.add_revision(
+            w.conn, name, action, b, a, actor=w.actor, request_id=w.request_id
         )
-        await audit.record(
-            conn,
-            actor=actor,
-            action=f"flag.{action}",
-            target=f"flag:{name}",
-            before=b,
-            after=a,
-            request_id=request_id,
-        )
-        await events.notify(conn, "flag", flag=name, revision=revision, action=action)
-        return revision
+        await w.audit(f"flag.{action}", f"flag:{name}", before=b, after=a)
+        await w.notify("flag", flag=name, revision=revision, action=action)
 
     async def _apply(self, names: list[str]) -> None:
         # The NOTIFY reaches this worker too, but answer with our own write already visible —
         # flags and revision both, so an ETag taken right after the write is already new.
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT * FROM flags WHERE name = ANY($1)", names)
-            revision = await conn.fetchval("SELECT coalesce(max(revision), 0) FROM flag_revisions")
+            flags = await repo.named(conn, names)
+            revision = await repo.latest_revision(conn)
         self.revision = max(self.revision, revision)
-        for r in rows:
-            f = _flag(r)
+        for f in flags:
             if f.archived:
                 self.flags.pop(f.name, None)
             else:
@@ -254,23 +156,15 @@ class FlagService:
 
     async def create(self, spec: FlagSpec, *, actor: str, request_id: str | None) -> Flag:
         self._check(spec)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
+        async with self._write(actor, request_id) as w:
             try:
-                row = await conn.fetchrow(
-                    f"INSERT INTO flags (name, {', '.join(_COLUMNS)}, updated_by)"  # noqa: S608 - fixed columns
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
-                    spec.name,
-                    *_spec_values(spec),
-                    actor,
-                )
+                flag = await repo.insert(w.conn, spec, actor)
             except asyncpg.UniqueViolationError:
                 raise Conflict(
                     f"flag {spec.name!r} exists",
                     errors=[{"path": "$.name", "message": "taken (perhaps archived)"}],
                 ) from None
-            flag = _flag(row)
-            await self._record(conn, spec.name, "create", None, flag, actor, request_id)
+            await self._record(w, spec.name, "create", None, flag)
         await self._apply([spec.name])
         return flag
 
@@ -283,53 +177,28 @@ class FlagService:
         actor: str,
         request_id: str | None,
     ) -> Flag:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
-            row = await conn.fetchrow("SELECT * FROM flags WHERE name=$1 FOR UPDATE", name)
-            if row is None:
-                raise NotFound(f"no flag {name!r}")
-            before = _flag(row)
+        async with self._write(actor, request_id) as w:
+            before = await repo.lock(w.conn, name)
             if expected_version is not None and expected_version != before.version:
                 raise PreconditionFailed(
                     f"flag {name!r} is at version {before.version}, not {expected_version}"
                 )
             spec = _merge(before, changes)
             self._check(spec)
-            row = await conn.fetchrow(
-                "UPDATE flags SET description=$2, enabled=$3, rollout_pct=$4, variants=$5, targeting=$6,"
-                " environments=$7, metadata=$8, version=version+1, updated_at=now(), updated_by=$9"
-                " WHERE name=$1 RETURNING *",
-                name,
-                *_spec_values(spec),
-                actor,
-            )
-            after = _flag(row)
-            await self._record(conn, name, "update", before, after, actor, request_id)
+            after = await repo.replace(w.conn, spec, actor, restore=False)
+            await self._record(w, name, "update", before, after)
         await self._apply([name])
         return after
 
     async def set_archived(
         self, name: str, archived: bool, *, actor: str, request_id: str | None
     ) -> Flag:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
-            row = await conn.fetchrow("SELECT * FROM flags WHERE name=$1 FOR UPDATE", name)
-            if row is None:
-                raise NotFound(f"no flag {name!r}")
-            before = _flag(row)
+        async with self._write(actor, request_id) as w:
+            before = await repo.lock(w.conn, name)
             if before.archived == archived:
                 return before
-            row = await conn.fetchrow(
-                "UPDATE flags SET archived_at = CASE WHEN $2 THEN now() END, version=version+1,"
-                " updated_at=now(), updated_by=$3 WHERE name=$1 RETURNING *",
-                name,
-                archived,
-                actor,
-            )
-            after = _flag(row)
-            await self._record(
-                conn, name, "archive" if archived else "restore", before, after, actor, request_id
-            )
+            after = await repo.set_archived(w.conn, name, archived, actor)
+            await self._record(w, name, "archive" if archived else "restore", before, after)
         await self._apply([name])
         return after
 
@@ -338,39 +207,19 @@ class FlagService:
     ) -> int:
         """Switch every live flag (or its state in one environment); returns how many changed."""
         changed: list[str] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
-            rows = await conn.fetch(
-                "SELECT * FROM flags WHERE archived_at IS NULL ORDER BY name FOR UPDATE"
-            )
-            for row in rows:
-                before = _flag(row)
+        async with self._write(actor, request_id) as w:
+            for before in await repo.lock_live(w.conn):
                 if environment is None:
                     if before.enabled == enabled:
                         continue
-                    row = await conn.fetchrow(
-                        "UPDATE flags SET enabled=$2, version=version+1, updated_at=now(), updated_by=$3"
-                        " WHERE name=$1 RETURNING *",
-                        before.name,
-                        enabled,
-                        actor,
-                    )
                 else:
                     env = before.environments.get(environment)
                     if env is not None and env.enabled == enabled:
                         continue
-                    row = await conn.fetchrow(
-                        "UPDATE flags SET environments = jsonb_set(environments, ARRAY[$2],"
-                        " coalesce(environments->$2, '{}'::jsonb) || jsonb_build_object('enabled', $3::boolean)),"
-                        " version=version+1, updated_at=now(), updated_by=$4 WHERE name=$1 RETURNING *",
-                        before.name,
-                        environment,
-                        enabled,
-                        actor,
-                    )
-                await self._record(
-                    conn, before.name, "toggle", before, _flag(row), actor, request_id
+                after = await repo.set_enabled(
+                    w.conn, before.name, enabled, actor, environment=environment
                 )
+                await self._record(w, before.name, "toggle", before, after)
                 changed.append(before.name)
         if changed:
             await self._apply(changed)
@@ -388,42 +237,21 @@ class FlagService:
         if errors:
             raise InvalidInput("invalid flags; nothing imported", errors=errors)
         created = updated = unchanged = 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
-            existing = {
-                r["name"]: _flag(r)
-                for r in await conn.fetch(
-                    "SELECT * FROM flags WHERE name = ANY($1) FOR UPDATE", names
-                )
-            }
+        async with self._write(actor, request_id) as w:
+            existing = {f.name: f for f in await repo.lock_named(w.conn, names)}
             for spec in specs:
                 before = existing.get(spec.name)
                 if before is None:
-                    row = await conn.fetchrow(
-                        f"INSERT INTO flags (name, {', '.join(_COLUMNS)}, updated_by)"  # noqa: S608 - fixed columns
-                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
-                        spec.name,
-                        *_spec_values(spec),
-                        actor,
-                    )
                     await self._record(
-                        conn, spec.name, "import", None, _flag(row), actor, request_id
+                        w, spec.name, "import", None, await repo.insert(w.conn, spec, actor)
                     )
                     created += 1
-                    continue
-                if _spec_values(_merge(before, {})) == _spec_values(spec) and not before.archived:
+                elif repo.same_spec(before, spec) and not before.archived:
                     unchanged += 1
-                    continue
-                row = await conn.fetchrow(
-                    "UPDATE flags SET description=$2, enabled=$3, rollout_pct=$4, variants=$5, targeting=$6,"
-                    " environments=$7, metadata=$8, archived_at=NULL, version=version+1, updated_at=now(),"
-                    " updated_by=$9 WHERE name=$1 RETURNING *",
-                    spec.name,
-                    *_spec_values(spec),
-                    actor,
-                )
-                await self._record(conn, spec.name, "import", before, _flag(row), actor, request_id)
-                updated += 1
+                else:
+                    after = await repo.replace(w.conn, spec, actor, restore=True)
+                    await self._record(w, spec.name, "import", before, after)
+                    updated += 1
         await self._apply(names)
         return {"created": created, "updated": updated, "unchanged": unchanged}
 
@@ -433,7 +261,3 @@ def _merge(flag: Flag, changes: dict[str, Any]) -> FlagSpec:
     base.update(changes)
     base["name"] = flag.name
     return msgspec.convert(base, FlagSpec)  # a ValidationError names the path: a 400
-
-
-def encode_change(change: Change) -> bytes:
-    return orjson.dumps(msgspec.to_builtins(change))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from api.app import create_app
-from api.keys import DB
-from tests.fixtures import service_token
+from api.keys import DB, FLAGS
+from tests.conftest import free_port
+from tests.fixtures import Live, service_token
 
 PROBLEM = "application/problem+json"
 
@@ -154,7 +157,6 @@ async def test_rollout_distribution_25_percent(live, http, fh):
         {"name": "quarter", "enabled": True, "rollout_pct": 25},
         201,
     )
-    from api.keys import FLAGS
     from hearth_core.flags.evaluate import EvalContext
 
     svc = live.app[FLAGS]
@@ -284,3 +286,48 @@ async def test_sse_delivers_a_toggle_to_subscribers_on_two_workers(
         assert replayed[0]["id"] == str(revision)
     n = await live.app[DB].fetchval("SELECT count(*) FROM audit_log WHERE action LIKE 'flag.%'")
     assert n == 2
+
+
+@pytest.fixture
+async def served(settings):
+    """The app run as ``hearth serve`` runs it (``web.run_app``): a client that leaves does not
+    cancel its handler — the handler finds out when its next write fails. (The test server
+    cancels handlers instead, which would hide that write.)"""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    s = settings.replace(issuer=url)
+    runner = web.AppRunner(create_app(s))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield Live(url=url, app=runner.app, settings=s)
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_client_leaving_the_stream_is_not_logged_as_an_error(served, http, caplog):
+    caplog.set_level(logging.DEBUG)
+    headers = await service_token(served, http, ["flag.read", "flag.write"])
+    changes = served.app[FLAGS].changes
+    stream = await http.get(
+        f"{served.url}/v1/flags/stream",
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(total=None),
+    )
+    assert "event: hello" in (await stream.content.readuntil(b"\n\n")).decode()
+    assert changes.subscribers() == 1
+    stream.close()  # the client goes away
+    await asyncio.sleep(0.2)
+    assert changes.subscribers() == 1  # still waiting: nothing written since
+    # The handler finds out on its next write: give it a change to send.
+    await _post(http, f"{served.url}/v1/flags", headers, {"name": "after-leaving"}, 201)
+    for _ in range(100):  # the handler ends once that write fails
+        if not changes.subscribers():
+            break
+        await asyncio.sleep(0.05)
+    assert changes.subscribers() == 0
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any(
+        r.name == "hearth.sse" and r.levelno == logging.DEBUG and "went away" in r.getMessage()
+        for r in caplog.records
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -15,8 +13,10 @@ from api.jsonio import json_response, read_json, read_query
 from api.keys import ROOMS
 from api.principal import PRINCIPAL, change_context
 from api.routing import Routes
+from api.sse import EventStream
+from hearth_core.db.paging import Page
 from hearth_core.errors import NotFound
-from hearth_core.rooms.service import SORTS, Participant, Room
+from hearth_core.rooms.model import Participant, Room, Sort
 
 routes = Routes("rooms")
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -36,16 +36,9 @@ class RoomUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class RoomQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status: Literal["scheduled", "active", "ended"] | None = None
-    sort: Literal[tuple(SORTS)] = "-created_at"  # type: ignore[valid-type]
+    sort: Sort = "-created_at"
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     page: Annotated[int, msgspec.Meta(ge=1)] = 1
-
-
-class RoomPage(msgspec.Struct, kw_only=True):
-    items: list[Room]
-    page: int
-    limit: int
-    total: int
 
 
 class AddParticipant(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -65,7 +58,6 @@ class ParticipantList(msgspec.Struct, kw_only=True):
 _new = msgspec.json.Decoder(NewRoom)
 _update = msgspec.json.Decoder(RoomUpdate)
 _add = msgspec.json.Decoder(AddParticipant)
-KEEPALIVE = 15.0
 
 
 def _id(request: web.Request) -> uuid.UUID:
@@ -80,14 +72,13 @@ def _id(request: web.Request) -> uuid.UUID:
     scope="room.read",
     summary="List rooms (status filter, sort, pages)",
     query=RoomQuery,
-    response=RoomPage,
+    response=Page[Room],
 )
 async def list_rooms(request: web.Request) -> web.Response:
     q = read_query(request, RoomQuery)
-    items, total = await request.app[ROOMS].list(
-        status=q.status, sort=q.sort, limit=q.limit, page=q.page
+    return json_response(
+        await request.app[ROOMS].list(status=q.status, sort=q.sort, limit=q.limit, page=q.page)
     )
-    return json_response(RoomPage(items=items, page=q.page, limit=q.limit, total=total))
 
 
 @routes.post(
@@ -216,29 +207,12 @@ async def end_room(request: web.Request) -> web.Response:
 async def room_events(request: web.Request) -> web.StreamResponse:
     svc = request.app[ROOMS]
     room = await svc.get(_id(request))
-    resp = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    async with svc.subscribe(room.id) as queue:
-        await resp.prepare(request)
-        await resp.write(b"event: room\ndata: %s\n\n" % msgspec.json.encode(room))
-        while True:
-            try:
-                ev = await asyncio.wait_for(queue.get(), KEEPALIVE)
-            except TimeoutError:
-                await resp.write(b": keepalive\n\n")
-                continue
-            if ev is None:
-                break
-            await resp.write(
-                b"event: %s\ndata: %s\n\n" % (ev.action.encode(), msgspec.json.encode(ev))
-            )
-            if ev.action in ("ended", "deleted"):
-                break
-    with contextlib.suppress(ConnectionResetError):
-        await resp.write_eof()
-    return resp
+    with svc.subscribe(room.id) as events:
+        async with EventStream(request) as out:
+            # The room as it is now: where a (re)connecting client starts from.
+            await out.send(msgspec.json.encode(room), event="room")
+            async for ev in out.follow(events):
+                await out.send(msgspec.json.encode(ev), event=ev.action)
+                if ev.action in ("ended", "deleted"):
+                    break
+    return out.response

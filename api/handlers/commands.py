@@ -14,16 +14,19 @@ from api.jsonio import YAML_TYPES, json_response, read_document, read_json, read
 from api.keys import COMMANDS
 from api.principal import change_context
 from api.routing import Endpoint, Routes
+from hearth_core.commands.catalog import TemplateCatalog
 from hearth_core.commands.model import (
     CALL_METHODS,
     Command,
+    Filters,
     LogLine,
     RouteRef,
     SopTemplate,
     Status,
     Step,
 )
-from hearth_core.commands.service import Filters, command_id, export_csv
+from hearth_core.commands.operations import CommandOperations, command_id, export_csv
+from hearth_core.db.paging import Page
 
 routes = Routes("commands")
 
@@ -58,13 +61,6 @@ class ExportQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     created_before: datetime | None = None
 
 
-class CommandPage(msgspec.Struct, kw_only=True):
-    items: list[Command]
-    page: int
-    limit: int
-    total: int
-
-
 class CommandDetail(Command, kw_only=True):
     steps: list[Step]
     log: list[LogLine]
@@ -97,13 +93,6 @@ class TemplateQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     page: Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
-class TemplatePage(msgspec.Struct, kw_only=True):
-    items: list[SopTemplate]
-    page: int
-    limit: int
-    total: int
-
-
 class ImportedTemplate(msgspec.Struct, kw_only=True):
     name: str
     version: int
@@ -126,6 +115,14 @@ _update = msgspec.json.Decoder(CommandUpdate)
 _any = msgspec.json.Decoder()
 
 
+def _commands(request: web.Request) -> CommandOperations:
+    return request.app[COMMANDS].commands
+
+
+def _templates(request: web.Request) -> TemplateCatalog:
+    return request.app[COMMANDS].templates
+
+
 def _filters(q: ListQuery | ExportQuery) -> Filters:
     status: list[str] = [q.status] if isinstance(q.status, str) else list(q.status or [])
     return Filters(
@@ -142,12 +139,11 @@ def _filters(q: ListQuery | ExportQuery) -> Filters:
     scope="command.read",
     summary="List commands: filter by status (repeatable), template, triggered_by, created_after/before",
     query=ListQuery,
-    response=CommandPage,
+    response=Page[Command],
 )
 async def list_commands(request: web.Request) -> web.Response:
     q = read_query(request, ListQuery)
-    items, total = await request.app[COMMANDS].find(_filters(q), limit=q.limit, page=q.page)
-    return json_response(CommandPage(items=items, page=q.page, limit=q.limit, total=total))
+    return json_response(await _commands(request).find(_filters(q), limit=q.limit, page=q.page))
 
 
 @routes.post(
@@ -160,7 +156,7 @@ async def list_commands(request: web.Request) -> web.Response:
 )
 async def create_command(request: web.Request) -> web.Response:
     body = await read_json(request, _new)
-    cmd = await request.app[COMMANDS].create(
+    cmd = await _commands(request).create(
         body.template, body.version, body.parameters, **change_context(request)
     )
     return json_response(cmd, status=201, headers={"Location": f"/v1/commands/{cmd.id}"})
@@ -171,14 +167,14 @@ async def create_command(request: web.Request) -> web.Response:
     scope="command.read",
     summary="SOP templates (latest versions; all_versions=true for every one); q searches",
     query=TemplateQuery,
-    response=TemplatePage,
+    response=Page[SopTemplate],
 )
 async def list_templates(request: web.Request) -> web.Response:
     q = read_query(request, TemplateQuery)
-    items, total = await request.app[COMMANDS].list_templates(
+    page = await _templates(request).list(
         q=q.q, name=q.name, all_versions=q.all_versions, limit=q.limit, page=q.page
     )
-    return json_response(TemplatePage(items=items, page=q.page, limit=q.limit, total=total))
+    return json_response(page)
 
 
 @routes.post(
@@ -191,7 +187,7 @@ async def list_templates(request: web.Request) -> web.Response:
 )
 async def import_templates(request: web.Request) -> web.Response:
     data = await read_document(request, _any)
-    result = await request.app[COMMANDS].import_templates(data, **change_context(request))
+    result = await _templates(request).import_templates(data, **change_context(request))
     return json_response(msgspec.convert(result, ImportResult))
 
 
@@ -204,7 +200,7 @@ async def import_templates(request: web.Request) -> web.Response:
 )
 async def export_commands(request: web.Request) -> web.Response:
     q = read_query(request, ExportQuery)
-    items = await request.app[COMMANDS].export(_filters(q))
+    items = await _commands(request).export(_filters(q))
     disposition = {"Content-Disposition": f'attachment; filename="commands.{q.format}"'}
     if q.format == "csv":
         return web.Response(text=export_csv(items), content_type="text/csv", headers=disposition)
@@ -218,7 +214,7 @@ async def export_commands(request: web.Request) -> web.Response:
     response=CommandDetail,
 )
 async def get_command(request: web.Request) -> web.Response:
-    svc = request.app[COMMANDS]
+    svc = _commands(request)
     cmd, log = await svc.snapshot(command_id(request.match_info["id"]))
     detail = CommandDetail(**msgspec.structs.asdict(cmd), steps=await svc.steps(cmd), log=log)
     return json_response(detail)
@@ -234,7 +230,7 @@ async def get_command(request: web.Request) -> web.Response:
 )
 async def update_command(request: web.Request) -> web.Response:
     body = await read_json(request, _update)
-    cmd = await request.app[COMMANDS].update(
+    cmd = await _commands(request).update(
         command_id(request.match_info["id"]),
         parameters=body.parameters,
         template_version=body.template_version,
@@ -252,7 +248,7 @@ async def update_command(request: web.Request) -> web.Response:
 )
 async def command_status(request: web.Request) -> web.Response:
     q = read_query(request, StatusQuery)
-    svc = request.app[COMMANDS]
+    svc = _commands(request)
     c, log = await svc.snapshot(command_id(request.match_info["id"]), after=q.after)
     return json_response(
         CommandStatus(
@@ -281,7 +277,7 @@ async def command_status(request: web.Request) -> web.Response:
     responses={409: "the command is not pending"},
 )
 async def execute_command(request: web.Request) -> web.Response:
-    cmd = await request.app[COMMANDS].execute(
+    cmd = await _commands(request).execute(
         command_id(request.match_info["id"]), **change_context(request)
     )
     return json_response(cmd, status=202)
@@ -296,7 +292,7 @@ async def execute_command(request: web.Request) -> web.Response:
     responses={409: "the command has already finished"},
 )
 async def cancel_command(request: web.Request) -> web.Response:
-    cmd = await request.app[COMMANDS].cancel(
+    cmd = await _commands(request).cancel(
         command_id(request.match_info["id"]), **change_context(request)
     )
     return json_response(cmd, status=202)

@@ -145,6 +145,16 @@ class Command(msgspec.Struct, kw_only=True):
     lease_until: datetime | None = None
 
 
+class Filters(msgspec.Struct, kw_only=True):
+    """What the command list and export filter on; empty means any."""
+
+    status: list[str] = []
+    template: str | None = None
+    triggered_by: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
 @dataclass(frozen=True)
 class RouteRef:
     """What a ``call`` step may reach: a route of the app's table, by name."""

@@ -87,6 +87,7 @@ class CommandWorkers:
         concurrency: int,
     ) -> None:
         self.service = service
+        self.queue = service.queue
         self.flags = flags
         self.config = config
         self.identity = identity
@@ -140,7 +141,7 @@ class CommandWorkers:
     async def _loop(self, owner: str) -> None:
         while True:
             try:
-                claimed = await self.service.claim(owner)
+                claimed = await self.queue.claim(owner)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("claiming a command failed", extra={"error": repr(exc)})
                 claimed = None
@@ -155,7 +156,7 @@ class CommandWorkers:
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(
-                        asyncio.shield(self.service.release(uuid.UUID(command.id), owner)), 2.0
+                        asyncio.shield(self.queue.release(uuid.UUID(command.id), owner)), 2.0
                     )
                 raise
             except Exception:
@@ -174,7 +175,7 @@ class CommandWorkers:
             nonlocal lost
             while True:
                 await asyncio.sleep(RENEW_SECONDS)
-                asked = await self.service.renew(cid, owner)
+                asked = await self.queue.renew(cid, owner)
                 if asked is None:
                     lost = True
                     cancel.set()
@@ -187,7 +188,7 @@ class CommandWorkers:
             steps, errors = render_steps(raw_steps, command.parameters, self.routes)
             if errors:
                 msg = "; ".join(f"{e['path']}: {e['message']}" for e in errors)
-                await self.service.finish(cid, owner, "failed", msg, f"failed: {msg}")
+                await self.queue.finish(cid, owner, "failed", msg, f"failed: {msg}")
                 return
             total = len(steps)
             if command.cancel_requested:
@@ -195,16 +196,16 @@ class CommandWorkers:
                 return
             for index in range(command.current_step, total):
                 step = steps[index]
-                await self.service.write_log(cid, f"step {index + 1}/{total}: {describe(step)}")
+                await self.queue.write_log(cid, f"step {index + 1}/{total}: {describe(step)}")
                 try:
                     await self._step(step, command, cancel, owner)
                 except _Stop:
-                    if not lost and await self.service.cancel_requested(cid, owner):
+                    if not lost and await self.queue.cancel_requested(cid, owner):
                         await self._cancelled(cid, owner, index)
                     return
                 except StepFailed as exc:
                     reason = f"step {index + 1} ({step_name(step)}): {exc}"
-                    await self.service.finish(cid, owner, "failed", reason, f"failed: {reason}")
+                    await self.queue.finish(cid, owner, "failed", reason, f"failed: {reason}")
                     return
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     raise  # the database went away: the lease runs out, the command is retried
@@ -213,15 +214,15 @@ class CommandWorkers:
                     reason = (
                         f"step {index + 1} ({step_name(step)}): internal error {type(exc).__name__}"
                     )
-                    await self.service.finish(cid, owner, "failed", reason, f"failed: {reason}")
+                    await self.queue.finish(cid, owner, "failed", reason, f"failed: {reason}")
                     return
-                asked = await self.service.advance(cid, owner, index + 1)
+                asked = await self.queue.advance(cid, owner, index + 1)
                 if asked is None:
                     return  # lease lost: the new owner carries on
                 if asked and index + 1 < total:
                     await self._cancelled(cid, owner, index + 1)
                     return
-            await self.service.finish(
+            await self.queue.finish(
                 cid, owner, "succeeded", None, f"succeeded: {total} step(s) done"
             )
         finally:
@@ -231,7 +232,7 @@ class CommandWorkers:
             self._cancels.pop(command.id, None)
 
     async def _cancelled(self, cid: uuid.UUID, owner: str, done: int) -> None:
-        await self.service.finish(cid, owner, "cancelled", None, f"cancelled after {done} step(s)")
+        await self.queue.finish(cid, owner, "cancelled", None, f"cancelled after {done} step(s)")
 
     # ------------------------------------------------------------- the steps
     async def _step(self, step: Step, command: Command, cancel: asyncio.Event, owner: str) -> None:
@@ -240,7 +241,7 @@ class CommandWorkers:
         if isinstance(step, Wait):
             await self._wait(step.seconds, cid, owner, cancel)
         elif isinstance(step, Log):
-            await self.service.write_log(cid, step.message, step.level)
+            await self.queue.write_log(cid, step.message, step.level)
         elif isinstance(step, SetFlag):
             await self._set_flag(step, actor, cid)
         elif isinstance(step, WriteConfig):
@@ -256,7 +257,7 @@ class CommandWorkers:
                 )
             except ServiceError as exc:
                 raise StepFailed(_detail(exc)) from None
-            await self.service.write_log(
+            await self.queue.write_log(
                 cid, f"config {step.environment}/{step.key} is now version {entry.version}"
             )
         elif isinstance(step, CheckMetric):
@@ -273,7 +274,7 @@ class CommandWorkers:
         while (left := deadline - time.monotonic()) > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cancel.wait(), min(left, CANCEL_POLL_SECONDS))
-            asked = await self.service.cancel_requested(cid, owner)
+            asked = await self.queue.cancel_requested(cid, owner)
             if asked is None or asked:
                 raise _Stop
             cancel.clear()
@@ -304,7 +305,7 @@ class CommandWorkers:
         except msgspec.ValidationError as exc:
             raise StepFailed(str(exc)) from None
         where = f" in {step.environment}" if step.environment else ""
-        await self.service.write_log(
+        await self.queue.write_log(
             cid,
             f"flag {flag.name}{where}: "
             + ", ".join(f"{k}={msgspec.json.encode(v).decode()}" for k, v in changes.items())
@@ -339,7 +340,7 @@ class CommandWorkers:
             labels = {k: v for k, v in s.metric.items() if k != "__name__"}
             shown = f"{sel}{_labels(labels)} {step.agg} = {value:g}"
             ok = compare(value, step.threshold)
-            await self.service.write_log(
+            await self.queue.write_log(
                 cid,
                 f"check {shown} {step.op} {step.threshold:g}: {'ok' if ok else 'FAILED'}",
                 "info" if ok else "error",
@@ -385,7 +386,7 @@ class CommandWorkers:
         if status >= 400:
             raise StepFailed(f"{route.method} {path} answered {status}: {_problem(body)}")
         snippet = body[:500].decode("utf-8", "replace")
-        await self.service.write_log(cid, f"{route.method} {path} → {status} {snippet}")
+        await self.queue.write_log(cid, f"{route.method} {path} → {status} {snippet}")
 
 
 async def run_standalone(

@@ -8,7 +8,7 @@ the command still running: a worker that lost its lease changes nothing.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import msgspec
@@ -17,7 +17,7 @@ from hearth_core.commands.model import Command, Filters, LogLine, SopTemplate
 from hearth_core.db.locked import fetch_locked
 from hearth_core.db.paging import Where, fetch_page
 
-Db = asyncpg.Connection | asyncpg.Pool
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
 LOG_LINE_CHARS = 10_000
 _COMMAND = "c.*, jsonb_array_length(t.steps) AS steps_total"
 _WITH_TEMPLATE = (

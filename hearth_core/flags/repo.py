@@ -6,7 +6,7 @@ revision number's order is its commit order — what lets a stream client resume
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import msgspec
@@ -28,7 +28,7 @@ _SPEC = (
 )
 _SET_SPEC = ", ".join(f"{c}=${i}" for i, c in enumerate(_SPEC, start=2))
 
-Db = asyncpg.Connection | asyncpg.Pool
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 def flag(row: asyncpg.Record) -> Flag:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -26,7 +26,7 @@ _COLUMNS = (
     " AS participants"
 )
 
-Db = asyncpg.Connection | asyncpg.Pool
+Db: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 def _room(r: asyncpg.Record) -> Room:
@@ -52,7 +52,7 @@ async def get(db: Db, room_id: uuid.UUID) -> Room | None:
 
 
 async def find(
-    db: Db, *, status: str | None, sort: str, page: int, limit: int
+    db: Db, *, status: str | None, sort: Sort, page: int, limit: int
 ) -> tuple[list[Room], int]:
     rows, total = await fetch_page(
         db,

@@ -52,13 +52,14 @@ class EventStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        if isinstance(exc, ConnectionResetError | asyncio.CancelledError):
-            log.debug(
-                "stream client went away",
-                extra={"path": self.request.path, "error": type(exc).__name__},
-            )
-            # A cancelled task must stay cancelled; a reset connection has nothing left to end.
-            return isinstance(exc, ConnectionResetError)
+        if isinstance(exc, ConnectionResetError):
+            log.debug("stream client went away", extra={"path": self.request.path})
+            return True  # nothing left to end, and nothing to tell the client
+        if isinstance(exc, asyncio.CancelledError):
+            # The client left (where the server cancels handlers then) or the server stops; a
+            # cancelled task must stay cancelled.
+            log.debug("stream cancelled", extra={"path": self.request.path})
+            return False
         if exc is None:
             try:
                 await self.response.write_eof()

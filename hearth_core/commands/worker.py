@@ -38,15 +38,11 @@ from hearth_core.commands.model import (
 )
 from hearth_core.commands.service import CommandService
 from hearth_core.config.service import ConfigService
-from hearth_core.db.pool import create_pool
 from hearth_core.errors import ServiceError
 from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.metrics.query import Query, parse_matcher, run_query
-from hearth_core.security.crypto import MasterKeyRing
-from hearth_core.security.keyring import load_field_cipher
-from hearth_core.settings import Settings
 
 log = logging.getLogger("hearth.commands")
 POLL_SECONDS = 1.0
@@ -386,44 +382,6 @@ class CommandWorkers:
             raise StepFailed(f"{route.method} {path} answered {status}: {_problem(body)}")
         snippet = body[:500].decode("utf-8", "replace")
         await self.service.write_log(cid, f"{route.method} {path} → {status} {snippet}")
-
-
-async def run_standalone(
-    settings: Settings, routes: dict[str, RouteRef], concurrency: int, stop: asyncio.Event
-) -> None:
-    """``hearth worker``: only the command workers, with the same services as the server
-    (no HTTP server of their own; ``call`` steps reach ``settings.public_base_url``)."""
-    assert settings.database_url is not None
-    pool = await create_pool(settings)
-    listener = EventListener(settings.database_url)
-    try:
-        async with pool.acquire() as conn:
-            cipher = await load_field_cipher(conn, MasterKeyRing.from_settings(settings))
-        await listener.start()
-        identity = IdentityProvider(settings, pool, cipher)
-        await identity.start(listener)
-        config = ConfigService(pool)
-        await config.load()
-        listener.subscribe("config", config.on_event, resync=config.load)
-        workers = CommandWorkers(
-            CommandService(pool, routes),
-            flags=FlagService(pool),
-            config=config,
-            identity=identity,
-            routes=routes,
-            base_url=settings.public_base_url,
-            concurrency=concurrency,
-        )
-        workers.subscribe(listener)
-        workers.start()
-        log.info("command workers running", extra={"concurrency": concurrency})
-        try:
-            await stop.wait()
-        finally:
-            await workers.stop()
-    finally:
-        await listener.stop()
-        await pool.close()
 
 
 def step_name(step: Step) -> str:

@@ -153,7 +153,9 @@ def test_a_start_after_a_crash_owns_what_the_crashed_run_left(hearth_env):
         crashed = _start(env, *args)
         _wait_ready(crashed, port)
         workers = [
-            w for w in _children(crashed.pid) if b"api.cli" in Path(f"/proc/{w}/cmdline").read_bytes()
+            w
+            for w in _children(crashed.pid)
+            if b"api.cli" in Path(f"/proc/{w}/cmdline").read_bytes()
         ]
         assert len(workers) == 2
         crashed.kill()

@@ -43,7 +43,8 @@ from hearth_core.errors import ServiceError
 from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
-from hearth_core.metrics.query import Query, parse_matcher, run_query
+from hearth_core.metrics.query import Query, parse_matcher
+from hearth_core.metrics.service import run_query
 from hearth_core.security.crypto import MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings

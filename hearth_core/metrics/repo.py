@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Sequence
 from datetime import date, timedelta
+
 import asyncpg
 
 from hearth_core.db.paging import Where, fetch_page

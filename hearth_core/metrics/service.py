@@ -77,6 +77,4 @@ async def find_series(
     match_labels(where, matchers)
     with _postgres_regex():
         rows, total = await repo.find_series(conn, where, page=page, limit=limit)
-    return Page(
-        items=[SeriesItem(**dict(r)) for r in rows], page=page, limit=limit, total=total
-    )
+    return Page(items=[SeriesItem(**dict(r)) for r in rows], page=page, limit=limit, total=total)

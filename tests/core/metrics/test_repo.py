@@ -134,9 +134,7 @@ async def test_copy_then_merge_folds_pending_into_both_rollups(db):
         assert await repo.try_lock_merger(db)
         assert await repo.merge_pending(db, 5) == 3
     assert await db.fetchval("SELECT count(*) FROM metric_rollup_pending") == 0
-    hour = await db.fetch(
-        "SELECT count, sum, min, max, last FROM metric_rollup_1h ORDER BY sum"
-    )
+    hour = await db.fetch("SELECT count, sum, min, max, last FROM metric_rollup_1h ORDER BY sum")
     # series r=0 got values 0, 2, ..., 10; r=1 got 1, 3, ..., 11 — all in one hour
     assert [tuple(r) for r in hour] == [(6, 30.0, 0.0, 10.0, 10.0), (6, 36.0, 1.0, 11.0, 11.0)]
     minutes = await db.fetchval("SELECT sum(count) FROM metric_rollup_1m")

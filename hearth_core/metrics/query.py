@@ -1,5 +1,8 @@
 """Analytics over the rollups: Prometheus query_range semantics on step-aligned windows.
 
+This module parses and builds (label matchers, :class:`Query`, :func:`build_sql`) and does no
+I/O; ``repo.windows`` runs the statement, ``service.run_query`` shapes its rows.
+
 A query's windows are ``[t, t + step)`` for t = floor(start / step) * step … < end, each taken
 whole (the last one includes its data past ``end``). The source
 is the coarsest table whose bucket divides the step: 1-hour rollups, else 1-minute rollups,

@@ -44,8 +44,9 @@ async def upsert_series(
     A series another transaction inserted after this statement's snapshot can be missing from
     the answer (the insert waited for it, the read did not see it): look those up again with
     :func:`series_ids`."""
-    cols = list(zip(*items, strict=True)) if items else [[], [], [], []]
-    rows = await conn.fetch(_UPSERT_SERIES, *cols)
+    if not items:
+        return {}
+    rows = await conn.fetch(_UPSERT_SERIES, *zip(*items, strict=True))
     return {r["hash"]: r["series_id"] for r in rows}
 
 

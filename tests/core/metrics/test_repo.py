@@ -65,6 +65,7 @@ async def test_upsert_series_is_idempotent_and_looks_up_by_hash(db):
     assert labels == orjson.loads(items[0][3])
     assert await repo.series_ids(db, [items[0][0], 12345]) == {items[0][0]: first[items[0][0]]}
     assert await repo.series_ids(db, []) == {}
+    assert await repo.upsert_series(db, []) == {}
 
 
 async def test_find_series_pages_and_filters_by_labels(db):

@@ -94,7 +94,7 @@ class IngestService:
             try:
                 await self._maintain()
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("partition maintenance failed", extra={"error": repr(exc)})
+                log.warning("metrics maintenance failed", extra={"error": repr(exc)})
 
     async def ingest(
         self,

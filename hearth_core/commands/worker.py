@@ -42,7 +42,8 @@ from hearth_core.errors import ServiceError
 from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
-from hearth_core.metrics.query import Query, parse_matcher, run_query
+from hearth_core.metrics.query import Query, parse_matcher
+from hearth_core.metrics.service import run_query
 
 log = logging.getLogger("hearth.commands")
 POLL_SECONDS = 1.0

@@ -120,45 +120,42 @@ async def refresh(
     if not presented:
         raise OAuthError("invalid_request", "refresh_token is required")
     requested = parse_scope(form.get("scope"))
-    async with idp.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repo.refresh_token_for_update(conn, token_hash(presented))
-            if row is None or row["client_id"] != client.client_id:
-                raise OAuthError("invalid_grant", "unknown refresh token")
-            if row["family_revoked"] is not None:
-                raise OAuthError("invalid_grant", "refresh token revoked")
-            if row["expired"]:
-                raise OAuthError("invalid_grant", "refresh token expired")
-            if row["user_status"] not in (None, "active"):
-                raise OAuthError("invalid_grant", "the user is not active")
-            original = set(row["scope"].split()) if row["scope"] else set()
-            if requested is not None and not requested <= original:
-                raise OAuthError("invalid_scope", "a refresh may only narrow the scope")
-            reused = (
-                row["used_at"] is not None and row["used_ago"] > idp.settings.refresh_reuse_grace
-            )
-            if not reused:
-                await repo.mark_refresh_token_used(conn, row["token_hash"])
-                # Within the grace window a concurrent refresh gets its own new pair.
-                return await token_store.issue_user_tokens(
-                    idp,
-                    conn,
-                    client,
-                    row["user_id"],
-                    requested if requested is not None else original,
-                    auth_time=row["auth_epoch"],
-                    nonce=None,
-                    family_id=row["family_id"],
-                )
-            # RFC 9700 §4.14.2: a used token presented again means theft; end the family.
-            await token_store.revoke_family(
+    async with idp.pool.acquire() as conn, conn.transaction():
+        row = await repo.refresh_token_for_update(conn, token_hash(presented))
+        if row is None or row["client_id"] != client.client_id:
+            raise OAuthError("invalid_grant", "unknown refresh token")
+        if row["family_revoked"] is not None:
+            raise OAuthError("invalid_grant", "refresh token revoked")
+        if row["expired"]:
+            raise OAuthError("invalid_grant", "refresh token expired")
+        if row["user_status"] not in (None, "active"):
+            raise OAuthError("invalid_grant", "the user is not active")
+        original = set(row["scope"].split()) if row["scope"] else set()
+        if requested is not None and not requested <= original:
+            raise OAuthError("invalid_scope", "a refresh may only narrow the scope")
+        reused = row["used_at"] is not None and row["used_ago"] > idp.settings.refresh_reuse_grace
+        if not reused:
+            await repo.mark_refresh_token_used(conn, row["token_hash"])
+            # Within the grace window a concurrent refresh gets its own new pair.
+            return await token_store.issue_user_tokens(
                 idp,
                 conn,
-                row["family_id"],
-                reason="refresh token reuse",
-                actor=f"client:{client.client_id}",
-                request_id=request_id,
+                client,
+                row["user_id"],
+                requested if requested is not None else original,
+                auth_time=row["auth_epoch"],
+                nonce=None,
+                family_id=row["family_id"],
             )
+        # RFC 9700 §4.14.2: a used token presented again means theft; end the family.
+        await token_store.revoke_family(
+            idp,
+            conn,
+            row["family_id"],
+            reason="refresh token reuse",
+            actor=f"client:{client.client_id}",
+            request_id=request_id,
+        )
     token_store.forget_family(idp, row["family_id"])
     raise OAuthError("invalid_grant", "refresh token already used; the token family is revoked")
 
@@ -179,47 +176,44 @@ async def authorization_code(
     if not _VERIFIER.match(verifier):
         raise OAuthError("invalid_request", "code_verifier must be 43-128 unreserved characters")
     replayed: uuid.UUID | None = None
-    async with idp.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repo.code_for_update(conn, token_hash(code))
-            if row is None or row["client_id"] != client.client_id:
-                raise OAuthError("invalid_grant", "unknown authorization code")
-            if row["used_at"] is None:
-                if row["expired"]:
-                    raise OAuthError("invalid_grant", "authorization code expired")
-                if redirect_uri != row["redirect_uri"]:
-                    raise OAuthError(
-                        "invalid_grant", "redirect_uri does not match the authorization request"
-                    )
-                if not hmac.compare_digest(_s256(verifier), row["code_challenge"]):
-                    raise OAuthError(
-                        "invalid_grant", "code_verifier does not match the code_challenge"
-                    )
-                if row["user_status"] != "active":
-                    raise OAuthError("invalid_grant", "the user is not active")
-                family_id = await token_store.new_family(conn, client, row["user_id"])
-                await repo.consume_code(conn, row["code_hash"], family_id)
-                return await token_store.issue_user_tokens(
-                    idp,
-                    conn,
-                    client,
-                    row["user_id"],
-                    set(row["scope"].split()),
-                    auth_time=row["auth_epoch"],
-                    nonce=row["nonce"],
-                    family_id=family_id,
+    async with idp.pool.acquire() as conn, conn.transaction():
+        row = await repo.code_for_update(conn, token_hash(code))
+        if row is None or row["client_id"] != client.client_id:
+            raise OAuthError("invalid_grant", "unknown authorization code")
+        if row["used_at"] is None:
+            if row["expired"]:
+                raise OAuthError("invalid_grant", "authorization code expired")
+            if redirect_uri != row["redirect_uri"]:
+                raise OAuthError(
+                    "invalid_grant", "redirect_uri does not match the authorization request"
                 )
-            # RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for.
-            replayed = row["family_id"]
-            if replayed is not None:
-                await token_store.revoke_family(
-                    idp,
-                    conn,
-                    replayed,
-                    reason="authorization code replay",
-                    actor=f"client:{client.client_id}",
-                    request_id=request_id,
-                )
+            if not hmac.compare_digest(_s256(verifier), row["code_challenge"]):
+                raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
+            if row["user_status"] != "active":
+                raise OAuthError("invalid_grant", "the user is not active")
+            family_id = await token_store.new_family(conn, client, row["user_id"])
+            await repo.consume_code(conn, row["code_hash"], family_id)
+            return await token_store.issue_user_tokens(
+                idp,
+                conn,
+                client,
+                row["user_id"],
+                set(row["scope"].split()),
+                auth_time=row["auth_epoch"],
+                nonce=row["nonce"],
+                family_id=family_id,
+            )
+        # RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for.
+        replayed = row["family_id"]
+        if replayed is not None:
+            await token_store.revoke_family(
+                idp,
+                conn,
+                replayed,
+                reason="authorization code replay",
+                actor=f"client:{client.client_id}",
+                request_id=request_id,
+            )
     if replayed is not None:
         token_store.forget_family(idp, replayed)
     raise OAuthError("invalid_grant", "authorization code already used")

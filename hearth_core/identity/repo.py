@@ -83,6 +83,35 @@ async def list_clients(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.
     return await conn.fetch("SELECT * FROM oauth_clients ORDER BY created_at, client_id")
 
 
+async def upsert_public_client(
+    conn: asyncpg.Connection,
+    *,
+    client_id: str,
+    name: str,
+    grants: list[str],
+    scopes: list[str],
+    redirect_uri: str,
+) -> None:
+    """Create a first-party public client, or bring an existing one's scopes up to date and add
+    ``redirect_uri`` to its redirect URIs (the ones an operator added stay)."""
+    await conn.execute(
+        """
+        INSERT INTO oauth_clients (client_id, name, confidential, grants, scopes, redirect_uris)
+        VALUES ($1, $2, false, $3, $4, ARRAY[$5])
+        ON CONFLICT (client_id) DO UPDATE SET
+            scopes = EXCLUDED.scopes,
+            redirect_uris = CASE WHEN $5 = ANY (oauth_clients.redirect_uris)
+                                 THEN oauth_clients.redirect_uris
+                                 ELSE oauth_clients.redirect_uris || $5 END
+        """,
+        client_id,
+        name,
+        grants,
+        scopes,
+        redirect_uri,
+    )
+
+
 async def set_client_secret(conn: asyncpg.Connection, client_id: str, secret_hash: bytes) -> None:
     await conn.execute(
         "UPDATE oauth_clients SET secret_hash=$2, secret_rotated_at=now(), updated_at=now()"

@@ -69,6 +69,24 @@ async def test_client_id_is_unique(db):
         await _client(db)
 
 
+async def test_upsert_public_client_keeps_operator_redirects(db):
+    spec = {"client_id": "spa", "name": "SPA", "grants": ["authorization_code"]}
+    await repo.upsert_public_client(db, **spec, scopes=["openid"], redirect_uri="https://a/cb")
+    row = await repo.get_client(db, "spa")
+    assert (row["confidential"], row["secret_hash"], row["scopes"]) == (False, None, ["openid"])
+    assert row["redirect_uris"] == ["https://a/cb"]
+    await repo.update_client(
+        db, "spa", name="SPA", grants=spec["grants"], scopes=[], redirect_uris=["https://op/cb"]
+    )
+    for _ in range(2):
+        await repo.upsert_public_client(
+            db, **spec, scopes=["openid", "email"], redirect_uri="https://b/cb"
+        )
+    row = await repo.get_client(db, "spa")
+    assert row["scopes"] == ["openid", "email"]
+    assert row["redirect_uris"] == ["https://op/cb", "https://b/cb"]
+
+
 async def test_set_client_secret_replaces_the_hash_and_stamps_the_rotation(db):
     await _client(db)
     await repo.set_client_secret(db, "app", b"n" * 32)

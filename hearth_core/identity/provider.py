@@ -11,7 +11,6 @@ offering its operations. The work is done by the modules it delegates to:
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +23,6 @@ from hearth_core.identity import (
     clients,
     grants,
     introspection,
-    login,
     signing,
     token_revocation,
     userinfo,
@@ -109,19 +107,6 @@ class IdentityProvider:
         remote: str | None = None,
     ) -> dict[str, Any]:
         return await grants.token(self, form, authorization, request_id=request_id, remote=remote)
-
-    async def authenticate_user(
-        self,
-        email: str,
-        password: str,
-        *,
-        client_id: str,
-        request_id: str | None,
-        remote: str | None = None,
-    ) -> uuid.UUID | None:
-        return await login.authenticate_user(
-            self, email, password, client_id=client_id, request_id=request_id, remote=remote
-        )
 
     async def introspect(self, token: str) -> dict[str, Any]:
         return await introspection.introspect(self, token)

@@ -42,6 +42,7 @@ from api.keys import (
     RATELIMITS,
     REDIS,
     ROOMS,
+    SERVICES,
     SETTINGS,
     USAGE,
     USERS,
@@ -55,21 +56,8 @@ from api.middlewares import (
 )
 from api.observability import HttpMetrics
 from api.routing import Endpoint, register
-from hearth_core.commands.service import CommandService
-from hearth_core.commands.worker import CommandWorkers
-from hearth_core.config.service import ConfigService
-from hearth_core.db.pool import create_pool
-from hearth_core.events import EventListener
-from hearth_core.flags.service import FlagService
-from hearth_core.identity.provider import IdentityProvider
-from hearth_core.ratelimit.service import RateLimitService
-from hearth_core.redis_client import create_redis
-from hearth_core.rooms.service import RoomService
-from hearth_core.security.crypto import MasterKeyRing
-from hearth_core.security.keyring import load_field_cipher
+from hearth_core.services import open_command_workers, open_services
 from hearth_core.settings import Settings
-from hearth_core.usage import UsageMeter
-from hearth_core.users.service import UserService
 from ingest.service import IngestService
 
 
@@ -94,69 +82,23 @@ def all_endpoints() -> list[Endpoint]:
     ]
 
 
-async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    pool = await create_pool(settings)
-    app[DB] = pool
-    read = (
-        await create_pool(settings, dsn=settings.database_read_url)
-        if settings.database_read_url
-        else pool
-    )
-    app[DB_READ] = read
-    yield
-    if read is not pool:
-        await read.close()
-    await pool.close()
-
-
-async def _redis(app: web.Application) -> AsyncIterator[None]:
-    client = create_redis(app[SETTINGS])
-    app[REDIS] = client
-    yield
-    await client.aclose()
-
-
-async def _identity(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    assert settings.database_url is not None
-    ring = MasterKeyRing.from_settings(settings)
-    async with app[DB].acquire() as conn:
-        cipher = await load_field_cipher(conn, ring)
-    app[CIPHER] = cipher
-    listener = EventListener(settings.database_url)
-    await listener.start()
-    app[EVENTS] = listener
-    provider = IdentityProvider(settings, app[DB], cipher, redis=app[REDIS])
-    await provider.start(listener)
-    app[IDENTITY] = provider
-    app[USERS] = UserService(
-        app[DB], cipher, provider.revocations, provider.max_token_life.total_seconds()
-    )
-
-    async def reload_data_keys(_event: object = None) -> None:
-        async with app[DB].acquire() as conn:
-            cipher.replace_keys(await load_field_cipher(conn, ring))
-
-    listener.subscribe("data_keys", reload_data_keys, resync=reload_data_keys)
-
-    flags_svc = FlagService(app[DB])
-    await flags_svc.load()
-    listener.subscribe("flag", flags_svc.on_event, resync=flags_svc.load)
-    app[FLAGS] = flags_svc
-    config_svc = ConfigService(app[DB])
-    await config_svc.load()
-    listener.subscribe("config", config_svc.on_event, resync=config_svc.load)
-    app[CONFIG] = config_svc
-    limiter = RateLimitService(app[DB], app[REDIS], on_degraded=app[METRICS].degraded)
-    await limiter.load()
-    listener.subscribe("ratelimit", limiter.on_event, resync=limiter.load)
-    app[RATELIMITS] = limiter
-    rooms_svc = RoomService(app[DB])
-    listener.subscribe("room", rooms_svc.on_event)
-    app[ROOMS] = rooms_svc
-    yield
-    await listener.stop()
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    """The composition root's services (shared with ``hearth worker``), under the app's keys."""
+    async with open_services(app[SETTINGS], on_limiter_degraded=app[METRICS].degraded) as svc:
+        app[SERVICES] = svc
+        app[DB] = svc.db
+        app[DB_READ] = svc.db_read
+        app[REDIS] = svc.redis
+        app[CIPHER] = svc.cipher
+        app[EVENTS] = svc.events
+        app[IDENTITY] = svc.identity
+        app[USERS] = svc.users
+        app[FLAGS] = svc.flags
+        app[CONFIG] = svc.config
+        app[RATELIMITS] = svc.ratelimits
+        app[ROOMS] = svc.rooms
+        app[USAGE] = svc.usage
+        yield
 
 
 async def _close_streams(app: web.Application) -> None:
@@ -165,14 +107,6 @@ async def _close_streams(app: web.Application) -> None:
         app[FLAGS].close_subscribers()
     if ROOMS in app:
         app[ROOMS].close_subscribers()
-
-
-async def _usage(app: web.Application) -> AsyncIterator[None]:
-    meter = UsageMeter(app[DB], app[SETTINGS].usage_flush_seconds)
-    meter.start()
-    app[USAGE] = meter
-    yield
-    await meter.close()
 
 
 async def _ingest(app: web.Application) -> AsyncIterator[None]:
@@ -185,23 +119,10 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
 
 async def _commands(app: web.Application) -> AsyncIterator[None]:
     routes = commands.callable_routes(app[ENDPOINTS].values())
-    service = CommandService(app[DB], routes)
-    app[COMMANDS] = service
-    settings = app[SETTINGS]
-    workers = CommandWorkers(
-        service,
-        flags=app[FLAGS],
-        config=app[CONFIG],
-        identity=app[IDENTITY],
-        routes=routes,
-        base_url=settings.public_base_url,
-        concurrency=settings.command_workers,
-    )
-    workers.subscribe(app[EVENTS])
-    if settings.command_workers > 0:
-        workers.start()
-    yield
-    await workers.stop()
+    concurrency = app[SETTINGS].command_workers
+    async with open_command_workers(app[SERVICES], routes, concurrency=concurrency) as service:
+        app[COMMANDS] = service
+        yield
 
 
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
@@ -220,10 +141,7 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app[ENDPOINTS] = register(app, [*all_endpoints(), *extra])
     app.on_response_prepare.append(stamp_request_id)
     app.on_shutdown.append(_close_streams)
-    app.cleanup_ctx.append(_postgres)
-    app.cleanup_ctx.append(_redis)
-    app.cleanup_ctx.append(_identity)
-    app.cleanup_ctx.append(_usage)
+    app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_ingest)
     app.cleanup_ctx.append(_commands)
     app.on_startup.append(console.register_console_client)

@@ -13,6 +13,7 @@ from hearth_core import logs
 from hearth_core.bootstrap import prepare
 from hearth_core.cli import announce_admin, cli, data_dir_option, load_settings
 from hearth_core.runtime import running_services
+from hearth_core.services import open_command_workers, open_services
 from hearth_core.settings import Settings
 from ingest.cli import ingest_command
 
@@ -111,7 +112,6 @@ def worker(data_dir: str | None, concurrency: int | None) -> None:
     """Run only the project-command workers (no HTTP server); SIGTERM or Ctrl-C stops them."""
     from api.app import all_endpoints
     from api.handlers.commands import callable_routes
-    from hearth_core.commands.worker import run_standalone
 
     settings = load_settings(data_dir=data_dir)
     logs.configure(settings.log_level)
@@ -124,10 +124,19 @@ def worker(data_dir: str | None, concurrency: int | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        click.echo(f"[hearth] {n} command worker(s) running; Ctrl-C stops", err=True)
-        await run_standalone(live, callable_routes(all_endpoints()), n, stop)
+        routes = callable_routes(all_endpoints())
+        # The same services as the server (data-key reloads, flags, config, Redis), no HTTP:
+        # ``call`` steps reach the server at ``settings.public_base_url``.
+        async with (
+            open_services(live) as services,
+            open_command_workers(services, routes, concurrency=n),
+        ):
+            click.echo(f"[hearth] {n} command worker(s) running; Ctrl-C stops", err=True)
+            await stop.wait()
 
-    with running_services(settings, redis=False, serving=False) as live:
+    # Beside a running server on the same data dir its PostgreSQL and Redis are borrowed, never
+    # stopped; alone, the worker starts (and stops) them itself.
+    with running_services(settings, serving=False) as live:
         asyncio.run(go(live))
 
 

@@ -16,12 +16,14 @@ from hearth_core.identity.provider import IdentityProvider
 from hearth_core.ratelimit.service import RateLimitService
 from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import FieldCipher
+from hearth_core.services import Services
 from hearth_core.settings import Settings
 from hearth_core.usage import UsageMeter
 from hearth_core.users.service import UserService
 from ingest.service import IngestService
 
 SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
 DB = web.AppKey("db", asyncpg.Pool)
 # Analytics reads: the replica at HEARTH_DATABASE_READ_URL, else the same pool as DB.
 DB_READ = web.AppKey("db_read", asyncpg.Pool)

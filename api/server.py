@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import shutil
@@ -39,6 +41,18 @@ def run_single(settings: Settings) -> None:
     )
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker whose supervisor is killed (SIGKILL, OOM) gets SIGTERM and exits gracefully,
+    instead of serving on, orphaned, from services the next start replaces (Linux prctl)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        os._exit(0)
+
+
 def run_workers(settings: Settings) -> int:
     """Fork ``settings.workers`` servers; restart one that dies; forward SIGTERM/SIGINT."""
     prom_dir = settings.data_path / "prometheus"
@@ -51,11 +65,14 @@ def run_workers(settings: Settings) -> int:
     children: dict[int, int] = {}
     stopping = False
 
+    supervisor = os.getpid()
+
     def spawn(slot: int) -> None:
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
+                _die_with_parent(supervisor)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 run_single(settings)

@@ -32,10 +32,13 @@ from typing import Literal, final
 __all__ = [
     "COPY_HEADER",
     "COPY_TRAILER",
+    "BodyTooLarge",
     "BucketError",
     "DecodedBatch",
     "IngestError",
+    "MalformedBody",
     "SeriesError",
+    "UnknownFormat",
     "__version__",
     "canonical_encoding",
     "decode_points",
@@ -135,14 +138,32 @@ COPY_TRAILER: bytes
 """PostgreSQL binary COPY file trailer: the int16 field count -1."""
 
 class IngestError(ValueError):
-    """The body as a whole cannot be decoded.
+    """The body as a whole cannot be decoded; the base of the three kinds below.
+
+    ``decode_points`` raises one of its subclasses, each answered differently by a server:
+    ``MalformedBody`` (the client's body is wrong), ``BodyTooLarge`` (it is too big once
+    decompressed) and ``UnknownFormat`` (the caller named a format that does not exist).
+    Problems of single items are not errors: they are reported in ``DecodedBatch.rejected``.
+    """
+
+class MalformedBody(IngestError):
+    """The body is not what its format says.
 
     Raised for a body that is not JSON (``json``) or whose top level is neither an
     array nor ``{"points": [...]}``, a CSV body that is not UTF-8 or whose header is
     missing, has an unknown or duplicate column, or lacks ``namespace``, ``name`` or
-    ``value``; invalid gzip; a decompressed size over ``max_decompressed``; an unknown
-    format. Problems of single items are reported in ``DecodedBatch.rejected``.
+    ``value``; and for gzip that is invalid or truncated.
     """
+
+class BodyTooLarge(IngestError):
+    """The gzip body decompresses to more than ``max_decompressed`` bytes.
+
+    Decompression stops at the limit, so a zip bomb costs at most that much memory.
+    The message names the limit.
+    """
+
+class UnknownFormat(IngestError):
+    """The format is not ``"json"``, ``"ndjson"`` or ``"csv"`` (a bug in the caller)."""
 
 @final
 class DecodedBatch:
@@ -254,6 +275,9 @@ def decode_points(
         max_decompressed: largest accepted decompressed size in bytes.
 
     Raises:
-        IngestError: the body as a whole is unusable (see ``IngestError``).
+        MalformedBody: the body as a whole is not in ``format``, or not valid gzip.
+        BodyTooLarge: ``gzip`` is set and the body decompresses to more than
+            ``max_decompressed`` bytes.
+        UnknownFormat: ``format`` is none of the three.
         OverflowError: ``max_decompressed`` is negative, or a time is not a 64-bit int.
     """

@@ -3,10 +3,11 @@
 Each request arrives already decoded and encoded (binary COPY tuples from the native core). A
 writer task takes the first waiting job, gathers more until ``max_rows`` points or ``max_delay``
 seconds, and writes them all in one transaction: one COPY of the points, one COPY of their
-minute aggregates into ``metric_rollup_pending``, the idempotency keys. ``merge_pending``
-(every second, one worker at a time) folds the aggregates into the 1m and 1h rollups. Only then
+minute aggregates into ``metric_rollup_pending``, the idempotency keys. Only after the commit
 are the requests' futures resolved; if the transaction fails, every one of them fails (the
 client retries, with its Idempotency-Key) — nothing is acknowledged that is not durable.
+``merge_pending`` (every second, one worker at a time) then folds the aggregates into the 1m
+and 1h rollups.
 """
 
 from __future__ import annotations
@@ -21,40 +22,10 @@ from typing import Any
 import asyncpg
 
 from hearth_core import idempotency
+from hearth_core.metrics import repo
 from hearth_core.metrics.codec import COPY_HEADER, COPY_TRAILER
 
 log = logging.getLogger("hearth.ingest")
-
-_MERGE = """
-INSERT INTO {table} AS r (series_id, bucket, count, sum, min, max, last, last_time)
-SELECT series_id, {bucket} AS b, sum(count), sum(sum), min(min), max(max),
-       (array_agg(last ORDER BY last_time DESC))[1], max(last_time)
-FROM moved GROUP BY series_id, b
-ORDER BY series_id, b
-ON CONFLICT (series_id, bucket) DO UPDATE SET
-    count = r.count + EXCLUDED.count,
-    sum = r.sum + EXCLUDED.sum,
-    min = least(r.min, EXCLUDED.min),
-    max = greatest(r.max, EXCLUDED.max),
-    last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-    last_time = greatest(r.last_time, EXCLUDED.last_time)
-RETURNING 1
-"""
-# One statement moves up to $1 committed pending aggregates into both rollups (rows committed
-# after its snapshot stay for the next run). Bounded, so a backlog is worked off in steps that
-# each finish well inside the statement timeout instead of one that never does.
-# An advisory lock keeps one merger at a time.
-MERGE_PENDING = f"""
-WITH moved AS (
-    DELETE FROM metric_rollup_pending
-    WHERE ctid = ANY (ARRAY(SELECT ctid FROM metric_rollup_pending LIMIT $1))
-    RETURNING *
-),
-m AS ({_MERGE.format(table="metric_rollup_1m", bucket="bucket")}),
-h AS ({_MERGE.format(table="metric_rollup_1h", bucket="date_trunc('hour', bucket)")})
-SELECT (SELECT count(*) FROM moved) AS moved
-"""  # noqa: S608 - built from the two constant statements above
-MERGE_LOCK = 0x726F6C6C  # "roll"
 
 
 @dataclass
@@ -167,15 +138,8 @@ class Batcher:
             yield COPY_TRAILER
 
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.copy_to_table(
-                "metric_points",
-                source=points(),
-                columns=["series_id", "time", "value"],
-                format="binary",
-            )
-            # The minute aggregates go in as a plain COPY: writers never wait on each other's
-            # rollup rows; the merger folds them in after commit.
-            await conn.copy_to_table("metric_rollup_pending", source=aggregates(), format="binary")
+            await repo.copy_points(conn, points())
+            await repo.copy_pending_rollups(conn, aggregates())
             for j in jobs:
                 if j.reservation is not None:
                     await idempotency.complete(conn, j.reservation, 200, j.response)
@@ -190,9 +154,9 @@ async def merge_pending(pool: asyncpg.Pool, chunk: int = MERGE_CHUNK) -> int | N
     total = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", MERGE_LOCK):
+            if not await repo.try_lock_merger(conn):
                 return None if total == 0 else total
-            moved: int = await conn.fetchval(MERGE_PENDING, chunk)
+            moved = await repo.merge_pending(conn, chunk)
         total += moved
         if moved < chunk:
             return total

@@ -16,11 +16,12 @@ from redis.exceptions import RedisError
 
 from hearth_core import idempotency
 from hearth_core.errors import InvalidInput, Unavailable
-from hearth_core.metrics.codec import Format, IngestError, decode, encode
+from hearth_core.metrics.codec import Format, decode, encode
 from hearth_core.metrics.partitions import Partitions
 from hearth_core.metrics.series import SeriesDictionary
 from hearth_core.settings import Settings
 from hearth_core.usage import UsageMeter
+from ingest import errors
 from ingest.batcher import Batcher, Job, Overloaded, merge_pending
 
 log = logging.getLogger("hearth.ingest")
@@ -53,20 +54,13 @@ class IngestService:
         )
         self._maintenance: asyncio.Task[None] | None = None
         self._merger: asyncio.Task[None] | None = None
-        self._merger: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.partitions.maintain(
-            self.pool, retention_days=self.settings.metrics_retention_days
-        )
+        await self._maintain()
         self._maintenance = asyncio.create_task(
             self._maintain_forever(), name="metrics-maintenance"
         )
         self._merger = asyncio.create_task(self._merge_forever(), name="rollup-merger")
-
-    async def merge_rollups(self) -> int | None:
-        """Fold committed minute aggregates into the rollups now (None: another worker is)."""
-        return await merge_pending(self.pool)
 
     async def _merge_forever(self) -> None:
         while True:
@@ -87,15 +81,20 @@ class IngestService:
                     await task
         await self.batcher.close()
 
+    async def _maintain(self) -> None:
+        """Partitions ahead, expired data and Idempotency-Keys gone."""
+        await self.partitions.maintain(
+            self.pool, retention_days=self.settings.metrics_retention_days
+        )
+        await idempotency.prune(self.pool)
+
     async def _maintain_forever(self) -> None:
         while True:
             await asyncio.sleep(MAINTENANCE_SECONDS)
             try:
-                await self.partitions.maintain(
-                    self.pool, retention_days=self.settings.metrics_retention_days
-                )
+                await self._maintain()
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("partition maintenance failed", extra={"error": repr(exc)})
+                log.warning("metrics maintenance failed", extra={"error": repr(exc)})
 
     async def ingest(
         self,
@@ -108,7 +107,8 @@ class IngestService:
         idempotency_key: str | None,
         target: str,
     ) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body). Raises InvalidInput (400) and Unavailable (503)."""
+        """(HTTP status, body). Raises InvalidInput (400), TooLarge (413, decompressed) and
+        Unavailable (503)."""
         started = time.perf_counter()
         reservation: idempotency.Reservation | None = None
         if idempotency_key is not None:
@@ -153,8 +153,8 @@ class IngestService:
                 retention_days=self.settings.metrics_retention_days,
                 max_decompressed=self.settings.metrics_max_body_bytes * 8,
             )
-        except IngestError as exc:
-            raise InvalidInput(str(exc), errors=[{"path": "$", "message": str(exc)}]) from None
+        except errors.CLIENT_ERRORS as exc:
+            raise errors.problem(exc) from None
         rejected = batch.rejected
         if rejected and not partial:
             raise InvalidInput(

@@ -31,6 +31,7 @@ from hearth_core.bootstrap import prepare
 from hearth_core.db.pool import connect
 from hearth_core.localstack import LocalStack
 from hearth_core.settings import Settings
+from tests.launch import TestStack
 
 pytest_plugins = ["tests.fixtures"]
 
@@ -71,9 +72,9 @@ def make_data_dir(prefix: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
+def stack() -> Iterator[TestStack]:
     data_dir = make_data_dir("hearth-test-")
-    ls = LocalStack(
+    ls = TestStack(
         data_dir, pg_port=free_port(), redis_port=free_port(), durable=False, log=lambda _m: None
     )
     ls.start()
@@ -163,14 +164,14 @@ def hearth_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def replica_base(stack: LocalStack) -> Iterator[str]:
+def replica_base(stack: TestStack) -> Iterator[str]:
     """A real streaming replica of the session's PostgreSQL, started on first use."""
     yield stack.start_replica(free_port())
     stack.stop_replica()
 
 
 @pytest.fixture(scope="session")
-def redis_cluster_url(stack: LocalStack) -> Iterator[str]:
+def redis_cluster_url(stack: TestStack) -> Iterator[str]:
     """A real three-master Redis Cluster, started on first use."""
     yield stack.start_redis_cluster(cluster_ports(3))
     stack.stop_redis_cluster()

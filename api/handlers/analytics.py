@@ -14,8 +14,10 @@ from aiohttp import web
 from api.jsonio import json_response, read_query
 from api.keys import DB_READ
 from api.routing import Routes
+from hearth_core.db.paging import Page
 from hearth_core.errors import InvalidInput
-from hearth_core.metrics.query import Query, default_step, find_series, parse_matcher, run_query
+from hearth_core.metrics.query import Query, default_step, parse_matcher
+from hearth_core.metrics.service import SeriesItem, find_series, run_query
 
 routes = Routes("analytics")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$")
@@ -58,20 +60,6 @@ class SeriesParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     match: list[str] | str = []
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     page: Annotated[int, msgspec.Meta(ge=1)] = 1
-
-
-class SeriesItem(msgspec.Struct, kw_only=True):
-    series_id: int
-    namespace: str
-    name: str
-    labels: dict[str, str]
-
-
-class SeriesPage(msgspec.Struct, kw_only=True):
-    items: list[SeriesItem]
-    page: int
-    limit: int
-    total: int
 
 
 def _instant(raw: str, field: str) -> float:
@@ -157,7 +145,7 @@ async def query(request: web.Request) -> web.Response:
     scope="metrics.read",
     summary="Find series by name and labels",
     query=SeriesParams,
-    response=SeriesPage,
+    response=Page[SeriesItem],
 )
 async def series(request: web.Request) -> web.Response:
     p = read_query(request, SeriesParams)
@@ -165,7 +153,7 @@ async def series(request: web.Request) -> web.Response:
         parse_matcher(m, i)
         for i, m in enumerate([p.match] if isinstance(p.match, str) else p.match)
     )
-    items, total = await find_series(
+    page = await find_series(
         request.app[DB_READ],
         namespace=p.namespace,
         name=p.name,
@@ -173,8 +161,4 @@ async def series(request: web.Request) -> web.Response:
         limit=p.limit,
         page=p.page,
     )
-    return json_response(
-        SeriesPage(
-            items=[SeriesItem(**vars(i)) for i in items], page=p.page, limit=p.limit, total=total
-        )
-    )
+    return json_response(page)

@@ -12,7 +12,7 @@ from api.jsonio import json_response, read_json
 from api.keys import IDENTITY
 from api.principal import change_context
 from api.routing import Routes
-from hearth_core.identity import clients as repo
+from hearth_core.identity.clients import Client
 
 routes = Routes("clients")
 
@@ -61,7 +61,7 @@ _spec = msgspec.json.Decoder(ClientSpec)
 _update = msgspec.json.Decoder(ClientUpdate)
 
 
-def _out(client: repo.Client) -> ClientOut:
+def _out(client: Client) -> ClientOut:
     return msgspec.convert(client.public_view(), ClientOut)
 
 

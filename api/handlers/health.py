@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import msgspec
 from aiohttp import web
 
@@ -11,6 +9,7 @@ from api.jsonio import json_response
 from api.keys import DB, METRICS, REDIS
 from api.problems import problem_response
 from api.routing import Routes
+from hearth_core import readiness
 from hearth_core.scopes import PUBLIC
 
 routes = Routes("health")
@@ -30,24 +29,6 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response(Health(status="ok"))
 
 
-async def _check_postgres(app: web.Application) -> str:
-    try:
-        async with asyncio.timeout(2):
-            await app[DB].fetchval("SELECT 1")
-        return "ok"
-    except Exception as exc:  # any failure means "not ready", reported by type
-        return f"unavailable: {type(exc).__name__}"
-
-
-async def _check_redis(app: web.Application) -> str:
-    try:
-        async with asyncio.timeout(1):
-            await app[REDIS].ping()
-        return "ok"
-    except Exception as exc:
-        return f"unavailable: {type(exc).__name__}"
-
-
 @routes.get(
     "/readyz",
     scope=PUBLIC,
@@ -56,11 +37,10 @@ async def _check_redis(app: web.Application) -> str:
     responses={503: "PostgreSQL or Redis unreachable"},
 )
 async def readyz(request: web.Request) -> web.Response:
-    pg, rd = await asyncio.gather(_check_postgres(request.app), _check_redis(request.app))
-    checks = {"postgres": pg, "redis": rd}
-    if pg == "ok" and rd == "ok":
+    checks = await readiness.check(request.app[DB], request.app[REDIS])
+    if all(v == readiness.OK for v in checks.values()):
         return json_response(Readiness(status="ready", checks=checks))
-    failing = ", ".join(k for k, v in checks.items() if v != "ok")
+    failing = ", ".join(k for k, v in checks.items() if v != readiness.OK)
     return problem_response(
         503,
         f"not ready: {failing} unreachable",

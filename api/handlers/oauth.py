@@ -14,11 +14,11 @@ from api.jsonio import json_response
 from api.keys import IDENTITY, REQUEST_ID, SETTINGS
 from api.routing import Routes
 from hearth_core.errors import Forbidden
+from hearth_core.identity.authorize import AuthRequest
 from hearth_core.identity.clients import GRANTS, OIDC_SCOPES
-from hearth_core.identity.provider import (
+from hearth_core.identity.errors import (
     AuthorizePageError,
     AuthorizeRedirectError,
-    AuthRequest,
     LoginFailed,
     OAuthError,
 )
@@ -35,9 +35,15 @@ def _oauth_error(exc: OAuthError) -> web.Response:
     return json_response(exc.body(), status=exc.status, headers={**NO_STORE, **exc.headers})
 
 
-async def _form(request: web.Request) -> dict[str, str]:
+class MalformedForm(ValueError):
+    """The body is not a single-valued application/x-www-form-urlencoded form."""
+
+
+async def _read_form(request: web.Request) -> dict[str, str]:
+    """Every form these endpoints take is urlencoded (a multipart body, even one aiohttp
+    cannot parse, is refused here rather than failing later)."""
     if request.content_type != FORM:
-        raise OAuthError("invalid_request", f"the body must be {FORM}")
+        raise MalformedForm(f"the body must be {FORM}")
     body = await request.read()
     try:
         # parse_qsl on the raw body: a third of the cost of request.post() on this hot path.
@@ -47,14 +53,22 @@ async def _form(request: web.Request) -> dict[str, str]:
             strict_parsing=False,
             max_num_fields=64,
         )
-    except (UnicodeDecodeError, ValueError):
-        raise OAuthError("invalid_request", "the body is not a valid form") from None
+    except (UnicodeDecodeError, LookupError, ValueError):
+        raise MalformedForm("the body is not a valid form") from None
     out: dict[str, str] = {}
     for key, value in pairs:
         if key in out:
-            raise OAuthError("invalid_request", f"parameter {key} is repeated")
+            raise MalformedForm(f"parameter {key} is repeated")
         out[key] = value
     return out
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    """The form of a token/introspection/revocation request; RFC 6749 invalid_request if bad."""
+    try:
+        return await _read_form(request)
+    except MalformedForm as exc:
+        raise OAuthError("invalid_request", str(exc)) from None
 
 
 def _query(request: web.Request) -> dict[str, str]:
@@ -190,6 +204,14 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", headers=_PAGE_HEADERS)
 
 
+def _error_page(message: str) -> web.Response:
+    return _page(
+        "Authorization error",
+        f"<h1>Cannot sign in</h1><p class=err>{html.escape(message)}</p>",
+        400,
+    )
+
+
 def _login_form(
     request: web.Request, req: AuthRequest, signed: str, error: str | None, email: str = ""
 ) -> web.Response:
@@ -220,11 +242,7 @@ async def authorize(request: web.Request) -> web.Response:
     try:
         req = identity.validate_authorization_request(_query(request))
     except AuthorizePageError as exc:
-        return _page(
-            "Authorization error",
-            f"<h1>Cannot sign in</h1><p class=err>{html.escape(str(exc))}</p>",
-            400,
-        )
+        return _error_page(str(exc))
     except AuthorizeRedirectError as exc:
         raise web.HTTPFound(exc.location) from None
     return _login_form(request, req, identity.sign_authorization_request(req), None)
@@ -235,23 +253,20 @@ async def authorize(request: web.Request) -> web.Response:
 )
 async def authorize_submit(request: web.Request) -> web.Response:
     identity = request.app[IDENTITY]
-    data = await request.post()
+    try:
+        data = await _read_form(request)
+    except MalformedForm as exc:
+        return _error_page(str(exc))
     signed, email, password = data.get("request"), data.get("email"), data.get("password")
-    if not isinstance(signed, str) or not isinstance(email, str) or not isinstance(password, str):
-        return _page(
-            "Authorization error", "<h1>Cannot sign in</h1><p class=err>incomplete form</p>", 400
-        )
+    if signed is None or email is None or password is None:
+        return _error_page("incomplete form")
     try:
         req = identity.read_signed_request(signed)
         location = await identity.login_and_issue_code(
             req, email, password, request_id=request[REQUEST_ID], remote=request.remote
         )
     except AuthorizePageError as exc:
-        return _page(
-            "Authorization error",
-            f"<h1>Cannot sign in</h1><p class=err>{html.escape(str(exc))}</p>",
-            400,
-        )
+        return _error_page(str(exc))
     except LoginFailed as exc:
         return _login_form(request, req, signed, str(exc), email)
     raise web.HTTPFound(location)

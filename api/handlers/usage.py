@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -13,7 +12,8 @@ from aiohttp import web
 from api.jsonio import json_response, read_query
 from api.keys import CONFIG, DB_READ
 from api.routing import Routes
-from hearth_core.usage import DEFAULT_PRICES, PRICE_ENVIRONMENT, PRICE_KEY, report
+from hearth_core.usage import service
+from hearth_core.usage.model import UsageReport
 
 routes = Routes("usage")
 
@@ -24,42 +24,9 @@ class UsageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     client_id: str | None = None
 
 
-class UsageDay(msgspec.Struct, kw_only=True):
-    day: date
-    client_id: str
-    requests: dict[str, int]
-    points: int
-    bytes_in: int
-    cost: float
-
-
-class UsageTotals(msgspec.Struct, kw_only=True):
-    requests: int
-    points: int
-    bytes_in: int
-    cost: float
-    currency: str
-
-
-class UsageReport(msgspec.Struct, kw_only=True):
-    start: date
-    end: date
-    items: list[UsageDay]
-    totals: UsageTotals
-
-
 def _range(q: UsageQuery) -> tuple[date, date]:
     end = q.end or datetime.now(UTC).date()
     return q.start or end - timedelta(days=30), end
-
-
-def _prices(request: web.Request) -> dict[str, Any]:
-    entry = request.app[CONFIG].entries.get((PRICE_ENVIRONMENT, PRICE_KEY))
-    return (
-        {**DEFAULT_PRICES, **entry.value}
-        if entry is not None and isinstance(entry.value, dict)
-        else DEFAULT_PRICES
-    )
 
 
 @routes.get(
@@ -72,32 +39,14 @@ def _prices(request: web.Request) -> dict[str, Any]:
 async def usage(request: web.Request) -> web.Response:
     q = read_query(request, UsageQuery)
     start, end = _range(q)
-    prices = _prices(request)
-    rows = await report(request.app[DB_READ], prices, start=start, end=end, client_id=q.client_id)
-    days: dict[tuple[date, str], UsageDay] = {}
-    for r in rows:
-        d = days.setdefault(
-            (r["day"], r["client_id"]),
-            UsageDay(
-                day=r["day"], client_id=r["client_id"], requests={}, points=0, bytes_in=0, cost=0.0
-            ),
-        )
-        if r["kind"] == "requests":
-            d.requests[r["route"]] = r["value"]
-        elif r["kind"] == "points":
-            d.points = r["value"]
-        else:
-            d.bytes_in = r["value"]
-        d.cost += r["cost"]
-    items = list(days.values())
-    totals = UsageTotals(
-        requests=sum(sum(d.requests.values()) for d in items),
-        points=sum(d.points for d in items),
-        bytes_in=sum(d.bytes_in for d in items),
-        cost=sum(d.cost for d in items),
-        currency=str(prices.get("currency", "EUR")),
+    report = await service.report(
+        request.app[DB_READ],
+        service.prices(request.app[CONFIG]),
+        start=start,
+        end=end,
+        client_id=q.client_id,
     )
-    return json_response(UsageReport(start=start, end=end, items=items, totals=totals))
+    return json_response(report)
 
 
 @routes.get(
@@ -110,8 +59,12 @@ async def usage(request: web.Request) -> web.Response:
 async def usage_export(request: web.Request) -> web.Response:
     q = read_query(request, UsageQuery)
     start, end = _range(q)
-    rows = await report(
-        request.app[DB_READ], _prices(request), start=start, end=end, client_id=q.client_id
+    rows = await service.counters(
+        request.app[DB_READ],
+        service.prices(request.app[CONFIG]),
+        start=start,
+        end=end,
+        client_id=q.client_id,
     )
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")

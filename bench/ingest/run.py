@@ -71,8 +71,8 @@ from bench.common import (
 )
 from bench.users.run import bearer_token, md_table, print_grid
 from hearth_core._native import COPY_HEADER, COPY_TRAILER, decode_points
+from hearth_core.metrics.repo import MERGE_PENDING
 from hearth_core.settings import Settings
-from ingest.batcher import MERGE_PENDING
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -31,7 +31,8 @@ from hearth_core.config.service import ConfigService
 from hearth_core.errors import ServiceError
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
-from hearth_core.metrics.query import Query, parse_matcher, run_query
+from hearth_core.metrics.query import Query, parse_matcher
+from hearth_core.metrics.service import run_query
 
 CANCEL_POLL_SECONDS = 0.5
 CALL_TIMEOUT_SECONDS = 30.0

@@ -23,13 +23,9 @@ from hearth_core.commands.model import Command, RouteRef, describe, render_steps
 from hearth_core.commands.service import CommandService
 from hearth_core.commands.steps import Interrupted, StepFailed, StepRunner, step_name
 from hearth_core.config.service import ConfigService
-from hearth_core.db.pool import create_pool
 from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
-from hearth_core.security.crypto import MasterKeyRing
-from hearth_core.security.keyring import load_field_cipher
-from hearth_core.settings import Settings
 
 log = logging.getLogger("hearth.commands")
 POLL_SECONDS = 1.0
@@ -196,41 +192,3 @@ class CommandWorkers:
 
     async def _cancelled(self, cid: uuid.UUID, owner: str, done: int) -> None:
         await self.queue.finish(cid, owner, "cancelled", None, f"cancelled after {done} step(s)")
-
-
-async def run_standalone(
-    settings: Settings, routes: dict[str, RouteRef], concurrency: int, stop: asyncio.Event
-) -> None:
-    """``hearth worker``: only the command workers, with the same services as the server
-    (no HTTP server of their own; ``call`` steps reach ``settings.public_base_url``)."""
-    assert settings.database_url is not None
-    pool = await create_pool(settings)
-    listener = EventListener(settings.database_url)
-    try:
-        async with pool.acquire() as conn:
-            cipher = await load_field_cipher(conn, MasterKeyRing.from_settings(settings))
-        await listener.start()
-        identity = IdentityProvider(settings, pool, cipher)
-        await identity.start(listener)
-        config = ConfigService(pool)
-        await config.load()
-        listener.subscribe("config", config.on_event, resync=config.load)
-        workers = CommandWorkers(
-            CommandService(pool, routes),
-            flags=FlagService(pool),
-            config=config,
-            identity=identity,
-            routes=routes,
-            base_url=settings.public_base_url,
-            concurrency=concurrency,
-        )
-        workers.subscribe(listener)
-        workers.start()
-        log.info("command workers running", extra={"concurrency": concurrency})
-        try:
-            await stop.wait()
-        finally:
-            await workers.stop()
-    finally:
-        await listener.stop()
-        await pool.close()

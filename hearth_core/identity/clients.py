@@ -1,4 +1,5 @@
-"""OAuth clients: storage, secrets (keyed hashes, fast to verify) and the in-memory directory."""
+"""OAuth clients: their rules, secrets (keyed hashes, fast to verify), audited changes and the
+in-memory directory every worker authenticates against."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from hearth_core import audit, events
+from hearth_core.db.audited import audited_write
 from hearth_core.errors import Conflict, InvalidInput, NotFound
+from hearth_core.identity import repo
 from hearth_core.scopes import ALL_SCOPES
 from hearth_core.security.crypto import FieldCipher
 
@@ -110,7 +112,7 @@ def validate_spec(
 
 
 async def create(
-    conn: asyncpg.Connection,
+    db: asyncpg.Pool | asyncpg.Connection,
     cipher: FieldCipher,
     *,
     name: str,
@@ -126,38 +128,26 @@ async def create(
     validate_spec(grants, scopes, redirect_uris, confidential)
     cid = client_id or "hc_" + secrets.token_urlsafe(12)
     secret = new_secret() if confidential else None
-    async with conn.transaction():
+    async with audited_write(db, actor=actor, request_id=request_id) as w:
         try:
-            row = await conn.fetchrow(
-                """
-                INSERT INTO oauth_clients (client_id, name, confidential, secret_hash, grants, scopes, redirect_uris)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
-                """,
-                cid,
-                name,
-                confidential,
-                hash_secret(cipher, cid, secret) if secret else None,
-                sorted(set(grants)),
-                sorted(set(scopes)),
-                list(dict.fromkeys(redirect_uris)),
+            row = await repo.insert_client(
+                w.conn,
+                client_id=cid,
+                name=name,
+                confidential=confidential,
+                secret_hash=hash_secret(cipher, cid, secret) if secret else None,
+                **_normalised(grants, scopes, redirect_uris),
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"client {cid!r} already exists") from None
         client = _row(row)
-        await audit.record(
-            conn,
-            actor=actor,
-            action="client.create",
-            target=f"client:{cid}",
-            after=client.public_view(),
-            request_id=request_id,
-        )
-        await events.notify(conn, "client", client_id=cid)
+        await w.audit("client.create", f"client:{cid}", after=client.public_view())
+        await w.notify("client", client_id=cid)
     return client, secret
 
 
 async def update(
-    conn: asyncpg.Connection,
+    db: asyncpg.Pool | asyncpg.Connection,
     client_id: str,
     *,
     name: str,
@@ -167,52 +157,37 @@ async def update(
     actor: str,
     request_id: str | None = None,
 ) -> Client:
-    async with conn.transaction():
-        before = await get(conn, client_id, for_update=True)
+    async with audited_write(db, actor=actor, request_id=request_id) as w:
+        before = _row(await repo.client_for_update(w.conn, client_id))
         validate_spec(grants, scopes, redirect_uris, before.confidential)
-        row = await conn.fetchrow(
-            """
-            UPDATE oauth_clients SET name=$2, grants=$3, scopes=$4, redirect_uris=$5, updated_at=now()
-            WHERE client_id=$1 RETURNING *
-            """,
-            client_id,
-            name,
-            sorted(set(grants)),
-            sorted(set(scopes)),
-            list(dict.fromkeys(redirect_uris)),
+        client = _row(
+            await repo.update_client(
+                w.conn, client_id, name=name, **_normalised(grants, scopes, redirect_uris)
+            )
         )
-        client = _row(row)
-        await audit.record(
-            conn,
-            actor=actor,
-            action="client.update",
-            target=f"client:{client_id}",
+        await w.audit(
+            "client.update",
+            f"client:{client_id}",
             before=before.public_view(),
             after=client.public_view(),
-            request_id=request_id,
         )
-        await events.notify(conn, "client", client_id=client_id)
+        await w.notify("client", client_id=client_id)
     return client
 
 
-async def get(conn: asyncpg.Connection, client_id: str, *, for_update: bool = False) -> Client:
-    lock = " FOR UPDATE" if for_update else ""
-    sql = "SELECT * FROM oauth_clients WHERE client_id = $1" + lock  # noqa: S608 - constant text
-    row = await conn.fetchrow(sql, client_id)
+async def get(db: asyncpg.Pool | asyncpg.Connection, client_id: str) -> Client:
+    row = await repo.get_client(db, client_id)
     if row is None:
         raise NotFound(f"no client {client_id!r}")
     return _row(row)
 
 
-async def list_all(conn: asyncpg.Connection) -> list[Client]:
-    return [
-        _row(r)
-        for r in await conn.fetch("SELECT * FROM oauth_clients ORDER BY created_at, client_id")
-    ]
+async def list_all(db: asyncpg.Pool | asyncpg.Connection) -> list[Client]:
+    return [_row(r) for r in await repo.list_clients(db)]
 
 
 async def rotate_secret(
-    conn: asyncpg.Connection,
+    db: asyncpg.Pool | asyncpg.Connection,
     cipher: FieldCipher,
     client_id: str,
     *,
@@ -220,57 +195,42 @@ async def rotate_secret(
     request_id: str | None = None,
 ) -> str:
     secret = new_secret()
-    async with conn.transaction():
-        client = await get(conn, client_id, for_update=True)
+    async with audited_write(db, actor=actor, request_id=request_id) as w:
+        client = _row(await repo.client_for_update(w.conn, client_id))
         if not client.confidential:
             raise Conflict(f"client {client_id!r} is public and has no secret")
-        await conn.execute(
-            "UPDATE oauth_clients SET secret_hash=$2, secret_rotated_at=now(), updated_at=now() WHERE client_id=$1",
-            client_id,
-            hash_secret(cipher, client_id, secret),
-        )
-        await audit.record(
-            conn,
-            actor=actor,
-            action="client.rotate_secret",
-            target=f"client:{client_id}",
-            request_id=request_id,
-        )
-        await events.notify(conn, "client", client_id=client_id)
+        await repo.set_client_secret(w.conn, client_id, hash_secret(cipher, client_id, secret))
+        await w.audit("client.rotate_secret", f"client:{client_id}")
+        await w.notify("client", client_id=client_id)
     return secret
 
 
 async def delete(
-    conn: asyncpg.Connection,
+    db: asyncpg.Pool | asyncpg.Connection,
     client_id: str,
     *,
     actor: str,
-    revoke_for_seconds: int,
+    revoke_for_seconds: float,
     request_id: str | None = None,
 ) -> None:
     """Delete the client; every token it was issued stops introspecting active."""
-    async with conn.transaction():
-        before = await get(conn, client_id, for_update=True)
-        await conn.execute("DELETE FROM oauth_clients WHERE client_id=$1", client_id)
-        await conn.execute(
-            """
-            INSERT INTO revocations (kind, value, expires_at)
-            VALUES ('cid', $1, now() + make_interval(secs => $2))
-            ON CONFLICT (kind, value) DO UPDATE SET revoked_at = now(), expires_at = EXCLUDED.expires_at
-            """,
-            client_id,
-            revoke_for_seconds,
-        )
-        await audit.record(
-            conn,
-            actor=actor,
-            action="client.delete",
-            target=f"client:{client_id}",
-            before=before.public_view(),
-            request_id=request_id,
-        )
-        await events.notify(conn, "client", client_id=client_id)
-        await events.notify(conn, "revocation")
+    async with audited_write(db, actor=actor, request_id=request_id) as w:
+        before = _row(await repo.client_for_update(w.conn, client_id))
+        await repo.delete_client(w.conn, client_id)
+        await repo.persist_revocation(w.conn, "cid", client_id, expires_in=revoke_for_seconds)
+        await w.audit("client.delete", f"client:{client_id}", before=before.public_view())
+        await w.notify("client", client_id=client_id)
+        await w.notify("revocation")
+
+
+def _normalised(
+    grants: list[str], scopes: list[str], redirect_uris: list[str]
+) -> dict[str, list[str]]:
+    return {
+        "grants": sorted(set(grants)),
+        "scopes": sorted(set(scopes)),
+        "redirect_uris": list(dict.fromkeys(redirect_uris)),
+    }
 
 
 class ClientDirectory:
@@ -281,15 +241,13 @@ class ClientDirectory:
         self._clients: dict[str, Client] = {}
 
     async def load(self) -> None:
-        async with self._pool.acquire() as conn:
-            self._clients = {c.client_id: c for c in await list_all(conn)}
+        self._clients = {c.client_id: c for c in await list_all(self._pool)}
 
     async def refresh_one(self, event: dict[str, Any]) -> None:
         cid = event.get("client_id")
         if not isinstance(cid, str):
             return
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT * FROM oauth_clients WHERE client_id=$1", cid)
+        row = await repo.get_client(self._pool, cid)
         if row is None:
             self._clients.pop(cid, None)
         else:

@@ -12,6 +12,11 @@ from typing import Any
 
 import asyncpg
 
+from hearth_core.identity import repo
+
+# The one revocation writer, under the name hearth_core.users.service imports it by.
+persist = repo.persist_revocation
+
 
 class Revocations:
     def __init__(self) -> None:
@@ -22,10 +27,7 @@ class Revocations:
         self._cid: dict[str, float] = {}
 
     async def load(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
-        rows = await conn.fetch(
-            "SELECT kind, value, extract(epoch FROM revoked_at) AS r, extract(epoch FROM expires_at) AS e"
-            " FROM revocations WHERE expires_at > now()"
-        )
+        rows = await repo.live_revocations(conn)
         jti: dict[str, float] = {}
         sid: dict[str, float] = {}
         sub: dict[str, float] = {}
@@ -33,13 +35,13 @@ class Revocations:
         for row in rows:
             kind, value = row["kind"], row["value"]
             if kind == "jti":
-                jti[value] = float(row["e"])
+                jti[value] = row["expires"]
             elif kind == "sid":
-                sid[value] = float(row["e"])
+                sid[value] = row["expires"]
             elif kind == "sub":
-                sub[value] = float(row["r"])
+                sub[value] = row["revoked"]
             elif kind == "cid":
-                cid[value] = float(row["r"])
+                cid[value] = row["revoked"]
         self._jti, self._sid, self._sub, self._cid = jti, sid, sub, cid
 
     def add(
@@ -67,15 +69,3 @@ class Revocations:
             return True
         moment = self._cid.get(claims.get("client_id", ""))
         return moment is not None and iat <= moment
-
-
-async def persist(conn: asyncpg.Connection, kind: str, value: str, *, expires_in: float) -> None:
-    await conn.execute(
-        """
-        INSERT INTO revocations (kind, value, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
-        ON CONFLICT (kind, value) DO UPDATE SET revoked_at = now(), expires_at = EXCLUDED.expires_at
-        """,
-        kind,
-        value,
-        float(expires_in),
-    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 from dataclasses import dataclass
@@ -13,15 +14,24 @@ import asyncpg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hearth_core import audit, events
+from hearth_core.db.audited import audited_write
+from hearth_core.identity import repo
 from hearth_core.security.crypto import FieldCipher
 
 ALG = "ES256"
-_KEY_LOCK = 0x7369676E  # "sign": first-start key creation happens once
 
 
-def _b64u(data: bytes) -> str:
+def b64u(data: bytes) -> str:
+    """base64url without padding (RFC 7515 §2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64u(text: str) -> bytes:
+    """Inverse of :func:`b64u`; ValueError when ``text`` is not base64url."""
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("bad base64url") from None
 
 
 def public_jwk(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
@@ -29,8 +39,8 @@ def public_jwk(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
     return {
         "kty": "EC",
         "crv": "P-256",
-        "x": _b64u(nums.x.to_bytes(32, "big")),
-        "y": _b64u(nums.y.to_bytes(32, "big")),
+        "x": b64u(nums.x.to_bytes(32, "big")),
+        "y": b64u(nums.y.to_bytes(32, "big")),
     }
 
 
@@ -39,7 +49,7 @@ def thumbprint(jwk: dict[str, str]) -> str:
     canonical = json.dumps(
         {k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
     )
-    return _b64u(hashlib.sha256(canonical.encode()).digest())
+    return b64u(hashlib.sha256(canonical.encode()).digest())
 
 
 @dataclass(frozen=True)
@@ -78,12 +88,8 @@ async def _create(conn: asyncpg.Connection, cipher: FieldCipher) -> str:
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    await conn.execute(
-        "INSERT INTO signing_keys (kid, alg, private_enc, public_jwk) VALUES ($1, $2, $3, $4)",
-        kid,
-        ALG,
-        cipher.encrypt(pem, _aad(kid)),
-        jwk,
+    await repo.insert_signing_key(
+        conn, kid=kid, alg=ALG, private_enc=cipher.encrypt(pem, _aad(kid)), public_jwk=jwk
     )
     return kid
 
@@ -91,15 +97,10 @@ async def _create(conn: asyncpg.Connection, cipher: FieldCipher) -> str:
 async def load(conn: asyncpg.Connection, cipher: FieldCipher) -> KeySet:
     """Every key still in the JWKS; creates the first one if there is none."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _KEY_LOCK)
-        if not await conn.fetchval("SELECT 1 FROM signing_keys WHERE retired_at IS NULL"):
+        await repo.lock_signing_keys(conn)
+        if not await repo.has_active_key(conn):
             await _create(conn, cipher)
-        rows = await conn.fetch(
-            """
-            SELECT * FROM signing_keys WHERE expires_at IS NULL OR expires_at > now()
-            ORDER BY created_at
-            """
-        )
+        rows = await repo.published_keys(conn)
     keys: dict[str, SigningKey] = {}
     signer: SigningKey | None = None
     for r in rows:
@@ -124,27 +125,18 @@ async def load(conn: asyncpg.Connection, cipher: FieldCipher) -> KeySet:
 
 
 async def rotate(
-    conn: asyncpg.Connection, cipher: FieldCipher, *, keep_for: timedelta, actor: str
+    db: asyncpg.Pool | asyncpg.Connection, cipher: FieldCipher, *, keep_for: timedelta, actor: str
 ) -> str:
     """A new key signs from now on; the old ones verify for ``keep_for`` (the longest token life)."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _KEY_LOCK)
-        old = [
-            r["kid"]
-            for r in await conn.fetch("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
-        ]
-        await conn.execute(
-            "UPDATE signing_keys SET retired_at = now(), expires_at = now() + $1 WHERE retired_at IS NULL",
-            keep_for,
-        )
-        kid = await _create(conn, cipher)
-        await audit.record(
-            conn,
-            actor=actor,
-            action="signing_key.rotate",
-            target=f"signing_key:{kid}",
+    async with audited_write(db, actor=actor, request_id=None) as w:
+        await repo.lock_signing_keys(w.conn)
+        old = await repo.retire_active_keys(w.conn, keep_for=keep_for)
+        kid = await _create(w.conn, cipher)
+        await w.audit(
+            "signing_key.rotate",
+            f"signing_key:{kid}",
             before={"active": old},
             after={"active": [kid]},
         )
-        await events.notify(conn, "keys")
+        await w.notify("keys")
     return kid

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 import time
@@ -12,7 +11,7 @@ from typing import Any
 import jwt
 
 from hearth_core.identity.revocations import Revocations
-from hearth_core.identity.signing import ALG, KeySet
+from hearth_core.identity.signing import ALG, KeySet, b64u
 from hearth_core.settings import Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - the RFC 9068 typ header value
@@ -166,8 +165,7 @@ class TokenService:
 
 def at_hash(access_token: str) -> str:
     """OIDC at_hash: left half of SHA-256 of the token, base64url."""
-    digest = hashlib.sha256(access_token.encode()).digest()
-    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    return b64u(hashlib.sha256(access_token.encode()).digest()[:16])
 
 
 def opaque_token(prefix: str) -> str:

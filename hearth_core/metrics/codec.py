@@ -9,15 +9,27 @@ import asyncio
 import time
 from typing import Literal
 
-from hearth_core._native import COPY_HEADER, COPY_TRAILER, DecodedBatch, IngestError, decode_points
+from hearth_core._native import (
+    COPY_HEADER,
+    COPY_TRAILER,
+    BodyTooLarge,
+    DecodedBatch,
+    IngestError,
+    MalformedBody,
+    UnknownFormat,
+    decode_points,
+)
 
 Format = Literal["json", "ndjson", "csv"]
 __all__ = [
     "COPY_HEADER",
     "COPY_TRAILER",
+    "BodyTooLarge",
     "DecodedBatch",
     "Format",
     "IngestError",
+    "MalformedBody",
+    "UnknownFormat",
     "decode",
     "encode",
 ]
@@ -28,6 +40,8 @@ FUTURE_SLACK_US = 24 * 3600 * 1_000_000  # a day ahead: clock skew, never far-fu
 async def decode(
     body: bytes, fmt: Format, *, gzip: bool, retention_days: int, max_decompressed: int
 ) -> DecodedBatch:
+    """Decode and validate ``body`` (off the loop). Raises ``MalformedBody``, ``BodyTooLarge``
+    or ``UnknownFormat`` (all ``IngestError``) when the body as a whole is unusable."""
     now_us = time.time_ns() // 1000
     return await asyncio.to_thread(
         decode_points,

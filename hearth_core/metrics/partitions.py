@@ -7,33 +7,26 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from hearth_core.metrics import repo
+
 log = logging.getLogger("hearth.metrics")
-_LOCK = 0x70617274  # "part"
-
-
-def partition_name(day: date) -> str:
-    return f"metric_points_{day:%Y%m%d}"
 
 
 class Partitions:
+    """Which days have a partition, remembered so the ingest path asks PostgreSQL only for a
+    day it has not seen yet."""
+
     def __init__(self) -> None:
         self._known: set[date] = set()
         self.partitioned: bool | None = None  # False with TimescaleDB (hypertable)
 
     async def _detect(self, conn: asyncpg.Connection) -> bool:
         if self.partitioned is None:
-            kind = await conn.fetchval(
-                "SELECT relkind::text FROM pg_class WHERE relname = 'metric_points'"
-            )
-            self.partitioned = kind == "p"
+            self.partitioned = await repo.points_table_kind(conn) == "p"
             if self.partitioned:
-                rows = await conn.fetch(
-                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                    " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'metric_points'"
-                )
-                for r in rows:
+                for name in await repo.partition_names(conn):
                     try:
-                        self._known.add(datetime.strptime(r["relname"][-8:], "%Y%m%d").date())
+                        self._known.add(datetime.strptime(name[-8:], "%Y%m%d").date())
                     except ValueError:
                         continue
         return self.partitioned
@@ -53,22 +46,16 @@ class Partitions:
                     await self._create(conn, day)
 
     async def _create(self, conn: asyncpg.Connection, day: date) -> None:
-        name = partition_name(day)
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-            exists = await conn.fetchval("SELECT 1 FROM pg_class WHERE relname = $1", name)
-            if not exists:
-                nxt = day + timedelta(days=1)
-                await conn.execute(
-                    f"CREATE TABLE {name} PARTITION OF metric_points"
-                    f" FOR VALUES FROM ('{day.isoformat()}') TO ('{nxt.isoformat()}')"
-                )
+            await repo.lock_partitions(conn)
+            await repo.create_partition(conn, day)
         self._known.add(day)
 
     async def maintain(
         self, pool: asyncpg.Pool, *, retention_days: int, ahead_days: int = 3
     ) -> list[str]:
-        """Make the coming days' partitions; drop those wholly older than retention."""
+        """Make the coming days' partitions; drop those wholly older than retention, and the
+        minute rollups older than retention."""
         today = datetime.now(UTC).date()
         async with pool.acquire() as conn:
             if not await self._detect(conn):
@@ -81,17 +68,11 @@ class Partitions:
             for day in sorted(self._known):
                 if day < cutoff:
                     async with conn.transaction():
-                        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-                        await conn.execute(f"DROP TABLE IF EXISTS {partition_name(day)}")
+                        await repo.lock_partitions(conn)
+                        await repo.drop_partition(conn, day)
                     self._known.discard(day)
-                    dropped.append(partition_name(day))
-            await conn.execute(
-                "DELETE FROM metric_rollup_1m WHERE bucket < now() - make_interval(days => $1)",
-                retention_days,
-            )
-            await conn.execute(
-                "DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'"
-            )
+                    dropped.append(repo.partition_name(day))
+            await repo.delete_expired_rollups(conn, retention_days)
         if dropped:
             log.info("dropped expired partitions", extra={"partitions": dropped})
         return dropped

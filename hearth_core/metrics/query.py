@@ -1,5 +1,8 @@
 """Analytics over the rollups: Prometheus query_range semantics on step-aligned windows.
 
+This module parses and builds (label matchers, :class:`Query`, :func:`build_sql`) and does no
+I/O; ``repo.windows`` runs the statement, ``service.run_query`` shapes its rows.
+
 A query's windows are ``[t, t + step)`` for t = floor(start / step) * step … < end, each taken
 whole (the last one includes its data past ``end``). The source
 is the coarsest table whose bucket divides the step: 1-hour rollups, else 1-minute rollups,
@@ -19,8 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import asyncpg
-
+from hearth_core.db.paging import Where
 from hearth_core.errors import InvalidInput
 
 Agg = Literal["avg", "sum", "min", "max", "count", "last", "rate"]
@@ -131,39 +133,23 @@ class Query:
                 )
 
 
-def _binder(args: list[Any]) -> Any:
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    return arg
-
-
-def _matcher_clauses(matchers: tuple[Matcher, ...], arg: Any) -> list[str]:
-    """SQL over ``s.labels``; a missing label reads as "" (as in Prometheus)."""
-    out = []
+def match_labels(where: Where, matchers: tuple[Matcher, ...]) -> Where:
+    """Add each matcher over ``s.labels`` to ``where``; a missing label reads as "" (as in
+    Prometheus)."""
     for m in matchers:
         if m.op == "=" and m.value:
             # Containment uses the GIN index on labels.
-            out.append(
-                f"s.labels @> jsonb_build_object({arg(m.label)}::text, {arg(m.value)}::text)"
-            )
+            where.add("s.labels @> jsonb_build_object({}::text, {}::text)", m.label, m.value)
             continue
-        label = f"coalesce(s.labels->>{arg(m.label)}::text, '')"
+        label = "coalesce(s.labels->>{}::text, '')"
         if m.op == "=":
-            out.append(f"{label} = ''")
+            where.add(f"{label} = ''", m.label)
         elif m.op == "!=":
-            out.append(f"{label} <> {arg(m.value)}")
+            where.add(f"{label} <> {{}}", m.label, m.value)
         else:
             op = "~" if m.op == "=~" else "!~"
-            out.append(f"{label} {op} {arg('^(?:' + m.value + ')$')}")
-    return out
-
-
-def _series_filter(q: Query, args: list[Any]) -> str:
-    arg = _binder(args)
-    where = [f"s.namespace = {arg(q.namespace)}", f"s.name = {arg(q.name)}"]
-    return " AND ".join(where + _matcher_clauses(q.matchers, arg))
+            where.add(f"{label} {op} {{}}", m.label, "^(?:" + m.value + ")$")
+    return where
 
 
 def build_sql(q: Query) -> tuple[str, list[Any], str]:
@@ -176,9 +162,9 @@ def build_sql(q: Query) -> tuple[str, list[Any], str]:
     increase between consecutive windows of one series), then sums by key."""
     table, col = source_for(q.step)
     raw = table == "metric_points"
-    args: list[Any] = []
-    arg = _binder(args)
-    series_where = _series_filter(q, args)
+    where = Where().add("s.namespace = {}", q.namespace).add("s.name = {}", q.name)
+    match_labels(where, q.matchers)
+    arg = where.bind
     step = arg(float(q.step))
     first = math.floor(q.start / q.step) * q.step
     # rate needs the window before the first one: its last sample is the baseline.
@@ -247,76 +233,8 @@ def build_sql(q: Query) -> tuple[str, list[Any], str]:
     join = "JOIN s USING (series_id)" if q.group_by is None else ""
     order = ", ".join([*(f"x.{k}" for k in keys), "x.t"])
     sql = f"""
-        WITH s AS (SELECT s.series_id, {s_cols} FROM metric_series s WHERE {series_where}),
+        WITH s AS (SELECT s.series_id, {s_cols} FROM metric_series s{where.sql}),
         {per_window}
         SELECT {key} AS key, x.t AS t, x.value AS value FROM x {join} ORDER BY {order}
     """
-    return sql, args, table
-
-
-@dataclass(frozen=True)
-class SeriesResult:
-    metric: dict[str, str]
-    values: list[tuple[float, float]]
-
-
-async def run_query(
-    conn: asyncpg.Connection | asyncpg.Pool, q: Query
-) -> tuple[list[SeriesResult], str]:
-    q.check()
-    sql, args, table = build_sql(q)
-    try:
-        rows = await conn.fetch(sql, *args)
-    except asyncpg.InvalidRegularExpressionError as exc:
-        raise InvalidInput(
-            "bad regular expression", errors=[{"path": "query.match", "message": str(exc)}]
-        ) from None
-    out: list[SeriesResult] = []
-    current: Any = object()
-    for r in rows:
-        if r["key"] != current:
-            current = r["key"]
-            metric = {k: v for k, v in current.items() if k != "__series" and v is not None}
-            out.append(
-                SeriesResult(
-                    metric={"__name__": q.name, **metric} if q.group_by is None else metric,
-                    values=[],
-                )
-            )
-        out[-1].values.append((r["t"], r["value"]))
-    return out, table
-
-
-@dataclass(frozen=True)
-class SeriesInfo:
-    series_id: int
-    namespace: str
-    name: str
-    labels: dict[str, str]
-
-
-async def find_series(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    *,
-    namespace: str | None,
-    name: str | None,
-    matchers: tuple[Matcher, ...],
-    limit: int,
-    page: int,
-) -> tuple[list[SeriesInfo], int]:
-    args: list[Any] = []
-    arg = _binder(args)
-    clauses = []
-    if namespace is not None:
-        clauses.append(f"s.namespace = {arg(namespace)}")
-    if name is not None:
-        clauses.append(f"s.name = {arg(name)}")
-    clauses += _matcher_clauses(matchers, arg)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    total = await conn.fetchval(f"SELECT count(*) FROM metric_series s{where}", *args)
-    rows = await conn.fetch(
-        f"SELECT series_id, namespace, name, labels FROM metric_series s{where}"
-        f" ORDER BY namespace, name, series_id LIMIT {int(limit)} OFFSET {int((page - 1) * limit)}",
-        *args,
-    )
-    return [SeriesInfo(r["series_id"], r["namespace"], r["name"], r["labels"]) for r in rows], total
+    return sql, where.args, table

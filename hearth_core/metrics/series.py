@@ -11,20 +11,7 @@ import itertools
 
 import asyncpg
 
-_UPSERT = """
-WITH input AS (
-    -- labels arrive as canonical JSON text from the native core: cast, don't re-encode
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS t(hash, namespace, name, labels)
-), ins AS (
-    INSERT INTO metric_series (hash, namespace, name, labels)
-    SELECT hash, namespace, name, labels::jsonb FROM input
-    ON CONFLICT (hash) DO NOTHING
-    RETURNING hash, series_id
-)
-SELECT hash, series_id FROM ins
-UNION ALL
-SELECT s.hash, s.series_id FROM metric_series s JOIN input USING (hash)
-"""
+from hearth_core.metrics import repo
 
 
 class SeriesDictionary:
@@ -59,18 +46,12 @@ class SeriesDictionary:
         # Sorted by hash: concurrent requests creating overlapping new series then take the
         # unique-index locks in one order and cannot deadlock each other.
         items = sorted(items)
-        cols = list(zip(*items, strict=True))
         async with pool.acquire() as conn:
-            rows = await conn.fetch(_UPSERT, *cols)
-            found = {r["hash"]: r["series_id"] for r in rows}
+            found = await repo.upsert_series(conn, items)
             if len(found) < len(items):
                 # Another worker inserted some of them concurrently: our statement waited for it
                 # (DO NOTHING) but its snapshot predates that commit. A second look sees them.
-                rest = [h for h, *_ in items if h not in found]
-                rows = await conn.fetch(
-                    "SELECT hash, series_id FROM metric_series WHERE hash = ANY($1::bigint[])", rest
-                )
-                found.update({r["hash"]: r["series_id"] for r in rows})
+                found.update(await repo.series_ids(conn, [h for h, *_ in items if h not in found]))
         return found
 
     def _remember(self, found: dict[int, int]) -> None:

@@ -450,6 +450,7 @@ async def test_a_killed_hearth_worker_is_recovered(settings, aiohttp_server, htt
     env = {
         **hearth_env,
         "HEARTH_DATABASE_URL": settings.database_url,
+        "HEARTH_REDIS_URL": settings.redis_url,
         "HEARTH_ISSUER": url,
         "HEARTH_DATA_DIR": settings.data_dir,
     }

@@ -222,3 +222,44 @@ async def test_code_exchange_checks_verifier_and_redirect_uri(live, http, spa):
         http, live, {**base, "redirect_uri": REDIRECT, "code_verifier": verifier}
     )
     assert status == 200 and body["token_type"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",  # no boundary: aiohttp's own form reader fails on it
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded; charset=no-such-charset",
+    ],
+)
+async def test_malformed_or_unsupported_form_bodies_are_client_errors(
+    live, http, svc, content_type
+):
+    body = b"grant_type=client_credentials&request=x&email=a&password=b"
+    headers = {**basic(*svc), "Content-Type": content_type}
+    async with http.post(live.url + TOKEN, data=body, headers=headers) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"] == "invalid_request"
+        assert resp.headers["Cache-Control"] == "no-store"
+    async with http.post(
+        f"{live.url}/oauth/authorize",
+        data=body,
+        headers={"Content-Type": content_type},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 400 and resp.content_type == "text/html"
+        assert "Cannot sign in" in await resp.text()
+
+
+async def test_login_form_with_a_repeated_or_missing_field_is_a_400_page(live, http):
+    async with http.post(
+        f"{live.url}/oauth/authorize",
+        data="request=x&email=a&email=b&password=c",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 400 and "repeated" in await resp.text()
+    async with http.post(
+        f"{live.url}/oauth/authorize", data={"email": "a", "password": "b"}, allow_redirects=False
+    ) as resp:
+        assert resp.status == 400 and "incomplete form" in await resp.text()

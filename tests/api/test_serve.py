@@ -116,24 +116,70 @@ def test_embedded_serve_stops_cleanly_and_keeps_data(hearth_env):
         for p in (locals().get("first"), locals().get("second")):
             if p is not None and p.poll() is None:
                 p.kill()
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                "pg_ctl",
-                "stop",
-                "-D",
-                str(data / "pg"),
-                "-m",
-                "immediate",
-            ]
-            if os.geteuid() == 0
-            else ["pg_ctl", "stop", "-D", str(data / "pg"), "-m", "immediate"],
-            capture_output=True,
-            check=False,
-        )
+        _stop_cluster(data)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _stop_cluster(data: Path) -> None:
+    pg_ctl = ["pg_ctl", "stop", "-D", str(data / "pg"), "-m", "immediate"]
+    cmd = ["runuser", "-u", "postgres", "--", *pg_ctl] if os.geteuid() == 0 else pg_ctl
+    subprocess.run(cmd, capture_output=True, check=False)
+
+
+def _processes_using(data: Path) -> list[str]:
+    """Command lines of live processes that name the data dir (PostgreSQL, redis.conf)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(data) in cmdline:
+            out.append(f"{proc.name}: {cmdline}")
+    return out
+
+
+def test_a_start_after_a_crash_owns_what_the_crashed_run_left(hearth_env):
+    """SIGKILL of the supervisor: its workers exit with it; the next start adopts the embedded
+    PostgreSQL and Redis still running and stops them when it stops."""
+    data = make_data_dir("hearth-crash-")
+    port, pg, rd = free_port(), free_port(), free_port()
+    env = {**hearth_env, "HEARTH_PG_PORT": str(pg), "HEARTH_REDIS_PORT": str(rd)}
+    env.pop("HEARTH_MASTER_KEY")
+    args = ("--data-dir", str(data), "--port", str(port), "--workers", "2")
+    try:
+        crashed = _start(env, *args)
+        _wait_ready(crashed, port)
+        workers = [
+            w
+            for w in _children(crashed.pid)
+            if b"api.cli" in Path(f"/proc/{w}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 2
+        crashed.kill()
+        crashed.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{w}").exists() for w in workers), "orphaned workers live on"
+        assert _port_closed(port)
+        assert not _port_closed(pg)  # left running by the crash
+
+        second = _start(env, *args)
+        _wait_ready(second, port)
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err
+        assert "already running on this data dir; reusing it" in err
+        assert _port_closed(pg) and _port_closed(rd) and _port_closed(port)
+        assert _processes_using(data) == []
+    finally:
+        for p in (locals().get("crashed"), locals().get("second")):
+            if p is not None and p.poll() is None:
+                p.kill()
+        _stop_cluster(data)
         shutil.rmtree(data, ignore_errors=True)
 
 

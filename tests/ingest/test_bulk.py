@@ -76,6 +76,14 @@ async def _count(live, ns="app") -> int:
     )
 
 
+async def _merged(live, seconds: float = 15.0) -> None:
+    """Wait until the background merger has folded every committed aggregate into the rollups."""
+    deadline = time.monotonic() + seconds
+    while await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending"):
+        assert time.monotonic() < deadline, "the rollup merger did not catch up"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize("shape", list(BODIES))
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
 async def test_every_format_and_encoding(live, http, mh, shape, gz):
@@ -183,6 +191,35 @@ async def test_whole_body_errors(live, http, mh):
     assert status == 415
 
 
+async def test_gzip_past_the_decompressed_limit_is_413(settings, aiohttp_server, http):
+    port = free_port()
+    # The decompressed limit is 8 times the body limit: 32 KiB here.
+    s = settings.replace(issuer=f"http://127.0.0.1:{port}", metrics_max_body_bytes=4096)
+    server = await aiohttp_server(create_app(s), port=port)
+    lv = Live(url=f"http://127.0.0.1:{port}", app=server.app, settings=s)
+    headers = await service_token(lv, http, ["metrics.write"])
+    gz = {"Content-Encoding": "gzip"}
+    inside = orjson.dumps(pts(3)) + b" " * (32 * 1024)  # a valid body, once decompressed
+    bomb = gzip.compress(inside)
+    assert len(bomb) < 4096
+    async with http.post(
+        f"{lv.url}/v1/metrics/bulk",
+        data=bomb,
+        headers={**headers, "Content-Type": "application/json", **gz},
+    ) as resp:
+        assert resp.status == 413
+        assert resp.content_type == "application/problem+json"
+        problem = await resp.json(content_type=None)
+    assert problem["status"] == 413 and problem["title"] == "Content Too Large"
+    assert problem["detail"] == "decompressed body exceeds the limit of 32768 bytes"
+    assert problem["errors"] == [{"path": "$", "message": problem["detail"]}]
+    # Just under the limit the same points are accepted, and only the 413 wrote nothing.
+    small = gzip.compress(orjson.dumps(pts(3)) + b" " * (32 * 1024 - len(orjson.dumps(pts(3)))))
+    status, result, _ = await _bulk(http, lv, headers, small, "application/json", extra=gz)
+    assert status == 200 and result["accepted"] == 3
+    assert await lv.app[DB].fetchval("SELECT count(*) FROM metric_points") == 3
+
+
 async def test_idempotent_retry_writes_once(live, http, mh):
     body = orjson.dumps(pts(20))
     key = {"Idempotency-Key": "batch-0001"}
@@ -275,8 +312,8 @@ async def test_rollups_equal_a_group_by_over_raw_points(live, http, mh):
             http, live, mh, orjson.dumps(points[i : i + 500]), "application/json"
         )
         assert status == 200
-    # Aggregates committed with the points are folded into the rollups by the merger.
-    assert await live.app[INGEST].merge_rollups() > 0
+    # Aggregates committed with the points are folded into the rollups by the background merger.
+    await _merged(live)
     assert await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending") == 0
     for table, unit in (("metric_rollup_1m", "minute"), ("metric_rollup_1h", "hour")):
         diff = await live.app[DB].fetchval(f"""

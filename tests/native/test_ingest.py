@@ -338,7 +338,7 @@ def test_any_json_document_matches_reference(doc: Any) -> None:
     ],
 )
 def test_bad_json_body_is_ingest_error(body: bytes) -> None:
-    with pytest.raises(_native.IngestError):
+    with pytest.raises(_native.MalformedBody):
         decode(body, "json")
     with pytest.raises(ref.BodyError):
         ref.decode(body, "json", WINDOW)
@@ -355,14 +355,17 @@ def test_bad_json_body_is_ingest_error(body: bytes) -> None:
     ],
 )
 def test_bad_csv_body_is_ingest_error(body: bytes) -> None:
-    with pytest.raises(_native.IngestError):
+    with pytest.raises(_native.MalformedBody):
         decode(body, "csv")
 
 
 def test_unknown_format() -> None:
-    with pytest.raises(_native.IngestError, match="unknown format"):
+    with pytest.raises(_native.UnknownFormat, match="unknown format"):
         decode(b"[]", "xml")
     assert issubclass(_native.IngestError, ValueError)
+    for kind in (_native.MalformedBody, _native.BodyTooLarge, _native.UnknownFormat):
+        assert issubclass(kind, _native.IngestError)
+    assert not issubclass(_native.BodyTooLarge, _native.MalformedBody)
 
 
 def test_gzip_round_trip() -> None:
@@ -375,26 +378,26 @@ def test_gzip_round_trip() -> None:
         b'{"namespace":"a","name":"b","value":2}\n'
     )
     assert decode(two, "ndjson", gzip=True).accepted == 2
-    with pytest.raises(_native.IngestError, match="gzip"):
+    with pytest.raises(_native.MalformedBody, match="gzip"):
         decode(body, "json", gzip=True)
-    with pytest.raises(_native.IngestError, match="gzip"):
+    with pytest.raises(_native.MalformedBody, match="gzip"):
         decode(gzip.compress(body)[:-5], "json", gzip=True)
 
 
 def test_zip_bomb_is_refused() -> None:
     bomb = gzip.compress(b" " * (64 << 20), compresslevel=9)
     assert len(bomb) < 100_000
-    with pytest.raises(_native.IngestError, match="exceeds the limit of 1048576 bytes"):
+    with pytest.raises(_native.BodyTooLarge, match="exceeds the limit of 1048576 bytes"):
         decode(bomb, "ndjson", gzip=True, max_decompressed=1 << 20)
     assert decode(bomb, "ndjson", gzip=True).total == 0  # 64 MiB: under the default
     # 300 members of 1 MiB each: over the default limit of 256 MiB
     member = gzip.compress(b"\n" * (1 << 20), compresslevel=9)
-    with pytest.raises(_native.IngestError, match="exceeds the limit of 268435456 bytes"):
+    with pytest.raises(_native.BodyTooLarge, match="exceeds the limit of 268435456 bytes"):
         decode(member * 300, "ndjson", gzip=True)
     # exactly at the limit is accepted
     body = b'[{"namespace":"a","name":"b","value":1}]'
     assert decode(gzip.compress(body), "json", gzip=True, max_decompressed=len(body)).accepted == 1
-    with pytest.raises(_native.IngestError):
+    with pytest.raises(_native.BodyTooLarge):
         decode(gzip.compress(body), "json", gzip=True, max_decompressed=len(body) - 1)
 
 

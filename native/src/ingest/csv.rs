@@ -27,20 +27,20 @@ fn header_columns(header: &csv::ByteRecord) -> Result<[Option<usize>; 5], Ingest
     for (i, cell) in header.iter().enumerate() {
         let name = String::from_utf8_lossy(cell);
         let Some(c) = COLUMNS.iter().position(|&c| c == name) else {
-            return Err(IngestError(format!(
+            return Err(IngestError::Malformed(format!(
                 "CSV header: unknown column {:?}",
                 super::point::shown(&name)
             )));
         };
         if pos[c].replace(i).is_some() {
-            return Err(IngestError(format!(
+            return Err(IngestError::Malformed(format!(
                 "CSV header: duplicate column {name:?}"
             )));
         }
     }
     for (c, p) in pos.iter().enumerate() {
         if REQUIRED[c] && p.is_none() {
-            return Err(IngestError(format!(
+            return Err(IngestError::Malformed(format!(
                 "CSV header: missing column {:?}",
                 COLUMNS[c]
             )));
@@ -57,7 +57,7 @@ fn cell(rec: &csv::ByteRecord, at: usize) -> &str {
 /// Decode a CSV body into `b`.
 pub fn decode_csv<P: JsonParser>(body: &[u8], b: &mut Builder) -> Result<(), IngestError> {
     let text = std::str::from_utf8(body).map_err(|e| {
-        IngestError(format!(
+        IngestError::Malformed(format!(
             "CSV body is not valid UTF-8 (at byte {})",
             e.valid_up_to()
         ))
@@ -68,9 +68,9 @@ pub fn decode_csv<P: JsonParser>(body: &[u8], b: &mut Builder) -> Result<(), Ing
         .flexible(true)
         .from_reader(text.as_bytes());
     let mut rec = csv::ByteRecord::new();
-    let csv_err = |e: csv::Error| IngestError(format!("CSV body cannot be read: {e}"));
+    let csv_err = |e: csv::Error| IngestError::Malformed(format!("CSV body cannot be read: {e}"));
     if !rdr.read_byte_record(&mut rec).map_err(csv_err)? {
-        return Err(IngestError::new("CSV body has no header row"));
+        return Err(IngestError::Malformed("CSV body has no header row".into()));
     }
     let pos = header_columns(&rec)?;
     let ncols = rec.len();

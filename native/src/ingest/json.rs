@@ -363,11 +363,11 @@ impl<'de> Visitor<'de> for Document<'_> {
 fn body_error(e: impl fmt::Display) -> IngestError {
     let msg = e.to_string();
     if msg.contains(BAD_SHAPE) {
-        IngestError::new(BAD_SHAPE)
+        IngestError::Malformed(BAD_SHAPE.into())
     } else {
         // sonic-rs appends a multi-line excerpt of the input: keep the first line.
         let first = msg.lines().next().unwrap_or("").trim_end();
-        IngestError(format!("body is not valid JSON: {first}"))
+        IngestError::Malformed(format!("body is not valid JSON: {first}"))
     }
 }
 

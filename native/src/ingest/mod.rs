@@ -8,9 +8,9 @@
 //! batch is in [`crate::copy`].
 //!
 //! Errors come in two kinds: an [`IngestError`] when the body as a whole is
-//! unusable (not JSON, a bad CSV header, bad gzip, too large once
-//! decompressed), and a per-item rejection (`(index, reason)` in
-//! [`Batch::rejected`]) for everything else.
+//! unusable — one variant per way a caller answers it (malformed, too large
+//! once decompressed, an unknown format name) — and a per-item rejection
+//! (`(index, reason)` in [`Batch::rejected`]) for everything else.
 
 pub mod csv;
 pub mod json;
@@ -18,7 +18,6 @@ pub mod point;
 pub mod time;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::str::FromStr;
@@ -28,22 +27,21 @@ use point::{RawPoint, ValidPoint, Window};
 
 pub use json::DefaultParser;
 
-/// The body as a whole cannot be decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngestError(pub String);
-
-impl fmt::Display for IngestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for IngestError {}
-
-impl IngestError {
-    pub fn new(msg: impl Into<String>) -> Self {
-        IngestError(msg.into())
-    }
+/// Why the body as a whole cannot be decoded. The variants differ in how a
+/// server answers them (a client error in the body, a body too large, a bug in
+/// the caller), so each becomes its own Python exception class.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The body is not what its format says: not JSON, not an array of
+    /// points, a bad CSV header, not UTF-8, corrupt or truncated gzip.
+    #[error("{0}")]
+    Malformed(String),
+    /// Decompressed, the body would be larger than `limit` bytes.
+    #[error("decompressed body exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The format name is not one of [`Format`]'s (shown shortened).
+    #[error("unknown format {0:?} (expected \"json\", \"ndjson\" or \"csv\")")]
+    UnknownFormat(String),
 }
 
 /// Wire format of a body.
@@ -65,10 +63,7 @@ impl FromStr for Format {
             "json" => Ok(Format::Json),
             "ndjson" => Ok(Format::Ndjson),
             "csv" => Ok(Format::Csv),
-            _ => Err(IngestError(format!(
-                "unknown format {:?} (expected \"json\", \"ndjson\" or \"csv\")",
-                point::shown(s)
-            ))),
+            _ => Err(IngestError::UnknownFormat(point::shown(s).into())),
         }
     }
 }
@@ -228,11 +223,9 @@ pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, IngestError> {
     flate2::read::MultiGzDecoder::new(body)
         .take(limit)
         .read_to_end(&mut out)
-        .map_err(|e| IngestError(format!("body is not valid gzip: {e}")))?;
+        .map_err(|e| IngestError::Malformed(format!("body is not valid gzip: {e}")))?;
     if out.len() > max {
-        return Err(IngestError(format!(
-            "decompressed body exceeds the limit of {max} bytes"
-        )));
+        return Err(IngestError::TooLarge { limit: max });
     }
     Ok(out)
 }

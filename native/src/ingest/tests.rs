@@ -22,8 +22,12 @@ fn dec(body: &str, format: Format) -> Batch {
     decode(body.as_bytes(), format, &opts()).unwrap()
 }
 
+/// The message of a body refused as malformed (any other outcome fails the test).
 fn err(body: &[u8], format: Format) -> String {
-    decode(body, format, &opts()).unwrap_err().0
+    match decode(body, format, &opts()) {
+        Err(IngestError::Malformed(msg)) => msg,
+        other => panic!("expected IngestError::Malformed, got {other:?}"),
+    }
 }
 
 fn reasons(b: &Batch) -> Vec<(usize, &str)> {
@@ -246,7 +250,12 @@ fn formats_parse() {
     assert_eq!("json".parse::<Format>(), Ok(Format::Json));
     assert_eq!("ndjson".parse::<Format>(), Ok(Format::Ndjson));
     assert_eq!("csv".parse::<Format>(), Ok(Format::Csv));
-    assert!("JSON".parse::<Format>().is_err());
+    let e = "JSON".parse::<Format>().unwrap_err();
+    assert_eq!(e, IngestError::UnknownFormat("JSON".into()));
+    assert_eq!(
+        e.to_string(),
+        r#"unknown format "JSON" (expected "json", "ndjson" or "csv")"#
+    );
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -270,16 +279,29 @@ fn gzip_round_trip_and_limits() {
     // a bomb: 10 MB of spaces compress to ~10 kB
     let bomb = gzip(&vec![b' '; 10 << 20]);
     let e = decode(&bomb, Format::Ndjson, &o).unwrap_err();
-    assert_eq!(e.0, "decompressed body exceeds the limit of 1048576 bytes");
+    assert_eq!(e, IngestError::TooLarge { limit: 1 << 20 });
+    assert_eq!(
+        e.to_string(),
+        "decompressed body exceeds the limit of 1048576 bytes"
+    );
     // exactly at the limit is fine
     o.max_decompressed = body.len();
     assert!(decode(&gzip(body), Format::Json, &o).is_ok());
     o.max_decompressed = body.len() - 1;
-    assert!(decode(&gzip(body), Format::Json, &o).is_err());
+    assert_eq!(
+        decode(&gzip(body), Format::Json, &o).unwrap_err(),
+        IngestError::TooLarge {
+            limit: body.len() - 1
+        }
+    );
     o.max_decompressed = 1 << 20;
     for bad in [&b"not gzip"[..], &gzip(body)[..20]] {
-        let e = decode(bad, Format::Json, &o).unwrap_err();
-        assert!(e.0.starts_with("body is not valid gzip"), "{e}");
+        match decode(bad, Format::Json, &o) {
+            Err(IngestError::Malformed(m)) => {
+                assert!(m.starts_with("body is not valid gzip"), "{m}")
+            }
+            other => panic!("expected Malformed, got {other:?}"),
+        }
     }
 }
 

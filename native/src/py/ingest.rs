@@ -14,12 +14,35 @@ create_exception!(
     hearth_core._native,
     IngestError,
     PyValueError,
-    "The body as a whole cannot be decoded (not JSON, bad CSV header, bad gzip, decompressed size over the limit, unknown format)."
+    "The body as a whole cannot be decoded. Base of MalformedBody, BodyTooLarge and UnknownFormat."
+);
+create_exception!(
+    hearth_core._native,
+    MalformedBody,
+    IngestError,
+    "The body is not what its format says (not JSON, a bad CSV header, not UTF-8, bad gzip)."
+);
+create_exception!(
+    hearth_core._native,
+    BodyTooLarge,
+    IngestError,
+    "The gzip body decompresses to more than max_decompressed bytes."
+);
+create_exception!(
+    hearth_core._native,
+    UnknownFormat,
+    IngestError,
+    "The format name is not \"json\", \"ndjson\" or \"csv\"."
 );
 
 impl From<ingest::IngestError> for PyErr {
     fn from(e: ingest::IngestError) -> PyErr {
-        IngestError::new_err(e.0)
+        let msg = e.to_string();
+        match e {
+            ingest::IngestError::Malformed(_) => MalformedBody::new_err(msg),
+            ingest::IngestError::TooLarge { .. } => BodyTooLarge::new_err(msg),
+            ingest::IngestError::UnknownFormat(_) => UnknownFormat::new_err(msg),
+        }
     }
 }
 
@@ -183,6 +206,9 @@ fn decode_points(
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("IngestError", py.get_type::<IngestError>())?;
+    m.add("MalformedBody", py.get_type::<MalformedBody>())?;
+    m.add("BodyTooLarge", py.get_type::<BodyTooLarge>())?;
+    m.add("UnknownFormat", py.get_type::<UnknownFormat>())?;
     m.add("COPY_HEADER", PyBytes::new(py, &copy::HEADER))?;
     m.add("COPY_TRAILER", PyBytes::new(py, &copy::TRAILER))?;
     m.add_class::<DecodedBatch>()?;

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from hearth_core.errors import Conflict, InvalidInput, Unprocessable
+from hearth_core.idempotency import repo
 
 STALE_SECONDS = 300  # a reservation whose worker died is taken over after this
 
@@ -43,22 +44,9 @@ async def reserve(
             errors=[{"path": "header.Idempotency-Key", "message": "bad length"}],
         )
     async with pool.acquire() as conn:
-        taken = await conn.fetchval(
-            "INSERT INTO idempotency_keys (client_id, key, request_hash, status) VALUES ($1, $2, $3, 'pending')"
-            " ON CONFLICT DO NOTHING RETURNING 1",
-            client_id,
-            key,
-            digest,
-        )
-        if taken:
+        if await repo.insert_pending(conn, client_id, key, digest):
             return Reservation(client_id, key)
-        row = await conn.fetchrow(
-            "SELECT request_hash, status, status_code, response,"
-            " extract(epoch FROM now() - created_at) AS age"
-            " FROM idempotency_keys WHERE client_id=$1 AND key=$2",
-            client_id,
-            key,
-        )
+        row = await repo.find(conn, client_id, key)
         if row is None:  # completed and pruned between our two statements: try once more
             return await reserve(pool, client_id, key, digest)
         if row["request_hash"] != digest:
@@ -66,11 +54,7 @@ async def reserve(
         if row["status"] == "done":
             return Replay(row["status_code"], row["response"])
         if row["age"] > STALE_SECONDS:
-            await conn.execute(
-                "UPDATE idempotency_keys SET created_at=now() WHERE client_id=$1 AND key=$2",
-                client_id,
-                key,
-            )
+            await repo.renew(conn, client_id, key)
             return Reservation(client_id, key)
         raise Conflict(
             "a request with this Idempotency-Key is still in progress", headers={"Retry-After": "1"}
@@ -80,18 +64,17 @@ async def reserve(
 async def complete(
     conn: asyncpg.Connection, res: Reservation, status_code: int, response: Any
 ) -> None:
-    await conn.execute(
-        "UPDATE idempotency_keys SET status='done', status_code=$3, response=$4 WHERE client_id=$1 AND key=$2",
-        res.client_id,
-        res.key,
-        status_code,
-        response,
-    )
+    """Record the response; call inside the transaction that makes the work durable."""
+    await repo.mark_done(conn, res.client_id, res.key, status_code, response)
 
 
 async def release(pool: asyncpg.Pool, res: Reservation) -> None:
-    await pool.execute(
-        "DELETE FROM idempotency_keys WHERE client_id=$1 AND key=$2 AND status='pending'",
-        res.client_id,
-        res.key,
-    )
+    """Free a key whose work failed before it was queued, so a retry may use it."""
+    async with pool.acquire() as conn:
+        await repo.delete_pending(conn, res.client_id, res.key)
+
+
+async def prune(pool: asyncpg.Pool) -> int:
+    """Forget keys older than a day (a retry after that is a new request)."""
+    async with pool.acquire() as conn:
+        return await repo.delete_expired(conn)

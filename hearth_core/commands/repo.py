@@ -65,11 +65,6 @@ def _command(r: asyncpg.Record) -> Command:
     return msgspec.convert({**dict(r), "id": str(r["id"]), "template": r["template_name"]}, Command)
 
 
-def _like(text: str) -> str:
-    """``text`` as an ILIKE pattern that matches it anywhere, its own wildcards literal."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 # ----------------------------------------------------------------- templates
 async def lock_template_name(conn: asyncpg.Connection, name: str) -> None:
     """Serialise imports of one template name (its next version number)."""
@@ -133,10 +128,7 @@ async def find_templates(
     db: Db, *, q: str | None, name: str | None, all_versions: bool, page: int, limit: int
 ) -> tuple[list[SopTemplate], int]:
     """``q``: a substring of the name or description (case-insensitive)."""
-    where = Where().eq("t.name", name)
-    if q is not None:
-        pattern = _like(q)
-        where.add("(t.name ILIKE {} OR t.description ILIKE {})", pattern, pattern)
+    where = Where().eq("t.name", name).substring(("t.name", "t.description"), q)
     if not all_versions:
         where.add(_LATEST)
     rows, total = await fetch_page(

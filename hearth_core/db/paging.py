@@ -57,10 +57,16 @@ class Where:
 
     def prefix(self, column: str, value: str | None) -> Where:
         """``column`` starts with ``value`` (LIKE's own wildcards in ``value`` are literal)."""
+        return (
+            self if value is None else self.add(f"{column} LIKE {{}} || '%'", like_literal(value))
+        )
+
+    def substring(self, columns: tuple[str, ...], value: str | None) -> Where:
+        """``value`` appears in any of ``columns``, ignoring case (wildcards literal)."""
         if value is None:
             return self
-        escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return self.add(f"{column} LIKE {{}} || '%'", escaped)
+        pattern = self.bind("%" + like_literal(value) + "%")
+        return self.add("(" + " OR ".join(f"{c} ILIKE {pattern}" for c in columns) + ")")
 
     def any(self, column: str, values: Iterable[Any] | None) -> Where:
         """``column`` is one of ``values`` (skipped when ``values`` is None; none matches [])."""
@@ -85,6 +91,11 @@ class Where:
 
     def __bool__(self) -> bool:
         return bool(self._clauses)
+
+
+def like_literal(text: str) -> str:
+    """``text`` with LIKE's wildcards (and its escape character) made literal."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def offset(page: int, limit: int) -> int:

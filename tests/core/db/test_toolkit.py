@@ -60,6 +60,19 @@ async def test_each_filter_and_none_means_absent(things):
     ids, total = await _ids(things, Where().prefix("name", "a_b"))
     assert total == 8 and all(i % 3 == 0 for i in ids)
     assert (await _ids(things, Where().prefix("name", "a%")))[1] == 0
+    # A substring of any of the columns, any case, wildcards literal.
+    assert (await _ids(things, Where().substring(("kind", "name"), "B-1")))[0] == [
+        10,
+        11,
+        13,
+        14,
+        16,
+        17,
+        19,
+    ]
+    assert (await _ids(things, Where().substring(("name",), "A_B-1")))[0] == [12, 15, 18]
+    assert (await _ids(things, Where().substring(("name",), "%")))[1] == 0
+    assert (await _ids(things, Where().substring(("name",), None)))[1] == 25
     assert (await _ids(things, Where().any("id", [2, 3, 99])))[0] == [2, 3]
     assert (await _ids(things, Where().any("id", [])))[1] == 0
     assert (await _ids(things, Where().any("id", None)))[1] == 25

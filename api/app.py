@@ -41,6 +41,7 @@ from api.keys import (
     OPENAPI_CACHE,
     RATELIMITS,
     REDIS,
+    ROLES,
     ROOMS,
     SETTINGS,
     USAGE,
@@ -64,6 +65,7 @@ from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.ratelimit.service import RateLimitService
 from hearth_core.redis_client import create_redis
+from hearth_core.roles.service import RoleService
 from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
@@ -133,6 +135,7 @@ async def _identity(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = UserService(
         app[DB], cipher, provider.revocations, provider.max_token_life.total_seconds()
     )
+    app[ROLES] = RoleService(app[DB])
 
     async def reload_data_keys(_event: object = None) -> None:
         async with app[DB].acquire() as conn:

@@ -11,7 +11,8 @@ import pytest
 
 from hearth_core.security.crypto import CryptoError, MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher, rotate_data_keys
-from hearth_core.users.service import decrypt_row, encrypt_profile, reencrypt_all
+from hearth_core.users.pii import decrypt_row, encrypt_profile
+from hearth_core.users.service import reencrypt_all
 from tests.conftest import TEST_MASTER_KEY
 
 NEW_MASTER = "new:" + base64.b64encode(b"n" * 32).decode()

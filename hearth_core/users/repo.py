@@ -90,9 +90,7 @@ async def get_identity(
 
 
 # ------------------------------------------------------------------ reads
-async def fetch(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID
-) -> asyncpg.Record | None:
+async def get(conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> asyncpg.Record | None:
     """The user's row with its ``roles``."""
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM users u WHERE u.user_id = $1", user_id)  # noqa: S608 - fixed fragment
 

@@ -92,7 +92,7 @@ class UserService:
         self.revoke_window = revoke_window
 
     async def _read(self, conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> User:
-        row = await repo.fetch(conn, user_id)
+        row = await repo.get(conn, user_id)
         if row is None:
             raise NotFound(f"no user {user_id}")
         return decrypt_row(self.cipher, row)

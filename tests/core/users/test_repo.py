@@ -43,17 +43,17 @@ async def test_insert_then_read_back(db, cipher):
     await repo.insert(db, [a, b])
     await roles_repo.grant_many(db, [(a.user_id, "admin")])
 
-    ann = decrypt_row(cipher, await repo.fetch(db, a.user_id))
+    ann = decrypt_row(cipher, await repo.get(db, a.user_id))
     assert (ann.email, ann.display_name, ann.attributes) == (
         "ann@example.test",
         "Ann Lee",
         {"team": "ops"},
     )
     assert ann.status == "active" and ann.roles == ["admin"] and ann.last_login is None
-    bob = decrypt_row(cipher, await repo.fetch(db, b.user_id))
+    bob = decrypt_row(cipher, await repo.get(db, b.user_id))
     assert bob.status == "inactive" and bob.roles == [] and bob.display_name is None
     assert await repo.status_of(db, b.user_id) == "inactive"
-    assert await repo.fetch(db, uuid.uuid4()) is None
+    assert await repo.get(db, uuid.uuid4()) is None
     assert await repo.status_of(db, uuid.uuid4()) is None
 
     login = await repo.find_login(db, cipher, " ANN@example.test")
@@ -74,7 +74,7 @@ async def test_a_taken_email_is_a_unique_violation(db, cipher):
 async def test_the_bootstrap_admin_is_an_ordinary_user(db, cipher):
     login = await repo.find_login(db, cipher, ADMIN_EMAIL)
     assert login is not None and login.password_hash.startswith("$argon2id$")
-    admin = decrypt_row(cipher, await repo.fetch(db, login.user_id))
+    admin = decrypt_row(cipher, await repo.get(db, login.user_id))
     assert admin.display_name == "Administrator" and admin.roles == ["admin"]
     # Written by the same insert as every user, so its name is searchable too.
     rows, total = await repo.list_page(
@@ -157,7 +157,7 @@ async def test_update_rewrites_and_keeps_the_password_unless_given(db, cipher):
     await repo.insert(db, [u])
     enc = encrypt_profile(cipher, u.user_id, "y@example.test", "Why", {"a": 1})
     await repo.update(db, u.user_id, enc, status="inactive", password_hash=None)
-    got = decrypt_row(cipher, await repo.fetch(db, u.user_id))
+    got = decrypt_row(cipher, await repo.get(db, u.user_id))
     assert (got.email, got.display_name, got.attributes, got.status) == (
         "y@example.test",
         "Why",
@@ -193,8 +193,8 @@ async def test_update_matching_leaves_a_user_whose_email_changed(db, cipher):
         for x, e in ((a, "a@example.test"), (b, "b@example.test"))
     ]
     await repo.update_matching(db, renamed)
-    got_a = decrypt_row(cipher, await repo.fetch(db, a.user_id))
-    got_b = decrypt_row(cipher, await repo.fetch(db, b.user_id))
+    got_a = decrypt_row(cipher, await repo.get(db, a.user_id))
+    got_b = decrypt_row(cipher, await repo.get(db, b.user_id))
     assert (got_a.display_name, got_a.status) == ("New", "inactive")
     assert (got_b.email, got_b.display_name, got_b.status) == ("b2@example.test", None, "active")
 
@@ -207,7 +207,7 @@ async def test_deactivate_erase_and_the_reencryption_scan(db, cipher):
     await repo.deactivate(db, a.user_id)
     assert await repo.status_of(db, a.user_id) == "inactive"
     await repo.erase(db, b.user_id)
-    row = await repo.fetch(db, b.user_id)
+    row = await repo.get(db, b.user_id)
     assert row["status"] == "erased" and row["email_enc"] is None and row["email_bidx"] is None
     assert row["display_name_enc"] is None and list(row["name_prefixes"]) == []
     assert await repo.count_encrypted(db) == before + 1
@@ -222,7 +222,7 @@ async def test_deactivate_erase_and_the_reencryption_scan(db, cipher):
 
     fresh = encrypt_profile(cipher, a.user_id, "a@example.test", "A again", {"v": 2})
     await repo.rewrite_ciphertexts(db, a.user_id, fresh)
-    got = decrypt_row(cipher, await repo.fetch(db, a.user_id))
+    got = decrypt_row(cipher, await repo.get(db, a.user_id))
     assert (got.display_name, got.attributes) == ("A again", {"v": 2})
 
 

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from hearth_core import events
-from hearth_core.db.audited import audited_write
+from hearth_core.db.audited import AuditedWrite, audited_write
 from hearth_core.db.paging import Page
 from hearth_core.errors import Conflict, InvalidInput, NotFound
 from hearth_core.identity.revocations import Revocations, persist
@@ -168,7 +167,7 @@ class UserService:
                 await check_roles(w.conn, roles)
                 await roles_repo.replace(w.conn, user_id, roles)
             if current.status == "active" and status != "active":
-                await self._revoke_subject(w.conn, user_id)
+                await self._revoke_subject(w, user_id)
             changed = sorted(k for k in changes if k != "password") + (
                 ["password"] if new_hash else []
             )
@@ -197,7 +196,7 @@ class UserService:
                 await repo.erase(w.conn, user_id)
             elif row["status"] == "active":
                 await repo.deactivate(w.conn, user_id)
-            await self._revoke_subject(w.conn, user_id)
+            await self._revoke_subject(w, user_id)
             await w.audit(
                 "user.erase" if erase else "user.deactivate",
                 f"user:{user_id}",
@@ -210,10 +209,10 @@ class UserService:
             )
         self._revoke_locally(user_id)
 
-    async def _revoke_subject(self, conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
-        await repo.revoke_token_families(conn, user_id, "user deactivated")
-        await persist(conn, "sub", str(user_id), expires_in=self.revoke_window)
-        await events.notify(conn, "revocation")
+    async def _revoke_subject(self, w: AuditedWrite, user_id: uuid.UUID) -> None:
+        await repo.revoke_token_families(w.conn, user_id, "user deactivated")
+        await persist(w.conn, "sub", str(user_id), expires_in=self.revoke_window)
+        await w.notify("revocation")
 
     def _revoke_locally(self, user_id: uuid.UUID) -> None:
         self.revocations.add("sub", str(user_id), expires_at=time.time() + self.revoke_window)

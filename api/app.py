@@ -41,6 +41,7 @@ from api.keys import (
     OPENAPI_CACHE,
     RATELIMITS,
     REDIS,
+    ROLES,
     ROOMS,
     SERVICES,
     SETTINGS,
@@ -93,6 +94,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[EVENTS] = svc.events
         app[IDENTITY] = svc.identity
         app[USERS] = svc.users
+        app[ROLES] = svc.roles
         app[FLAGS] = svc.flags
         app[CONFIG] = svc.config
         app[RATELIMITS] = svc.ratelimits

@@ -14,6 +14,7 @@ from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.ratelimit.service import RateLimitService
+from hearth_core.roles.service import RoleService
 from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import FieldCipher
 from hearth_core.services import Services
@@ -36,6 +37,7 @@ CIPHER = web.AppKey("cipher", FieldCipher)
 EVENTS = web.AppKey("events", EventListener)
 IDENTITY = web.AppKey("identity", IdentityProvider)
 USERS = web.AppKey("users", UserService)
+ROLES = web.AppKey("roles", RoleService)
 FLAGS = web.AppKey("flags", FlagService)
 CONFIG = web.AppKey("config", ConfigService)
 INGEST = web.AppKey("ingest", IngestService)

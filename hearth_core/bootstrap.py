@@ -8,17 +8,20 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from hearth_core import audit
 from hearth_core.db import migrations
+from hearth_core.db.audited import audited_write
 from hearth_core.db.pool import connect
+from hearth_core.identity import repo as identity_repo
 from hearth_core.identity.clients import OIDC_SCOPES
+from hearth_core.roles import repo as roles_repo
+from hearth_core.roles.model import ADMIN_ROLE
 from hearth_core.scopes import ALL_SCOPES
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing, normalize_email
 from hearth_core.security.keyring import load_field_cipher
 from hearth_core.security.passwords import hash_password_async
 from hearth_core.settings import Settings
-
-ADMIN_ROLE = "admin"
+from hearth_core.users import repo as users_repo
+from hearth_core.users.pii import encrypt_profile
 
 
 @dataclass(frozen=True)
@@ -46,28 +49,16 @@ async def prepare(settings: Settings) -> tuple[list[migrations.Migration], Admin
 
 async def ensure_admin_role(conn: asyncpg.Connection) -> None:
     # Re-seeded every start so scopes added by newer versions reach the admin role.
-    await conn.execute(
-        """
-        INSERT INTO roles (name, description, scopes) VALUES ($1, 'Full access', $2)
-        ON CONFLICT (name) DO UPDATE SET scopes = (
-            SELECT array_agg(DISTINCT s ORDER BY s) FROM unnest(roles.scopes || EXCLUDED.scopes) s
-        )
-        """,
-        ADMIN_ROLE,
-        list(ALL_SCOPES),
-    )
+    await roles_repo.seed(conn, ADMIN_ROLE, "Full access", list(ALL_SCOPES))
 
 
 async def ensure_first_admin(
     conn: asyncpg.Connection, cipher: FieldCipher, settings: Settings
 ) -> AdminCredentials | None:
     """Create the first admin unless one exists. Returns the credentials to print once."""
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x61646D696E)
-        has_admin = await conn.fetchval(
-            "SELECT 1 FROM user_roles WHERE role_name = $1 LIMIT 1", ADMIN_ROLE
-        )
-        if has_admin:
+    async with audited_write(conn, actor="system:bootstrap", request_id=None) as w:
+        await users_repo.lock_first_admin(conn)
+        if await roles_repo.has_members(conn, ADMIN_ROLE):
             return None
         email = settings.bootstrap_admin_email or "admin@hearth.local"
         password = settings.bootstrap_admin_password
@@ -76,26 +67,13 @@ async def ensure_first_admin(
             password = secrets.token_urlsafe(18)
         user_id = uuid.uuid4()
         norm = normalize_email(email)
-        await conn.execute(
-            """
-            INSERT INTO users (user_id, email_bidx, email_enc, display_name_enc, password_hash)
-            VALUES ($1, $2, $3, $4, $5)
-            """,
-            user_id,
-            cipher.blind_index(norm),
-            cipher.encrypt_text(norm, f"{user_id}:email"),
-            cipher.encrypt_text("Administrator", f"{user_id}:display_name"),
-            await hash_password_async(password),
+        profile = encrypt_profile(cipher, user_id, norm, "Administrator", {})
+        await users_repo.insert(
+            conn, [users_repo.NewUser(user_id, profile, await hash_password_async(password))]
         )
-        await conn.execute(
-            "INSERT INTO user_roles (user_id, role_name) VALUES ($1, $2)", user_id, ADMIN_ROLE
-        )
-        await audit.record(
-            conn,
-            actor="system:bootstrap",
-            action="user.create",
-            target=f"user:{user_id}",
-            after={"email": "<encrypted>", "roles": [ADMIN_ROLE]},
+        await roles_repo.grant_many(conn, [(user_id, ADMIN_ROLE)])
+        await w.audit(
+            "user.create", f"user:{user_id}", after={"email": "<encrypted>", "roles": [ADMIN_ROLE]}
         )
     return AdminCredentials(
         email=norm, password=password if generated else None, generated=generated
@@ -109,17 +87,11 @@ async def ensure_console_client(conn: asyncpg.Connection, settings: Settings) ->
     """The console's public client (authorization_code + PKCE), its redirect URI kept current."""
     redirect = f"{settings.public_base_url}/console/callback"
     scopes = sorted({*ALL_SCOPES, *OIDC_SCOPES})
-    await conn.execute(
-        """
-        INSERT INTO oauth_clients (client_id, name, confidential, grants, scopes, redirect_uris)
-        VALUES ($1, 'Hearth console', false, ARRAY['authorization_code', 'refresh_token'], $2, ARRAY[$3])
-        ON CONFLICT (client_id) DO UPDATE SET
-            scopes = EXCLUDED.scopes,
-            redirect_uris = CASE WHEN $3 = ANY (oauth_clients.redirect_uris)
-                                 THEN oauth_clients.redirect_uris
-                                 ELSE oauth_clients.redirect_uris || $3 END
-        """,
-        CONSOLE_CLIENT_ID,
-        scopes,
-        redirect,
+    await identity_repo.upsert_public_client(
+        conn,
+        client_id=CONSOLE_CLIENT_ID,
+        name="Hearth console",
+        grants=["authorization_code", "refresh_token"],
+        scopes=scopes,
+        redirect_uri=redirect,
     )

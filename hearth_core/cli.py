@@ -27,6 +27,7 @@ from hearth_core.security.certs import make_dev_certs
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher, rotate_data_keys
 from hearth_core.settings import Settings, SettingsError
+from hearth_core.users import repo as users_repo
 from hearth_core.users.importer import Importer, ImportReport, rows_from
 from hearth_core.users.service import reencrypt_all
 
@@ -288,7 +289,7 @@ def keys_rotate_data(reencrypt: bool, data_dir: str | None) -> None:
         rewritten = 0
         if reencrypt:
             cipher = await load_field_cipher(conn, ring)
-            total = await conn.fetchval("SELECT count(*) FROM users WHERE email_enc IS NOT NULL")
+            total = await users_repo.count_encrypted(conn)
             with click.progressbar(
                 length=total, label="re-encrypting users", file=sys.stderr
             ) as bar:

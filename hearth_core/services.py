@@ -28,6 +28,7 @@ from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.ratelimit.service import RateLimitService
 from hearth_core.redis_client import create_redis
+from hearth_core.roles.service import RoleService
 from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
@@ -48,6 +49,7 @@ class Services:
     events: EventListener
     identity: IdentityProvider
     users: UserService
+    roles: RoleService
     flags: FlagService
     config: ConfigService
     ratelimits: RateLimitService
@@ -142,6 +144,7 @@ async def open_services(
             events=listener,
             identity=identity,
             users=users,
+            roles=RoleService(db),
             flags=flags,
             config=config,
             ratelimits=ratelimits,

@@ -12,6 +12,7 @@ from api.keys import CONFIG
 from api.principal import change_context
 from api.routing import Routes
 from hearth_core.config.service import ConfigEntry, ConfigVersion
+from hearth_core.db.paging import Page
 from hearth_core.errors import InvalidInput
 
 routes = Routes("config")
@@ -51,13 +52,6 @@ class Rollback(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class ConfigList(msgspec.Struct, kw_only=True):
     environment: str
     items: list[ConfigEntry]
-    total: int
-
-
-class HistoryPage(msgspec.Struct, kw_only=True):
-    items: list[ConfigVersion]
-    page: int
-    limit: int
     total: int
 
 
@@ -196,14 +190,14 @@ async def delete_config(request: web.Request) -> web.Response:
     scope="config.read",
     summary="Every version of an entry",
     query=HistoryQuery,
-    response=HistoryPage,
+    response=Page[ConfigVersion],
 )
 async def config_history(request: web.Request) -> web.Response:
     q = read_query(request, HistoryQuery)
-    items, total = await request.app[CONFIG].history(
+    page = await request.app[CONFIG].history(
         q.environment, request.match_info["key"], limit=q.limit, page=q.page
     )
-    return json_response(HistoryPage(items=items, page=q.page, limit=q.limit, total=total))
+    return json_response(page)
 
 
 @routes.post(

@@ -9,11 +9,11 @@ import msgspec
 from aiohttp import web
 
 from api.jsonio import json_response, read_json, read_query
-from api.keys import DB
+from api.keys import ROLES
 from api.principal import change_context
 from api.routing import Routes
-from hearth_core.users import roles as repo
-from hearth_core.users.roles import Role
+from hearth_core.roles.model import Role
+from hearth_core.roles.service import export_csv
 
 routes = Routes("roles")
 
@@ -62,8 +62,7 @@ _user_role = msgspec.json.Decoder(UserRole)
 
 @routes.get("/v1/roles", scope="role.read", summary="List roles", response=RoleList)
 async def list_roles(request: web.Request) -> web.Response:
-    async with request.app[DB].acquire() as conn:
-        items = await repo.list_roles(conn)
+    items = await request.app[ROLES].list_roles()
     return json_response(RoleList(items=items, total=len(items)))
 
 
@@ -77,8 +76,9 @@ async def list_roles(request: web.Request) -> web.Response:
 )
 async def create_role(request: web.Request) -> web.Response:
     spec = await read_json(request, _new)
-    async with request.app[DB].acquire() as conn:
-        role = await repo.create(conn, **msgspec.structs.asdict(spec), **change_context(request))
+    role = await request.app[ROLES].create(
+        **msgspec.structs.asdict(spec), **change_context(request)
+    )
     return json_response(role, status=201)
 
 
@@ -91,13 +91,10 @@ async def create_role(request: web.Request) -> web.Response:
 )
 async def export_roles(request: web.Request) -> web.Response:
     q = read_query(request, ExportQuery)
-    async with request.app[DB].acquire() as conn:
-        items = await repo.list_roles(conn)
+    items = await request.app[ROLES].list_roles()
     disposition = {"Content-Disposition": f'attachment; filename="roles.{q.format}"'}
     if q.format == "csv":
-        return web.Response(
-            text=repo.export_csv(items), content_type="text/csv", headers=disposition
-        )
+        return web.Response(text=export_csv(items), content_type="text/csv", headers=disposition)
     return json_response(RoleList(items=items, total=len(items)), headers=disposition)
 
 
@@ -110,13 +107,9 @@ async def export_roles(request: web.Request) -> web.Response:
 )
 async def update_role(request: web.Request) -> web.Response:
     spec = await read_json(request, _update)
-    async with request.app[DB].acquire() as conn:
-        role = await repo.update(
-            conn,
-            request.match_info["name"],
-            **msgspec.structs.asdict(spec),
-            **change_context(request),
-        )
+    role = await request.app[ROLES].update(
+        request.match_info["name"], **msgspec.structs.asdict(spec), **change_context(request)
+    )
     return json_response(role)
 
 
@@ -130,10 +123,9 @@ async def update_role(request: web.Request) -> web.Response:
 )
 async def delete_role(request: web.Request) -> web.Response:
     q = read_query(request, ForceQuery)
-    async with request.app[DB].acquire() as conn:
-        await repo.delete(
-            conn, request.match_info["name"], force=q.force, **change_context(request)
-        )
+    await request.app[ROLES].delete(
+        request.match_info["name"], force=q.force, **change_context(request)
+    )
     return web.Response(status=204)
 
 
@@ -147,8 +139,7 @@ async def delete_role(request: web.Request) -> web.Response:
 )
 async def assign_role(request: web.Request) -> web.Response:
     spec = await read_json(request, _user_role)
-    async with request.app[DB].acquire() as conn:
-        added = await repo.assign(conn, spec.user_id, spec.role, **change_context(request))
+    added = await request.app[ROLES].assign(spec.user_id, spec.role, **change_context(request))
     return json_response(
         Assigned(user_id=spec.user_id, role=spec.role, added=added), status=201 if added else 200
     )
@@ -163,6 +154,5 @@ async def assign_role(request: web.Request) -> web.Response:
 )
 async def unassign_role(request: web.Request) -> web.Response:
     spec = await read_json(request, _user_role)
-    async with request.app[DB].acquire() as conn:
-        await repo.unassign(conn, spec.user_id, spec.role, **change_context(request))
+    await request.app[ROLES].unassign(spec.user_id, spec.role, **change_context(request))
     return web.Response(status=204)

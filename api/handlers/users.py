@@ -14,6 +14,7 @@ from api.jsonio import YAML_TYPES, json_response, read_json, read_query
 from api.keys import CIPHER, DB, SETTINGS, USERS
 from api.principal import change_context
 from api.routing import Routes
+from hearth_core.db.paging import Page
 from hearth_core.errors import NotFound, TooLarge, UnsupportedMediaType
 from hearth_core.users.importer import Importer, rows_from
 from hearth_core.users.model import User
@@ -56,13 +57,6 @@ class UserListQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     created_after: datetime | None = None
     created_before: datetime | None = None
     sort: Literal[tuple(SORTS)] = "created_at"  # type: ignore[valid-type]
-
-
-class UserPage(msgspec.Struct, kw_only=True):
-    items: list[User]
-    page: int
-    limit: int
-    total: int
 
 
 class DeleteQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -110,12 +104,11 @@ def _user_id(request: web.Request) -> uuid.UUID:
     scope="profile.read",
     summary="List users (filters, sort, pages)",
     query=UserListQuery,
-    response=UserPage,
+    response=Page[User],
 )
 async def list_users(request: web.Request) -> web.Response:
     q = read_query(request, UserListQuery)
-    items, total = await request.app[USERS].list(UserQuery(**msgspec.structs.asdict(q)))
-    return json_response(UserPage(items=items, page=q.page, limit=q.limit, total=total))
+    return json_response(await request.app[USERS].list(UserQuery(**msgspec.structs.asdict(q))))
 
 
 @routes.post(

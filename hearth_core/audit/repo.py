@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import orjson
 
 from hearth_core.db.paging import Where, fetch_page
 
@@ -27,6 +28,29 @@ async def record(
         target,
         before,
         after,
+        request_id,
+    )
+
+
+async def record_many(
+    conn: asyncpg.Connection,
+    *,
+    actor: str,
+    entries: list[tuple[str, str, Any]],
+    request_id: str | None = None,
+) -> None:
+    """One row per ``(action, target, after)``, in one statement (bulk imports)."""
+    if not entries:
+        return
+    await conn.execute(
+        """
+        INSERT INTO audit_log (actor, action, target, after, request_id)
+        SELECT $1, a, t, x::jsonb, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u(a, t, x)
+        """,
+        actor,
+        [a for a, _, _ in entries],
+        [t for _, t, _ in entries],
+        [orjson.dumps(x).decode() for _, _, x in entries],
         request_id,
     )
 

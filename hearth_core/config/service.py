@@ -14,7 +14,9 @@ import msgspec
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from hearth_core import audit, events
+from hearth_core.config import repo
+from hearth_core.db.audited import AuditedWrite, audited_write
+from hearth_core.db.paging import Page
 from hearth_core.errors import Conflict, InvalidInput, NotFound
 
 
@@ -80,7 +82,7 @@ class ConfigService:
         self.entries: dict[tuple[str, str], ConfigEntry] = {}
 
     async def load(self) -> None:
-        rows = await self.pool.fetch("SELECT * FROM config_entries")
+        rows = await repo.all_entries(self.pool)
         self.entries = {(r["environment"], r["key"]): _entry(r) for r in rows}
 
     async def on_event(self, event: dict[str, Any]) -> None:
@@ -90,9 +92,7 @@ class ConfigService:
         await self._refresh(env, key)
 
     async def _refresh(self, env: str, key: str) -> None:
-        row = await self.pool.fetchrow(
-            "SELECT * FROM config_entries WHERE environment=$1 AND key=$2", env, key
-        )
+        row = await repo.get_entry(self.pool, env, key)
         if row is None:
             self.entries.pop((env, key), None)
         else:
@@ -121,29 +121,18 @@ class ConfigService:
     def environments(self) -> list[str]:
         return sorted({env for env, _ in self.entries})
 
-    async def history(
-        self, env: str, key: str, *, limit: int, page: int
-    ) -> tuple[list[ConfigVersion], int]:
-        async with self.pool.acquire() as conn:
-            total = await conn.fetchval(
-                "SELECT count(*) FROM config_history WHERE environment=$1 AND key=$2", env, key
-            )
-            if not total:
-                raise NotFound(f"no config {key!r} in environment {env!r}")
-            rows = await conn.fetch(
-                "SELECT version, value, action, actor, at, request_id FROM config_history"
-                " WHERE environment=$1 AND key=$2 ORDER BY version DESC LIMIT $3 OFFSET $4",
-                env,
-                key,
-                limit,
-                (page - 1) * limit,
-            )
-        return [ConfigVersion(**dict(r)) for r in rows], total
+    async def history(self, env: str, key: str, *, limit: int, page: int) -> Page[ConfigVersion]:
+        rows, total = await repo.history_page(self.pool, env, key, page=page, limit=limit)
+        if not total:
+            raise NotFound(f"no config {key!r} in environment {env!r}")
+        return Page(
+            items=[ConfigVersion(**dict(r)) for r in rows], page=page, limit=limit, total=total
+        )
 
     # ------------------------------------------------------------- writes
     async def _write(
         self,
-        conn: asyncpg.Connection,
+        w: AuditedWrite,
         env: str,
         key: str,
         value: Any,
@@ -151,17 +140,13 @@ class ConfigService:
         schema: dict[str, Any] | msgspec.UnsetType | None,
         expected_version: int | None,
         action: str,
-        actor: str,
-        request_id: str | None,
     ) -> ConfigEntry:
         if value is None:
             raise InvalidInput(
                 "a value cannot be null; delete the key instead",
                 errors=[{"path": "$.value", "message": "must not be null"}],
             )
-        current = await conn.fetchrow(
-            "SELECT * FROM config_entries WHERE environment=$1 AND key=$2 FOR UPDATE", env, key
-        )
+        current = await repo.lock_entry(w.conn, env, key)
         version = current["version"] if current is not None else 0
         if expected_version is not None and expected_version != version:
             raise Conflict(
@@ -174,49 +159,29 @@ class ConfigService:
             else schema
         )
         check_value(check_schema(new_schema), value)
-        last = await conn.fetchval(
-            "SELECT coalesce(max(version), 0) FROM config_history WHERE environment=$1 AND key=$2",
-            env,
-            key,
-        )
+        last = await repo.last_version(w.conn, env, key)
         new_version = max(version, last) + 1  # a deleted key's history continues, never reused
-        row = await conn.fetchrow(
-            """
-            INSERT INTO config_entries (environment, key, value, schema, version, updated_by)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (environment, key) DO UPDATE SET value=EXCLUDED.value, schema=EXCLUDED.schema,
-                version=EXCLUDED.version, updated_at=now(), updated_by=EXCLUDED.updated_by
-            RETURNING *
-            """,
+        row = await repo.upsert_entry(
+            w.conn, env, key, value=value, schema=new_schema, version=new_version, actor=w.actor
+        )
+        await repo.add_history(
+            w.conn,
             env,
             key,
-            value,
-            new_schema,
-            new_version,
-            actor,
+            version=new_version,
+            value=value,
+            schema=new_schema,
+            action=action,
+            actor=w.actor,
+            request_id=w.request_id,
         )
-        await conn.execute(
-            "INSERT INTO config_history (environment, key, version, value, schema, action, actor, request_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            env,
-            key,
-            new_version,
-            value,
-            new_schema,
-            action,
-            actor,
-            request_id,
-        )
-        await audit.record(
-            conn,
-            actor=actor,
-            action=f"config.{action}",
-            target=f"config:{env}/{key}",
+        await w.audit(
+            f"config.{action}",
+            f"config:{env}/{key}",
             before={"version": version, "value": current["value"]} if current is not None else None,
             after={"version": new_version, "value": value},
-            request_id=request_id,
         )
-        await events.notify(conn, "config", environment=env, key=key, version=new_version)
+        await w.notify("config", environment=env, key=key, version=new_version)
         return _entry(row)
 
     async def set(
@@ -231,17 +196,9 @@ class ConfigService:
         request_id: str | None,
     ) -> tuple[ConfigEntry, bool]:
         """Create or update; returns the entry and whether it was created."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
             entry = await self._write(
-                conn,
-                env,
-                key,
-                value,
-                schema=schema,
-                expected_version=expected_version,
-                action="set",
-                actor=actor,
-                request_id=request_id,
+                w, env, key, value, schema=schema, expected_version=expected_version, action="set"
             )
         self.entries[(env, key)] = entry
         return entry, entry.version == 1
@@ -249,58 +206,44 @@ class ConfigService:
     async def rollback(
         self, env: str, key: str, to_version: int, *, actor: str, request_id: str | None
     ) -> ConfigEntry:
-        async with self.pool.acquire() as conn, conn.transaction():
-            old = await conn.fetchrow(
-                "SELECT value, action FROM config_history WHERE environment=$1 AND key=$2 AND version=$3",
-                env,
-                key,
-                to_version,
-            )
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
+            old = await repo.history_version(w.conn, env, key, to_version)
             if old is None or old["action"] == "delete":
                 raise NotFound(f"{key!r} in {env!r} has no version {to_version}")
             entry = await self._write(
-                conn,
+                w,
                 env,
                 key,
                 old["value"],
                 schema=msgspec.UNSET,
                 expected_version=None,
                 action="rollback",
-                actor=actor,
-                request_id=request_id,
             )
         self.entries[(env, key)] = entry
         return entry
 
     async def delete(self, env: str, key: str, *, actor: str, request_id: str | None) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "DELETE FROM config_entries WHERE environment=$1 AND key=$2 RETURNING version, value",
-                env,
-                key,
-            )
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
+            row = await repo.delete_entry(w.conn, env, key)
             if row is None:
                 raise NotFound(f"no config {key!r} in environment {env!r}")
-            await conn.execute(
-                "INSERT INTO config_history (environment, key, version, value, action, actor, request_id)"
-                " VALUES ($1, $2, $3, NULL, 'delete', $4, $5)",
+            await repo.add_history(
+                w.conn,
                 env,
                 key,
-                row["version"] + 1,
-                actor,
-                request_id,
-            )
-            await audit.record(
-                conn,
+                version=row["version"] + 1,
+                value=None,
+                schema=None,
+                action="delete",
                 actor=actor,
-                action="config.delete",
-                target=f"config:{env}/{key}",
-                before={"version": row["version"], "value": row["value"]},
                 request_id=request_id,
             )
-            await events.notify(
-                conn, "config", environment=env, key=key, version=row["version"] + 1
+            await w.audit(
+                "config.delete",
+                f"config:{env}/{key}",
+                before={"version": row["version"], "value": row["value"]},
             )
+            await w.notify("config", environment=env, key=key, version=row["version"] + 1)
         self.entries.pop((env, key), None)
 
     async def import_env(
@@ -320,13 +263,9 @@ class ConfigService:
         if errors:
             raise InvalidInput("invalid entries; nothing imported", errors=errors)
         written = unchanged = 0
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
             for key, item in sorted(entries.items()):
-                current = await conn.fetchrow(
-                    "SELECT value, schema FROM config_entries WHERE environment=$1 AND key=$2",
-                    env,
-                    key,
-                )
+                current = await repo.get_entry(w.conn, env, key)
                 if (
                     current is not None
                     and current["value"] == item.get("value")
@@ -336,15 +275,13 @@ class ConfigService:
                     continue
                 try:
                     await self._write(
-                        conn,
+                        w,
                         env,
                         key,
                         item.get("value"),
                         schema=item.get("schema"),
                         expected_version=None,
                         action="import",
-                        actor=actor,
-                        request_id=request_id,
                     )
                 except asyncpg.CheckViolationError:
                     raise InvalidInput(

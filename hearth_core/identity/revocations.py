@@ -14,9 +14,6 @@ import asyncpg
 
 from hearth_core.identity import repo
 
-# The one revocation writer, under the name hearth_core.users.service imports it by.
-persist = repo.persist_revocation
-
 
 class Revocations:
     def __init__(self) -> None:

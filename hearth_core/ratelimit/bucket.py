@@ -8,7 +8,6 @@ capacity * window_us below that). The clock is Redis's TIME, one clock for every
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -107,7 +106,3 @@ class LocalBucket:
         if allowed:
             self.units -= need
         return decide(self.p, allowed, self.units, cost)
-
-
-def ceil_seconds(s: float) -> int:
-    return max(1, math.ceil(s)) if s > 0 else 0

@@ -20,8 +20,9 @@ import msgspec
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
-from hearth_core import audit, events
+from hearth_core.db.audited import audited_write
 from hearth_core.errors import InvalidInput, NotFound
+from hearth_core.ratelimit import repo
 from hearth_core.ratelimit.bucket import SCRIPT, Decision, LocalBucket, Params, decide
 
 log = logging.getLogger("hearth.ratelimit")
@@ -88,7 +89,7 @@ class RateLimitService:
 
     # ------------------------------------------------------------- policies
     async def load(self) -> None:
-        rows = await self.pool.fetch("SELECT * FROM ratelimits")
+        rows = await repo.all_policies(self.pool)
         self.policies = {(r["service"], r["key"]): _policy(r) for r in rows}
 
     async def on_event(self, _event: dict[str, Any]) -> None:
@@ -136,27 +137,18 @@ class RateLimitService:
                     }
                 ],
             )
-        async with self.pool.acquire() as conn, conn.transaction():
-            before = await conn.fetchrow(
-                "SELECT * FROM ratelimits WHERE service=$1 AND key=$2 FOR UPDATE", service, key
-            )
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
+            before = await repo.lock(w.conn, service, key)
             try:
-                row = await conn.fetchrow(
-                    """
-                    INSERT INTO ratelimits (service, key, "limit", window_sec, burst, fail_mode, updated_by)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7)
-                    ON CONFLICT (service, key) DO UPDATE SET "limit"=EXCLUDED."limit",
-                        window_sec=EXCLUDED.window_sec, burst=EXCLUDED.burst, fail_mode=EXCLUDED.fail_mode,
-                        updated_at=now(), updated_by=EXCLUDED.updated_by
-                    RETURNING *
-                    """,
+                row = await repo.upsert(
+                    w.conn,
                     service,
                     key,
-                    limit,
-                    window_sec,
-                    burst,
-                    fail_mode,
-                    actor,
+                    limit=limit,
+                    window_sec=window_sec,
+                    burst=burst,
+                    fail_mode=fail_mode,
+                    actor=actor,
                 )
             except asyncpg.CheckViolationError:
                 raise InvalidInput(
@@ -169,36 +161,28 @@ class RateLimitService:
                     ],
                 ) from None
             policy = _policy(row)
-            await audit.record(
-                conn,
-                actor=actor,
-                action="ratelimit.update" if before else "ratelimit.create",
-                target=f"ratelimit:{service}/{key}",
+            await w.audit(
+                "ratelimit.update" if before else "ratelimit.create",
+                f"ratelimit:{service}/{key}",
                 before=msgspec.to_builtins(_policy(before)) if before else None,
                 after=msgspec.to_builtins(policy),
-                request_id=request_id,
             )
-            await events.notify(conn, "ratelimit")
+            await w.notify("ratelimit")
         self.policies[(service, key)] = policy
         self._fallback.pop(bucket_key(service, key), None)
         return policy, before is None
 
     async def delete(self, service: str, key: str, *, actor: str, request_id: str | None) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "DELETE FROM ratelimits WHERE service=$1 AND key=$2 RETURNING *", service, key
-            )
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
+            row = await repo.delete(w.conn, service, key)
             if row is None:
                 raise NotFound(f"no rate-limit policy {service}/{key}")
-            await audit.record(
-                conn,
-                actor=actor,
-                action="ratelimit.delete",
-                target=f"ratelimit:{service}/{key}",
+            await w.audit(
+                "ratelimit.delete",
+                f"ratelimit:{service}/{key}",
                 before=msgspec.to_builtins(_policy(row)),
-                request_id=request_id,
             )
-            await events.notify(conn, "ratelimit")
+            await w.notify("ratelimit")
         self.policies.pop((service, key), None)
 
     # ---------------------------------------------------------- enforcement

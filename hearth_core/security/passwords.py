@@ -21,10 +21,6 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
-def needs_rehash(stored: str) -> bool:
-    return _HASHER.check_needs_rehash(stored)
-
-
 async def hash_password_async(password: str) -> str:
     # ~20 ms of CPU and 19 MiB: never on the event loop.
     return await asyncio.to_thread(hash_password, password)

@@ -22,11 +22,15 @@ import asyncpg
 import orjson
 import yaml
 
+from hearth_core.audit import repo as audit_repo
 from hearth_core.errors import InvalidInput
+from hearth_core.roles import repo as roles_repo
 from hearth_core.security.crypto import FieldCipher, normalize_email
 from hearth_core.security.passwords import hash_password
+from hearth_core.users import repo
 from hearth_core.users.model import valid_email
-from hearth_core.users.service import MIN_PASSWORD, encrypt_profile
+from hearth_core.users.pii import encrypt_profile
+from hearth_core.users.service import MIN_PASSWORD
 
 Mode = Literal["all_or_nothing", "partial"]
 OnConflict = Literal["update", "skip"]
@@ -263,7 +267,7 @@ class Importer:
     async def run(self, rows: Iterator[tuple[int, dict[str, Any] | Exception]]) -> ImportReport:
         single = self.report.mode == "all_or_nothing" or self.report.dry_run
         async with self.pool.acquire() as conn:
-            self._roles = {r["name"] for r in await conn.fetch("SELECT name FROM roles")}
+            self._roles = await roles_repo.names(conn)
             if single:
                 tx = conn.transaction()
                 await tx.start()
@@ -323,13 +327,7 @@ class Importer:
                 self.report.add(RowResult(number, "error", error=str(exc)))
         if not valid:
             return
-        existing = {
-            r["email_bidx"]: r["user_id"]
-            for r in await conn.fetch(
-                "SELECT email_bidx, user_id FROM users WHERE email_bidx = ANY($1::bytea[])",
-                [self.cipher.blind_index(r.email) for r in valid],
-            )
-        }
+        existing = await repo.ids_by_email(conn, [self.cipher.blind_index(r.email) for r in valid])
         prepared: list[_Prepared] = []
         for row in valid:
             uid = existing.get(self.cipher.blind_index(row.email))
@@ -343,58 +341,30 @@ class Importer:
         pairs = list(zip(prepared, records, strict=True))
         new = [(p, rec) for p, rec in pairs if p.user_id not in known]
         old = [(p, rec) for p, rec in pairs if p.user_id in known]
-        if new:
-            await conn.copy_records_to_table(
-                "users",
-                columns=[
-                    "user_id",
-                    "email_bidx",
-                    "email_enc",
-                    "display_name_enc",
-                    "attributes_enc",
-                    "password_hash",
-                    "status",
-                    "name_prefixes",
-                ],
-                records=[rec for _, rec in new],
-            )
+        await repo.insert(conn, [rec for _, rec in new])
         if old:
-            await conn.executemany(
-                """
-                UPDATE users SET email_enc=$3, display_name_enc=$4, attributes_enc=$5,
-                       password_hash=coalesce($6, password_hash), status=$7, name_prefixes=$8,
-                       updated_at=now()
-                WHERE user_id=$1 AND email_bidx=$2
-                """,
-                [rec for _, rec in old],
-            )
+            await repo.update_matching(conn, [rec for _, rec in old])
         role_rows = [(p.user_id, role) for p, _ in new for role in p.row.roles or ()]
         replaced = [p.user_id for p, _ in old if p.row.roles is not None]
         if replaced:
-            await conn.execute("DELETE FROM user_roles WHERE user_id = ANY($1::uuid[])", replaced)
+            await roles_repo.revoke_all(conn, replaced)
             role_rows += [(p.user_id, role) for p, _ in old for role in p.row.roles or ()]
-        if role_rows:
-            await conn.copy_records_to_table(
-                "user_roles", columns=["user_id", "role_name"], records=role_rows
-            )
+        await roles_repo.grant_many(conn, role_rows)
         actions = [("user.import.create", p) for p, _ in new] + [
             ("user.import.update", p) for p, _ in old
         ]
-        await conn.execute(
-            """
-            INSERT INTO audit_log (actor, action, target, after, request_id)
-            SELECT $1, a, t, x::jsonb, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u(a, t, x)
-            """,
-            self.actor,
-            [a for a, _ in actions],
-            [f"user:{p.user_id}" for _, p in actions],
-            [
-                orjson.dumps(
-                    {"row": p.row.number, "status": p.row.status, "roles": p.row.roles}
-                ).decode()
-                for _, p in actions
+        await audit_repo.record_many(
+            conn,
+            actor=self.actor,
+            entries=[
+                (
+                    action,
+                    f"user:{p.user_id}",
+                    {"row": p.row.number, "status": p.row.status, "roles": p.row.roles},
+                )
+                for action, p in actions
             ],
-            self.request_id,
+            request_id=self.request_id,
         )
         for p, _ in new:
             self.report.add(RowResult(p.row.number, "created", user_id=str(p.user_id)))
@@ -409,25 +379,18 @@ class Importer:
 
         await asyncio.gather(*(one(p) for p in prepared if p.row.password is not None))
 
-    def _encrypt(self, prepared: list[_Prepared]) -> list[tuple[Any, ...]]:
-        out = []
-        for p in prepared:
-            enc = encrypt_profile(
-                self.cipher, p.user_id, p.row.email, p.row.display_name, p.row.attributes or {}
+    def _encrypt(self, prepared: list[_Prepared]) -> list[repo.NewUser]:
+        return [
+            repo.NewUser(
+                p.user_id,
+                encrypt_profile(
+                    self.cipher, p.user_id, p.row.email, p.row.display_name, p.row.attributes or {}
+                ),
+                p.password_hash,
+                p.row.status,
             )
-            out.append(
-                (
-                    p.user_id,
-                    enc.email_bidx,
-                    enc.email_enc,
-                    enc.display_name_enc,
-                    enc.attributes_enc,
-                    p.password_hash,
-                    p.row.status,
-                    enc.name_prefixes,
-                )
-            )
-        return out
+            for p in prepared
+        ]
 
 
 def _take(

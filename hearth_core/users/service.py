@@ -1,107 +1,31 @@
-"""The profile service: users with their PII encrypted at rest, roles, deactivation and erasure.
-
-Every ciphertext's associated data is ``"{user_id}:{column}"``, so a value copied into another
-row or column does not decrypt. Exact email lookups go through the HMAC blind index and
-display-name prefix search through HMACs of the name's prefixes; nothing else about the PII
-is visible to the database.
-"""
+"""The profile service: users with their PII encrypted at rest (see ``pii``), roles,
+deactivation and erasure."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
-import orjson
 
-from hearth_core import audit, events
+from hearth_core.db.audited import AuditedWrite, audited_write
+from hearth_core.db.paging import Page
 from hearth_core.errors import Conflict, InvalidInput, NotFound
-from hearth_core.identity.revocations import Revocations, persist
+from hearth_core.identity import repo as identity_repo
+from hearth_core.identity.revocations import Revocations
+from hearth_core.roles import repo as roles_repo
 from hearth_core.security.crypto import FieldCipher, normalize_email
 from hearth_core.security.passwords import hash_password_async
-from hearth_core.users.model import MAX_PREFIX, User, normalize_name, valid_email
-from hearth_core.users.repo import decrypt_column
+from hearth_core.users import repo
+from hearth_core.users.model import User, valid_email
+from hearth_core.users.pii import decrypt_row, encrypt_profile, prefix_probe
+from hearth_core.users.repo import SORTS as SORTS  # the list endpoint's sort keys
 
-_PREFIX_DOMAIN = "name-prefix"
-# Each order is exactly an index (or its reverse), user_id breaking ties, so a page is cheap.
-SORTS = {
-    "created_at": "u.created_at ASC, u.user_id ASC",
-    "-created_at": "u.created_at DESC, u.user_id DESC",
-    "last_login": "u.last_login ASC NULLS FIRST, u.user_id ASC",
-    "-last_login": "u.last_login DESC NULLS LAST, u.user_id DESC",
-    "status": "u.status ASC, u.user_id ASC",
-    "-status": "u.status DESC, u.user_id DESC",
-}
 MIN_PASSWORD = 8
-
-
-def name_prefixes(cipher: FieldCipher, display_name: str | None) -> list[bytes]:
-    if not display_name:
-        return []
-    norm = normalize_name(display_name)[:MAX_PREFIX]
-    return [cipher.mac(_PREFIX_DOMAIN, norm[:i].encode())[:8] for i in range(1, len(norm) + 1)]
-
-
-def prefix_probe(cipher: FieldCipher, q: str) -> bytes:
-    return cipher.mac(_PREFIX_DOMAIN, normalize_name(q)[:MAX_PREFIX].encode())[:8]
-
-
-@dataclass(frozen=True)
-class EncryptedProfile:
-    email_bidx: bytes
-    email_enc: bytes
-    display_name_enc: bytes | None
-    attributes_enc: bytes
-    name_prefixes: list[bytes]
-
-
-def encrypt_profile(
-    cipher: FieldCipher,
-    user_id: uuid.UUID,
-    email: str,
-    display_name: str | None,
-    attributes: dict[str, Any],
-) -> EncryptedProfile:
-    norm = normalize_email(email)
-    return EncryptedProfile(
-        email_bidx=cipher.blind_index(norm),
-        email_enc=cipher.encrypt_text(norm, f"{user_id}:email"),
-        display_name_enc=(
-            cipher.encrypt_text(display_name, f"{user_id}:display_name") if display_name else None
-        ),
-        attributes_enc=cipher.encrypt(orjson.dumps(attributes), f"{user_id}:attributes".encode()),
-        name_prefixes=name_prefixes(cipher, display_name),
-    )
-
-
-def decrypt_row(cipher: FieldCipher, row: asyncpg.Record) -> User:
-    uid = row["user_id"]
-    return User(
-        user_id=uid,
-        email=decrypt_column(cipher, row, "email"),
-        display_name=decrypt_column(cipher, row, "display_name"),
-        status=row["status"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_login=row["last_login"],
-        roles=list(row["roles"] or []),
-        attributes=(
-            orjson.loads(cipher.decrypt(row["attributes_enc"], f"{uid}:attributes".encode()))
-            if row["attributes_enc"]
-            else {}
-        ),
-    )
-
-
-_SELECT = """
-    SELECT u.*, coalesce(
-        (SELECT array_agg(ur.role_name ORDER BY ur.role_name) FROM user_roles ur
-         WHERE ur.user_id = u.user_id), '{}') AS roles
-    FROM users u
-"""
 
 
 @dataclass(frozen=True)
@@ -132,13 +56,26 @@ def check_password(password: str, path: str = "$.password") -> None:
         )
 
 
-async def missing_roles(conn: asyncpg.Connection, roles: list[str]) -> list[str]:
+async def check_roles(conn: asyncpg.Connection, roles: list[str]) -> None:
+    """InvalidInput naming each of ``roles`` (sorted, unique) that does not exist."""
     if not roles:
-        return []
-    found = {
-        r["name"] for r in await conn.fetch("SELECT name FROM roles WHERE name = ANY($1)", roles)
-    }
-    return [r for r in roles if r not in found]
+        return
+    found = await roles_repo.names(conn, roles)
+    missing = [r for r in roles if r not in found]
+    if missing:
+        raise InvalidInput(
+            "unknown role",
+            errors=[
+                {"path": f"$.roles[{roles.index(m)}]", "message": f"no role {m!r}"} for m in missing
+            ],
+        )
+
+
+def _email_taken() -> Conflict:
+    return Conflict(
+        "a user with this email exists",
+        errors=[{"path": "$.email", "message": "already registered"}],
+    )
 
 
 class UserService:
@@ -154,19 +91,14 @@ class UserService:
         self.revocations = revocations
         self.revoke_window = revoke_window
 
-    async def _fetch(
-        self, conn: asyncpg.Connection, user_id: uuid.UUID, *, lock: bool = False
-    ) -> asyncpg.Record:
-        row = await conn.fetchrow(
-            _SELECT + " WHERE u.user_id = $1" + (" FOR UPDATE OF u" if lock else ""), user_id
-        )
+    async def _read(self, conn: asyncpg.Connection | asyncpg.Pool, user_id: uuid.UUID) -> User:
+        row = await repo.get(conn, user_id)
         if row is None:
             raise NotFound(f"no user {user_id}")
-        return row
+        return decrypt_row(self.cipher, row)
 
     async def get(self, user_id: uuid.UUID) -> User:
-        async with self.pool.acquire() as conn:
-            return decrypt_row(self.cipher, await self._fetch(conn, user_id))
+        return await self._read(self.pool, user_id)
 
     async def create(
         self,
@@ -187,55 +119,24 @@ class UserService:
         user_id = uuid.uuid4()
         enc = encrypt_profile(self.cipher, user_id, email, display_name, attributes)
         roles = sorted(set(roles))
-        async with self.pool.acquire() as conn, conn.transaction():
-            if missing := await missing_roles(conn, roles):
-                raise InvalidInput(
-                    "unknown role",
-                    errors=[
-                        {"path": f"$.roles[{roles.index(m)}]", "message": f"no role {m!r}"}
-                        for m in missing
-                    ],
-                )
-            inserted = await conn.fetchval(
-                """
-                INSERT INTO users (user_id, email_bidx, email_enc, display_name_enc, attributes_enc,
-                                   password_hash, status, name_prefixes)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                ON CONFLICT (email_bidx) DO NOTHING RETURNING user_id
-                """,
-                user_id,
-                enc.email_bidx,
-                enc.email_enc,
-                enc.display_name_enc,
-                enc.attributes_enc,
-                password_hash,
-                status,
-                enc.name_prefixes,
-            )
-            if inserted is None:
-                raise Conflict(
-                    "a user with this email exists",
-                    errors=[{"path": "$.email", "message": "already registered"}],
-                )
-            if roles:
-                await conn.executemany(
-                    "INSERT INTO user_roles (user_id, role_name) VALUES ($1, $2)",
-                    [(user_id, r) for r in roles],
-                )
-            await audit.record(
-                conn,
-                actor=actor,
-                action="user.create",
-                target=f"user:{user_id}",
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
+            await check_roles(w.conn, roles)
+            try:
+                await repo.insert(w.conn, [repo.NewUser(user_id, enc, password_hash, status)])
+            except asyncpg.UniqueViolationError:
+                raise _email_taken() from None
+            await roles_repo.grant_many(w.conn, [(user_id, r) for r in roles])
+            await w.audit(
+                "user.create",
+                f"user:{user_id}",
                 after={
                     "status": status,
                     "roles": roles,
                     "password": password is not None,
                     "pii": ["email", "display_name", "attributes"],
                 },
-                request_id=request_id,
             )
-            return decrypt_row(self.cipher, await self._fetch(conn, user_id))
+            return await self._read(w.conn, user_id)
 
     async def update(
         self, user_id: uuid.UUID, *, changes: dict[str, Any], actor: str, request_id: str | None
@@ -248,8 +149,8 @@ class UserService:
         new_hash = (
             await hash_password_async(changes["password"]) if changes.get("password") else None
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._fetch(conn, user_id, lock=True)
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
+            row = await repo.lock(w.conn, user_id)
             if row["status"] == "erased":
                 raise Conflict(f"user {user_id} was erased")
             current = decrypt_row(self.cipher, row)
@@ -259,65 +160,29 @@ class UserService:
             enc = encrypt_profile(self.cipher, user_id, email or "", display_name, attributes)
             status = changes.get("status", current.status)
             try:
-                await conn.execute(
-                    """
-                    UPDATE users SET email_bidx=$2, email_enc=$3, display_name_enc=$4, attributes_enc=$5,
-                           name_prefixes=$6, status=$7, password_hash=coalesce($8, password_hash),
-                           updated_at=now()
-                    WHERE user_id=$1
-                    """,
-                    user_id,
-                    enc.email_bidx,
-                    enc.email_enc,
-                    enc.display_name_enc,
-                    enc.attributes_enc,
-                    enc.name_prefixes,
-                    status,
-                    new_hash,
-                )
+                await repo.update(w.conn, user_id, enc, status=status, password_hash=new_hash)
             except asyncpg.UniqueViolationError:
-                raise Conflict(
-                    "a user with this email exists",
-                    errors=[{"path": "$.email", "message": "already registered"}],
-                ) from None
+                raise _email_taken() from None
             if "roles" in changes:
                 roles = sorted(set(changes["roles"]))
-                if missing := await missing_roles(conn, roles):
-                    raise InvalidInput(
-                        "unknown role",
-                        errors=[
-                            {"path": f"$.roles[{roles.index(m)}]", "message": f"no role {m!r}"}
-                            for m in missing
-                        ],
-                    )
-                await conn.execute(
-                    "DELETE FROM user_roles WHERE user_id=$1 AND NOT role_name = ANY($2)",
-                    user_id,
-                    roles,
-                )
-                await conn.executemany(
-                    "INSERT INTO user_roles (user_id, role_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    [(user_id, r) for r in roles],
-                )
+                await check_roles(w.conn, roles)
+                await roles_repo.replace(w.conn, user_id, roles)
             if current.status == "active" and status != "active":
-                await self._revoke_subject(conn, user_id)
+                await self._revoke_subject(w, user_id)
             changed = sorted(k for k in changes if k != "password") + (
                 ["password"] if new_hash else []
             )
-            await audit.record(
-                conn,
-                actor=actor,
-                action="user.update",
-                target=f"user:{user_id}",
+            await w.audit(
+                "user.update",
+                f"user:{user_id}",
                 before={"status": current.status, "roles": current.roles},
                 after={
                     "status": status,
                     "roles": sorted(set(changes.get("roles", current.roles))),
                     "changed": changed,
                 },
-                request_id=request_id,
             )
-            user = decrypt_row(self.cipher, await self._fetch(conn, user_id))
+            user = await self._read(w.conn, user_id)
         if current.status == "active" and status != "active":
             self._revoke_locally(user_id)
         return user
@@ -326,85 +191,55 @@ class UserService:
         self, user_id: uuid.UUID, *, erase: bool, actor: str, request_id: str | None
     ) -> None:
         """The user can no longer log in and their tokens stop working; ``erase`` drops the PII."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._fetch(conn, user_id, lock=True)
+        async with audited_write(self.pool, actor=actor, request_id=request_id) as w:
+            row = await repo.lock(w.conn, user_id)
             if erase:
-                await conn.execute(
-                    """
-                    UPDATE users SET status='erased', email_bidx=NULL, email_enc=NULL,
-                           display_name_enc=NULL, attributes_enc=NULL, password_hash=NULL,
-                           name_prefixes='{}', updated_at=now()
-                    WHERE user_id=$1
-                    """,
-                    user_id,
-                )
+                await repo.erase(w.conn, user_id)
             elif row["status"] == "active":
-                await conn.execute(
-                    "UPDATE users SET status='inactive', updated_at=now() WHERE user_id=$1", user_id
-                )
-            await self._revoke_subject(conn, user_id)
-            await audit.record(
-                conn,
-                actor=actor,
-                action="user.erase" if erase else "user.deactivate",
-                target=f"user:{user_id}",
+                await repo.deactivate(w.conn, user_id)
+            await self._revoke_subject(w, user_id)
+            await w.audit(
+                "user.erase" if erase else "user.deactivate",
+                f"user:{user_id}",
                 before={"status": row["status"]},
                 after={
                     "status": "erased"
                     if erase
                     else ("erased" if row["status"] == "erased" else "inactive")
                 },
-                request_id=request_id,
             )
         self._revoke_locally(user_id)
 
-    async def _revoke_subject(self, conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
-        await conn.execute(
-            "UPDATE token_families SET revoked_at = now(), revoked_reason = 'user deactivated'"
-            " WHERE user_id = $1 AND revoked_at IS NULL",
-            user_id,
+    async def _revoke_subject(self, w: AuditedWrite, user_id: uuid.UUID) -> None:
+        await identity_repo.revoke_user_families(w.conn, user_id, "user deactivated")
+        await identity_repo.persist_revocation(
+            w.conn, "sub", str(user_id), expires_in=self.revoke_window
         )
-        await persist(conn, "sub", str(user_id), expires_in=self.revoke_window)
-        await events.notify(conn, "revocation")
+        await w.notify("revocation")
 
     def _revoke_locally(self, user_id: uuid.UUID) -> None:
         self.revocations.add("sub", str(user_id), expires_at=time.time() + self.revoke_window)
 
-    async def list(self, q: UserQuery) -> tuple[list[User], int]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if q.email is not None:
-            where.append(f"u.email_bidx = {arg(self.cipher.blind_index(normalize_email(q.email)))}")
-        if q.status is not None:
-            where.append(f"u.status = {arg(q.status)}")
-        if q.role is not None:
-            where.append(
-                f"EXISTS (SELECT 1 FROM user_roles ur WHERE ur.user_id = u.user_id AND ur.role_name = {arg(q.role)})"  # noqa: S608 - fixed fragments, values bound
-            )
-        if q.q:
-            where.append(
-                f"u.name_prefixes @> ARRAY[{arg(prefix_probe(self.cipher, q.q))}]::bytea[]"
-            )
-        if q.created_after is not None:
-            where.append(f"u.created_at >= {arg(q.created_after)}")
-        if q.created_before is not None:
-            where.append(f"u.created_at < {arg(q.created_before)}")
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
-        order = SORTS[q.sort]
-        async with self.pool.acquire() as conn:
-            total = await conn.fetchval("SELECT count(*) FROM users u" + clause, *args)  # noqa: S608 - built from fixed fragments
-            rows = await conn.fetch(
-                _SELECT
-                + clause
-                + f" ORDER BY {order} LIMIT {arg(q.limit)} OFFSET {arg((q.page - 1) * q.limit)}",
-                *args,
-            )
-        return [decrypt_row(self.cipher, r) for r in rows], total
+    async def list(self, q: UserQuery) -> Page[User]:
+        filters = repo.Filters(
+            email_bidx=(
+                self.cipher.blind_index(normalize_email(q.email)) if q.email is not None else None
+            ),
+            status=q.status,
+            role=q.role,
+            name_prefix=prefix_probe(self.cipher, q.q) if q.q else None,
+            created_after=q.created_after,
+            created_before=q.created_before,
+        )
+        rows, total = await repo.list_page(
+            self.pool, filters, sort=q.sort, page=q.page, limit=q.limit
+        )
+        return Page(
+            items=[decrypt_row(self.cipher, r) for r in rows],
+            page=q.page,
+            limit=q.limit,
+            total=total,
+        )
 
 
 async def reencrypt_all(
@@ -412,18 +247,13 @@ async def reencrypt_all(
     cipher: FieldCipher,
     *,
     batch: int = 1000,
-    progress: Any = None,
+    progress: Callable[[int], Any] | None = None,
 ) -> int:
     """Rewrite every user's ciphertexts under the active data key; returns rows rewritten."""
     done = 0
     last = uuid.UUID(int=0)
     while True:
-        rows = await conn.fetch(
-            "SELECT u.*, '{}'::text[] AS roles FROM users u WHERE user_id > $1 AND email_enc IS NOT NULL"
-            " ORDER BY user_id LIMIT $2",
-            last,
-            batch,
-        )
+        rows = await repo.encrypted_after(conn, last, batch)
         if not rows:
             return done
         last = rows[-1]["user_id"]
@@ -435,13 +265,7 @@ async def reencrypt_all(
                     enc = encrypt_profile(
                         cipher, user.user_id, user.email or "", user.display_name, user.attributes
                     )
-                    await conn.execute(
-                        "UPDATE users SET email_enc=$2, display_name_enc=$3, attributes_enc=$4 WHERE user_id=$1",
-                        user.user_id,
-                        enc.email_enc,
-                        enc.display_name_enc,
-                        enc.attributes_enc,
-                    )
+                    await repo.rewrite_ciphertexts(conn, user.user_id, enc)
             done += len(stale)
         if progress is not None:
             progress(len(rows))

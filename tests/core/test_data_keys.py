@@ -11,7 +11,9 @@ import pytest
 
 from hearth_core.security.crypto import CryptoError, MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher, rotate_data_keys
-from hearth_core.users.service import decrypt_row, encrypt_profile, reencrypt_all
+from hearth_core.users import repo as users_repo
+from hearth_core.users.pii import decrypt_row, encrypt_profile
+from hearth_core.users.service import reencrypt_all
 from tests.conftest import TEST_MASTER_KEY
 
 NEW_MASTER = "new:" + base64.b64encode(b"n" * 32).decode()
@@ -20,16 +22,7 @@ NEW_MASTER = "new:" + base64.b64encode(b"n" * 32).decode()
 async def _insert(db, cipher, email: str) -> uuid.UUID:
     uid = uuid.uuid4()
     enc = encrypt_profile(cipher, uid, email, "Name " + email, {"k": email})
-    await db.execute(
-        "INSERT INTO users (user_id, email_bidx, email_enc, display_name_enc, attributes_enc, name_prefixes)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        uid,
-        enc.email_bidx,
-        enc.email_enc,
-        enc.display_name_enc,
-        enc.attributes_enc,
-        enc.name_prefixes,
-    )
+    await users_repo.insert(db, [users_repo.NewUser(uid, enc, None)])
     return uid
 
 

@@ -1,0 +1,1 @@
+"""Roles: named sets of scopes, and which users hold them."""

@@ -8,6 +8,8 @@ from collections.abc import Awaitable
 import asyncpg
 import redis.asyncio as aioredis
 
+from hearth_core.db.pool import ping
+
 OK = "ok"
 
 
@@ -22,5 +24,5 @@ async def _answers(call: Awaitable[object], seconds: float) -> str:
 
 async def check(pool: asyncpg.Pool, redis: aioredis.Redis) -> dict[str, str]:
     """``{"postgres": ..., "redis": ...}``, each "ok" or "unavailable: <error type>"."""
-    pg, rd = await asyncio.gather(_answers(pool.fetchval("SELECT 1"), 2), _answers(redis.ping(), 1))
+    pg, rd = await asyncio.gather(_answers(ping(pool), 2), _answers(redis.ping(), 1))
     return {"postgres": pg, "redis": rd}

@@ -50,3 +50,8 @@ async def connect(dsn: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(dsn)
     await _init_connection(conn)
     return conn
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """One round trip: raises if PostgreSQL cannot answer."""
+    await pool.fetchval("SELECT 1")

@@ -260,24 +260,28 @@ class LocalStack:
                     f"port {self.pg_port} is taken by another process; set HEARTH_PG_PORT"
                 )
             self.log(f"starting PostgreSQL on {self.host}:{self.pg_port}")
-            logfile = self.pg_dir / "server.log"
-            self._run(
-                self._pg_cmd(
-                    find_pg_bin("pg_ctl"),
-                    "start",
-                    "-w",
-                    "-t",
-                    "120",
-                    "-D",
-                    str(self.pg_dir),
-                    "-l",
-                    str(logfile),
-                ),
-                "pg_ctl start",
-                tail=logfile,
-            )
+            self._pg_ctl_start(self.pg_dir, "pg_ctl start")
             self._pg_started = True
         self._ensure_database()
+
+    def _pg_ctl_start(self, pg_dir: Path, what: str) -> None:
+        """Start the cluster in ``pg_dir`` and wait for it (its log's tail in the error)."""
+        logfile = pg_dir / "server.log"
+        self._run(
+            self._pg_cmd(
+                find_pg_bin("pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "120",
+                "-D",
+                str(pg_dir),
+                "-l",
+                str(logfile),
+            ),
+            what,
+            tail=logfile,
+        )
 
     def _ensure_database(self) -> None:
         psql = shutil.which("psql") or find_pg_bin("psql")

@@ -74,22 +74,7 @@ class TestStack(LocalStack):
             + "hot_standby = on\n"
         )
         self._chown_pg(conf)
-        logfile = rdir / "server.log"
-        self._run(
-            self._pg_cmd(
-                find_pg_bin("pg_ctl"),
-                "start",
-                "-w",
-                "-t",
-                "120",
-                "-D",
-                str(rdir),
-                "-l",
-                str(logfile),
-            ),
-            "pg_ctl start (replica)",
-            tail=logfile,
-        )
+        self._pg_ctl_start(rdir, "pg_ctl start (replica)")
         self._replica_dir = rdir
         pw = quote(self._pg_password(), safe="")
         return f"postgresql://{PG_USER}:{pw}@{self.host}:{port}"

@@ -197,19 +197,21 @@ async def insert(conn: asyncpg.Connection, users: Sequence[NewUser]) -> None:
     await conn.copy_records_to_table(
         "users",
         columns=_INSERT_COLUMNS,
-        records=[
-            (
-                u.user_id,
-                u.profile.email_bidx,
-                u.profile.email_enc,
-                u.profile.display_name_enc,
-                u.profile.attributes_enc,
-                u.password_hash,
-                u.status,
-                u.profile.name_prefixes,
-            )
-            for u in users
-        ],
+        records=[_row(u) for u in users],
+    )
+
+
+def _row(u: NewUser) -> tuple[object, ...]:
+    """A user's columns in ``_INSERT_COLUMNS`` order."""
+    return (
+        u.user_id,
+        u.profile.email_bidx,
+        u.profile.email_enc,
+        u.profile.display_name_enc,
+        u.profile.attributes_enc,
+        u.password_hash,
+        u.status,
+        u.profile.name_prefixes,
     )
 
 
@@ -251,19 +253,7 @@ async def update_matching(conn: asyncpg.Connection, users: Sequence[NewUser]) ->
                updated_at=now()
         WHERE user_id=$1 AND email_bidx=$2
         """,
-        [
-            (
-                u.user_id,
-                u.profile.email_bidx,
-                u.profile.email_enc,
-                u.profile.display_name_enc,
-                u.profile.attributes_enc,
-                u.password_hash,
-                u.status,
-                u.profile.name_prefixes,
-            )
-            for u in users
-        ],
+        [_row(u) for u in users],
     )
 
 

@@ -83,7 +83,9 @@ async def ensure_first_admin(
 CONSOLE_CLIENT_ID = "hearth-console"
 
 
-async def ensure_console_client(conn: asyncpg.Connection, settings: Settings) -> None:
+async def ensure_console_client(
+    conn: asyncpg.Connection | asyncpg.Pool, settings: Settings
+) -> None:
     """The console's public client (authorization_code + PKCE), its redirect URI kept current."""
     redirect = f"{settings.public_base_url}/console/callback"
     scopes = sorted({*ALL_SCOPES, *OIDC_SCOPES})

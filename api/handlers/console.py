@@ -46,8 +46,7 @@ VENDOR_CACHE = "public, max-age=31536000, immutable"
 
 async def register_console_client(app: web.Application) -> None:
     """At start: the console's redirect URI is this server's own ``/console/callback``."""
-    async with app[DB].acquire() as conn:
-        await ensure_console_client(conn, app[SETTINGS])
+    await ensure_console_client(app[DB], app[SETTINGS])
     await app[IDENTITY].clients.refresh_one({"client_id": CONSOLE_CLIENT_ID})
 
 

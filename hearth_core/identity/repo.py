@@ -84,7 +84,7 @@ async def list_clients(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.
 
 
 async def upsert_public_client(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | asyncpg.Pool,
     *,
     client_id: str,
     name: str,

@@ -9,7 +9,7 @@ a warm-up. Writes ``RESULTS.md``, ``auth.png`` and ``results.json`` next to this
 
 Throughput is reported as a ratio against the hello-world measured at the same connection
 count; latency as p50/p99 at the stated concurrency, the median of the rounds with their
-min–max. Client (wrk) and server share the machine's cores, so the numbers are a comparison,
+min-max. Client (wrk) and server share the machine's cores, so the numbers are a comparison,
 not a capacity figure. Any non-2xx answer or socket error is counted; the exit code is then 1.
 """
 
@@ -175,7 +175,7 @@ def main() -> int:
             f"round(s) after a {args.warmup:g} s warm-up, at N = "
             f"{', '.join(map(str, args.connections))} connections (closed loop: each connection "
             "sends its next request when the answer arrives). req/s and p99 are the median of "
-            "the rounds, with their min–max in brackets.",
+            "the rounds, with their min-max in brackets.",
             "- **wrk, the server under test (one process, `HEARTH_LOG_LEVEL=WARNING`) and its "
             "embedded PostgreSQL/Redis share the same cores**, so req/s is reported as a ratio "
             "to a bare aiohttp hello-world (`bench/harness/hello.py`: uvloop, one process, no "

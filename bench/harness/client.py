@@ -66,8 +66,18 @@ def basic(client_id: str, secret: str) -> str:
 def create_client(server: Server, name: str, scopes: str) -> tuple[str, str]:
     """A confidential client_credentials client, by ``hearth client create``."""
     res = subprocess.run(
-        [str(tool("hearth")), "client", "create", "--name", name]
-        + ["--grants", "client_credentials", "--scopes", scopes, "--json"],
+        [
+            str(tool("hearth")),
+            "client",
+            "create",
+            "--name",
+            name,
+            "--grants",
+            "client_credentials",
+            "--scopes",
+            scopes,
+            "--json",
+        ],
         env=server.env,
         cwd=ROOT,
         capture_output=True,

@@ -18,8 +18,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def spread(values: list[float], fmt: str = "{:,.2f}") -> str:
-    """``median (min–max)``, or the one value of a single round."""
+    """``median (min-max)``, or the one value of a single round."""
     if len(values) < 2:
         return fmt.format(values[0]) if values else "—"
     lo, hi = min(values), max(values)
-    return f"{fmt.format(median(values))} ({fmt.format(lo)}–{fmt.format(hi)})"
+    return f"{fmt.format(median(values))} ({fmt.format(lo)}-{fmt.format(hi)})"

@@ -70,6 +70,7 @@ pytest: setup
 BENCH_STAMP := $(VENV)/.bench
 ifeq ($(BENCH_FULL),)
 BENCH_WRK := --duration 3 --warmup 1 --rounds 3
+BENCH_RATELIMIT := $(BENCH_WRK) --raw-requests 50000
 BENCH_INGEST := --rounds 1
 BENCH_QUERY := --points 2000000 --duration 3 --warmup 1 --rounds 3 --load-wait 30
 BENCH_MIXED := --duration 20 --profile 8
@@ -91,7 +92,7 @@ bench: setup $(BENCH_STAMP)
 	-$(BENCH_RUN) users $(BENCH_WRK)
 	-$(BENCH_RUN) flags $(BENCH_WRK)
 	-$(BENCH_RUN) ingest $(BENCH_INGEST)
-	-$(BENCH_RUN) ratelimit $(BENCH_WRK)
+	-$(BENCH_RUN) ratelimit $(BENCH_RATELIMIT)
 	-$(BENCH_RUN) query $(BENCH_QUERY)
 	-$(BENCH_RUN) mixed $(BENCH_MIXED)
 	$(PY) bench/report.py

@@ -4,7 +4,7 @@
     python -m bench.harness.suite run NAME ARGS…   # bench/NAME/run.py ARGS…, recorded
 
 ``run`` passes the bench's output through and writes ``target/bench/runs/NAME.json``: its exit
-code (``null`` when it was killed at the time limit), its seconds and its last stderr lines.
+code (``null`` when it was stopped at the time limit, ``BENCH_TIME_LIMIT`` s), its seconds and its last stderr lines.
 bench/report.py shows a bench without a record, or with a non-zero exit, as not measured or
 failed, never with an earlier run's figures as results.
 """
@@ -54,7 +54,18 @@ def run(name: str, args: list[str], limit: float) -> int:
     )
     assert proc.stderr is not None
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    timer = threading.Timer(limit, os.killpg, (proc.pid, signal.SIGTERM))
+    late = threading.Event()
+
+    def stop() -> None:
+        # Ctrl-C first: the bench stops its servers (they run in sessions of their own).
+        late.set()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(limit, stop)
     timer.start()
     try:
         for line in proc.stderr:
@@ -63,7 +74,7 @@ def run(name: str, args: list[str], limit: float) -> int:
         code = proc.wait()
     finally:
         timer.cancel()
-    killed = code == -signal.SIGTERM and time.time() - t0 >= limit
+    killed = late.is_set()
     record = {
         "bench": name,
         "command": " ".join([".venv/bin/python", f"bench/{name}/run.py", *args]),

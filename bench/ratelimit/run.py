@@ -64,7 +64,6 @@ LUA = HERE / "wrk.lua"
 SCOPES = "ratelimit.read,ratelimit.write"
 HUGE = 1_000_000_000  # limit and burst of the throughput policy: every check is allowed
 SPREAD_KEYS = 1000
-RAW_REQUESTS = 200_000
 CONNECTIONS = (16, 64)
 BURST_CONNECTIONS = 64
 EXACT_CAPACITY, EXACT_CHECKS, EXACT_WINDOW = 100, 1000, 31_536_000  # a year: no refill to speak of
@@ -117,6 +116,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each")
     p.add_argument("--rounds", type=int, default=3, help="rounds per measurement (median)")
+    p.add_argument(
+        "--raw-requests", type=int, default=200_000, help="EVALSHA per redis-benchmark round"
+    )
     acc = p.add_argument_group("the accuracy run's policy acc/*")
     acc.add_argument("--limit", type=int, default=2000, help="L: tokens per window (2000)")
     acc.add_argument("--window", type=int, default=1, help="W: window in seconds (1)")
@@ -518,12 +520,12 @@ def write_report(
         "`EVALSHA`, JSON answer). The spread variant picks `bench/k<n>`, n random in "
         f"0..{SPREAD_KEYS - 1}, per request (script `bench/ratelimit/wrk.lua`).",
         f"- raw EVALSHA: `hearth_core.ratelimit.bucket.SCRIPT` loaded with `SCRIPT LOAD` (SHA "
-        f"`{SCRIPT_SHA[:12]}…`, the service's), then `redis-benchmark -c N -n {RAW_REQUESTS:,} "
+        f"`{SCRIPT_SHA[:12]}…`, the service's), then `redis-benchmark -c N -n {args.raw_requests:,} "
         f"--csv EVALSHA <sha> 1 hearth:rl:{{bench:raw}} {' '.join(RAW_ARGV)}` — ARGV "
         "limit, window_us, capacity, cost, peek exactly as the service passes them for "
         "`bench/*`; the spread variant uses the key `hearth:rl:{bench:raw__rand_int__}` with "
         f"`-r {SPREAD_KEYS}`. One connection per client, no pipelining, after a warm-up of "
-        f"{RAW_REQUESTS // 10:,}.",
+        f"{args.raw_requests // 10:,}.",
         "",
         *md_table(HEADER, table_rows(results, x_raw)),
         "",
@@ -659,9 +661,9 @@ def main() -> int:
                 ):
                     results.append(measure(name, req, n, args.duration, args.warmup, args.rounds))
                 for name, rand in (("raw", False), ("raw-spread", True)):
-                    redis_benchmark(server, name, n, RAW_REQUESTS // 10, spread=rand)
+                    redis_benchmark(server, name, n, args.raw_requests // 10, spread=rand)
                     rounds = [
-                        redis_benchmark(server, name, n, RAW_REQUESTS, spread=rand)
+                        redis_benchmark(server, name, n, args.raw_requests, spread=rand)
                         for _ in range(args.rounds)
                     ]
                     results.append(Result(name, n, rounds))

@@ -27,7 +27,7 @@ from bench.harness.machine import machine_info, machine_line, noise
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import hearth_server, hello_server
 from bench.harness.tables import md_table, print_grid
-from bench.harness.wrk import Request, Result, measure, wrk_version
+from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
 
 HERE = Path(__file__).resolve().parent
 
@@ -160,9 +160,7 @@ def main() -> int:
     hello = {r.connections: r for r in results if r.endpoint == "hello"}
     for r in results:
         r.ratio = r.rps / hello[r.connections].rps if hello[r.connections].rps else None
-    problems = [
-        f"{r.endpoint} @ {r.connections}: errors {r.errors}" for r in results if r.error_count
-    ]
+    problems = error_lines(results)
     print_grid(HEADER, table_rows(results))
     write_chart(results)
     write_markdown(

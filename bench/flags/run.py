@@ -49,7 +49,7 @@ from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server, hello_server
 from bench.harness.stats import pct
 from bench.harness.tables import md_table, print_grid
-from bench.harness.wrk import Request, Result, measure, wrk_version
+from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk.lua"
@@ -483,9 +483,7 @@ def main() -> int:
         if hello and hello.rps and r.connections == hello.connections:
             r.ratio = r.rps / hello.rps
 
-    problems = [
-        f"{r.endpoint} @ {r.connections}: errors {r.errors}" for r in results if r.error_count
-    ]
+    problems = error_lines(results)
     problems += [
         f"{s.label}: {s.missing} toggle event(s) never arrived"
         for s in prop.subscribers

@@ -159,3 +159,8 @@ def measure(
         f"p50 {result.p50_ms:.2f} ms, p99 {result.spread('p99_ms')} ms"
     )
     return result
+
+
+def error_lines(results: list[Result]) -> list[str]:
+    """One problem line per measurement that had wrk errors (non-2xx, socket, timeout)."""
+    return [f"{r.endpoint} @ {r.connections}: errors {r.errors}" for r in results if r.error_count]

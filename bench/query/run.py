@@ -68,7 +68,7 @@ from bench.harness.machine import (
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server
 from bench.harness.tables import md_table, print_grid
-from bench.harness.wrk import Request, Result, measure, wrk_version
+from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
 from hearth_core.metrics.query import Query, build_sql, parse_matcher
 
 HERE = Path(__file__).resolve().parent
@@ -822,12 +822,7 @@ def main() -> int:
     finally:
         pool.terminate()
 
-    problems = [
-        f"query {r.endpoint} @ {r.connections}: errors {r.errors} (wrk --timeout "
-        f"{QUERY_TIMEOUT_S:g}s)"
-        for r in results
-        if r.error_count
-    ]
+    problems = error_lines(results)
     print_grid(LOAD_HEADER, load_rows(ld))
     print_grid(SIZE_HEADER, size_rows(facts["sizes"]))
     print_grid(HEADER, table_rows(results))

@@ -55,7 +55,7 @@ from bench.harness.profiler import Profiler, profile_lines
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server, hello_server
 from bench.harness.tables import md_table, print_grid
-from bench.harness.wrk import Request, Result, Round, measure, wrk_version
+from bench.harness.wrk import Request, Result, Round, error_lines, measure, wrk_version
 from hearth_core.ratelimit.bucket import SCRIPT
 from hearth_core.ratelimit.service import SCRIPT_SHA, bucket_key
 
@@ -677,9 +677,7 @@ def main() -> int:
         log_tail = server.log_tail()
     facts["noise_end"] = noise()
 
-    problems = [
-        f"{r.endpoint} @ {r.connections}: errors {r.errors}" for r in results if r.error_count
-    ]
+    problems = error_lines(results)
     if acc.bad or exact.bad:
         problems.append(f"burst errors {acc.errors} {exact.errors}, sources {acc.sources}")
     if acc.checks <= plan.burst + plan.rate * acc.elapsed_s:

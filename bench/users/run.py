@@ -38,7 +38,7 @@ from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server, hello_server
 from bench.harness.tables import md_table, print_grid
 from bench.harness.user_import import ImportRun, import_csv, rss_kib, write_csv
-from bench.harness.wrk import Request, Result, measure, wrk_version
+from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
 
 HERE = Path(__file__).resolve().parent
 CREATE_LUA = HERE / "wrk_create.lua"
@@ -320,9 +320,7 @@ def main() -> int:
         r.ratio = r.rps / hello if hello else None
 
     facts["noise_end"] = noise()
-    problems = [
-        f"{r.endpoint} @ {r.connections}: errors {r.errors}" for r in results if r.error_count
-    ]
+    problems = error_lines(results)
     problems += [f"import {i.label}: {i.problem}" for i in imports if i.problem]
     print_grid(IMPORT_HEADER, import_rows(imports))
     print(f"server VmHWM (peak RSS since start) at the end: {facts['hwm_mib']:.0f} MiB")

@@ -110,7 +110,8 @@ def load(t0: float | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], 
     for name in names:
         rec = records.get(name)
         path = found.get(name)
-        fresh = path is not None and (t0 is None or path.stat().st_mtime >= t0)
+        since = rec["started"] if rec else t0
+        fresh = path is not None and (since is None or path.stat().st_mtime >= since)
         if rec is None and t0 is not None:
             old.append(name)
             continue

@@ -2,15 +2,16 @@
 of an aiohttp hello-world measured in the same run, config write latency, and the delay from a
 flag toggle to its Server-Sent Event on the same and on another worker.
 
-    .venv/bin/python bench/flags/run.py [--duration 10] [--warmup 2] [--toggles 200]
+    .venv/bin/python bench/flags/run.py [--duration 10] [--warmup 2] [--rounds 3] [--toggles 200]
 
-Starts ``hearth serve`` (embedded PostgreSQL and Redis) in a fresh data dir with the helpers of
-``bench/auth/run.py`` and ``bench/users/run.py`` (imported, not copied), registers a client
-(``flag.read,flag.write,config.read,config.write``) and takes a client_credentials token. Then:
+Starts ``hearth serve`` (bench.harness: embedded PostgreSQL and Redis, a fresh data dir),
+registers a client (``flag.read,flag.write,config.read,config.write``) and takes a
+client_credentials token. Then:
 
 1. creates 50 flags (plain on/off, partial rollouts, variants, targeting rules, per-environment
    overrides) and 200 config keys in environment ``prod`` (JSON objects) through the API;
-2. drives, with ``wrk -t1 -c16 --latency`` after a warm-up and beside the hello-world:
+2. drives, with ``wrk -t1 -c16 --latency`` (``--rounds`` rounds after a warm-up; the median
+   and the min-max) and beside the hello-world:
    ``POST /v1/flags/evaluate`` (a random user per request), the same with ``If-None-Match`` (the
    304 path, one fixed user), ``GET /v1/config/<key>?environment=prod`` (a random key of the
    200) and ``POST /v1/config`` (a unique value per request, at 16 and at 1 connection);
@@ -19,7 +20,7 @@ Starts ``hearth serve`` (embedded PostgreSQL and Redis) in a fresh data dir with
    ``--toggles`` times at ``--toggle-rate``/s through the first server and times, per toggle,
    from just before the PUT is sent to the arrival of the matching event at each subscriber.
 
-Prints the tables and writes ``RESULTS.md`` and ``flags.png`` next to this file; progress goes
+Prints the tables and writes ``RESULTS.md``, ``flags.png`` and ``results.json`` next to this file; progress goes
 to stderr. Client and servers share the machine's cores, so the numbers are a comparison, not a
 capacity figure. Any non-2xx answer, socket error or undelivered event is flagged; the exit code
 is then 1.

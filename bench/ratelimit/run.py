@@ -4,12 +4,12 @@ bursts (spec: > 99.9 %).
 
     .venv/bin/python bench/ratelimit/run.py [--duration 10] [--warmup 2] [--rounds 3]
 
-Starts ``hearth serve`` (bench.harness: embedded PostgreSQL and Redis, ``HEARTH_LOG_LEVEL=WARNING``,
-a fresh data dir), registers a client
-(``ratelimit.read,ratelimit.write``) and takes a client_credentials token. Then:
+Starts ``hearth serve`` (bench.harness: embedded PostgreSQL and Redis, a fresh data dir),
+registers a client (``ratelimit.read,ratelimit.write``) and takes a client_credentials token.
+Then:
 
-1. throughput, with ``wrk -t1 -cN --latency`` (N = 16, 64), ``--rounds`` rounds after a warm-up: the hello-world
-   (``bench/harness/hello.py``); ``POST /v1/ratelimits/bench/k/check {}`` under a policy so large
+1. throughput, with ``wrk -t1 -cN --latency`` (N = 16, 64), ``--rounds`` rounds after a
+   warm-up: the hello-world (``bench/harness/hello.py``); ``POST /v1/ratelimits/bench/k/check {}`` under a policy so large
    that every check is allowed (the same work each time), on one bucket and spread over 1000
    buckets (``bench/k<n>``); and raw ``EVALSHA`` of the very script the server runs
    (``hearth_core.ratelimit.bucket.SCRIPT``, same arguments) against the same embedded Redis

@@ -69,11 +69,11 @@ pytest: setup
 # failed, with the reason. BENCH_TIME_LIMIT (s) stops a bench that hangs.
 BENCH_STAMP := $(VENV)/.bench
 ifeq ($(BENCH_FULL),)
-BENCH_WRK := --duration 3 --warmup 1 --rounds 3
+BENCH_WRK := --duration 2 --warmup 1 --rounds 3
 BENCH_RATELIMIT := $(BENCH_WRK) --raw-requests 50000
 BENCH_INGEST := --rounds 1
-BENCH_QUERY := --points 2000000 --duration 3 --warmup 1 --rounds 3 --load-wait 30
-BENCH_MIXED := --duration 20 --profile 8
+BENCH_QUERY := --points 2000000 --duration 2 --warmup 1 --rounds 3 --load-wait 15
+BENCH_MIXED := --duration 15 --profile 8
 endif
 BENCH_RUN := $(PY) -m bench.harness.suite run
 

@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["begin"]:
         return begin()
     if argv[:1] == ["run"] and len(argv) > 1:
-        return run(argv[1], argv[2:], float(os.environ.get("BENCH_TIME_LIMIT", "600")))
+        return run(argv[1], argv[2:], float(os.environ.get("BENCH_TIME_LIMIT", "3600")))
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -97,7 +97,7 @@ bench: setup $(BENCH_STAMP)
 	-$(BENCH_RUN) ratelimit $(BENCH_RATELIMIT)
 	-$(BENCH_RUN) query $(BENCH_QUERY)
 	-$(BENCH_RUN) mixed $(BENCH_MIXED)
-	$(PY) bench/report.py
+	$(PY) -m bench.report
 
 lint: setup
 	$(VENV)/bin/ruff check .

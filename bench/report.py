@@ -1,7 +1,7 @@
 """The project-wide performance report: every bench of this ``make bench`` run into
 ``bench/RESULTS.md``.
 
-    .venv/bin/python bench/report.py
+    .venv/bin/python -m bench.report
 
 ``make bench`` runs every bench through ``bench.harness.suite``, which records each one's exit
 code, time and last error lines in ``target/bench/runs/``; each bench writes

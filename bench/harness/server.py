@@ -71,7 +71,6 @@ class Server:
     data_dir: Path
     env: dict[str, str]
     log_path: Path
-    workers: int
 
     @property
     def base(self) -> str:
@@ -178,7 +177,7 @@ def hearth_server(
             stderr=log_file,
             start_new_session=True,  # Ctrl-C here reaches us only; we stop it in order
         )
-    server = Server(proc, port, path, full, log_path, workers)
+    server = Server(proc, port, path, full, log_path)
     killed = False
     try:
         try:

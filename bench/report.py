@@ -1,14 +1,17 @@
-"""The project-wide performance report: every ``bench/*/results.json`` into ``bench/RESULTS.md``.
+"""The project-wide performance report: every bench of this ``make bench`` run into
+``bench/RESULTS.md``.
 
-    .venv/bin/python bench/report.py
+    .venv/bin/python -m bench.report
 
-``make bench`` runs every benchmark, each writing ``bench/<name>/results.json`` (figures with
-their spec target, the limit measured in the same run and the command that reproduces them;
-see ``bench.common.figure``), then this. The report has a summary table, a section and a chart
+``make bench`` runs every bench through ``bench.harness.suite``, which records each one's exit
+code, time and last error lines in ``target/bench/runs/``; each bench writes
+``bench/<name>/results.json`` (figures with their target, the limit measured in the same run
+and the command that reproduces them; see ``bench.harness.results.figure``). This report counts
+only what this run measured: a bench that failed shows its figures as failed (never met) with
+the reason, and a results.json that this run did not write is listed apart, as not measured in
+this run, and never counted. It has a summary table, a section and a chart
 (``bench/charts/<headline>.png``) per headline figure of the performance issue, the other
-figures, the profiling before/after record and the runs (when, load average, command).
-``make bench`` records its start in ``target/bench/started`` (time and load average): a
-results.json older than that is marked stale, and the total time is given.
+figures, the profiling before/after record and the runs (when, load average, command, time).
 """
 
 from __future__ import annotations
@@ -21,17 +24,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.harness.charts import pyplot
+from bench.harness.suite import RUNS, STARTED
+from bench.harness.tables import md_table
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.common import pyplot, say  # noqa: E402
-
 RESULTS_MD = HERE / "RESULTS.md"
 CHARTS = HERE / "charts"
-STARTED = ROOT / "target" / "bench" / "started"
-ORDER = ("auth", "users", "flags", "ingest", "ratelimit", "mixed", "query", "micro")
+ORDER = ("micro", "auth", "users", "flags", "ingest", "ratelimit", "query", "mixed")
 
 # The headline figures, exactly as the performance issue lists them: key, title, spec text.
 HEADLINES = (
@@ -85,29 +86,52 @@ INGEST_BEFORE = {
 
 
 # ---------------------------------------------------------------- loading
-def load() -> list[dict[str, Any]]:
-    found = {p.parent.name: p for p in HERE.glob("*/results.json")}
-    names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
-    docs = []
-    for name in names:
-        try:
-            doc = json.loads(found[name].read_text())
-        except (OSError, ValueError) as exc:
-            say(f"skipping {found[name]}: {exc}")
-            continue
-        doc["bench"] = name
-        doc["mtime"] = found[name].stat().st_mtime
-        docs.append(doc)
-    return docs
-
-
 def started() -> tuple[float | None, str]:
-    """(epoch, load average) of the start of ``make bench``, if it recorded one."""
+    """(epoch, load average) of the start of this ``make bench`` run, if one began."""
     try:
         epoch, load = STARTED.read_text().split("\n", 1)
         return float(epoch), load.strip()
     except (OSError, ValueError):
         return None, ""
+
+
+def load(t0: float | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """(this run's benches, their figures marked failed when the bench failed; the benches
+    that failed with nothing written this run; names whose results.json is older than the run
+    or that did not run)."""
+    records = {}
+    for path in RUNS.glob("*.json") if RUNS.exists() else []:
+        rec = json.loads(path.read_text())
+        records[rec["bench"]] = rec
+    found = {p.parent.name: p for p in HERE.glob("*/results.json")}
+    names = [n for n in ORDER if n in found or n in records]
+    names += sorted((set(found) | set(records)) - set(ORDER))
+    docs, failed_empty, old = [], [], []
+    for name in names:
+        rec = records.get(name)
+        path = found.get(name)
+        since = rec["started"] if rec else t0
+        fresh = path is not None and (since is None or path.stat().st_mtime >= since)
+        if rec is None and t0 is not None:
+            old.append(name)
+            continue
+        why = ""
+        if rec is not None and rec["exit"] != 0:
+            why = rec["why"] or f"exit code {rec['exit']}"
+        if not fresh:
+            if rec is not None:
+                failed_empty.append({**rec, "why": why or "wrote no results.json"})
+            else:
+                old.append(name)
+            continue
+        doc = json.loads(path.read_text())
+        doc |= {"bench": name, "record": rec, "failed": why}
+        for f in doc.get("figures", []):
+            if why or f.get("errors"):
+                f["failed"] = why or f"{f['errors']} errors"
+                f["met"] = False if f["met"] is not None else None
+        docs.append(doc)
+    return docs, failed_empty, old
 
 
 # ---------------------------------------------------------------- formatting
@@ -123,13 +147,20 @@ def num(value: Any, unit: str) -> str:
     return f"{text} {unit}"
 
 
-def met_cell(met: bool | None) -> str:
-    return "—" if met is None else ("**met**" if met else "**NOT met**")
+def met_cell(f: dict[str, Any]) -> str:
+    if f.get("failed"):
+        return f"**failed** ({f['failed']})"
+    return "—" if f["met"] is None else ("**met**" if f["met"] else "**NOT met**")
 
 
-def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return out + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+def measured(f: dict[str, Any]) -> str:
+    """The value, and the min-max of its rounds when there were several."""
+    rounds = f.get("rounds") or []
+    text = num(f["value"], f["unit"])
+    if len(rounds) > 1:
+        lo, hi = num(min(rounds), "").strip(), num(max(rounds), "").strip()
+        text += f" ({lo}-{hi}, {len(rounds)} rounds)"
+    return text
 
 
 def code(text: str) -> str:
@@ -140,9 +171,9 @@ def code(text: str) -> str:
 def headline_chart(key: str, title: str, figs: list[dict[str, Any]]) -> str | None:
     """Measured (green when met, red when not) beside the limit measured in the same run (grey)
     and the target (red dotted line), for the figures of the headline's first unit."""
-    plt = pyplot()
-    if plt is None or not figs:
+    if not figs:
         return None
+    plt = pyplot()
     unit = figs[0]["unit"]
     figs = [f for f in figs if f["unit"] == unit and f["value"] is not None]
     if not figs:
@@ -192,10 +223,10 @@ def figure_rows(figs: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
             f["name"],
-            num(f["value"], f["unit"]),
+            measured(f),
             f["target"] or "—",
             f["limit"] or "—",
-            met_cell(f["met"]),
+            met_cell(f),
             f.get("detail") or "",
         ]
         for f in figs
@@ -349,66 +380,82 @@ def profiling_section(docs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write(docs: list[dict[str, Any]]) -> None:
+def tail_lines(rec: dict[str, Any]) -> list[str]:
+    """The bench's last error lines: its '!!!' and error lines, else its last lines."""
+    tail = rec.get("tail", [])
+    said = [ln for ln in tail if "!!!" in ln or "error" in ln.lower() or "Traceback" in ln]
+    return (said or tail)[-6:]
+
+
+def write(docs: list[dict[str, Any]], failed_empty: list[dict[str, Any]], old: list[str]) -> None:
     t0, load0 = started()
     now = dt.datetime.now(dt.UTC)
     figs = [{**f, "bench": d["bench"]} for d in docs for f in d.get("figures", [])]
-    stale = {d["bench"] for d in docs if t0 is not None and d["mtime"] < t0}
+    failed = [d for d in docs if d["failed"]]
     lines = [
         "# Performance report",
         "",
-        f"Written by `bench/report.py` on {now:%Y-%m-%d %H:%M UTC} from "
-        f"`bench/*/results.json`; `make bench` runs every benchmark, then this.",
+        f"Written by `bench/report.py` on {now:%Y-%m-%d %H:%M UTC}; `make bench` runs every "
+        "benchmark (through `bench.harness.suite`), then this.",
         "",
         f"- Machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python "
         f"{platform.python_version()}. **Load generators, servers and databases share these "
         "cores**, so every figure stands beside a limit measured in the same run (a bare "
         "aiohttp hello-world, a raw COPY, raw EVALSHA, the load generator's own ceiling).",
     ]
+    records = [d["record"] for d in docs if d.get("record")] + failed_empty
     if t0 is not None:
-        last = max((d["mtime"] for d in docs if d["mtime"] >= t0), default=now.timestamp())
-        mins, secs = divmod(int(last - t0), 60)
+        end = max((r["started"] + r["seconds"] for r in records), default=t0)
+        mins, secs = divmod(int(end - t0), 60)
         lines.append(
             f"- `make bench` started {dt.datetime.fromtimestamp(t0, dt.UTC):%H:%M:%S UTC} at "
-            f"load average {load0} (1, 5, 15 min) and took {mins} min {secs:02d} s to its last "
-            "results.json."
+            f"load average {load0} (1, 5, 15 min) and its benches took {mins} min {secs:02d} s."
         )
-    silent = sorted(
-        p.parent.name for p in HERE.glob("*/run.py") if not (p.parent / "results.json").exists()
-    )
-    if silent:
+    else:
         lines.append(
-            f"- Not in this report (their run.py writes no results.json yet): {', '.join(silent)}."
-        )
-    if stale:
-        lines.append(
-            f"- **Stale** (not rewritten by this `make bench`, from an earlier run): "
-            f"{', '.join(sorted(stale))}."
+            "- No `make bench` run recorded (`target/bench/started`): the figures below are "
+            "each bench's last results.json, of the dates in the Runs table."
         )
     lines += [
         "- Spec targets: SPEC-07 §8 (“Gathering Results”) and §6.7 (performance tests, "
-        "5k req/s). `met` is judged on the measured number; a figure whose run had errors "
-        "is never met.",
-        "",
-        "## Summary",
+        "5k req/s). `met` is judged on the measured number (the median of the rounds when a "
+        "bench ran several, their min-max beside it); a figure whose bench failed or whose run "
+        "had errors is **failed**, never met.",
         "",
     ]
+    if failed or failed_empty:
+        lines += ["## Failed in this run", ""]
+        for d in failed:
+            rec = d["record"]
+            lines += [
+                f"- **{d['bench']}**: {d['failed']} after {rec['seconds']:.0f} s "
+                f"(`{rec['command']}`); its figures below are failed. Last lines:",
+                "",
+            ]
+            lines += ["  ```", *(f"  {ln}" for ln in tail_lines(rec)), "  ```", ""]
+        for rec in failed_empty:
+            lines += [
+                f"- **{rec['bench']}**: {rec['why']} after {rec['seconds']:.0f} s "
+                f"(`{rec['command']}`); nothing measured. Last lines:",
+                "",
+            ]
+            lines += ["  ```", *(f"  {ln}" for ln in tail_lines(rec)), "  ```", ""]
+    lines += ["## Summary", ""]
     rows = []
     for key, title, _spec in HEADLINES:
         mine = [f for f in figs if f.get("headline") == key]
         if not mine:
-            rows.append([title, "not measured", "—", "—", "—", "—", "—"])
+            rows.append([title, "not measured in this run", "—", "—", "—", "—", "—"])
         for f in mine:
-            mark = " (stale)" if f["bench"] in stale else ""
             rows.append(
                 [
                     title,
                     f["name"],
-                    num(f["value"], f["unit"]) + mark,
+                    measured(f),
                     f["target"] or "—",
                     f["limit"] or "—",
-                    met_cell(f["met"]),
-                    code(f["command"]),
+                    met_cell(f),
+                    code(f.get("command") or by_name(docs, f["bench"])["command"]),
                 ]
             )
     lines += md_table(
@@ -425,12 +472,19 @@ def write(docs: list[dict[str, Any]]) -> None:
     )
     keys = {k for k, _, _ in HEADLINES}
     counted = [f for f in figs if f.get("headline") in keys and f["met"] is not None]
+    n_failed = sum(1 for f in counted if f.get("failed"))
     lines += [
         "",
         f"{sum(1 for f in counted if f['met'])} of {len(counted)} headline figures with a "
-        "target met.",
+        f"target met in this run; {n_failed} failed.",
         "",
     ]
+    if old:
+        lines += [
+            "Not measured in this run (their results.json, if any, is from an earlier run and "
+            f"is neither shown nor counted): {', '.join(old)}.",
+            "",
+        ]
     for key, title, spec in HEADLINES:
         mine = [f for f in figs if f.get("headline") == key]
         lines += [f"## {title}", "", f"Target: {spec}.", ""]
@@ -442,10 +496,9 @@ def write(docs: list[dict[str, Any]]) -> None:
             figure_rows(mine),
         )
         lines += [""]
-        benches = sorted({f["bench"] for f in mine})
-        for b in benches:
+        for b in sorted({f["bench"] for f in mine}):
             doc = by_name(docs, b) or {}
-            if key in ("mixed",):
+            if key == "mixed":
                 for t in doc.get("tables", []):
                     lines += [f"{t['title']}:", "", *md_table(t["header"], t["rows"]), ""]
             lines += [
@@ -471,15 +524,21 @@ def write(docs: list[dict[str, Any]]) -> None:
     lines += profiling_section(docs)
     lines += ["## Runs", ""]
     lines += md_table(
-        ["bench", "written", "load average at its end", "command"],
+        ["bench", "written", "load average at its end", "seconds", "exit", "command"],
         [
             [
-                d["bench"] + (" (stale)" if d["bench"] in stale else ""),
+                d["bench"],
                 d.get("generated", "?"),
                 ", ".join(f"{x:.2f}" for x in d.get("load_average", [])),
+                f"{d['record']['seconds']:.0f}" if d.get("record") else "—",
+                str(d["record"]["exit"]) if d.get("record") else "—",
                 code(d.get("command", "")),
             ]
             for d in docs
+        ]
+        + [
+            [r["bench"], "—", "—", f"{r['seconds']:.0f}", str(r["exit"]), code(r["command"])]
+            for r in failed_empty
         ],
     )
     lines += [""]
@@ -487,12 +546,12 @@ def write(docs: list[dict[str, Any]]) -> None:
 
 
 def main() -> int:
-    docs = load()
-    if not docs:
-        print("no bench/*/results.json: run `make bench` (or a bench/*/run.py) first")
+    docs, failed_empty, old = load(started()[0])
+    if not docs and not failed_empty:
+        print("no bench ran: run `make bench` (or a bench/*/run.py) first")
         return 1
-    write(docs)
-    print(f"wrote {RESULTS_MD.relative_to(ROOT)} from {len(docs)} results.json file(s)")
+    write(docs, failed_empty, old)
+    print(f"wrote {RESULTS_MD.relative_to(ROOT)}: {len(docs)} bench(es) measured in this run")
     return 0
 
 

@@ -2,15 +2,16 @@
 of an aiohttp hello-world measured in the same run, config write latency, and the delay from a
 flag toggle to its Server-Sent Event on the same and on another worker.
 
-    .venv/bin/python bench/flags/run.py [--duration 10] [--warmup 2] [--toggles 200]
+    .venv/bin/python bench/flags/run.py [--duration 10] [--warmup 2] [--rounds 3] [--toggles 200]
 
-Starts ``hearth serve`` (embedded PostgreSQL and Redis) in a fresh data dir with the helpers of
-``bench/auth/run.py`` and ``bench/users/run.py`` (imported, not copied), registers a client
-(``flag.read,flag.write,config.read,config.write``) and takes a client_credentials token. Then:
+Starts ``hearth serve`` (bench.harness: embedded PostgreSQL and Redis, a fresh data dir),
+registers a client (``flag.read,flag.write,config.read,config.write``) and takes a
+client_credentials token. Then:
 
 1. creates 50 flags (plain on/off, partial rollouts, variants, targeting rules, per-environment
    overrides) and 200 config keys in environment ``prod`` (JSON objects) through the API;
-2. drives, with ``wrk -t1 -c16 --latency`` after a warm-up and beside the hello-world:
+2. drives, with ``wrk -t1 -c16 --latency`` (``--rounds`` rounds after a warm-up; the median
+   and the min-max) and beside the hello-world:
    ``POST /v1/flags/evaluate`` (a random user per request), the same with ``If-None-Match`` (the
    304 path, one fixed user), ``GET /v1/config/<key>?environment=prod`` (a random key of the
    200) and ``POST /v1/config`` (a unique value per request, at 16 and at 1 connection);
@@ -19,7 +20,7 @@ Starts ``hearth serve`` (embedded PostgreSQL and Redis) in a fresh data dir with
    ``--toggles`` times at ``--toggle-rate``/s through the first server and times, per toggle,
    from just before the PUT is sent to the arrival of the matching event at each subscriber.
 
-Prints the tables and writes ``RESULTS.md`` and ``flags.png`` next to this file; progress goes
+Prints the tables and writes ``RESULTS.md``, ``flags.png`` and ``results.json`` next to this file; progress goes
 to stderr. Client and servers share the machine's cores, so the numbers are a comparison, not a
 capacity figure. Any non-2xx answer, socket error or undelivered event is flagged; the exit code
 is then 1.
@@ -30,60 +31,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
-import os
-import random
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.auth.run import (
-    HEARTH,
-    BenchError,
-    Request,
-    Result,
-    Server,
-    create_client,
-    ensure_wrk,
-    free_port,
-    hearth_server,
-    hello_server,
-    http,
-    machine_info,
-    measure,
-    say,
-    stop_process,
-    wait_http_ok,
-)
-from bench.common import figure, pyplot, report_server_warnings, run_main, write_results
-from bench.users.run import bearer_token, md_table, post_json, print_grid, wrk_script
+from bench.harness.charts import pyplot
+from bench.harness.client import bearer_token, create_client, http, post_json
+from bench.harness.flag_data import ENV, N_FLAGS, TOGGLE_FLAG, seed_data
+from bench.harness.log import BenchError, run_main, say
+from bench.harness.machine import machine_info, machine_line, noise
+from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.server import Server, hearth_server, hello_server
+from bench.harness.stats import pct
+from bench.harness.tables import md_table, print_grid
+from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 LUA = HERE / "wrk.lua"
-RESULTS_MD = HERE / "RESULTS.md"
-CHART = HERE / "flags.png"
 
 SCOPES = "flag.read,flag.write,config.read,config.write"
-ENV = "prod"
 AIM_RATIO = 0.6  # evaluation and config reads: req/s ÷ hello-world req/s
 SPEC_WRITE_P99_MS = 50.0
 SPEC_SSE_P99_MS = 20.0
-N_FLAGS = 50
-TOGGLE_FLAG = "ops.maintenance-banner"
 FIXED_USER = "user-1"
 
 ENDPOINTS = ("hello", "evaluate", "evaluate304", "config-get", "config-set")
@@ -94,110 +69,6 @@ LABELS = {
     "config-get": "GET /v1/config/{key}?environment=prod",
     "config-set": "POST /v1/config (unique value)",
 }
-
-AREAS = (
-    "checkout search billing onboarding profile notifications reports mobile api admin"
-).split()
-FEATURES = (
-    "new-flow redesign fast-path beta-ui dark-mode v2-engine smart-defaults bulk-actions "
-    "inline-help async-export"
-).split()
-TEAMS = ("payments", "growth", "platform", "mobile", "data", "core")
-SERVICES = (
-    "checkout payments search inventory shipping notifications auth profile reporting ingest "
-    "billing catalog pricing reviews recommendations gateway scheduler exporter mailer webhooks"
-).split()
-ASPECTS = "http db cache retry limits features queue timeouts logging alerts".split()
-
-
-# ---------------------------------------------------------------- data
-def flag_specs(seed: int = 7) -> list[dict[str, Any]]:
-    """50 flags, a fifth of each kind; about a third also carry environment overrides."""
-    rng = random.Random(seed)
-    names = [f"{a}.{f}" for a in AREAS for f in FEATURES]
-    rng.shuffle(names)
-    specs: list[dict[str, Any]] = []
-    for i, name in enumerate([TOGGLE_FLAG, *names[: N_FLAGS - 1]]):
-        spec: dict[str, Any] = {
-            "name": name,
-            "description": f"{name.replace('.', ': ', 1).replace('-', ' ')} (bench)",
-            "metadata": {"owner": rng.choice(TEAMS), "ticket": f"HRTH-{rng.randrange(100, 999)}"},
-        }
-        kind = i % 5
-        if kind == 0:  # plain on/off
-            spec["enabled"] = i == 0 or rng.random() < 0.7
-        elif kind == 1:  # gradual rollout
-            spec |= {"enabled": True, "rollout_pct": rng.randrange(10, 91, 5)}
-        elif kind == 2:  # variants (A/B or A/B/C), sometimes behind a rollout
-            arms = [{"name": "control", "weight": 500}, {"name": "treatment", "weight": 500}]
-            if rng.random() < 0.5:
-                arms = [
-                    {"name": "control", "weight": 340, "value": {"layout": "classic"}},
-                    {"name": "compact", "weight": 330, "value": {"layout": "compact", "cols": 2}},
-                    {"name": "wide", "weight": 330, "value": {"layout": "wide", "cols": 4}},
-                ]
-            spec |= {"enabled": True, "rollout_pct": rng.choice([100, 50, 30]), "variants": arms}
-        elif kind == 3:  # targeting: listed users, or every rule matching the attributes
-            rules = [{"attribute": "plan", "op": "in", "values": ["gold", "platinum"]}]
-            if rng.random() < 0.5:
-                rules.append({"attribute": "country", "op": "not_in", "values": ["KP", "IR"]})
-            spec |= {
-                "enabled": True,
-                "rollout_pct": rng.randrange(0, 30, 5),
-                "targeting": {
-                    "user_ids": [f"user-{rng.randrange(1, 100_000)}" for _ in range(5)],
-                    "rules": rules,
-                },
-            }
-        else:  # off globally, staged per environment
-            spec |= {
-                "enabled": False,
-                "rollout_pct": 100,
-                "environments": {
-                    "dev": {"enabled": True},
-                    "staging": {"enabled": True, "rollout_pct": 100},
-                    "prod": {"enabled": True, "rollout_pct": rng.randrange(5, 60, 5)},
-                },
-            }
-        if kind != 4 and i and rng.random() < 0.3:
-            spec["environments"] = {"prod": {"rollout_pct": rng.randrange(10, 100, 10)}}
-        specs.append(spec)
-    return specs
-
-
-def config_docs(seed: int = 11) -> list[dict[str, Any]]:
-    """200 keys ``<service>.<aspect>`` in ``prod``, each a small nested JSON object."""
-    rng = random.Random(seed)
-    docs = []
-    for svc in SERVICES:
-        for aspect in ASPECTS:
-            value = {
-                "enabled": rng.random() < 0.9,
-                "timeout_ms": rng.choice([250, 500, 1000, 2500, 5000]),
-                "retries": rng.randrange(0, 6),
-                "endpoints": [
-                    f"https://{svc}-{n}.internal:8443" for n in range(rng.randrange(1, 4))
-                ],
-                "limits": {"rps": rng.randrange(50, 5000, 50), "burst": rng.randrange(10, 500)},
-                "owner": rng.choice(TEAMS),
-                "tags": rng.sample(["eu", "us", "critical", "batch", "edge", "canary"], 2),
-            }
-            docs.append({"environment": ENV, "key": f"{svc}.{aspect}", "value": value})
-    return docs
-
-
-def seed_data(server: Server, token: str) -> tuple[list[dict[str, Any]], list[str]]:
-    specs, docs = flag_specs(), config_docs()
-    say(f"creating {len(specs)} flags and {len(docs)} config keys in {ENV!r} through the API")
-    for spec in specs:
-        status, body = post_json(f"{server.base}/v1/flags", token, spec)
-        if status != 201:
-            raise BenchError(f"POST /v1/flags {spec['name']}: {status} {body[:500]!r}")
-    for doc in docs:
-        status, body = post_json(f"{server.base}/v1/config", token, doc)
-        if status != 201:
-            raise BenchError(f"POST /v1/config {doc['key']}: {status} {body[:500]!r}")
-    return specs, [d["key"] for d in docs]
 
 
 def eval_body(user: str) -> dict[str, Any]:
@@ -236,66 +107,6 @@ def check_endpoints(server: Server, token: str, keys: list[str]) -> tuple[str, d
     if status != 200 or json.loads(body)["key"] != keys[0]:
         raise BenchError(f"config read: {status} {body[:500]!r}")
     return etag, reasons
-
-
-@contextmanager
-def lua_mode(mode: str, **env: str) -> Iterator[None]:
-    """run_wrk passes os.environ to wrk: set this script's variables for one measurement."""
-    extra = {"BENCH_MODE": mode, **env}
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        with wrk_script(LUA):
-            yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-# ---------------------------------------------------------------- second worker
-@contextmanager
-def second_server(first: Server) -> Iterator[Server]:
-    """Another ``hearth serve`` on the first one's PostgreSQL and Redis, as a second machine."""
-    d = first.data_dir
-    pg_pw = urllib.parse.quote((d / "pg.password").read_text().strip(), safe="")
-    redis_pw = urllib.parse.quote((d / "redis.password").read_text().strip(), safe="")
-    env = {
-        **first.env,
-        "HEARTH_DATABASE_URL": (
-            f"postgresql://hearth:{pg_pw}@127.0.0.1:{first.env['HEARTH_PG_PORT']}/hearth"
-        ),
-        "HEARTH_REDIS_URL": f"redis://:{redis_pw}@127.0.0.1:{first.env['HEARTH_REDIS_PORT']}/0",
-        "HEARTH_MASTER_KEY_FILE": str(d / "master.key"),
-    }
-    data_dir = Path(tempfile.mkdtemp(prefix="hearth-bench-w2-"))
-    port = free_port()
-    log_path = data_dir / "server.stderr.log"
-    log_file = open(log_path, "wb")
-    say(f"starting a second hearth serve on :{port} sharing the first one's PostgreSQL and Redis")
-    proc = subprocess.Popen(
-        [str(HEARTH), "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=log_file,
-        start_new_session=True,
-    )
-    server = Server(proc, port, data_dir, env, log_path)
-    try:
-        try:
-            wait_http_ok(f"{server.base}/readyz", proc, "second hearth serve", timeout=90)
-        except BenchError as exc:
-            raise BenchError(f"{exc}\n--- its log tail ---\n{server.log_tail()}") from None
-        say(f"second hearth ready (pid {proc.pid})")
-        yield server
-    finally:
-        stop_process(proc, "second hearth serve", timeout=40)
-        log_file.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- SSE latency
@@ -419,7 +230,7 @@ def measure_propagation(
 ) -> Propagation:
     subs = [Subscriber("same worker (the PUT's)", server.base, token)]
     try:
-        with second_server(server) as other:
+        with hearth_server(share=server) as other:
             other_token = bearer_token(other, client)
             subs.append(Subscriber("other worker (2nd process)", other.base, other_token))
             say(f"toggling {TOGGLE_FLAG} {toggles} times at {rate:g}/s; 1 subscriber per worker")
@@ -432,14 +243,6 @@ def measure_propagation(
         return asyncio.run(_propagation(server.base, token, subs, toggles, rate))
 
 
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 # ---------------------------------------------------------------- report
 HEADER = ["endpoint", "conns", "req/s", "p50 ms", "p99 ms", "x hello", "errors", "target"]
 SSE_HEADER = ["", "received", "p50 ms", "p95 ms", "p99 ms", "max ms", "vs answer", "target"]
@@ -448,7 +251,7 @@ SSE_HEADER = ["", "received", "p50 ms", "p95 ms", "p99 ms", "max ms", "vs answer
 def verdict(r: Result) -> str:
     if r.endpoint == "hello":
         return "— (the limit)"
-    mark = "met" if r.error_count == 0 else "met?"
+    mark = "met" if r.error_count == 0 else "failed (errors)"
     if r.endpoint == "config-set":
         ok = r.p99_ms < SPEC_WRITE_P99_MS
         return f"spec p99 < {SPEC_WRITE_P99_MS:g} ms: {mark if ok else 'NOT met'}"
@@ -498,55 +301,21 @@ def sse_rows(prop: Propagation) -> list[list[str]]:
     return rows
 
 
-def noise() -> str:
-    """Load average and any compiler or test run beside us: why figures may be noisy."""
-    names = set()
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        prog = Path(argv[0].decode(errors="replace")).name
-        if prog in {"rustc", "cargo", "cc1", "cc1plus", "maturin"}:
-            names.add(prog)
-        elif b"pytest" in argv[1:3]:
-            names.add("pytest")
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"load average {load}" + (f"; running: {', '.join(sorted(names))}" if names else "")
-
-
-def write_markdown(
+def write_report(
     results: list[Result],
     prop: Propagation,
-    info: dict[str, str],
     args: argparse.Namespace,
-    when: str,
     facts: dict[str, Any],
-    chart: bool,
+    problems: list[str],
 ) -> None:
-    bad = (
-        any(r.error_count for r in results)
-        or prop.put_errors
-        or any(s.missing for s in prop.subscribers)
-    )
-    lines = ["# Feature flags and configuration store benchmark", ""]
-    if bad:
-        lines += [
-            "> **⚠ THIS RUN HAD ERRORS** — non-2xx answers, socket errors or undelivered "
-            "events (see the tables); its numbers are not trustworthy.",
-            "",
-        ]
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(facts["reasons"].items()))
-    lines += [
-        f"Generated by `bench/flags/run.py` on {when}.",
-        "",
-        f"- Machine: {info['cores']} cores ({info['cpu']}), {info['kernel']}; "
-        f"Python {info['python']}, aiohttp {info['aiohttp']}, {info['wrk']}. "
+    lines = [
+        f"- Machine: {machine_line(machine_info(), wrk_version())}. "
         f"At the start: {facts['noise_start']}; at the end: {facts['noise_end']}.",
         "- Server: one `hearth serve` process (`HEARTH_LOG_LEVEL=WARNING`) with its embedded "
         "PostgreSQL and Redis, in a fresh data dir. **The load generator, the server and its "
         "database share the same cores**, so req/s is given as a ratio to a bare aiohttp "
-        "hello-world (`bench/auth/hello.py`) measured in the same run at the same concurrency.",
+        "hello-world (`bench/harness/hello.py`) measured in the same run at the same concurrency.",
         f"- Data, created through the API before measuring: {N_FLAGS} flags (a fifth each: "
         "plain on/off, gradual rollout 10-90 %, variants, targeting by user list and attribute "
         "rules, off globally but staged per environment; about a third of the rest carry a "
@@ -555,9 +324,10 @@ def write_markdown(
         "",
         "## Requests",
         "",
-        f"Each measurement: `wrk -t1 -cN -d{args.duration:g}s --latency` after a "
-        f"{args.warmup:g} s warm-up (closed loop), bearer token from client_credentials "
-        f"(`{SCOPES}`); script `bench/flags/wrk.lua`.",
+        f"Each measurement: `wrk -t1 -cN -d{args.duration:g}s --latency`, {args.rounds} "
+        f"round(s) after a {args.warmup:g} s warm-up (closed loop), bearer token from "
+        f"client_credentials (`{SCOPES}`); script `bench/flags/wrk.lua`. req/s and p99 are "
+        "the median of the rounds (min-max in brackets).",
         "",
         '- evaluate: `POST /v1/flags/evaluate` `{"context":{"targetingKey":"user-<n>",'
         f'"environment":"{ENV}","plan":"gold"}}}}` with a random n in 1..100 000 per request; '
@@ -595,16 +365,13 @@ def write_markdown(
         "",
         *md_table(SSE_HEADER, sse_rows(prop)),
         "",
+        "![req/s, latency and toggle→event delay](flags.png)",
     ]
-    if chart:
-        lines += ["![req/s, latency and toggle→event delay](flags.png)", ""]
-    RESULTS_MD.write_text("\n".join(lines))
+    write_markdown(HERE, "Feature flags and configuration store benchmark", lines, problems)
 
 
-def write_chart(results: list[Result], prop: Propagation) -> bool:
+def write_chart(results: list[Result], prop: Propagation) -> None:
     plt = pyplot()
-    if plt is None:
-        return False
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.8))
     names = [f"{r.endpoint}\n@{r.connections}" for r in results]
     xs = range(len(results))
@@ -649,9 +416,8 @@ def write_chart(results: list[Result], prop: Propagation) -> bool:
     ax3.set_title(f"Toggle → SSE event ({prop.toggles} toggles at {prop.rate:g}/s)")
     ax3.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(CHART, dpi=110)
+    fig.savefig(HERE / "flags.png", dpi=110)
     plt.close(fig)
-    return True
 
 
 # ---------------------------------------------------------------- main
@@ -659,6 +425,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per measurement (median)")
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
     p.add_argument("--toggles", type=int, default=200, help="flag toggles for the SSE delay")
     p.add_argument("--toggle-rate", type=float, default=20.0, help="toggles per second")
@@ -667,8 +434,6 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    wrk = ensure_wrk()
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     facts: dict[str, Any] = {"noise_start": noise()}
     say(f"machine: {facts['noise_start']}")
     results: list[Result] = []
@@ -699,14 +464,12 @@ def main() -> int:
         }
         with hello_server() as hello_url:
             for name, mode, env, conns in plan:
-                if mode is None:
-                    results.append(
-                        measure(wrk, name, Request(hello_url), conns, args.duration, args.warmup)
-                    )
-                    continue
-                with lua_mode(mode, **env):
-                    req = Request(urls[name], auth=auth)
-                    results.append(measure(wrk, name, req, conns, args.duration, args.warmup))
+                req = (
+                    Request(urls[name], auth=auth, script=LUA, env={"BENCH_MODE": mode, **env})
+                    if mode
+                    else Request(hello_url)
+                )
+                results.append(measure(name, req, conns, args.duration, args.warmup, args.rounds))
         prop = measure_propagation(server, token, client, args.toggles, args.toggle_rate)
         for s in prop.subscribers:
             say(
@@ -721,21 +484,19 @@ def main() -> int:
         if hello and hello.rps and r.connections == hello.connections:
             r.ratio = r.rps / hello.rps
 
-    info = machine_info()
-    sys.stderr.flush()
-    print()
-    print(
-        f"Flags and config benchmark — {info['cores']} cores ({info['cpu']}), {when}; "
-        f"client and servers share the cores ({facts['noise_start']})"
-    )
-    print(f"wrk -t1, {args.duration:g} s after {args.warmup:g} s warm-up")
+    problems = error_lines(results)
+    problems += [
+        f"{s.label}: {s.missing} toggle event(s) never arrived"
+        for s in prop.subscribers
+        if s.missing
+    ]
+    if prop.put_errors:
+        problems.append(f"{prop.put_errors} toggle PUT(s) failed")
     print_grid(HEADER, table_rows(results))
-    print()
-    print(f"toggle -> SSE event, {prop.toggles} toggles at {prop.rate:g}/s")
     print_grid(SSE_HEADER, sse_rows(prop))
-    chart = write_chart(results, prop)
-    write_markdown(results, prop, info, args, when, facts, chart)
-    png = "flags/flags.png" if chart else None
+    write_chart(results, prop)
+    write_report(results, prop, args, facts, problems)
+    png = "flags/flags.png"
     put_p99 = pct(prop.put_ms, 99)
     h = hello or results[0]
     write_results(
@@ -755,6 +516,7 @@ def main() -> int:
                     chart=png,
                     detail=f"{len(s.latencies_ms)}/{prop.toggles} events, p50 "
                     f"{pct(s.latencies_ms, 50):.2f} ms, {prop.rate:g} toggles/s",
+                    errors=s.missing + prop.put_errors,
                 )
                 for s in prop.subscribers
             ),
@@ -772,6 +534,8 @@ def main() -> int:
                     limit_value=round(h.p99_ms, 2),
                     chart=png,
                     detail=f"{r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, {r.error_count} errors",
+                    errors=r.error_count,
+                    rounds=[round(v, 2) for v in r.values("p99_ms")],
                 )
                 for r in results
                 if r.endpoint in ("config-get", "config-set")
@@ -788,30 +552,14 @@ def main() -> int:
                     limit_value=1.0,
                     chart=png,
                     detail=f"{r.rps:,.0f} req/s, p99 {r.p99_ms:.2f} ms",
+                    errors=r.error_count,
                 )
                 for r in results
                 if r.endpoint in ("evaluate", "evaluate304", "config-get") and r.ratio is not None
             ),
         ],
     )
-    written = [RESULTS_MD] + ([CHART] if chart else [])
-    print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
-
-    report_server_warnings(log_tail)
-    bad = [r for r in results if r.error_count]
-    lost = [s for s in prop.subscribers if s.missing]
-    if bad or lost or prop.put_errors:
-        print("\n" + "!" * 72, file=sys.stderr)
-        for r in bad:
-            print(f"!!! ERRORS: {r.endpoint} @ {r.connections}: {r.errors}", file=sys.stderr)
-        for s in lost:
-            print(f"!!! {s.label}: {s.missing} toggle event(s) never arrived", file=sys.stderr)
-        if prop.put_errors:
-            print(f"!!! {prop.put_errors} toggle PUT(s) failed", file=sys.stderr)
-        print("!!! this run is not trustworthy", file=sys.stderr)
-        print("!" * 72, file=sys.stderr)
-        return 1
-    return 0
+    return finish(problems, log_tail)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
--- wrk script for bench/flags/run.py. It loads bench/auth/wrk.lua for the Authorization header
+-- wrk script for bench/flags/run.py. It loads bench/harness/wrk.lua for the Authorization header
 -- (BENCH_AUTH) and the done() hook that prints the "BENCH_JSON {...}" summary, then builds each
 -- request itself according to BENCH_MODE:
 --   evaluate      POST /v1/flags/evaluate, a random user "user-<1..100000>" per request
@@ -7,7 +7,7 @@
 --   config-set    POST /v1/config to a random key of BENCH_KEYS, a unique value per request
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-dofile(here .. "../auth/wrk.lua")
+dofile(here .. "../harness/wrk.lua")
 
 local mode = os.getenv("BENCH_MODE") or "evaluate"
 local keys = {}

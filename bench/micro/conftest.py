@@ -5,7 +5,7 @@ Puts the repository root on ``sys.path`` (so ``tests.native.reference`` and
 a benchmark calls ``record_impl(benchmark, "native")`` (or ``"python"`` for
 the baseline) and, at the end of the session, the medians per group are
 written to ``target/bench/micro.json`` and shown as a ratio table (the same
-table ``bench/micro/report.py`` prints).
+table ``bench/micro/run.py`` reports).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.micro.report import RESULTS, ratio_rows, render  # noqa: E402
+from bench.micro.ratios import RESULTS, ratio_rows, render  # noqa: E402
 
 _recorded: list[tuple[str, str, Any]] = []  # (group, impl, benchmark fixture)
 

@@ -7,7 +7,7 @@
   a random user (4), a config read of a random key (3), token introspection (2), a user by id (1).
 - ``Dashboard`` (weight 1): ``GET /v1/metrics/query`` of a random metric over the last hour, by
   region (3), and the first page of ``GET /v1/users`` (1).
-- ``HelloUser``: ``GET /`` of ``bench/auth/hello.py`` — the load generator's own ceiling.
+- ``HelloUser``: ``GET /`` of ``bench/harness/hello.py`` — the load generator's own ceiling.
 
 REST services are closed loop (no think time: they are the high-rate callers, and the
 scenario measures the throughput they get); emitters flush about once a second (0.5-1.5 s

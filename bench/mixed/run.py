@@ -7,16 +7,16 @@ an aiohttp hello-world measured in the same run.
                                         [--workers 2,1] [--profile 10]
 
 For each server worker count (``--workers``, the first is the headline): starts
-``hearth serve --workers N`` (embedded PostgreSQL and Redis, fresh data dir, the helpers of
-``bench/auth/run.py``), registers one client with every scope the scenario needs, takes a
-client_credentials token, seeds 50 flags and 200 config keys (``bench/flags/run.py``'s data),
+``hearth serve`` with ``HEARTH_WORKERS=N`` (bench.harness: embedded PostgreSQL and Redis,
+fresh data dir), registers one client with every scope the scenario needs, takes a
+client_credentials token, seeds 50 flags and 200 config keys (``bench.harness.flag_data``),
 imports 1 000 users and ingests 20 000 points so the dashboards find data; checks every
 request once; then runs locust headless, ``--users`` closed-loop users spawned at once
 (``--reset-stats``: the figures start when all are running), ``--processes`` locust processes
 with FastHttpUser, for ``--duration`` s. Users by weight: emitters 1 (a bulk every 0.5-1.5 s),
 REST services 6 (closed loop), dashboards 1 (every 1-3 s). On the headline server, ``--profile`` more seconds of the same load are sampled
 with py-spy (``--subprocesses``) for the top frames. Before the servers, the same locust
-setup drives ``bench/auth/hello.py`` for ``--duration`` s: the most the load generator can
+setup drives ``bench/harness/hello.py`` for ``--duration`` s: the most the load generator can
 send on this machine.
 
 Writes ``RESULTS.md``, ``mixed.png`` and ``results.json`` next to this file. Client, servers
@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import functools
 import json
 import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -44,28 +42,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.auth.run import (
-    VENV_BIN,
-    BenchError,
-    Server,
-    create_client,
-    hearth_server,
-    hello_server,
-    http,
-    machine_info,
-    say,
-)
-from bench.common import figure, pyplot, report_server_warnings, run_main, write_results
-from bench.flags.run import ENV, noise, seed_data
-from bench.ingest.run import CpuMeter, Profiler, server_workers
+from bench.harness.charts import pyplot
+from bench.harness.client import bearer_token, create_client, http
+from bench.harness.flag_data import ENV, seed_data
+from bench.harness.log import BenchError, run_main, say
+from bench.harness.machine import CpuMeter, machine_info, machine_line, noise
+from bench.harness.paths import ROOT, tool
+from bench.harness.profiler import Profiler, profile_lines
+from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.server import Server, hearth_server, hello_server
+from bench.harness.tables import md_table, print_grid
+from bench.harness.user_import import import_csv, write_csv
 from bench.mixed import scenario as data
-from bench.users.run import bearer_token, import_csv, md_table, print_grid, write_csv
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 LOCUSTFILE = HERE / "locustfile.py"
-RESULTS_MD = HERE / "RESULTS.md"
-CHART = HERE / "mixed.png"
 
 SCENARIO = ("TelemetryEmitter", "RestService", "Dashboard")
 TARGET_RPS = 5000.0
@@ -193,7 +184,7 @@ def run_locust(
 ) -> Run:
     out = Path(tempfile.mkdtemp(prefix="hearth-bench-locust-"))
     cmd = [
-        str(VENV_BIN / "locust"),
+        str(tool("locust")),
         "-f",
         str(LOCUSTFILE),
         "--headless",
@@ -297,40 +288,19 @@ def cpu_rows(run: Run) -> list[list[str]]:
     ]
 
 
-def profile_lines(prof: dict[str, Any]) -> list[str]:
-    total = prof.get("total", 0)
-    if not total:
-        return ["(py-spy recorded no samples)"]
-    out = [f"{total:,} samples (py-spy, 200 Hz, `--threads --nonblocking --subprocesses`).", ""]
-    out += ["Where the samples end (leaf kind):", ""]
-    out += [f"- {k}: {c / total:.0%}" for k, c in prof["kinds"]]
-    out += ["", "Top leaf frames (self):", ""]
-    out += [f"- `{f}`: {c / total:.1%}" for f, c in prof["leaf"]]
-    out += ["", "Top project frames (inclusive):", ""]
-    out += [f"- `{f}`: {c / total:.1%}" for f, c in prof["incl"]]
-    return out
-
-
-def write_markdown(
+def write_report(
     runs: list[Run],
     hello: Run,
     prof: dict[str, Any] | None,
-    info: dict[str, str],
     args: argparse.Namespace,
-    when: str,
     facts: dict[str, Any],
-    chart: bool,
+    problems: list[str],
 ) -> None:
     head = runs[0]
     met = head.rps >= TARGET_RPS and not head.failures
-    lines = ["# Mixed-load benchmark (locust)", ""]
-    if any(r.failures for r in runs):
-        lines += ["> **⚠ THIS RUN HAD FAILED REQUESTS** (see the tables).", ""]
-    lines += [
-        f"Generated by `{facts['command']}` on {when}.",
-        "",
-        f"- Machine: {info['cores']} cores ({info['cpu']}), {info['kernel']}; Python "
-        f"{info['python']}, locust {facts['locust']}. At the start: {facts['noise_start']}; at "
+    info = machine_info()
+    lines = [
+        f"- Machine: {machine_line(info, 'locust ' + facts['locust'])}. At the start: {facts['noise_start']}; at "
         f"the end: {facts['noise_end']}.",
         f"- Load: locust headless, {args.users} FastHttpUser users spawned at once "
         f"over {args.processes} locust process(es), {args.duration:g} s after spawning "
@@ -348,7 +318,7 @@ def write_markdown(
         f"{TARGET_RPS:,.0f} req/s **{'met' if met else 'NOT met'}**",
         "",
         f"The load generator alone reached {hello.rps:,.0f} req/s against the hello-world "
-        f"(`bench/auth/hello.py`) with the same users and processes: the ceiling of this "
+        f"(`bench/harness/hello.py`) with the same users and processes: the ceiling of this "
         "client on this machine.",
         "",
         *md_table(HEADER, type_rows(head)),
@@ -387,15 +357,12 @@ def write_markdown(
             *profile_lines(prof),
             "",
         ]
-    if chart:
-        lines += ["![mixed load: req/s by type, latency, scaling](mixed.png)", ""]
-    RESULTS_MD.write_text("\n".join(lines))
+    lines += ["![mixed load: req/s by type, latency, scaling](mixed.png)"]
+    write_markdown(HERE, "Mixed-load benchmark (locust)", lines, problems)
 
 
-def write_chart(runs: list[Run], hello: Run) -> bool:
+def write_chart(runs: list[Run], hello: Run) -> None:
     plt = pyplot()
-    if plt is None:
-        return False
     head = runs[0]
     fig, (ax1, ax2, ax3) = plt.subplots(
         1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [2, 3, 2]}
@@ -435,9 +402,8 @@ def write_chart(runs: list[Run], hello: Run) -> bool:
     ax3.set_ylabel("requests / s")
     ax3.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(CHART, dpi=110)
+    fig.savefig(HERE / "mixed.png", dpi=110)
     plt.close(fig)
-    return True
 
 
 # ---------------------------------------------------------------- main
@@ -460,16 +426,12 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    if not (VENV_BIN / "locust").exists():
-        raise BenchError("locust is missing: .venv/bin/pip install -e '.[bench]'")
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     version = subprocess.run(
-        [str(VENV_BIN / "locust"), "--version"], capture_output=True, text=True, check=False
+        [str(tool("locust")), "--version"], capture_output=True, text=True, check=False
     )
     facts: dict[str, Any] = {
         "noise_start": noise(),
         "locust": (version.stdout or version.stderr).split()[1],
-        "command": " ".join([".venv/bin/python", "bench/mixed/run.py", *sys.argv[1:]]),
     }
     say(f"machine: {facts['noise_start']}")
     with hello_server() as hello_url:
@@ -480,7 +442,7 @@ def main() -> int:
     prof: dict[str, Any] | None = None
     tails = []
     for i, workers in enumerate(args.workers):
-        with server_workers(workers), hearth_server() as server:
+        with hearth_server(workers=workers) as server:
             say(f"creating a client ({SCOPES}) and taking a client_credentials token")
             token = bearer_token(server, create_client(server, "bench-mixed", SCOPES))
             env = seed(server, token)
@@ -515,21 +477,17 @@ def main() -> int:
             tails.append(server.log_tail())
     facts["noise_end"] = noise()
 
-    info = machine_info()
     head = runs[0]
-    sys.stderr.flush()
-    print()
-    print(
-        f"Mixed-load benchmark — {info['cores']} cores ({info['cpu']}), {when}; locust, "
-        f"servers and databases share the cores ({facts['noise_start']})"
-    )
+    problems = [
+        f"--workers {r.workers}: {r.failures:,} failed requests" for r in runs if r.failures
+    ]
     for r in runs:
         print(f"\n--workers {r.workers}: {r.rps:,.0f} req/s, {r.failure_pct:.3f} % failed")
         print_grid(HEADER, type_rows(r))
     print(f"\nlocust against the hello-world: {hello.rps:,.0f} req/s")
-    chart = write_chart(runs, hello)
-    write_markdown(runs, hello, prof, info, args, when, facts, chart)
-    png = "mixed/mixed.png" if chart else None
+    write_chart(runs, hello)
+    write_report(runs, hello, prof, args, facts, problems)
+    png = "mixed/mixed.png"
     by_workers = {r.workers: r for r in runs}
     figures = [
         figure(
@@ -537,7 +495,7 @@ def main() -> int:
             round(head.rps),
             "req/s",
             f"≥ {TARGET_RPS:,.0f} req/s",
-            head.rps >= TARGET_RPS and not head.failures,
+            head.rps >= TARGET_RPS,
             headline="mixed",
             target_value=TARGET_RPS,
             limit=f"locust vs hello-world {hello.rps:,.0f} req/s (the client's ceiling)",
@@ -545,6 +503,7 @@ def main() -> int:
             chart=png,
             detail=f"{head.failure_pct:.3f} % failed, p50 {head.total['50%']} ms, p99 "
             f"{head.total['99%']} ms",
+            errors=head.failures,
         ),
         figure(
             f"mixed scenario failed requests at --workers {head.workers}",
@@ -569,6 +528,7 @@ def main() -> int:
                 chart=png,
                 detail=f"{by_workers[w].failure_pct:.3f} % failed, p99 "
                 f"{by_workers[w].total['99%']} ms",
+                errors=by_workers[w].failures,
             )
             for w in sorted(by_workers)
         ),
@@ -582,11 +542,7 @@ def main() -> int:
         for r in runs
     ]
     write_results(HERE, figures, tables=tables, profile=prof)
-    written = [RESULTS_MD] + ([CHART] if chart else [])
-    print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
-    for tail in tails:
-        report_server_warnings(tail)
-    return 1 if any(r.failures for r in runs) else 0
+    return finish(problems, *tails)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
--- wrk script for bench/query/run.py. It loads bench/auth/wrk.lua for the Authorization header
+-- wrk script for bench/query/run.py. It loads bench/harness/wrk.lua for the Authorization header
 -- (BENCH_AUTH) and the done() hook that prints the "BENCH_JSON {...}" summary.
 --
 -- The URL is a template: every "@KEY@" in it is replaced, per request, by a random item of the
@@ -6,7 +6,7 @@
 -- ...&match=host%3D%22@HOST@%22 with BENCH_HOST=h00,h01,... selects a random host each time.
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-dofile(here .. "../auth/wrk.lua")
+dofile(here .. "../harness/wrk.lua")
 
 local template = wrk.path
 local choices = {}

@@ -1,4 +1,4 @@
--- wrk script for bench/ratelimit/run.py. It loads bench/auth/wrk.lua for the method, the body
+-- wrk script for bench/ratelimit/run.py. It loads bench/harness/wrk.lua for the method, the body
 -- (BENCH_METHOD, BENCH_BODY), the Authorization header (BENCH_AUTH) and the done() hook that
 -- prints the "BENCH_JSON {...}" summary; the body is sent as JSON.
 --
@@ -7,7 +7,7 @@
 -- 1000 buckets. Without "*", every request goes to the same path (one bucket).
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-dofile(here .. "../auth/wrk.lua")
+dofile(here .. "../harness/wrk.lua")
 
 wrk.headers["Content-Type"] = "application/json"
 

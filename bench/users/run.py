@@ -2,11 +2,9 @@
 create latency with those users in the table, beside a bare aiohttp hello-world measured in
 the same run.
 
-    .venv/bin/python bench/users/run.py [--rows 100000] [--duration 10] [--warmup 2]
+    .venv/bin/python bench/users/run.py [--rows 100000] [--duration 10] [--warmup 2] [--rounds 3]
 
-Starts ``hearth serve`` (embedded PostgreSQL and Redis) on free ports in a fresh data dir the
-same way ``bench/auth/run.py`` does (its helpers are imported, not copied), registers a
-confidential client (``profile.read,profile.write,role.read``) and takes a client_credentials
+Starts ``hearth serve`` (bench.harness), registers a confidential client (``profile.read,profile.write,role.read``) and takes a client_credentials
 token. Then:
 
 1. generates a CSV of ``--rows`` users (no passwords) and POSTs it to ``/v1/users/import``
@@ -14,10 +12,10 @@ token. Then:
    server's RSS is sampled every 0.2 s; imports the same file again with ``on_conflict=skip``;
    and imports a small CSV *with* passwords, whose rate is bound by argon2id hashing;
 2. drives ``GET /v1/users`` (first page, ``q=`` prefix search, ``email=`` lookup) and
-   ``POST /v1/users`` (a new email per request) with ``wrk -t1 -cN --latency``, and the
-   hello-world at the same N.
+   ``POST /v1/users`` (a new email per request) with ``wrk -t1 -cN --latency`` (``--rounds`` rounds, the median reported with the
+   min-max), and the hello-world at the same N.
 
-Prints a table and writes ``RESULTS.md`` and ``users.png`` next to this file; progress goes to
+Prints a table and writes ``RESULTS.md``, ``users.png`` and ``results.json`` next to this file; progress goes to
 stderr. Client and server share the machine's cores, so the numbers are a comparison, not a
 capacity figure. Any non-2xx answer, socket error or wrong import result is flagged; the exit
 code is then 1.
@@ -26,50 +24,24 @@ code is then 1.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import csv
-import datetime as dt
 import json
-import random
-import sys
 import tempfile
-import threading
-import time
-import unicodedata
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import aiohttp
-
-import bench.auth.run as auth_bench
-from bench.auth.run import (
-    BenchError,
-    Request,
-    Result,
-    Server,
-    basic,
-    create_client,
-    ensure_wrk,
-    hearth_server,
-    hello_server,
-    http,
-    machine_info,
-    measure,
-    say,
-)
-from bench.common import figure, pyplot, report_server_warnings, run_main, write_results
+from bench.harness.charts import pyplot
+from bench.harness.client import bearer_token, create_client, get_json, post_json
+from bench.harness.log import BenchError, run_main, say
+from bench.harness.machine import machine_info, machine_line, noise
+from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.server import Server, hearth_server, hello_server
+from bench.harness.tables import md_table, print_grid
+from bench.harness.user_import import ImportRun, import_csv, rss_kib, write_csv
+from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 CREATE_LUA = HERE / "wrk_create.lua"
-RESULTS_MD = HERE / "RESULTS.md"
-CHART = HERE / "users.png"
 
 SCOPES = "profile.read,profile.write,role.read"
 SEARCH_PREFIX = "ma"
@@ -83,201 +55,6 @@ LABELS = {
     "create": "POST /v1/users (new email each)",
 }
 SLOW_IMPORT = 2000.0  # users/s: below this the import is worth a profile
-
-FIRST = (
-    "Maria Mark Martin Matthew Mason Maya Max Madison Marco Mateo Marie Malik Amelia Olivia "
-    "Liam Noah Emma Ava Sophia Isabella Lucas Ethan James Benjamin Charlotte Harper Evelyn "
-    "Abigail Emily Elena Daniel Henry Jack Samuel Chloe Grace Zoe Nora Leo Hugo Ines Yuki "
-    "Aarav Priya Chen Wei Fatima Omar Ahmed Sofia Lars Ingrid Pierre Camille Giulia Luca "
-    "Kwame Amara Diego Lucia Tomas Anna"
-).split()
-LAST = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez "
-    "Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson "
-    "White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott "
-    "Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts "
-    "Müller Schmidt Dubois Rossi Kowalski Novak Tanaka Sato Kim Park Singh Patel Okafor Silva"
-).split()
-DEPTS = ("engineering", "sales", "support", "finance", "legal", "ops", "marketing", "hr")
-
-
-# ---------------------------------------------------------------- data
-@dataclass
-class CsvFile:
-    path: Path
-    rows: int
-    bytes: int
-    sample_email: str  # one that exists once imported
-
-
-def write_csv(path: Path, rows: int, *, passwords: bool, domain: str, seed: int) -> CsvFile:
-    """Unique emails, realistic names, ~20 % admins, small JSON attributes."""
-    rng = random.Random(seed)
-    header = ["email", "display_name", "roles", "attributes"]
-    if passwords:
-        header.append("password")
-    sample = ""
-    with path.open("w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(header)
-        for i in range(rows):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            local = unicodedata.normalize("NFKD", f"{first}.{last}.{i}").encode("ascii", "ignore")
-            email = f"{local.decode().lower()}@{domain}"
-            attrs = {"dept": rng.choice(DEPTS), "n": rng.randrange(100_000)}
-            row = [
-                email,
-                f"{first} {last}",
-                "admin" if rng.random() < 0.2 else "",
-                json.dumps(attrs, separators=(",", ":")),
-            ]
-            if passwords:
-                row.append(f"pw-{rng.getrandbits(64):016x}-{i}")
-            out.writerow(row)
-            if i == rows // 2:
-                sample = email
-    return CsvFile(path, rows, path.stat().st_size, sample)
-
-
-# ---------------------------------------------------------------- memory
-def rss_kib(pid: int, field_name: str = "VmRSS") -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-@contextmanager
-def rss_sampler(pid: int, every: float = 0.2) -> Iterator[list[int]]:
-    """Samples VmRSS (KiB) of ``pid`` into the yielded list until the block ends."""
-    samples: list[int] = []
-    stop = threading.Event()
-
-    def loop() -> None:
-        while True:
-            value = rss_kib(pid)
-            if value is not None:
-                samples.append(value)
-            if stop.wait(every):
-                return
-
-    thread = threading.Thread(target=loop, name="rss-sampler", daemon=True)
-    thread.start()
-    try:
-        yield samples
-    finally:
-        stop.set()
-        thread.join()
-
-
-# ---------------------------------------------------------------- import
-@dataclass
-class ImportRun:
-    label: str
-    rows: int
-    csv_mb: float
-    seconds: float
-    status: int
-    report: dict[str, Any]
-    rss_before_mib: float
-    rss_peak_mib: float
-    problem: str = ""
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
-
-
-async def _post_stream(
-    url: str, stream: IO[bytes], token: str, params: dict[str, str]
-) -> tuple[int, bytes, float]:
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=1800)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        t0 = time.perf_counter()
-        async with session.post(url, params=params, data=stream, headers=headers) as resp:
-            body = await resp.read()
-        return resp.status, body, time.perf_counter() - t0
-
-
-def import_csv(
-    server: Server, token: str, label: str, data: CsvFile, expect: dict[str, Any], **params: str
-) -> ImportRun:
-    query = {"mode": "all_or_nothing", **params}
-    say(f"importing {label}: {data.rows:,} rows, {data.bytes / 1e6:.1f} MB, {query}")
-    pid = server.proc.pid
-    before = rss_kib(pid) or 0
-    with data.path.open("rb") as stream, rss_sampler(pid) as samples:
-        status, body, seconds = asyncio.run(
-            _post_stream(f"{server.base}/v1/users/import", stream, token, query)
-        )
-    try:
-        report = json.loads(body)
-    except ValueError:
-        report = {}
-    run = ImportRun(
-        label=label,
-        rows=data.rows,
-        csv_mb=data.bytes / 1e6,
-        seconds=seconds,
-        status=status,
-        report={k: v for k, v in report.items() if k != "rows"},
-        rss_before_mib=before / 1024,
-        rss_peak_mib=max([before, *samples]) / 1024,
-    )
-    wrong = {k: report.get(k) for k, v in expect.items() if report.get(k) != v}
-    if status != 200 or wrong:
-        run.problem = f"HTTP {status}, expected {expect}, got {wrong or body[:300]!r}"
-        say(f"!!! import {label}: {run.problem}")
-    say(
-        f"  {label}: {seconds:.2f} s, {run.rate:,.0f} users/s, "
-        f"RSS {run.rss_before_mib:.0f} -> peak {run.rss_peak_mib:.0f} MiB"
-    )
-    return run
-
-
-# ---------------------------------------------------------------- http
-def bearer_token(server: Server, client: tuple[str, str]) -> str:
-    """client_credentials; the server learns of a new client by NOTIFY, so retry briefly."""
-    form, auth = {"grant_type": "client_credentials"}, basic(*client)
-    for _ in range(40):
-        status, body = http(f"{server.base}/oauth/token", data=form, auth=auth)
-        if status == 200:
-            return str(json.loads(body)["access_token"])
-        time.sleep(0.25)
-    raise BenchError(f"cannot obtain a token: {status} {body[:500]!r}")
-
-
-def get_json(url: str, token: str) -> dict[str, Any]:
-    status, body = http(url, auth=f"Bearer {token}")
-    if status != 200:
-        raise BenchError(f"GET {url}: {status} {body[:500]!r}")
-    return dict(json.loads(body))
-
-
-def post_json(url: str, token: str, doc: dict[str, Any]) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=json.dumps(doc).encode(), method="POST")
-    req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-@contextmanager
-def wrk_script(path: Path) -> Iterator[None]:
-    """bench.auth.run.run_wrk reads its module's LUA; point it at another script for a while."""
-    saved = auth_bench.LUA
-    auth_bench.LUA = path
-    try:
-        yield
-    finally:
-        auth_bench.LUA = saved
 
 
 def check_endpoints(server: Server, token: str, rows: int, sample_email: str) -> dict[str, int]:
@@ -315,9 +92,9 @@ def table_rows(results: list[Result]) -> list[list[str]]:
         [
             LABELS[r.endpoint],
             str(r.connections),
-            f"{r.rps:,.0f}",
+            r.spread("rps", "{:,.0f}"),
             f"{r.p50_ms:.2f}",
-            f"{r.p99_ms:.2f}",
+            r.spread("p99_ms"),
             f"{r.ratio:.3f}" if r.ratio is not None else "—",
             f"{r.error_count} !!" if r.error_count else "0",
         ]
@@ -343,51 +120,22 @@ def import_rows(runs: list[ImportRun]) -> list[list[str]]:
     ]
 
 
-def print_grid(header: list[str], rows: list[list[str]]) -> None:
-    grid = [header, *rows]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(header))]
-    for n, row in enumerate(grid):
-        cells = [
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        print("  ".join(cells).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|---" + "|--:" * (len(header) - 1) + "|"]
-    return out + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def write_markdown(
+def write_report(
     results: list[Result],
     imports: list[ImportRun],
-    info: dict[str, str],
     args: argparse.Namespace,
-    when: str,
     facts: dict[str, Any],
-    chart: bool,
+    problems: list[str],
 ) -> None:
-    bad = [r for r in results if r.error_count] + [r for r in imports if r.problem]
     main_run, skip_run, pw_run = imports
-    lines = ["# Profiles benchmark: import, list, search, lookup, create", ""]
-    if bad:
-        lines += [
-            "> **⚠ THIS RUN HAD ERRORS** — non-2xx answers, socket errors or a wrong import "
-            "result (see the tables); its numbers are not trustworthy.",
-            "",
-        ]
-    lines += [
-        f"Generated by `bench/users/run.py` on {when}.",
-        "",
-        f"- Machine: {info['cores']} cores ({info['cpu']}), {info['kernel']}; "
-        f"Python {info['python']}, aiohttp {info['aiohttp']}, {info['wrk']}.",
+    info = machine_info()
+    lines = [
+        f"- Machine: {machine_line(info, wrk_version())}. At the start: {facts['noise_start']}; "
+        f"at the end: {facts['noise_end']}.",
         "- Server: one `hearth serve` process (`HEARTH_LOG_LEVEL=WARNING`) with its embedded "
         "PostgreSQL and Redis, in a fresh data dir. **The load generator, the server and its "
         "database share the same cores**, so req/s is also given as a ratio to a bare aiohttp "
-        "hello-world (`bench/auth/hello.py`) measured in the same run at the same concurrency.",
+        "hello-world (`bench/harness/hello.py`) measured in the same run at the same concurrency.",
         "",
         "## Import",
         "",
@@ -419,9 +167,9 @@ def write_markdown(
         "## Requests",
         "",
         f"With {facts['total']:,} users in the table. Each measurement: `wrk -t1 "
-        f"-c{args.connections} -d{args.duration:g}s --latency` after a {args.warmup:g} s "
-        "warm-up (closed loop), bearer token from client_credentials "
-        f"(`{SCOPES}`).",
+        f"-c{args.connections} -d{args.duration:g}s --latency`, {args.rounds} round(s) after a "
+        f"{args.warmup:g} s warm-up (closed loop), bearer token from client_credentials "
+        f"(`{SCOPES}`); req/s and p99 are the median of the rounds (min-max in brackets).",
         "",
         "- list: first page, default sort (`created_at`), with the `total` count.",
         f"- search: display-name prefix `q={SEARCH_PREFIX}` through the HMAC prefix index "
@@ -451,16 +199,15 @@ def write_markdown(
         "then parsed 1 000 rows at a time; the per-row report of the answer is part of the "
         "timed request.",
         "",
+        "![latency and import rate](users.png)",
     ]
-    if chart:
-        lines += ["![latency and import rate](users.png)", ""]
-    RESULTS_MD.write_text("\n".join(lines))
+    write_markdown(
+        HERE, "Profiles benchmark: import, list, search, lookup, create", lines, problems
+    )
 
 
-def write_chart(results: list[Result], imports: list[ImportRun]) -> bool:
+def write_chart(results: list[Result], imports: list[ImportRun]) -> None:
     plt = pyplot()
-    if plt is None:
-        return False
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     xs = range(len(results))
     width = 0.38
@@ -489,9 +236,8 @@ def write_chart(results: list[Result], imports: list[ImportRun]) -> bool:
     ax2.set_ylabel("rows / s (log)")
     ax2.set_title("CSV import rate")
     fig.tight_layout()
-    fig.savefig(CHART, dpi=110)
+    fig.savefig(HERE / "users.png", dpi=110)
     plt.close(fig)
-    return True
 
 
 # ---------------------------------------------------------------- main
@@ -500,14 +246,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=100_000, help="rows of the big CSV")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per measurement (median)")
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
     return p.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    wrk = ensure_wrk()
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    facts: dict[str, Any] = {"noise_start": noise()}
     results: list[Result] = []
     imports: list[ImportRun] = []
     with hearth_server() as server:
@@ -538,7 +284,7 @@ def main() -> int:
         imports.append(
             import_csv(server, token, "with passwords (argon2id)", pw, {"created": pw.rows, **ok})
         )
-        facts: dict[str, Any] = {"hwm_mib": (rss_kib(server.proc.pid, "VmHWM") or 0) / 1024}
+        facts["hwm_mib"] = (rss_kib(server.proc.pid, "VmHWM") or 0) / 1024
 
         token = bearer_token(server, client)  # fresh: a whole access-token TTL for wrk
         facts |= check_endpoints(server, token, big.rows, big.sample_email)
@@ -552,15 +298,19 @@ def main() -> int:
                 "list": Request(f"{base}?limit=50", auth=auth),
                 "search": Request(f"{base}?limit=50&q={SEARCH_PREFIX}", auth=auth),
                 "email": Request(f"{base}?{email_q}", auth=auth),
-                "create": Request(base, "POST", auth=auth),
+                "create": Request(base, "POST", auth=auth, script=CREATE_LUA),
             }
             for name in ENDPOINTS:
-                with wrk_script(CREATE_LUA if name == "create" else auth_bench.LUA):
-                    results.append(
-                        measure(
-                            wrk, name, requests[name], args.connections, args.duration, args.warmup
-                        )
+                results.append(
+                    measure(
+                        name,
+                        requests[name],
+                        args.connections,
+                        args.duration,
+                        args.warmup,
+                        args.rounds,
                     )
+                )
         facts["hwm_mib"] = (rss_kib(server.proc.pid, "VmHWM") or 0) / 1024
         log_tail = server.log_tail()
 
@@ -569,24 +319,16 @@ def main() -> int:
     for r in results:
         r.ratio = r.rps / hello if hello else None
 
-    info = machine_info()
-    sys.stderr.flush()
-    print()
-    print(
-        f"Profiles benchmark — {info['cores']} cores ({info['cpu']}), {when}; "
-        "client and servers share the cores"
-    )
-    print()
+    facts["noise_end"] = noise()
+    problems = error_lines(results)
+    problems += [f"import {i.label}: {i.problem}" for i in imports if i.problem]
     print_grid(IMPORT_HEADER, import_rows(imports))
     print(f"server VmHWM (peak RSS since start) at the end: {facts['hwm_mib']:.0f} MiB")
-    print()
-    print(
-        f"{facts['total']:,} users; wrk -t1 -c{args.connections}, {args.duration:g} s after "
-        f"{args.warmup:g} s warm-up"
-    )
     print_grid(HEADER, table_rows(results))
-    chart = write_chart(results, imports)
-    write_markdown(results, imports, info, args, when, facts, chart)
+    if imports[0].rate < SLOW_IMPORT:
+        say(f"!!! the import ran at {imports[0].rate:,.0f} users/s, under {SLOW_IMPORT:,.0f}")
+    write_chart(results, imports)
+    write_report(results, imports, args, facts, problems)
     ops = [r for r in results if r.endpoint != "hello"]
     sent = sum(r.requests for r in ops) + sum(r.rows for r in imports)
     failed = sum(r.error_count for r in ops) + sum(r.rows for r in imports if r.problem)
@@ -603,7 +345,7 @@ def main() -> int:
                 headline="users",
                 target_value=99.9,
                 limit=f"hello-world {hello:,.0f} req/s",
-                chart="users/users.png" if chart else None,
+                chart="users/users.png",
                 detail=f"{failed:,} failed of {sent:,} (requests and imported rows); "
                 + ", ".join(f"{r.endpoint} {r.rps:,.0f} req/s p99 {r.p99_ms:.1f} ms" for r in ops)
                 + f"; import {imports[0].rate:,.0f} users/s",
@@ -616,30 +358,14 @@ def main() -> int:
                     "—",
                     None,
                     detail=f"{r.rps:,.0f} req/s, {r.error_count} errors",
+                    errors=r.error_count,
+                    rounds=[round(v, 2) for v in r.values("p99_ms")],
                 )
                 for r in ops
             ),
         ],
     )
-    written = [RESULTS_MD] + ([CHART] if chart else [])
-    print("\nwrote " + " and ".join(str(p.relative_to(ROOT)) for p in written))
-
-    report_server_warnings(log_tail)
-    slow = imports[0].rate < SLOW_IMPORT
-    bad = [r for r in results if r.error_count]
-    wrong = [r for r in imports if r.problem]
-    if slow:
-        say(f"!!! the import ran at {imports[0].rate:,.0f} users/s, under {SLOW_IMPORT:,.0f}")
-    if bad or wrong:
-        print("\n" + "!" * 72, file=sys.stderr)
-        for r in bad:
-            print(f"!!! ERRORS: {r.endpoint} @ {r.connections}: {r.errors}", file=sys.stderr)
-        for i in wrong:
-            print(f"!!! IMPORT: {i.label}: {i.problem}", file=sys.stderr)
-        print("!!! this run is not trustworthy", file=sys.stderr)
-        print("!" * 72, file=sys.stderr)
-        return 1
-    return 0
+    return finish(problems, log_tail)
 
 
 if __name__ == "__main__":

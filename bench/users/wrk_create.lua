@@ -1,11 +1,11 @@
 -- wrk script for POST /v1/users in bench/users/run.py: every request creates a new user.
--- It loads bench/auth/wrk.lua for the Authorization header (BENCH_AUTH) and the done() hook
+-- It loads bench/harness/wrk.lua for the Authorization header (BENCH_AUTH) and the done() hook
 -- that prints the "BENCH_JSON {...}" summary, then builds each request itself, because every
 -- request needs a unique email: "bench-<run>-<counter>-<random>@example.test", where <run> is
 -- the start time (warm-up and measurement are separate wrk runs) and <counter> counts per run.
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-dofile(here .. "../auth/wrk.lua")
+dofile(here .. "../harness/wrk.lua")
 
 wrk.method = "POST"
 wrk.body = nil

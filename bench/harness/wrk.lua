@@ -1,5 +1,6 @@
--- wrk script for bench/auth/run.py. The request comes from the environment:
---   BENCH_METHOD (GET/POST), BENCH_BODY (form body), BENCH_AUTH (Authorization header value).
+-- The wrk script every bench starts from (bench/harness/wrk.py). The request comes from the
+-- environment: BENCH_METHOD (GET/POST), BENCH_BODY (form body), BENCH_AUTH (Authorization header
+-- value). A bench's own script dofile()s this one and adds its request() function.
 -- done() prints one line "BENCH_JSON {...}" with the summary; latencies are in microseconds.
 
 local method = os.getenv("BENCH_METHOD") or "GET"

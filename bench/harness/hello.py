@@ -1,6 +1,6 @@
 """The limit to compare against: a bare aiohttp hello-world on uvloop, one process, no access log.
 
-python bench/auth/hello.py PORT
+python bench/harness/hello.py PORT
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Ratio table for the micro-benchmarks: native vs the pure-Python reference.
 
 ``bench/micro/conftest.py`` records the median time of every benchmark that
-declares an implementation (``python`` is the baseline) and writes them to
-``target/bench/micro.json``. Run this after ``pytest bench/micro``::
-
-    python bench/micro/report.py [path/to/micro.json]
+declares an implementation (``python`` is the baseline) in ``target/bench/micro.json``;
+``bench/micro/run.py`` runs them and reports these ratios.
 
 Columns: median time per round for each implementation, ``native/python``
 (time ratio, lower is better) and ``speedup`` (python ÷ native).
@@ -12,11 +10,7 @@ Columns: median time per round for each implementation, ``native/python``
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
-
-from bench.common import figure, write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "target" / "bench" / "micro.json"
@@ -38,7 +32,7 @@ def ratio_rows(results: dict[str, dict[str, float]]) -> list[Row]:
     return rows
 
 
-def _fmt_time(seconds: float) -> str:
+def fmt_time(seconds: float) -> str:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.2f} {unit}"
@@ -48,7 +42,7 @@ def _fmt_time(seconds: float) -> str:
 def render(rows: list[Row]) -> str:
     header = ("benchmark", "impl", "python", "native", "native/python", "speedup")
     body = [
-        (group, impl, _fmt_time(base), _fmt_time(t), f"{t / base:.4f}", f"{base / t:.1f}x")
+        (group, impl, fmt_time(base), fmt_time(t), f"{t / base:.4f}", f"{base / t:.1f}x")
         for group, impl, base, t in rows
     ]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
@@ -56,37 +50,3 @@ def render(rows: list[Row]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in body]
     return "\n".join(lines)
-
-
-def main(argv: list[str]) -> int:
-    path = Path(argv[1]) if len(argv) > 1 else RESULTS
-    if not path.exists():
-        print(f"no results at {path}; run `pytest bench/micro --benchmark-only` first")
-        return 1
-    results: dict[str, dict[str, float]] = json.loads(path.read_text())
-    rows = ratio_rows(results)
-    if not rows:
-        print(f"no benchmark group in {path} has a {BASELINE!r} baseline")
-        return 1
-    print("native vs pure Python (median time per round)")
-    print(render(rows))
-    write_results(
-        Path(__file__).resolve().parent,
-        [
-            figure(
-                f"{group}: {impl} speedup over pure Python",
-                round(base / t, 1),
-                "x",
-                "—",
-                None,
-                limit=f"pure Python {_fmt_time(base)} per round",
-                detail=f"{impl} {_fmt_time(t)} per round (median)",
-            )
-            for group, impl, base, t in rows
-        ],
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

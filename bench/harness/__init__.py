@@ -1,0 +1,19 @@
+"""What every benchmark under bench/ is built from (no bench imports another bench's script).
+
+- ``log``: ``say`` (progress on stderr), ``BenchError``, ``run_main`` (the entry point).
+- ``paths``: the repository root and the venv's tools (``hearth``, ``locust``, ``py-spy``).
+- ``server``: ``hearth_server(workers=, env=, data_dir=, share=)`` — ``hearth serve`` on a
+  private data dir and free ports, ready; ``hello_server()`` — the aiohttp hello-world peer.
+- ``client``: ``http``, ``get_json``, ``post_json``, ``create_client``, ``bearer_token``.
+- ``wrk``: ``Request`` and ``measure(name, request, connections, duration, warmup, rounds)``
+  → ``Result`` (median of the rounds, their spread, wrk's errors).
+- ``stats``: ``median``, ``pct``, ``spread``.
+- ``machine``: ``machine_info``, ``noise`` (load average and what else runs), ``CpuMeter``.
+- ``profiler``: py-spy on the server.
+- ``results``: ``figure`` and ``write_results`` (``results.json``), ``write_markdown``
+  (``RESULTS.md``), ``finish`` (the exit code and the error banner).
+- ``tables``, ``charts``: Markdown/terminal tables, matplotlib on Agg.
+- ``suite``: what ``make bench`` runs each bench through (exit code, time, last error lines).
+- Shared data: ``user_import`` (users CSV and its import), ``flag_data`` (flags and config
+  keys), ``bulk`` (concurrent ``POST /v1/metrics/bulk``).
+"""

@@ -1,0 +1,165 @@
+"""What the figures ran on: the machine, the load beside the bench, CPU used per process group."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from bench.harness.log import say
+
+if TYPE_CHECKING:
+    from bench.harness.server import Server
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_info() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": model,
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "aiohttp": aiohttp.__version__,
+    }
+
+
+def machine_line(info: dict[str, str], *tools: str) -> str:
+    return (
+        f"{info['cores']} cores ({info['cpu']}), {info['kernel']}; Python {info['python']}, "
+        + ", ".join([f"aiohttp {info['aiohttp']}", *tools])
+    )
+
+
+def noise() -> str:
+    """Load average and any compiler or test run beside us: why figures may be noisy."""
+    names = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        prog = Path(argv[0].decode(errors="replace")).name
+        if prog in {"rustc", "cargo", "cc1", "cc1plus", "maturin"}:
+            names.add(prog)
+        elif b"pytest" in argv[1:3]:
+            names.add("pytest")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"load average {load}" + (f"; running: {', '.join(sorted(names))}" if names else "")
+
+
+def wait_for_quiet(max_load: float, timeout: float) -> float:
+    """Wait (at most ``timeout`` s) for the 1-minute load average to fall below ``max_load``."""
+    t0 = time.monotonic()
+    last = 0.0
+    while (load := os.getloadavg()[0]) >= max_load and time.monotonic() - t0 < timeout:
+        if time.monotonic() - last >= 15:
+            say(f"load average {load:.2f} ≥ {max_load:g}: waiting ({noise()})")
+            last = time.monotonic()
+        time.sleep(2)
+    return load
+
+
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """(ppid, utime + stime, cutime + cstime) in ticks: a process (all its threads) and its
+    reaped children."""
+    try:
+        rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
+
+
+def _tree(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and (st := _stat(int(d.name))) is not None:
+            parents[int(d.name)] = st[0]
+    out, frontier = {root}, [root]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parents.items() if pp == p and c not in out]
+        out.update(kids)
+        frontier.extend(kids)
+    return out
+
+
+def _pid_file(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuMeter:
+    """CPU seconds of the server (and its worker processes), its PostgreSQL and Redis, and
+    this process, between ``start()`` and ``stop()`` — read from /proc, so nearly free."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.before: dict[str, dict[int, int]] = {}
+
+    def _groups(self) -> dict[str, set[int]]:
+        pg = _pid_file(self.server.data_dir / "pg" / "postmaster.pid")
+        redis = _pid_file(self.server.data_dir / "redis" / "redis.pid")
+        pg_set = _tree(pg) if pg else set()
+        redis_set = {redis} if redis else set()
+        return {
+            "server": _tree(self.server.proc.pid) - pg_set - redis_set,
+            "postgres": pg_set,
+            "redis": redis_set,
+            "bench client": {os.getpid()},
+        }
+
+    def _sample(self) -> dict[str, dict[int, int]]:
+        """Per group: pid -> own ticks, and -1 -> ticks of the group's reaped children (a
+        connection's backend that exits before ``stop()`` is counted there)."""
+        out: dict[str, dict[int, int]] = {}
+        for name, pids in self._groups().items():
+            stats = {p: st for p in pids if (st := _stat(p)) is not None}
+            out[name] = {p: st[1] for p, st in stats.items()}
+            out[name][-1] = sum(st[2] for st in stats.values())
+        return out
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        seconds = {}
+        for name, ticks in self._sample().items():
+            before = self.before.get(name, {})
+            live = sum(t - before.get(p, 0) for p, t in ticks.items())
+            gone = sum(t for p, t in before.items() if p not in ticks)
+            seconds[name] = (live - gone) / CLK_TCK
+        return seconds
+
+
+def cpu_rows(cpu: dict[str, float], seconds: float) -> list[list[str]]:
+    """CPU s, cores busy and share per process group, and the total."""
+    total = sum(cpu.values())
+    rows = [
+        [
+            name,
+            f"{s:.2f}",
+            f"{s / seconds:.2f}" if seconds else "—",
+            f"{s / total:.0%}" if total else "—",
+        ]
+        for name, s in cpu.items()
+    ]
+    cores = os.cpu_count() or 1
+    rows.append(
+        ["all", f"{total:.2f}", f"{total / seconds:.2f} of {cores}" if seconds else "—", "100%"]
+    )
+    return rows

@@ -59,7 +59,7 @@ from bench.harness.profiler import Profiler, profile_lines
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server
 from bench.harness.tables import md_table, print_grid
-from hearth_core._native import COPY_HEADER, COPY_TRAILER, decode_points
+from hearth_core.metrics.codec import COPY_HEADER, COPY_TRAILER, decode_points
 from hearth_core.metrics.repo import MERGE_PENDING
 from hearth_core.settings import Settings
 

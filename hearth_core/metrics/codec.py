@@ -31,6 +31,7 @@ __all__ = [
     "MalformedBody",
     "UnknownFormat",
     "decode",
+    "decode_points",
     "encode",
 ]
 

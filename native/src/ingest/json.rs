@@ -394,73 +394,59 @@ fn labels_from_item(item: Result<LabelsField<'_>, impl fmt::Display>) -> Labels<
     }
 }
 
-/// sonic-rs (SIMD; portable fallbacks when built without `-C target-cpu`).
-pub struct Sonic;
+/// A [`JsonParser`] over a serde deserializer that reads a byte slice and can check that
+/// nothing follows the value (`end`): sonic-rs and serde_json differ only in that type.
+macro_rules! slice_parser {
+    ($(#[$meta:meta])* $parser:ident, $name:literal, $de:ty) => {
+        $(#[$meta])*
+        pub struct $parser;
 
-impl JsonParser for Sonic {
-    const NAME: &'static str = "sonic-rs";
+        $(#[$meta])*
+        impl JsonParser for $parser {
+            const NAME: &'static str = $name;
 
-    fn document(body: &[u8], b: &mut Builder) -> Result<(), IngestError> {
-        let mut de = sonic_rs::Deserializer::from_slice(body);
-        Document(b).deserialize(&mut de).map_err(body_error)?;
-        de.end().map_err(body_error)
-    }
-
-    fn line(line: &[u8], b: &mut Builder) -> bool {
-        let mut de = sonic_rs::Deserializer::from_slice(line);
-        match Item::deserialize(&mut de) {
-            Ok(item) if de.end().is_ok() => {
-                b.item(&item);
-                true
+            fn document(body: &[u8], b: &mut Builder) -> Result<(), IngestError> {
+                let mut de = <$de>::from_slice(body);
+                Document(b).deserialize(&mut de).map_err(body_error)?;
+                de.end().map_err(body_error)
             }
-            _ => false,
-        }
-    }
 
-    fn labels(text: &str) -> Labels<'_> {
-        let mut de = sonic_rs::Deserializer::from_slice(text.as_bytes());
-        let l = LabelsField::deserialize(&mut de);
-        match l {
-            Ok(l) if de.end().is_ok() => l.0,
-            _ => Labels::Invalid,
+            fn line(line: &[u8], b: &mut Builder) -> bool {
+                let mut de = <$de>::from_slice(line);
+                match Item::deserialize(&mut de) {
+                    Ok(item) if de.end().is_ok() => {
+                        b.item(&item);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+
+            fn labels(text: &str) -> Labels<'_> {
+                let mut de = <$de>::from_slice(text.as_bytes());
+                match LabelsField::deserialize(&mut de) {
+                    Ok(l) if de.end().is_ok() => l.0,
+                    _ => Labels::Invalid,
+                }
+            }
         }
-    }
+    };
 }
 
-/// serde_json (scalar, the reference implementation of serde JSON).
-#[cfg(feature = "bench-parsers")]
-pub struct SerdeJson;
+slice_parser!(
+    /// sonic-rs (SIMD; portable fallbacks when built without `-C target-cpu`).
+    Sonic,
+    "sonic-rs",
+    sonic_rs::Deserializer<sonic_rs::Read<'_>>
+);
 
-#[cfg(feature = "bench-parsers")]
-impl JsonParser for SerdeJson {
-    const NAME: &'static str = "serde_json";
-
-    fn document(body: &[u8], b: &mut Builder) -> Result<(), IngestError> {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        Document(b).deserialize(&mut de).map_err(body_error)?;
-        de.end().map_err(body_error)
-    }
-
-    fn line(line: &[u8], b: &mut Builder) -> bool {
-        let mut de = serde_json::Deserializer::from_slice(line);
-        match Item::deserialize(&mut de) {
-            Ok(item) if de.end().is_ok() => {
-                b.item(&item);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn labels(text: &str) -> Labels<'_> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let l = LabelsField::deserialize(&mut de);
-        match l {
-            Ok(l) if de.end().is_ok() => l.0,
-            _ => Labels::Invalid,
-        }
-    }
-}
+slice_parser!(
+    /// serde_json (scalar, the reference implementation of serde JSON).
+    #[cfg(feature = "bench-parsers")]
+    SerdeJson,
+    "serde_json",
+    serde_json::Deserializer<serde_json::de::SliceRead<'_>>
+);
 
 /// simd-json (simdjson's two-stage algorithm, runtime CPU detection). Parses
 /// in place, so every body is first copied into a mutable buffer.

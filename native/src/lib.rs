@@ -5,10 +5,13 @@
 //! only with the `python` feature, which maturin enables when it builds the
 //! `hearth_core._native` extension module.
 
+pub mod block;
 pub mod bucket;
+pub mod chunk;
 pub mod copy;
 pub mod ingest;
 pub mod series;
+pub mod varint;
 
 #[cfg(feature = "python")]
 mod py;

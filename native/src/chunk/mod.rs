@@ -3,14 +3,23 @@
 //! A chunk is self-describing (all integers little-endian or LEB128 varints):
 //!
 //! ```text
-//! version      u8       1 = Gorilla payload (see `gorilla`)
-//! count        uvarint  number of samples
-//! first        varint   zigzag, first timestamp (µs)       — only if count ≥ 1
-//! unit         uvarint  GCD of the timestamp deltas (≥ 1)  — only if count ≥ 2
-//! payload      bits     Gorilla dod timestamps + XOR values, padded to a byte
-//!                       with one bits (only if count ≥ 1)
+//! codec        u8       the format version: 2 = pcodec (the default), 1 = Gorilla
+//! count        uvarint  number of samples (at most MAX_SAMPLES)
+//! first        varint   zigzag, first timestamp (µs)               — if count ≥ 1
+//! codec 2 (pcodec), if count ≥ 1 (see `pcodec`):
+//!   ts_len     uvarint  length of the timestamps' pco file
+//!   ts         bytes    pco standalone file of the i64 timestamps
+//!   values     bytes    pco standalone file of the f64 values (up to the checksum)
+//! codec 1 (Gorilla, see `gorilla`):
+//!   unit       uvarint  GCD of the timestamp deltas (≥ 1)           — if count ≥ 2
+//!   payload    bits     dod timestamps + XOR values, padded to a byte with
+//!                       one bits                                     — if count ≥ 1
 //! checksum     u32 LE   low 32 bits of XXH64 (seed 0) of all preceding bytes
 //! ```
+//!
+//! pcodec is the chunk codec: 2–5× smaller than Gorilla on scrape data and
+//! fast enough (bench/ingest/CODECS.md). Gorilla stays readable and writable
+//! for chunks that are rewritten often, where its ~10× faster encoding counts.
 //!
 //! Timestamps in a chunk are strictly increasing. Every `f64` bit pattern is
 //! kept exactly (NaN payloads such as Prometheus's staleness marker
@@ -23,6 +32,7 @@
 
 mod bits;
 pub mod gorilla;
+pub mod pcodec;
 pub mod rollup;
 #[cfg(test)]
 mod tests;
@@ -31,8 +41,31 @@ use std::fmt;
 
 use crate::varint::{get_uvarint, get_varint, put_uvarint, put_varint};
 
-/// The only chunk format version so far.
-pub const VERSION: u8 = 1;
+/// Chunk codecs; the discriminant is the chunk's first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Codec {
+    /// Delta-of-delta timestamps and XOR values, as Prometheus's XOR chunks.
+    Gorilla = 1,
+    /// pcodec (`pco`) for both columns.
+    #[default]
+    Pco = 2,
+}
+
+impl Codec {
+    fn from_byte(b: u8) -> Option<Codec> {
+        match b {
+            1 => Some(Codec::Gorilla),
+            2 => Some(Codec::Pco),
+            _ => None,
+        }
+    }
+}
+
+/// Most samples one chunk holds (a chunk of ~3 months of 15-s scrapes, or
+/// 12 days of 1-s ones). It bounds what a decoder allocates for a forged
+/// header: pco can store a constant series in almost no bytes, so the length
+/// of a chunk says little about its sample count.
+pub const MAX_SAMPLES: usize = 1 << 20;
 
 /// Prometheus's staleness marker: a NaN with this exact bit pattern
 /// (`value.StaleNaN` in Prometheus's `model/value`).
@@ -43,6 +76,8 @@ pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 pub enum ChunkError {
     /// `timestamps` and `values` differ in length.
     LengthMismatch { timestamps: usize, values: usize },
+    /// More than [`MAX_SAMPLES`] samples for one chunk.
+    TooManySamples(usize),
     /// The chunk ends before its header, checksum or samples do.
     Truncated,
     /// The first byte is not a known format version.
@@ -51,8 +86,10 @@ pub enum ChunkError {
     Checksum,
     /// The bytes decode to something the encoder never writes.
     Corrupt(&'static str),
-    /// Bytes or non-zero padding bits after the last sample.
+    /// Bytes (or padding bits that are not ones) after the last sample.
     TrailingData,
+    /// The pco decoder refused the bytes (its message).
+    Pcodec(String),
 }
 
 impl fmt::Display for ChunkError {
@@ -62,11 +99,15 @@ impl fmt::Display for ChunkError {
                 f,
                 "{timestamps} timestamps but {values} values: the lengths must be equal"
             ),
+            ChunkError::TooManySamples(n) => {
+                write!(f, "{n} samples do not fit one chunk (at most {MAX_SAMPLES})")
+            }
             ChunkError::Truncated => f.write_str("chunk is truncated"),
             ChunkError::UnsupportedVersion(v) => write!(f, "unsupported chunk version {v}"),
             ChunkError::Checksum => f.write_str("chunk checksum mismatch (torn or corrupted)"),
             ChunkError::Corrupt(why) => write!(f, "corrupt chunk: {why}"),
             ChunkError::TrailingData => f.write_str("corrupt chunk: data after the last sample"),
+            ChunkError::Pcodec(why) => write!(f, "corrupt chunk: pcodec: {why}"),
         }
     }
 }
@@ -155,35 +196,49 @@ pub fn merge(
     normalize(&ts, &vs)
 }
 
-/// Encode samples given in any order (sorted first; duplicates: the later
-/// write wins, as in [`normalize`]).
+/// Encode samples given in any order with the default codec (pcodec).
+///
+/// Samples are sorted first; of duplicate timestamps the later write wins, as
+/// in [`normalize`].
 pub fn encode(timestamps: &[i64], values: &[f64]) -> Result<Vec<u8>, ChunkError> {
+    encode_with(Codec::default(), timestamps, values)
+}
+
+/// [`encode`] with a chosen codec.
+pub fn encode_with(codec: Codec, timestamps: &[i64], values: &[f64]) -> Result<Vec<u8>, ChunkError> {
     check_lengths(timestamps, values)?;
     if timestamps.windows(2).all(|w| w[0] < w[1]) {
-        Ok(encode_sorted(timestamps, values))
+        encode_sorted(codec, timestamps, values)
     } else {
         let s = normalize(timestamps, values)?;
-        Ok(encode_sorted(&s.timestamps, &s.values))
+        encode_sorted(codec, &s.timestamps, &s.values)
     }
 }
 
 /// Encode strictly increasing timestamps with their values (same lengths).
-fn encode_sorted(ts: &[i64], values: &[f64]) -> Vec<u8> {
-    // Typical chunks take ~1-2 bytes per sample; reserve a little more.
-    let mut out = Vec::with_capacity(24 + ts.len() * 2 + ts.len() / 2);
-    out.push(VERSION);
+fn encode_sorted(codec: Codec, ts: &[i64], values: &[f64]) -> Result<Vec<u8>, ChunkError> {
+    if ts.len() > MAX_SAMPLES {
+        return Err(ChunkError::TooManySamples(ts.len()));
+    }
+    let mut out = Vec::with_capacity(32 + ts.len() * 2);
+    out.push(codec as u8);
     put_uvarint(&mut out, ts.len() as u64);
     if let Some(&first) = ts.first() {
         put_varint(&mut out, first);
-        let unit = gorilla::unit(ts);
-        if ts.len() >= 2 {
-            put_uvarint(&mut out, unit);
+        match codec {
+            Codec::Pco => pcodec::encode(&mut out, ts, values),
+            Codec::Gorilla => {
+                let unit = gorilla::unit(ts);
+                if ts.len() >= 2 {
+                    put_uvarint(&mut out, unit);
+                }
+                gorilla::encode(&mut out, ts, values, unit);
+            }
         }
-        gorilla::encode(&mut out, ts, values, unit);
     }
     let sum = checksum(&out);
     out.extend_from_slice(&sum.to_le_bytes());
-    out
+    Ok(out)
 }
 
 fn checksum(bytes: &[u8]) -> u32 {
@@ -194,6 +249,7 @@ fn checksum(bytes: &[u8]) -> u32 {
 /// is verified).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    pub codec: Codec,
     pub count: usize,
     /// First timestamp (µs), `None` for an empty chunk.
     pub first: Option<i64>,
@@ -201,6 +257,7 @@ pub struct Header {
 
 struct Parsed<'a> {
     header: Header,
+    /// Gorilla's timestamp unit (1 for pcodec).
     unit: u64,
     payload: &'a [u8],
 }
@@ -210,47 +267,49 @@ fn parse(data: &[u8]) -> Result<Parsed<'_>, ChunkError> {
         return Err(ChunkError::Truncated);
     }
     let (body, sum) = data.split_at(data.len() - 4);
-    if body[0] != VERSION {
-        return Err(ChunkError::UnsupportedVersion(body[0]));
-    }
+    let codec = Codec::from_byte(body[0]).ok_or(ChunkError::UnsupportedVersion(body[0]))?;
     if checksum(body) != u32::from_le_bytes(sum.try_into().expect("4 bytes")) {
         return Err(ChunkError::Checksum);
     }
     let mut pos = 1;
     let count = get_uvarint(body, &mut pos).ok_or(ChunkError::Truncated)?;
+    if count > MAX_SAMPLES as u64 {
+        return Err(ChunkError::Corrupt("sample count above MAX_SAMPLES"));
+    }
     let mut header = Header {
-        count: 0,
+        codec,
+        count: count as usize,
         first: None,
     };
-    let mut unit = 1;
     if count >= 1 {
         header.first = Some(get_varint(body, &mut pos).ok_or(ChunkError::Truncated)?);
     }
-    if count >= 2 {
+    let mut unit = 1;
+    if codec == Codec::Gorilla && count >= 2 {
         unit = get_uvarint(body, &mut pos).ok_or(ChunkError::Truncated)?;
         if unit == 0 {
             return Err(ChunkError::Corrupt("timestamp unit 0"));
         }
     }
     let payload = &body[pos..];
-    // Every sample after the first takes at least 2 bits and the first 64, so
-    // a count the payload cannot hold is refused before anything is allocated.
-    let max = if payload.len() < 8 {
-        0
-    } else {
-        1 + (payload.len() as u64 * 8 - 64) / 2
-    };
-    if count > max {
-        return Err(if count >= 1 && payload.len() < 8 {
-            ChunkError::Truncated
-        } else {
-            ChunkError::Corrupt("sample count larger than the payload can hold")
-        });
-    }
     if count == 0 && !payload.is_empty() {
         return Err(ChunkError::TrailingData);
     }
-    header.count = count as usize;
+    if codec == Codec::Gorilla {
+        // Every sample after the first takes at least 2 bits and the first 64.
+        let max = if payload.len() < 8 {
+            0
+        } else {
+            1 + (payload.len() as u64 * 8 - 64) / 2
+        };
+        if count > max {
+            return Err(if count >= 1 && payload.len() < 8 {
+                ChunkError::Truncated
+            } else {
+                ChunkError::Corrupt("sample count larger than the payload can hold")
+            });
+        }
+    }
     Ok(Parsed {
         header,
         unit,
@@ -263,7 +322,7 @@ pub fn header(data: &[u8]) -> Result<Header, ChunkError> {
     parse(data).map(|p| p.header)
 }
 
-/// Decode a chunk written by [`encode`].
+/// Decode a chunk written by [`encode`] or [`encode_with`] (either codec).
 pub fn decode(data: &[u8]) -> Result<Samples, ChunkError> {
     let p = parse(data)?;
     let mut out = Samples {
@@ -271,24 +330,19 @@ pub fn decode(data: &[u8]) -> Result<Samples, ChunkError> {
         values: Vec::with_capacity(p.header.count),
     };
     if let Some(first) = p.header.first {
-        gorilla::decode(
-            p.payload,
-            p.header.count,
-            first,
-            p.unit,
-            &mut out.timestamps,
-            &mut out.values,
-        )?;
+        let (n, ts, vs) = (p.header.count, &mut out.timestamps, &mut out.values);
+        match p.header.codec {
+            Codec::Pco => pcodec::decode(p.payload, n, first, ts, vs)?,
+            Codec::Gorilla => gorilla::decode(p.payload, n, first, p.unit, ts, vs)?,
+        }
     }
     Ok(out)
 }
 
-/// Decode a chunk, merge new samples into it ([`merge`]) and encode the result.
-pub fn merge_encoded(
-    chunk: &[u8],
-    timestamps: &[i64],
-    values: &[f64],
-) -> Result<Vec<u8>, ChunkError> {
+/// Decode a chunk, merge new samples into it ([`merge`]) and encode the
+/// result with the same codec.
+pub fn merge_encoded(chunk: &[u8], timestamps: &[i64], values: &[f64]) -> Result<Vec<u8>, ChunkError> {
+    let codec = header(chunk)?.codec;
     let merged = merge(&decode(chunk)?, timestamps, values)?;
-    Ok(encode_sorted(&merged.timestamps, &merged.values))
+    encode_sorted(codec, &merged.timestamps, &merged.values)
 }

@@ -9,12 +9,17 @@ fn bits(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
+const CODECS: [Codec; 2] = [Codec::Gorilla, Codec::Pco];
+
 fn round_trip(ts: &[i64], vs: &[f64]) {
-    let data = encode(ts, vs).unwrap();
-    let back = decode(&data).unwrap();
-    assert_eq!(back.timestamps, ts);
-    assert_eq!(bits(&back.values), bits(vs));
-    assert_eq!(header(&data).unwrap().count, ts.len());
+    for codec in CODECS {
+        let data = encode_with(codec, ts, vs).unwrap();
+        let back = decode(&data).unwrap();
+        assert_eq!(back.timestamps, ts, "{codec:?}");
+        assert_eq!(bits(&back.values), bits(vs), "{codec:?}");
+        let h = header(&data).unwrap();
+        assert_eq!((h.codec, h.count, h.first), (codec, ts.len(), ts.first().copied()));
+    }
 }
 
 /// Rewrite the checksum after a mutation, so the structural checks are reached.
@@ -60,17 +65,19 @@ fn millisecond_data_costs_no_more_in_microseconds() {
         .collect();
     let vs: Vec<f64> = (0..480).map(|i| (i * 3) as f64).collect();
     let ts_us: Vec<i64> = ts_ms.iter().map(|t| t * 1000).collect();
-    let a = encode(&ts_ms, &vs).unwrap().len();
-    let b = encode(&ts_us, &vs).unwrap().len();
+    let a = encode_with(Codec::Gorilla, &ts_ms, &vs).unwrap().len();
+    let b = encode_with(Codec::Gorilla, &ts_us, &vs).unwrap().len();
     assert!(b <= a + 4, "{a} vs {b}");
 }
 
 #[test]
 fn encode_sorts_and_later_duplicate_wins() {
-    let data = encode(&[30, 10, 20, 10], &[3.0, 1.0, 2.0, 1.5]).unwrap();
-    let s = decode(&data).unwrap();
-    assert_eq!(s.timestamps, [10, 20, 30]);
-    assert_eq!(s.values, [1.5, 2.0, 3.0]);
+    for codec in CODECS {
+        let data = encode_with(codec, &[30, 10, 20, 10], &[3.0, 1.0, 2.0, 1.5]).unwrap();
+        let s = decode(&data).unwrap();
+        assert_eq!(s.timestamps, [10, 20, 30]);
+        assert_eq!(s.values, [1.5, 2.0, 3.0]);
+    }
 }
 
 #[test]
@@ -90,44 +97,59 @@ fn merge_places_out_of_order_and_new_wins() {
     let m = merge(&old, &[25, 20, 5, 25], &[2.5, STALE, 0.5, 2.6]).unwrap();
     assert_eq!(m.timestamps, [5, 10, 20, 25, 30]);
     assert_eq!(bits(&m.values), bits(&[0.5, 1.0, STALE, 2.6, 3.0]));
-    let enc = merge_encoded(
-        &encode(&[10, 20, 30], &[1.0, 2.0, 3.0]).unwrap(),
-        &[25],
-        &[2.5],
-    )
-    .unwrap();
-    assert_eq!(decode(&enc).unwrap().timestamps, [10, 20, 25, 30]);
+    for codec in CODECS {
+        let old = encode_with(codec, &[10, 20, 30], &[1.0, 2.0, 3.0]).unwrap();
+        let enc = merge_encoded(&old, &[25], &[2.5]).unwrap();
+        assert_eq!(header(&enc).unwrap().codec, codec);
+        assert_eq!(decode(&enc).unwrap().timestamps, [10, 20, 25, 30]);
+    }
+}
+
+#[test]
+fn too_many_samples() {
+    let n = MAX_SAMPLES + 1;
+    let ts: Vec<i64> = (0..n as i64).collect();
+    assert_eq!(encode(&ts, &vec![0.0; n]), Err(ChunkError::TooManySamples(n)));
 }
 
 #[test]
 fn corrupt_chunks_are_errors() {
-    let data = encode(&[1, 2, 3], &[1.0, 2.0, 3.0]).unwrap();
-    for n in 0..data.len() {
-        assert!(decode(&data[..n]).is_err(), "prefix of {n} bytes");
+    for codec in CODECS {
+        let data = encode_with(codec, &[1, 2, 3], &[1.0, 2.0, 3.0]).unwrap();
+        for n in 0..data.len() {
+            assert!(decode(&data[..n]).is_err(), "prefix of {n} bytes");
+        }
+        let mut extra = data.clone();
+        extra.insert(extra.len() - 4, 0);
+        reseal(&mut extra);
+        assert_eq!(decode(&extra), Err(ChunkError::TrailingData), "{codec:?}");
+        let mut bad = data.clone();
+        bad[0] = 9;
+        assert_eq!(decode(&bad), Err(ChunkError::UnsupportedVersion(9)));
+        let mut flipped = data.clone();
+        flipped[3] ^= 1;
+        assert_eq!(decode(&flipped), Err(ChunkError::Checksum));
+        // A header count that disagrees with the payload, checksum recomputed.
+        for count in [2u8, 4] {
+            let mut forged = data.clone();
+            forged[1] = count;
+            reseal(&mut forged);
+            assert!(decode(&forged).is_err(), "{codec:?} count {count}");
+        }
     }
-    let mut extra = data.clone();
-    extra.insert(extra.len() - 4, 0);
-    reseal(&mut extra);
-    assert_eq!(decode(&extra), Err(ChunkError::TrailingData));
-    let mut bad = data.clone();
-    bad[0] = 9;
-    assert_eq!(decode(&bad), Err(ChunkError::UnsupportedVersion(9)));
-    let mut flipped = data.clone();
-    flipped[3] ^= 1;
-    assert_eq!(decode(&flipped), Err(ChunkError::Checksum));
-    // A count the payload cannot hold is refused before allocating.
-    let mut huge = vec![VERSION];
+    // A count beyond MAX_SAMPLES is refused before allocating.
+    let mut huge = vec![Codec::Gorilla as u8];
     crate::varint::put_uvarint(&mut huge, u64::MAX);
     huge.extend_from_slice(&[0; 12]);
     huge.extend_from_slice(&[0; 4]);
     reseal(&mut huge);
     assert!(matches!(decode(&huge), Err(ChunkError::Corrupt(_))));
     // Count 2 but the payload only holds one sample.
-    let mut short = encode(&[1, 2], &[1.0, 1.0]).unwrap();
+    let mut short = encode_with(Codec::Gorilla, &[1, 2], &[1.0, 1.0]).unwrap();
     short[1] = 3;
     reseal(&mut short);
     assert_eq!(decode(&short), Err(ChunkError::Truncated));
-    let mut long = encode(&[1, 2, 3], &[1.0, 1.0, 1.0]).unwrap();
+    let mut long = encode_with(Codec::Gorilla, &[1, 2, 3], &[1.0, 1.0, 1.0]).unwrap();
     long[1] = 2;
     reseal(&mut long);
     assert_eq!(decode(&long), Err(ChunkError::TrailingData));
@@ -171,9 +193,11 @@ proptest! {
     fn arbitrary_samples_round_trip(pairs in prop::collection::vec((any_ts(), any_f64()), 0..300)) {
         let (ts, vs): (Vec<i64>, Vec<f64>) = pairs.into_iter().unzip();
         let expected = normalize(&ts, &vs).unwrap();
-        let back = decode(&encode(&ts, &vs).unwrap()).unwrap();
-        prop_assert_eq!(&back.timestamps, &expected.timestamps);
-        prop_assert_eq!(bits(&back.values), bits(&expected.values));
+        for codec in CODECS {
+            let back = decode(&encode_with(codec, &ts, &vs).unwrap()).unwrap();
+            prop_assert_eq!(&back.timestamps, &expected.timestamps);
+            prop_assert_eq!(bits(&back.values), bits(&expected.values));
+        }
     }
 
     #[test]
@@ -222,9 +246,11 @@ proptest! {
         let _ = decode(&data);
         let mut sealed = data.clone();
         if sealed.len() >= 5 {
-            sealed[0] = VERSION;
-            reseal(&mut sealed);
-            let _ = decode(&sealed);
+            for codec in CODECS {
+                sealed[0] = codec as u8;
+                reseal(&mut sealed);
+                let _ = decode(&sealed);
+            }
         }
     }
 
@@ -234,8 +260,10 @@ proptest! {
         at in any::<prop::sample::Index>(),
         flip in 1u8..=255,
         cut in any::<prop::sample::Index>(),
+        gorilla in any::<bool>(),
     ) {
-        let data = encode(&ts, &vs).unwrap();
+        let codec = if gorilla { Codec::Gorilla } else { Codec::Pco };
+        let data = encode_with(codec, &ts, &vs).unwrap();
         prop_assert!(decode(&data[..cut.index(data.len())]).is_err());
         let mut m = data.clone();
         let i = at.index(m.len());

@@ -24,16 +24,28 @@ Metric ingestion: ``decode_points`` decodes a request body (JSON array or
 validated points, reporting every rejected item with its index and a reason naming
 the field. The batch encodes PostgreSQL binary COPY tuples of its points and of
 per-bucket rollups; a complete COPY stream is ``COPY_HEADER + tuples + COPY_TRAILER``.
+
+Metric storage: a *chunk* holds one series' samples (timestamps in µs since the Unix
+epoch, ``float`` values) compressed with pcodec (default) or Gorilla; a *write-log
+block* holds one ingest batch's samples as three columns sorted by (series, time).
+Both are self-describing and checksummed; every ``float`` bit pattern (NaN payloads
+such as Prometheus's staleness marker ``STALE_NAN_BITS``, ``-0.0``, infinities) and
+every 64-bit timestamp round-trips exactly. Layouts: ``native/src/chunk/mod.rs`` and
+``native/src/block/mod.rs``; codec figures: ``bench/ingest/CODECS.md``.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal, final
 
 __all__ = [
+    "CHUNK_MAX_SAMPLES",
     "COPY_HEADER",
     "COPY_TRAILER",
+    "STALE_NAN_BITS",
+    "BlockError",
     "BodyTooLarge",
     "BucketError",
+    "ChunkError",
     "DecodedBatch",
     "IngestError",
     "MalformedBody",
@@ -41,10 +53,18 @@ __all__ = [
     "UnknownFormat",
     "__version__",
     "canonical_encoding",
+    "chunk_header",
+    "decode_block",
+    "decode_chunk",
     "decode_points",
+    "encode_block",
+    "encode_chunk",
+    "group_block",
+    "merge_chunk",
     "murmur3_x86_32",
     "rollout_bucket",
     "rollout_buckets",
+    "rollups",
     "series_hash",
     "series_hashes",
     "variant_bucket",
@@ -280,4 +300,146 @@ def decode_points(
             ``max_decompressed`` bytes.
         UnknownFormat: ``format`` is none of the three.
         OverflowError: ``max_decompressed`` is negative, or a time is not a 64-bit int.
+    """
+
+CHUNK_MAX_SAMPLES: int
+"""Most samples one chunk holds (``2**20``)."""
+
+STALE_NAN_BITS: int
+"""Bit pattern of Prometheus's staleness marker NaN: ``0x7ff0000000000002``."""
+
+class ChunkError(ValueError):
+    """Samples cannot be encoded as a chunk, or bytes are not a valid chunk.
+
+    Raised when ``timestamps_us`` and ``values`` differ in length or hold more than
+    ``CHUNK_MAX_SAMPLES`` samples, and for a chunk that is truncated, fails its
+    checksum, has an unknown codec byte, holds more or fewer samples than its header
+    says, has bytes after its last sample, or decodes to timestamps that are not
+    strictly increasing. The message says which.
+    """
+
+class BlockError(ValueError):
+    """Samples cannot be encoded as a write-log block, or bytes are not a valid block.
+
+    Raised when the three columns differ in length, and for a block that is
+    truncated (a torn write), fails its checksum, has a bad magic or unknown version,
+    or whose runs and counts do not add up. The message says which.
+    """
+
+def encode_chunk(
+    timestamps_us: Sequence[int],
+    values: Sequence[float],
+    codec: Literal["pco", "gorilla"] = "pco",
+) -> bytes:
+    """Compress one series' samples into a self-describing chunk.
+
+    Samples may come in any order: they are sorted by time, and of samples with the
+    same timestamp only the last one (in input order) is kept — the later write wins.
+    ``"pco"`` (pcodec) is the storage codec; ``"gorilla"`` (delta-of-delta + XOR, as
+    Prometheus's chunks) encodes ~10x faster and is ~2-5x larger. Runs with the GIL
+    released.
+
+    Raises:
+        ChunkError: the lengths differ, or more than ``CHUNK_MAX_SAMPLES`` samples.
+        ValueError: ``codec`` is neither ``"pco"`` nor ``"gorilla"``.
+        TypeError: an item is not an ``int`` / a ``float`` (or ``int``).
+        OverflowError: a timestamp does not fit a signed 64-bit integer.
+    """
+
+def decode_chunk(data: bytes) -> tuple[list[int], list[float]]:
+    """``(timestamps_us, values)`` of a chunk, timestamps strictly increasing.
+
+    Values are bit-exact (NaN payloads are kept). Runs with the GIL released.
+
+    Raises:
+        ChunkError: the bytes are not a valid chunk.
+    """
+
+def chunk_header(data: bytes) -> tuple[Literal["pco", "gorilla"], int, int | None]:
+    """``(codec, sample_count, first_timestamp_us)`` of a chunk without decoding it.
+
+    The checksum is verified; ``first_timestamp_us`` is ``None`` for an empty chunk.
+
+    Raises:
+        ChunkError: the bytes are not a valid chunk header or fail the checksum.
+    """
+
+def merge_chunk(data: bytes, timestamps_us: Sequence[int], values: Sequence[float]) -> bytes:
+    """Merge samples into a chunk and re-encode it with the chunk's codec.
+
+    The result is sorted by time with out-of-order samples in place; a timestamp
+    present more than once is written once and the later write wins: a new sample
+    replaces an existing one at the same time, and among new samples the last one in
+    input order wins. NaN bit patterns are preserved. Runs with the GIL released.
+
+    Raises:
+        ChunkError: ``data`` is not a valid chunk, the lengths differ, or the merged
+            chunk would hold more than ``CHUNK_MAX_SAMPLES`` samples.
+    """
+
+def rollups(
+    timestamps_us: Sequence[int],
+    values: Sequence[float],
+    bucket_seconds: int,
+    prev_value: float | None = None,
+) -> list[tuple[int, int, float, float, float, float, int, float]]:
+    """Per-bucket rollups of one series' samples, in bucket order.
+
+    Each row is ``(bucket_us, count, sum, min, max, last, last_time_us, increase)``
+    for the bucket ``[bucket_us, bucket_us + bucket_seconds * 10**6)``;
+    ``bucket_us = floor(t / width) * width``. Samples may come in any order (sorted
+    first; duplicate timestamps: the later write wins). ``sum`` adds in time order.
+
+    ``increase`` is the counter increase with resets accounted as Prometheus does:
+    each sample adds ``v - previous`` if ``v >= previous`` and ``v`` itself if the
+    value dropped (a reset). The previous sample may lie in an earlier bucket; for
+    the first sample it is ``prev_value`` (the series' last value before these
+    samples), and without one the first sample adds nothing.
+
+    Special values: the staleness marker (the NaN with bits ``STALE_NAN_BITS``) is
+    not a sample and is skipped by every field; a bucket holding only markers has no
+    row. Any other NaN is a sample, as in Prometheus's ``*_over_time``: counted, makes
+    ``sum`` NaN, is ``last`` when latest, ignored by ``min``/``max`` unless every
+    sample of the bucket is NaN, and skipped by ``increase`` (neither value nor
+    reset). ±Inf follow IEEE arithmetic (``sum`` may be ±Inf or NaN; an increase
+    from +Inf to +Inf is NaN). Runs with the GIL released.
+
+    Raises:
+        ChunkError: the lengths differ.
+        ValueError: ``bucket_seconds`` is not positive (or overflows µs).
+    """
+
+def encode_block(
+    series_ids: Sequence[int], timestamps_us: Sequence[int], values: Sequence[float]
+) -> bytes:
+    """One write-log block of a batch's samples (three equal-length columns).
+
+    The samples are stored sorted by ``(series_id, timestamp)``; samples with the
+    same series and timestamp are all kept, in input order (so the later write can
+    win when the block is folded into chunks). Header and XXH64 checksum make a torn
+    or corrupted block an error on read. Runs with the GIL released.
+
+    Raises:
+        BlockError: the columns differ in length (or exceed ``2**32 - 1`` samples).
+        TypeError: an item has the wrong type.
+        OverflowError: a series id or timestamp does not fit a signed 64-bit integer.
+    """
+
+def decode_block(data: bytes) -> tuple[list[int], list[int], list[float]]:
+    """``(series_ids, timestamps_us, values)`` of a block, sorted by (series, time).
+
+    Values are bit-exact. Runs with the GIL released.
+
+    Raises:
+        BlockError: the bytes are not a valid block.
+    """
+
+def group_block(data: bytes) -> list[tuple[int, list[int], list[float]]]:
+    """A block's samples grouped by series: ``(series_id, timestamps_us, values)``.
+
+    Series in ascending id order, each series' samples in time order (duplicate
+    timestamps kept, in write order). Runs with the GIL released.
+
+    Raises:
+        BlockError: the bytes are not a valid block.
     """

@@ -6,8 +6,10 @@
 //!
 //! For each data shape, 2,000 series of N samples (default N = 120, 480 and
 //! 5,760: 30 min, 2 h and 24 h of 15-s scrapes) are encoded and decoded by
-//! (a) our Gorilla chunk (`_native::chunk`) and (b) pcodec (`pco` standalone,
-//! default level 8, one pco file for the timestamps and one for the values).
+//! our chunk format with (a) its Gorilla codec and (b) its pcodec codec (`pco`
+//! at level 4, one pco file for the timestamps and one for the values), header
+//! and checksum included. With `PCO_LEVEL=n` set, only raw pco at level n runs
+//! (to compare levels).
 //! Every decode is checked bit for bit. Sizes are bytes per sample, speeds
 //! samples per second on one core (best of 3 passes).
 
@@ -167,13 +169,13 @@ impl Codec for Gorilla {
         "gorilla"
     }
     fn encode(&self, ts: &[i64], vs: &[f64]) -> Vec<u8> {
-        chunk::encode(ts, vs).unwrap()
+        chunk::encode_with(chunk::Codec::Gorilla, ts, vs).unwrap()
     }
     fn ts_bytes(&self, ts: &[i64]) -> f64 {
         // With a constant value each later sample spends exactly one value bit
         // and the first 64: what is left is header + timestamps.
         let n = ts.len() as f64;
-        chunk::encode(ts, &vec![0.0; ts.len()]).unwrap().len() as f64 - (n - 1.0) / 8.0 - 8.0
+        chunk::encode_with(chunk::Codec::Gorilla, ts, &vec![0.0; ts.len()]).unwrap().len() as f64 - (n - 1.0) / 8.0 - 8.0
     }
     fn decode(&self, data: &[u8]) -> (Vec<i64>, Vec<f64>) {
         let s = chunk::decode(data).unwrap();
@@ -188,6 +190,27 @@ impl Codec for Pco {
         "pco"
     }
     fn encode(&self, ts: &[i64], vs: &[f64]) -> Vec<u8> {
+        chunk::encode_with(chunk::Codec::Pco, ts, vs).unwrap()
+    }
+    fn ts_bytes(&self, ts: &[i64]) -> f64 {
+        pco::standalone::simple_compress(ts, &pco_config())
+            .unwrap()
+            .len() as f64
+    }
+    fn decode(&self, data: &[u8]) -> (Vec<i64>, Vec<f64>) {
+        let s = chunk::decode(data).unwrap();
+        (s.timestamps, s.values)
+    }
+}
+
+/// Raw pco at the level of `PCO_LEVEL` (to compare levels without rebuilding).
+struct PcoLevel;
+
+impl Codec for PcoLevel {
+    fn name(&self) -> &'static str {
+        "pco (PCO_LEVEL)"
+    }
+    fn encode(&self, ts: &[i64], vs: &[f64]) -> Vec<u8> {
         let a = pco::standalone::simple_compress(ts, &pco_config()).unwrap();
         let b = pco::standalone::simple_compress(vs, &pco_config()).unwrap();
         let mut out = (a.len() as u32).to_le_bytes().to_vec();
@@ -196,10 +219,7 @@ impl Codec for Pco {
         out
     }
     fn ts_bytes(&self, ts: &[i64]) -> f64 {
-        pco::standalone::simple_compress(ts, &pco_config())
-            .unwrap()
-            .len() as f64
-            + 4.0
+        Pco.ts_bytes(ts) + 4.0
     }
     fn decode(&self, data: &[u8]) -> (Vec<i64>, Vec<f64>) {
         let n = u32::from_le_bytes(data[..4].try_into().unwrap()) as usize;
@@ -234,12 +254,16 @@ fn chunk_table(n: usize) {
     println!("\n### {n} samples per chunk ({SERIES} series)\n");
     println!("| shape | codec | bytes/sample | of which timestamps | encode Msamples/s | decode Msamples/s |");
     println!("|---|---|---:|---:|---:|---:|");
-    let codecs: [&dyn Codec; 2] = [&Gorilla, &Pco];
+    let codecs: Vec<&dyn Codec> = if std::env::var_os("PCO_LEVEL").is_some() {
+        vec![&PcoLevel]
+    } else {
+        vec![&Gorilla, &Pco]
+    };
     for (name, make) in SHAPES {
         let mut rng = Rng(n as u64 * 31 + name.len() as u64);
         let data: Vec<(Vec<i64>, Vec<f64>)> = (0..SERIES).map(|_| make(&mut rng, n)).collect();
         let total = (SERIES * n) as f64;
-        for codec in codecs {
+        for &codec in &codecs {
             let encoded: Vec<Vec<u8>> = data.iter().map(|(t, v)| codec.encode(t, v)).collect();
             for ((t, v), e) in data.iter().zip(&encoded) {
                 let (t2, v2) = codec.decode(e);

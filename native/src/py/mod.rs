@@ -14,6 +14,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use crate::series;
 
 mod bucket;
+mod chunk;
 mod ingest;
 
 create_exception!(
@@ -222,6 +223,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(series_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(canonical_encoding, m)?)?;
     bucket::register(m)?;
+    chunk::register(m)?;
     ingest::register(m)?;
     Ok(())
 }

@@ -1,0 +1,80 @@
+"""Compressed series chunks, their rollups and write-log blocks (native core).
+
+Only ``hearth_core`` imports ``_native``; the metric store goes through here. Every
+function releases the GIL for its real work, so call it through
+``asyncio.to_thread`` from the event loop. Formats and codec figures:
+``native/src/chunk/mod.rs``, ``native/src/block/mod.rs``, ``bench/ingest/CODECS.md``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from hearth_core._native import (
+    CHUNK_MAX_SAMPLES,
+    STALE_NAN_BITS,
+    BlockError,
+    ChunkError,
+    chunk_header,
+    decode_block,
+    decode_chunk,
+    encode_block,
+    encode_chunk,
+    group_block,
+    merge_chunk,
+    rollups,
+)
+
+__all__ = [
+    "CHUNK_MAX_SAMPLES",
+    "STALE_NAN",
+    "STALE_NAN_BITS",
+    "BlockError",
+    "ChunkError",
+    "Rollup",
+    "chunk_header",
+    "decode_block",
+    "decode_chunk",
+    "encode_block",
+    "encode_chunk",
+    "group_block",
+    "is_stale",
+    "merge_chunk",
+    "rollup_rows",
+    "rollups",
+]
+
+_BITS = struct.Struct("<Q")
+_FLOAT = struct.Struct("<d")
+
+STALE_NAN: float = _FLOAT.unpack(_BITS.pack(STALE_NAN_BITS))[0]
+"""Prometheus's staleness marker as a float (compare with ``is_stale``, never ``==``)."""
+
+
+def is_stale(value: float) -> bool:
+    """Is ``value`` the staleness marker, bit for bit (other NaNs are not)?"""
+    return _BITS.unpack(_FLOAT.pack(value))[0] == STALE_NAN_BITS
+
+
+class Rollup(NamedTuple):
+    """One bucket of ``rollups`` (see its docstring for NaN/Inf and counter resets)."""
+
+    bucket_us: int
+    count: int
+    sum: float
+    min: float
+    max: float
+    last: float
+    last_time_us: int
+    increase: float
+
+
+def rollup_rows(
+    timestamps_us: list[int],
+    values: list[float],
+    bucket_seconds: int,
+    prev_value: float | None = None,
+) -> list[Rollup]:
+    """``rollups`` as named tuples."""
+    return [Rollup(*r) for r in rollups(timestamps_us, values, bucket_seconds, prev_value)]

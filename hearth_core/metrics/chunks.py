@@ -9,7 +9,8 @@ function releases the GIL for its real work, so call it through
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Literal
 
 from hearth_core._native import (
     CHUNK_MAX_SAMPLES,
@@ -32,6 +33,7 @@ __all__ = [
     "STALE_NAN_BITS",
     "BlockError",
     "ChunkError",
+    "Codec",
     "Rollup",
     "chunk_header",
     "decode_block",
@@ -45,6 +47,8 @@ __all__ = [
     "rollups",
 ]
 
+Codec = Literal["pco", "gorilla"]
+
 _BITS = struct.Struct("<Q")
 _FLOAT = struct.Struct("<d")
 
@@ -57,7 +61,8 @@ def is_stale(value: float) -> bool:
     return _BITS.unpack(_FLOAT.pack(value))[0] == STALE_NAN_BITS
 
 
-class Rollup(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Rollup:
     """One bucket of ``rollups`` (see its docstring for NaN/Inf and counter resets)."""
 
     bucket_us: int

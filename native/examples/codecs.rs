@@ -47,7 +47,13 @@ impl Rng {
 
 /// Scrape timestamps in µs: `interval_s` apart with ± `jitter_ms` of jitter,
 /// at millisecond precision (remote write) or microsecond precision.
-fn scrape_times(rng: &mut Rng, n: usize, interval_s: i64, jitter_ms: i64, us_precision: bool) -> Vec<i64> {
+fn scrape_times(
+    rng: &mut Rng,
+    n: usize,
+    interval_s: i64,
+    jitter_ms: i64,
+    us_precision: bool,
+) -> Vec<i64> {
     let start = (T0_MS + rng.below(interval_s as u64 * 1000) as i64) * 1000;
     (0..n as i64)
         .map(|i| {
@@ -91,7 +97,12 @@ fn gauge_noise(rng: &mut Rng, n: usize) -> (Vec<i64>, Vec<f64>) {
 
 fn gauge_2dp(rng: &mut Rng, n: usize) -> (Vec<i64>, Vec<f64>) {
     let (ts, vs) = gauge_noise(rng, n);
-    (ts, vs.into_iter().map(|v| (v * 100.0).round() / 100.0).collect())
+    (
+        ts,
+        vs.into_iter()
+            .map(|v| (v * 100.0).round() / 100.0)
+            .collect(),
+    )
 }
 
 fn gauge_bytes(rng: &mut Rng, n: usize) -> (Vec<i64>, Vec<f64>) {
@@ -175,7 +186,11 @@ impl Codec for Gorilla {
         // With a constant value each later sample spends exactly one value bit
         // and the first 64: what is left is header + timestamps.
         let n = ts.len() as f64;
-        chunk::encode_with(chunk::Codec::Gorilla, ts, &vec![0.0; ts.len()]).unwrap().len() as f64 - (n - 1.0) / 8.0 - 8.0
+        chunk::encode_with(chunk::Codec::Gorilla, ts, &vec![0.0; ts.len()])
+            .unwrap()
+            .len() as f64
+            - (n - 1.0) / 8.0
+            - 8.0
     }
     fn decode(&self, data: &[u8]) -> (Vec<i64>, Vec<f64>) {
         let s = chunk::decode(data).unwrap();
@@ -232,7 +247,8 @@ impl Codec for PcoLevel {
 
 /// pco at the level of `PCO_LEVEL` (default: the chunk codec's).
 fn pco_config() -> pco::ChunkConfig {
-    let level = std::env::var("PCO_LEVEL").map_or(chunk::pcodec::LEVEL, |l| l.parse().expect("PCO_LEVEL"));
+    let level =
+        std::env::var("PCO_LEVEL").map_or(chunk::pcodec::LEVEL, |l| l.parse().expect("PCO_LEVEL"));
     pco::ChunkConfig::default().with_compression_level(level)
 }
 
@@ -267,7 +283,11 @@ fn chunk_table(n: usize) {
             let encoded: Vec<Vec<u8>> = data.iter().map(|(t, v)| codec.encode(t, v)).collect();
             for ((t, v), e) in data.iter().zip(&encoded) {
                 let (t2, v2) = codec.decode(e);
-                assert!(&t2 == t && bits(&v2) == bits(v), "{} does not round-trip {name}", codec.name());
+                assert!(
+                    &t2 == t && bits(&v2) == bits(v),
+                    "{} does not round-trip {name}",
+                    codec.name()
+                );
             }
             let bytes: usize = encoded.iter().map(Vec::len).sum();
             let ts_bytes: f64 = data.iter().map(|(t, _)| codec.ts_bytes(t)).sum();
@@ -299,8 +319,18 @@ fn block_table() {
     println!("|---|---:|---:|---:|---:|");
     let mut rng = Rng(7);
     for (label, series, per_series, shuffled) in [
-        ("10,000 series × 1 sample (one scrape)", 10_000usize, 1usize, false),
-        ("1,250 series × 1 sample (one of 8 senders)", 1_250, 1, false),
+        (
+            "10,000 series × 1 sample (one scrape)",
+            10_000usize,
+            1usize,
+            false,
+        ),
+        (
+            "1,250 series × 1 sample (one of 8 senders)",
+            1_250,
+            1,
+            false,
+        ),
         ("10,000 series × 10 samples, shuffled", 10_000, 10, true),
     ] {
         let n = series * per_series;
@@ -310,7 +340,11 @@ fn block_table() {
             let mut v = rng.below(1_000_000) as f64;
             for k in 0..per_series {
                 v += rng.below(10) as f64;
-                rows.push((1000 + s as i64, t0 + k as i64 * 15_000_000 + rng.below(3) as i64 * 1000, v));
+                rows.push((
+                    1000 + s as i64,
+                    t0 + k as i64 * 15_000_000 + rng.below(3) as i64 * 1000,
+                    v,
+                ));
             }
         }
         if shuffled {
@@ -355,7 +389,11 @@ fn main() {
         .skip(1)
         .map(|a| a.parse().expect("samples per chunk"))
         .collect();
-    let sizes = if sizes.is_empty() { vec![120, 480, 5_760] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![120, 480, 5_760]
+    } else {
+        sizes
+    };
     for n in sizes {
         chunk_table(n);
     }

@@ -100,7 +100,10 @@ impl fmt::Display for ChunkError {
                 "{timestamps} timestamps but {values} values: the lengths must be equal"
             ),
             ChunkError::TooManySamples(n) => {
-                write!(f, "{n} samples do not fit one chunk (at most {MAX_SAMPLES})")
+                write!(
+                    f,
+                    "{n} samples do not fit one chunk (at most {MAX_SAMPLES})"
+                )
             }
             ChunkError::Truncated => f.write_str("chunk is truncated"),
             ChunkError::UnsupportedVersion(v) => write!(f, "unsupported chunk version {v}"),
@@ -205,7 +208,11 @@ pub fn encode(timestamps: &[i64], values: &[f64]) -> Result<Vec<u8>, ChunkError>
 }
 
 /// [`encode`] with a chosen codec.
-pub fn encode_with(codec: Codec, timestamps: &[i64], values: &[f64]) -> Result<Vec<u8>, ChunkError> {
+pub fn encode_with(
+    codec: Codec,
+    timestamps: &[i64],
+    values: &[f64],
+) -> Result<Vec<u8>, ChunkError> {
     check_lengths(timestamps, values)?;
     if timestamps.windows(2).all(|w| w[0] < w[1]) {
         encode_sorted(codec, timestamps, values)
@@ -341,7 +348,11 @@ pub fn decode(data: &[u8]) -> Result<Samples, ChunkError> {
 
 /// Decode a chunk, merge new samples into it ([`merge`]) and encode the
 /// result with the same codec.
-pub fn merge_encoded(chunk: &[u8], timestamps: &[i64], values: &[f64]) -> Result<Vec<u8>, ChunkError> {
+pub fn merge_encoded(
+    chunk: &[u8],
+    timestamps: &[i64],
+    values: &[f64],
+) -> Result<Vec<u8>, ChunkError> {
     let codec = header(chunk)?.codec;
     let merged = merge(&decode(chunk)?, timestamps, values)?;
     encode_sorted(codec, &merged.timestamps, &merged.values)

@@ -33,7 +33,10 @@ pub fn encode(out: &mut Vec<u8>, ts: &[i64], values: &[f64]) {
 fn decode_file<T: Number>(src: &[u8], count: usize, out: &mut Vec<T>) -> Result<(), ChunkError> {
     let (file, mut rest) = FileDecompressor::new(src).map_err(pco_error)?;
     loop {
-        match file.chunk_decompressor::<T, &[u8]>(rest).map_err(pco_error)? {
+        match file
+            .chunk_decompressor::<T, &[u8]>(rest)
+            .map_err(pco_error)?
+        {
             DecompressorItem::Chunk(mut chunk) => {
                 let start = out.len();
                 // Checked before allocating, so a forged count costs nothing.
@@ -79,7 +82,9 @@ pub fn decode(
     let (t, v) = rest.split_at(ts_len as usize);
     decode_file(t, count, ts)?;
     if ts[0] != first || !ts.windows(2).all(|w| w[0] < w[1]) {
-        return Err(ChunkError::Corrupt("timestamps disagree with the header or are not strictly increasing"));
+        return Err(ChunkError::Corrupt(
+            "timestamps disagree with the header or are not strictly increasing",
+        ));
     }
     decode_file(v, count, values)
 }

@@ -18,7 +18,10 @@ fn round_trip(ts: &[i64], vs: &[f64]) {
         assert_eq!(back.timestamps, ts, "{codec:?}");
         assert_eq!(bits(&back.values), bits(vs), "{codec:?}");
         let h = header(&data).unwrap();
-        assert_eq!((h.codec, h.count, h.first), (codec, ts.len(), ts.first().copied()));
+        assert_eq!(
+            (h.codec, h.count, h.first),
+            (codec, ts.len(), ts.first().copied())
+        );
     }
 }
 
@@ -109,7 +112,10 @@ fn merge_places_out_of_order_and_new_wins() {
 fn too_many_samples() {
     let n = MAX_SAMPLES + 1;
     let ts: Vec<i64> = (0..n as i64).collect();
-    assert_eq!(encode(&ts, &vec![0.0; n]), Err(ChunkError::TooManySamples(n)));
+    assert_eq!(
+        encode(&ts, &vec![0.0; n]),
+        Err(ChunkError::TooManySamples(n))
+    );
 }
 
 #[test]

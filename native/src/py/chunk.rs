@@ -170,12 +170,14 @@ fn decode_block(py: Python<'_>, data: PyBackedBytes) -> PyResult<(Vec<i64>, Vec<
     Ok((b.series_ids, b.timestamps, b.values))
 }
 
+type SeriesGroup = (i64, Vec<i64>, Vec<f64>);
+
 /// group_block(data)
 /// --
 ///
 /// A block's samples grouped by series: ``[(series_id, timestamps_us, values)]``.
 #[pyfunction]
-fn group_block(py: Python<'_>, data: PyBackedBytes) -> PyResult<Vec<(i64, Vec<i64>, Vec<f64>)>> {
+fn group_block(py: Python<'_>, data: PyBackedBytes) -> PyResult<Vec<SeriesGroup>> {
     let b = py.detach(move || block::decode(&data))?;
     Ok(b.runs()
         .map(|r| (r.series_id, r.timestamps.to_vec(), r.values.to_vec()))

@@ -240,6 +240,19 @@ class DecodedBatch:
             OverflowError: a ``series_id`` does not fit int4.
         """
 
+    def encode_block(self, series_ids: dict[int, int]) -> bytes:
+        """One write-log block (``encode_block``) of every accepted point.
+
+        ``series_ids`` maps each series hash to its ``series_id``. The block holds the
+        points sorted by ``(series_id, time)``, duplicates kept in input order.
+        Encoding runs with the GIL released.
+
+        Raises:
+            KeyError: a series hash of the batch is missing from ``series_ids`` (the
+                exception argument is the hash).
+            OverflowError: a ``series_id`` does not fit a signed 64-bit integer.
+        """
+
     def encode_rollups(self, series_ids: dict[int, int], bucket_seconds: int = 60) -> bytes:
         """Binary COPY rollup tuples, one per ``(series_id, bucket)`` of the batch.
 

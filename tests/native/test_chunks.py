@@ -3,6 +3,7 @@ the pure-Python reference in tests/native/chunk_reference.py."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import struct
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hearth_core import _native
 from hearth_core.metrics import chunks
 from tests.native import chunk_reference as ref
 
@@ -240,3 +242,24 @@ def test_one_scrape_block_is_compact() -> None:
     # 8 value bytes + 1-byte id delta + 1-byte run length + 1-byte time offset.
     assert len(data) == 28 + 10_000 * 11
     assert struct.unpack_from("<I", data, 4)[0] == 10_000
+
+
+def test_decoded_batch_encodes_its_points_as_a_block() -> None:
+    body = json.dumps(
+        [
+            {"namespace": "n", "name": "b", "value": 2.5, "timestamp": 1_700_000_010},
+            {"namespace": "n", "name": "a", "value": -0.0, "timestamp": 1_700_000_000},
+            {"namespace": "n", "name": "b", "value": 1.5, "timestamp": 1_700_000_000},
+        ]
+    ).encode()
+    now = 1_700_000_000_000_000
+    batch = _native.decode_points(body, "json", now_us=now, min_time_us=0, max_time_us=2 * now)
+    ids = {h: 10 + i for i, (h, *_) in enumerate(batch.series())}  # b -> 10, a -> 11
+    data = batch.encode_block(ids)
+    assert chunks.decode_block(data) == (
+        [10, 10, 11],
+        [1_700_000_000_000_000, 1_700_000_010_000_000, 1_700_000_000_000_000],
+        [1.5, 2.5, -0.0],
+    )
+    with pytest.raises(KeyError):
+        batch.encode_block({})

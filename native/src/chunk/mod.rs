@@ -155,15 +155,15 @@ pub fn normalize(timestamps: &[i64], values: &[f64]) -> Result<Samples, ChunkErr
             values: values.to_vec(),
         });
     }
-    let mut order: Vec<u32> = (0..timestamps.len() as u32).collect();
+    let mut order: Vec<usize> = (0..timestamps.len()).collect();
     // Stable: equal timestamps stay in input order, so the last is the latest write.
-    order.sort_by_key(|&i| timestamps[i as usize]);
+    order.sort_by_key(|&i| timestamps[i]);
     let mut out = Samples {
         timestamps: Vec::with_capacity(order.len()),
         values: Vec::with_capacity(order.len()),
     };
     for &i in &order {
-        let (t, v) = (timestamps[i as usize], values[i as usize]);
+        let (t, v) = (timestamps[i], values[i]);
         if out.timestamps.last() == Some(&t) {
             *out.values.last_mut().expect("same length") = v;
         } else {

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::block;
 use crate::copy;
 use crate::ingest::{self, point::Window, Batch, Format, Options};
 
@@ -129,6 +130,34 @@ impl DecodedBatch {
         let ids = self.series_ids(series_ids)?;
         let points = &self.batch.points;
         let out = py.detach(|| copy::encode_points(points, &ids));
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// encode_block(series_ids)
+    /// --
+    ///
+    /// One write-log block of every accepted point (see ``encode_block``).
+    fn encode_block<'py>(
+        &self,
+        py: Python<'py>,
+        series_ids: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ids: Vec<i64> = self
+            .batch
+            .series
+            .iter()
+            .map(|s| match series_ids.get_item(s.hash)? {
+                Some(id) => id.extract::<i64>(),
+                None => Err(PyKeyError::new_err(s.hash)),
+            })
+            .collect::<PyResult<_>>()?;
+        let points = &self.batch.points;
+        let out = py.detach(|| {
+            let series: Vec<i64> = points.iter().map(|p| ids[p.series as usize]).collect();
+            let times: Vec<i64> = points.iter().map(|p| p.time_us).collect();
+            let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+            block::encode(&series, &times, &values)
+        })?;
         Ok(PyBytes::new(py, &out))
     }
 

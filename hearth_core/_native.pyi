@@ -59,7 +59,7 @@ __all__ = [
     "decode_points",
     "encode_block",
     "encode_chunk",
-    "group_block",
+    "group_blocks",
     "merge_chunk",
     "murmur3_x86_32",
     "rollout_bucket",
@@ -447,12 +447,15 @@ def decode_block(data: bytes) -> tuple[list[int], list[int], list[float]]:
         BlockError: the bytes are not a valid block.
     """
 
-def group_block(data: bytes) -> list[tuple[int, list[int], list[float]]]:
-    """A block's samples grouped by series: ``(series_id, timestamps_us, values)``.
+def group_blocks(blocks: Sequence[bytes]) -> list[tuple[int, list[int], list[float]]]:
+    """Blocks, given in write order, grouped by series: ``(series_id, timestamps_us, values)``.
 
-    Series in ascending id order, each series' samples in time order (duplicate
-    timestamps kept, in write order). Runs with the GIL released.
+    For folding the write log into chunks. Series in ascending id order; each series'
+    timestamps strictly increasing, one sample per timestamp: the later write wins (a
+    later block over an earlier one, within a block the later sample in input order).
+    Values are bit-exact. Runs with the GIL released.
 
     Raises:
-        BlockError: the bytes are not a valid block.
+        BlockError: a block is not valid (the message names its index).
+        TypeError: an item is not ``bytes``.
     """

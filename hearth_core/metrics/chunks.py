@@ -22,7 +22,7 @@ from hearth_core._native import (
     decode_chunk,
     encode_block,
     encode_chunk,
-    group_block,
+    group_blocks,
     merge_chunk,
     rollups,
 )
@@ -40,7 +40,7 @@ __all__ = [
     "decode_chunk",
     "encode_block",
     "encode_chunk",
-    "group_block",
+    "group_blocks",
     "is_stale",
     "merge_chunk",
     "rollup_rows",

@@ -203,14 +203,29 @@ def test_block_bytes_equal_the_reference(rows: list[tuple[int, int, int]]) -> No
     got_ids, got_ts, got_values = chunks.decode_block(data)
     want = sorted(zip(ids, ts, bits, strict=True), key=lambda r: (r[0], r[1]))
     assert list(zip(got_ids, got_ts, to_bits(got_values), strict=True)) == want
-    groups = chunks.group_block(data)
-    assert [g[0] for g in groups] == sorted(set(ids))
+    assert [g[0] for g in chunks.group_blocks([data])] == sorted(set(ids))
+
+
+@settings(max_examples=200)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 8), BITS), max_size=30)))
+def test_group_blocks_lets_the_later_write_win(blocks: list[list[tuple[int, int, int]]]) -> None:
+    data = [
+        chunks.encode_block([r[0] for r in b], [r[1] for r in b], to_floats([r[2] for r in b]))
+        for b in blocks
+    ]
+    latest: dict[tuple[int, int], int] = {}
+    for b in blocks:
+        for sid, t, bits in b:
+            latest[(sid, t)] = bits
     flat = [
         (sid, t, ref.float_bits(v))
-        for sid, gts, gvs in groups
-        for t, v in zip(gts, gvs, strict=True)
+        for sid, ts, vs in chunks.group_blocks(data)
+        for t, v in zip(ts, vs, strict=True)
     ]
-    assert flat == want
+    assert flat == [(sid, t, bits) for (sid, t), bits in sorted(latest.items())]
+    if data:
+        with pytest.raises(chunks.BlockError, match=rf"blocks\[{len(data)}\]"):
+            chunks.group_blocks([*data, data[0][:-1]])
 
 
 def test_corrupt_blocks_raise_block_error() -> None:

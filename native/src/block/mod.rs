@@ -33,6 +33,7 @@ use std::fmt;
 
 use xxhash_rust::xxh64::Xxh64;
 
+use crate::chunk::Samples;
 use crate::varint::{get_uvarint, get_varint, put_uvarint, put_varint};
 
 pub const MAGIC: &[u8; 3] = b"HLB";
@@ -311,4 +312,54 @@ pub fn decode(data: &[u8]) -> Result<Block, BlockError> {
         timestamps,
         values,
     })
+}
+
+/// The samples of several blocks (in write order) grouped by series, for
+/// folding them into chunks.
+///
+/// Series come in ascending id order; each series' samples are sorted by time
+/// with one sample per timestamp: the later write wins — a later block over an
+/// earlier one, and within a block the later sample in input order. Values are
+/// copied bit for bit.
+pub fn fold(blocks: &[Block]) -> Vec<(i64, Samples)> {
+    let total: usize = blocks.iter().map(Block::len).sum();
+    // (block, row) in write order; a stable sort by (series, time) keeps
+    // that order among equal keys, so the last of a run of equals is the latest.
+    let mut order: Vec<(u32, u32)> = Vec::with_capacity(total);
+    for (b, block) in blocks.iter().enumerate() {
+        order.extend((0..block.len() as u32).map(|r| (b as u32, r)));
+    }
+    let key = |&(b, r): &(u32, u32)| {
+        let block = &blocks[b as usize];
+        (block.series_ids[r as usize], block.timestamps[r as usize])
+    };
+    // Each block is sorted already: the sort only merges runs.
+    order.sort_by_key(key);
+    let mut out: Vec<(i64, Samples)> = Vec::new();
+    for &(b, r) in &order {
+        let block = &blocks[b as usize];
+        let (id, t, v) = (
+            block.series_ids[r as usize],
+            block.timestamps[r as usize],
+            block.values[r as usize],
+        );
+        match out.last_mut() {
+            Some((last_id, s)) if *last_id == id => {
+                if s.timestamps.last() == Some(&t) {
+                    *s.values.last_mut().expect("same length") = v;
+                } else {
+                    s.timestamps.push(t);
+                    s.values.push(v);
+                }
+            }
+            _ => out.push((
+                id,
+                Samples {
+                    timestamps: vec![t],
+                    values: vec![v],
+                },
+            )),
+        }
+    }
+    out
 }

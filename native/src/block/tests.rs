@@ -129,3 +129,36 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn fold_keeps_the_latest_write_per_series_and_time(
+        blocks in prop::collection::vec(
+            prop::collection::vec((0i64..6, 0i64..8, any::<u64>()), 0..40),
+            0..5,
+        ),
+    ) {
+        let mut model: std::collections::BTreeMap<(i64, i64), u64> = Default::default();
+        let mut decoded = Vec::new();
+        for rows in &blocks {
+            for &(s, t, v) in rows {
+                model.insert((s, t), v);
+            }
+            let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            let ts: Vec<i64> = rows.iter().map(|r| r.1).collect();
+            let vs: Vec<f64> = rows.iter().map(|r| f64::from_bits(r.2)).collect();
+            decoded.push(decode(&encode(&ids, &ts, &vs).unwrap()).unwrap());
+        }
+        let folded: Vec<(i64, i64, u64)> = fold(&decoded)
+            .into_iter()
+            .flat_map(|(id, s)| {
+                s.timestamps
+                    .into_iter()
+                    .zip(s.values)
+                    .map(move |(t, v)| (id, t, v.to_bits()))
+            })
+            .collect();
+        let want: Vec<(i64, i64, u64)> = model.into_iter().map(|((s, t), v)| (s, t, v)).collect();
+        prop_assert_eq!(folded, want);
+    }
+}

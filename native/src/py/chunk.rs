@@ -172,15 +172,26 @@ fn decode_block(py: Python<'_>, data: PyBackedBytes) -> PyResult<(Vec<i64>, Vec<
 
 type SeriesGroup = (i64, Vec<i64>, Vec<f64>);
 
-/// group_block(data)
+/// group_blocks(blocks)
 /// --
 ///
-/// A block's samples grouped by series: ``[(series_id, timestamps_us, values)]``.
+/// Blocks (in write order) grouped by series, the later write winning
+/// (GIL released).
 #[pyfunction]
-fn group_block(py: Python<'_>, data: PyBackedBytes) -> PyResult<Vec<SeriesGroup>> {
-    let b = py.detach(move || block::decode(&data))?;
-    Ok(b.runs()
-        .map(|r| (r.series_id, r.timestamps.to_vec(), r.values.to_vec()))
+fn group_blocks(py: Python<'_>, blocks: Vec<PyBackedBytes>) -> PyResult<Vec<SeriesGroup>> {
+    let groups = py
+        .detach(move || {
+            let decoded = blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| block::decode(b).map_err(|e| (i, e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, (usize, block::BlockError)>(block::fold(&decoded))
+        })
+        .map_err(|(i, e)| BlockError::new_err(format!("blocks[{i}]: {e}")))?;
+    Ok(groups
+        .into_iter()
+        .map(|(id, s)| (id, s.timestamps, s.values))
         .collect())
 }
 
@@ -197,6 +208,6 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rollups, m)?)?;
     m.add_function(wrap_pyfunction!(encode_block, m)?)?;
     m.add_function(wrap_pyfunction!(decode_block, m)?)?;
-    m.add_function(wrap_pyfunction!(group_block, m)?)?;
+    m.add_function(wrap_pyfunction!(group_blocks, m)?)?;
     Ok(())
 }

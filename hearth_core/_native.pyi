@@ -349,8 +349,8 @@ def encode_chunk(
     Samples may come in any order: they are sorted by time, and of samples with the
     same timestamp only the last one (in input order) is kept — the later write wins.
     ``"pco"`` (pcodec) is the storage codec; ``"gorilla"`` (delta-of-delta + XOR, as
-    Prometheus's chunks) encodes ~10x faster and is ~2-5x larger. Runs with the GIL
-    released.
+    Prometheus's chunks) encodes 3-15x faster and is 1.3-5x larger (figures in
+    ``bench/ingest/CODECS.md``). Runs with the GIL released.
 
     Raises:
         ChunkError: the lengths differ, or more than ``CHUNK_MAX_SAMPLES`` samples.

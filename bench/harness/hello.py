@@ -1,4 +1,5 @@
-"""The limit to compare against: a bare aiohttp hello-world on uvloop, one process, no access log.
+"""The limit to compare against: a bare aiohttp hello-world on uvloop, one process, no access log
+(``GET /``: "ok"; ``POST /``: the body read, 204).
 
 python bench/harness/hello.py PORT
 """
@@ -15,10 +16,17 @@ async def hello(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def sink(request: web.Request) -> web.Response:
+    """The ceiling of a load generator that POSTs bodies: read the body, answer 204."""
+    await request.read()
+    return web.Response(status=204)
+
+
 def main() -> None:
     port = int(sys.argv[1])
     app = web.Application()
     app.router.add_get("/", hello)
+    app.router.add_post("/", sink)
     web.run_app(
         app,
         host="127.0.0.1",

@@ -395,6 +395,7 @@ class PerSeries:
     data: Dataset
     runs: dict[str, list[Outcome]] = field(default_factory=dict)
     ceilings: dict[str, list[Sent]] = field(default_factory=dict)
+    noise: list[str] = field(default_factory=list)  # at the start of each round
 
     def rates(self, target: str) -> list[float]:
         return [o.rate for o in self.runs.get(target, [])]
@@ -423,7 +424,8 @@ def run_series(n: int, args: argparse.Namespace) -> PerSeries:
     )
     res = PerSeries(data)
     for rnd in range(1, args.rounds + 1):
-        say(f"[{n:,} series, round {rnd}/{args.rounds}] ({noise()})")
+        res.noise.append(noise())
+        say(f"[{n:,} series, round {rnd}/{args.rounds}] ({res.noise[-1]})")
         for kind, sent in ceiling(data, args.processes).items():
             res.ceilings.setdefault(kind, []).append(sent)
         for target in args.targets:
@@ -607,6 +609,7 @@ def write_chart(results: list[PerSeries]) -> None:
     names = [SHORT[t] for t in TARGETS]
     for ax in (ax1, ax2):
         ax.set_xticks(range(len(names)), names)
+    ax1.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e6:g} M")
     ax1.set_ylabel("samples / s acknowledged (median of the rounds)")
     ax1.set_title("Ingest, same samples, 8 sharded senders")
     top = max((res.median_rate(t) for res in results for t in TARGETS if res.rates(t)), default=1)
@@ -667,7 +670,14 @@ def write_report(
         "Sizes are blocks allocated on disk (`du`).",
         "",
         f"{args.rounds} round(s) per series count; in each, the generator's ceiling first, "
-        "then the targets in turn. The table shows the median and every round.",
+        "then the targets in turn. The table shows the median and every round. At the start "
+        "of each round: "
+        + "; ".join(
+            f"{r.data.series:,} series round {i}: {text}"
+            for r in results
+            for i, text in enumerate(r.noise, 1)
+        )
+        + ".",
         "",
         *md_table(HEADER, table_rows(results)),
         "",

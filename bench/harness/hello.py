@@ -11,6 +11,9 @@ import sys
 import uvloop
 from aiohttp import web
 
+# Bodies as large as any bench sends (aiohttp's default is 1 MB).
+MAX_BODY = 256 * 1024 * 1024
+
 
 async def hello(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
@@ -24,7 +27,7 @@ async def sink(request: web.Request) -> web.Response:
 
 def main() -> None:
     port = int(sys.argv[1])
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/", hello)
     app.router.add_post("/", sink)
     web.run_app(

@@ -28,10 +28,11 @@ its disk:
   persistent block (the TSDB admin API's snapshot of the head);
 - VictoriaMetrics: its data directory after ``/internal/force_flush`` and a graceful stop.
 
-Before the targets, every round measures the load generator's own ceiling: the same bodies to
-an aiohttp hello-world that reads each body (bench/harness/hello.py). Writes ``RESULTS.md``,
-``peers.png`` and ``results.json`` next to this file; exit code 1 when a check fails, 2 on a
-setup error.
+Each round first waits (at most ``--load-wait`` s) for the 1-minute load average to fall
+below ``--max-load`` (other work on the machine), then measures the load generator's own
+ceiling: the same bodies to an aiohttp hello-world that reads each body
+(bench/harness/hello.py). Writes ``RESULTS.md``, ``peers.png`` and ``results.json`` next to
+this file; exit code 1 when a check fails, 2 on a setup error.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ import orjson
 from bench.harness.charts import pyplot
 from bench.harness.client import bearer_token, create_client, get_json, http
 from bench.harness.log import BenchError, run_main, say
-from bench.harness.machine import machine_info, machine_line, noise
+from bench.harness.machine import machine_info, machine_line, noise, wait_for_quiet
 from bench.harness.peers import (
     Peer,
     disk_bytes,
@@ -385,8 +386,11 @@ def ceiling(data: Dataset, processes: int) -> dict[str, Sent]:
     out = {}
     with hello_server() as url:
         for kind, shards in (("json", data.json), ("remote write", data.remote_write)):
-            out[kind] = send_sharded(url, {}, shards, processes)
-            say(f"  generator ceiling, {kind} bodies: {out[kind].rate:,.0f} samples/s")
+            out[kind] = sent = send_sharded(url, {}, shards, processes)
+            say(f"  generator ceiling, {kind} bodies: {sent.rate:,.0f} samples/s")
+            if sent.problems:
+                # Without a ceiling the figures cannot be told apart from the generator's limit.
+                raise BenchError(f"the hello-world refused {kind} bodies: {sent.problems[0]}")
     return out
 
 
@@ -424,6 +428,7 @@ def run_series(n: int, args: argparse.Namespace) -> PerSeries:
     )
     res = PerSeries(data)
     for rnd in range(1, args.rounds + 1):
+        wait_for_quiet(args.max_load, args.load_wait)
         res.noise.append(noise())
         say(f"[{n:,} series, round {rnd}/{args.rounds}] ({res.noise[-1]})")
         for kind, sent in ceiling(data, args.processes).items():
@@ -511,7 +516,7 @@ def ceiling_rows(results: list[PerSeries]) -> list[list[str]]:
                     f"{res.data.series:,}",
                     kind,
                     rate_text(rates),
-                    f"{fastest / median(rates):.2f}" if rates and fastest else "—",
+                    f"{fastest / median(rates):.2f}" if fastest and median(rates) else "—",
                 ]
             )
     return rows
@@ -669,8 +674,9 @@ def write_report(
         "the stop; the running figure is shown apart). "
         "Sizes are blocks allocated on disk (`du`).",
         "",
-        f"{args.rounds} round(s) per series count; in each, the generator's ceiling first, "
-        "then the targets in turn. The table shows the median and every round. At the start "
+        f"{args.rounds} round(s) per series count; each waited (≤ {args.load_wait:g} s) for "
+        f"a load average below {args.max_load:g}, then measured the generator's ceiling, "
+        "then each target in turn. The table shows the median and every round. At the start "
         "of each round: "
         + "; ".join(
             f"{r.data.series:,} series round {i}: {text}"
@@ -810,6 +816,13 @@ def parse_args() -> argparse.Namespace:
         "--targets",
         default=",".join(TARGETS),
         help=f"comma-separated, of {', '.join(TARGETS)} (default all)",
+    )
+    p.add_argument("--max-load", type=float, default=1.2, help="wait for a lower load average")
+    p.add_argument(
+        "--load-wait",
+        type=float,
+        default=60,
+        help="… before each round, at most this many seconds (default 60)",
     )
     p.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
     args = p.parse_args()

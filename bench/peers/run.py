@@ -82,6 +82,7 @@ SERIES_PER_HOST = 100
 AIM_VS_PROMETHEUS = 1.0
 AIM_VS_VICTORIA = 0.5
 AIM_BYTES = 4.0
+DRAINED = "database growth, drained (dead rows not yet vacuumed)"
 QUIET_S = 5.0  # Hearth: no row written for this long = background work drained
 COUNTERS = (
     "http_requests_total",
@@ -263,7 +264,7 @@ def run_peer(name: str, data: Dataset, processes: int) -> Outcome:
             peer.stop()
             out.disk = disk_bytes(peer.data_dir)
             out.disk_detail = {
-                "data dir after force_flush, running": flushed,
+                "data dir after force_flush, running (parts in memory)": flushed,
                 "data dir after a graceful stop": out.disk,
             }
         else:
@@ -371,7 +372,7 @@ def run_hearth(data: Dataset, processes: int, workers: int) -> Outcome:
         vacuumed = asyncio.run(size(vacuum=True))
         out.disk = vacuumed - before
         out.disk_detail = {
-            "database growth, drained": as_is - before,
+            DRAINED: as_is - before,
             "database growth, after VACUUM FULL": vacuumed - before,
             "drain s": round(quiet_s, 1),  # type: ignore[dict-item]
             "VACUUM FULL s": round(time.monotonic() - t, 1),  # type: ignore[dict-item]
@@ -752,7 +753,7 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
                     limit_value=round(median(vm), 2) if vm else None,
                     chart="peers/peers.png",
                     detail="database growth after VACUUM FULL, rollup merger drained; "
-                    f"{res.detail('hearth', 'database growth, drained') / res.data.samples:.1f} "
+                    f"{res.detail('hearth', DRAINED) / res.data.samples:.1f} "
                     "bytes/sample before the VACUUM FULL",
                     errors=len(hp),
                     rounds=[round(x, 2) for x in res.bytes("hearth")],

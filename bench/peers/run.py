@@ -620,6 +620,8 @@ def write_chart(results: list[PerSeries]) -> None:
     ax1.set_title("Ingest, same samples, 8 sharded senders")
     top = max((res.median_rate(t) for res in results for t in TARGETS if res.rates(t)), default=1)
     ax1.set_ylim(0, top * 1.25)
+    top = max((median(res.bytes(t)) for res in results for t in TARGETS if res.bytes(t)), default=1)
+    ax2.set_ylim(0, top * 1.15)
     ax2.axhline(AIM_BYTES, color="red", ls=":", lw=1.2, label=f"Hearth's aim ≤ {AIM_BYTES:g}")
     ax2.set_ylabel("bytes on disk per sample")
     ax2.set_title("Disk per sample (Hearth after VACUUM FULL; Prometheus WAL + head)")
@@ -722,7 +724,7 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
             figs.append(
                 figure(
                     f"Hearth ÷ {SHORT[peer]}, samples/s ({n})",
-                    round(r, 3),
+                    round(r, 2),  # as RESULTS.md prints it
                     "x peer",
                     f"aim ≥ {aim:g}x",
                     r >= aim,

@@ -273,7 +273,7 @@ def run_peer(name: str, data: Dataset, processes: int) -> Outcome:
             block = disk_bytes(prometheus_snapshot(peer))
             out.disk_detail = {"data dir (WAL + head chunks)": out.disk, "as a block": block}
         check_complete(out, data)
-        tail = [ln for ln in peer.log_tail().splitlines() if "level=error" in ln or "error" in ln]
+        tail = [ln for ln in peer.log_tail().splitlines() if "error" in ln.lower()]
         if tail:
             say(f"  {name} logged errors: {tail[-1][:300]}")
     return out

@@ -11,7 +11,7 @@ CONSOLE_STAMP := api/console/vendor/.stamp
 BROWSER_STAMP := $(VENV)/.browser
 RUST_SOURCES := $(shell find native -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml Cargo.lock
 
-.PHONY: run test setup bench lint fmt clean cargo-test pytest
+.PHONY: run test setup bench bench-peers lint fmt clean cargo-test pytest
 
 run: setup
 	$(VENV)/bin/hearth serve
@@ -74,12 +74,13 @@ BENCH_RATELIMIT := $(BENCH_WRK) --raw-requests 50000
 BENCH_INGEST := --rounds 1
 BENCH_QUERY := --points 2000000 --duration 2 --warmup 1 --rounds 3 --load-wait 15
 BENCH_MIXED := --duration 15 --profile 8
+BENCH_PEERS := --series 10000 --rounds 1 --load-wait 15
 BENCH_TIME_LIMIT ?= 300
 export BENCH_TIME_LIMIT
 endif
 BENCH_RUN := $(PY) -m bench.harness.suite run
 
-# wrk (Debian) and the bench extra (matplotlib, locust, py-spy) into the venv.
+# wrk (Debian) and the bench extra (matplotlib, locust, py-spy, protobuf, cramjam) into the venv.
 $(BENCH_STAMP): pyproject.toml | $(PY)
 	@command -v wrk >/dev/null || { \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
@@ -87,13 +88,22 @@ $(BENCH_STAMP): pyproject.toml | $(PY)
 	$(PY) scripts/deps.py bench | $(PIP) install -q -r /dev/stdin
 	touch $@
 
+# The stores bench/peers compares ingest with: Prometheus 2.42 (Debian's package, its service
+# stopped) and VictoriaMetrics v1.151.0 (built from the Go module proxy into target/peers/bin);
+# each step skipped when already done. In `make bench` a failed install fails bench/peers
+# alone (reported, with the reason), not the other benches.
+bench-peers:
+	bash scripts/bench-peers.sh
+
 bench: setup $(BENCH_STAMP)
+	-$(MAKE) --no-print-directory bench-peers
 	$(PY) -m bench.harness.suite begin
 	-$(BENCH_RUN) micro
 	-$(BENCH_RUN) auth $(BENCH_WRK)
 	-$(BENCH_RUN) users $(BENCH_WRK)
 	-$(BENCH_RUN) flags $(BENCH_WRK)
 	-$(BENCH_RUN) ingest $(BENCH_INGEST)
+	-$(BENCH_RUN) peers $(BENCH_PEERS)
 	-$(BENCH_RUN) ratelimit $(BENCH_RATELIMIT)
 	-$(BENCH_RUN) query $(BENCH_QUERY)
 	-$(BENCH_RUN) mixed $(BENCH_MIXED)

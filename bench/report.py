@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS_MD = HERE / "RESULTS.md"
 CHARTS = HERE / "charts"
-ORDER = ("micro", "auth", "users", "flags", "ingest", "ratelimit", "query", "mixed")
+ORDER = ("micro", "auth", "users", "flags", "ingest", "peers", "ratelimit", "query", "mixed")
 
 # The headline figures, exactly as the performance issue lists them: key, title, spec text.
 HEADLINES = (
@@ -49,6 +49,12 @@ HEADLINES = (
         "ingest",
         "Ingest throughput (ratio to raw COPY)",
         "§8: metrics ingestion throughput > 20k points/s",
+    ),
+    (
+        "peers",
+        "Ingest vs Prometheus and VictoriaMetrics",
+        "issue 16: Hearth ÷ Prometheus ≥ 1x and ÷ VictoriaMetrics ≥ 0.5x samples/s (aims), "
+        "disk ≤ 4 bytes/sample",
     ),
     (
         "ratelimit",

@@ -14,6 +14,11 @@
   (``RESULTS.md``), ``finish`` (the exit code and the error banner).
 - ``tables``, ``charts``: Markdown/terminal tables, matplotlib on Agg.
 - ``suite``: what ``make bench`` runs each bench through (exit code, time, last error lines).
+- ``peers``: ``prometheus_server()``, ``victoria_server()`` — the stores ingest is compared
+  with (``make bench-peers`` installs them), on private data dirs and free ports; ``disk_bytes``.
+- ``remote_write``: Prometheus remote write 1.0 bodies (protobuf ``WriteRequest``, snappy).
+- ``sharded``: ``send_sharded`` — pre-encoded requests from sharded senders over forked
+  processes, every answer checked.
 - Shared data: ``user_import`` (users CSV and its import), ``flag_data`` (flags and config
   keys), ``bulk`` (concurrent ``POST /v1/metrics/bulk``).
 """

@@ -1,4 +1,5 @@
-"""The limit to compare against: a bare aiohttp hello-world on uvloop, one process, no access log.
+"""The limit to compare against: a bare aiohttp hello-world on uvloop, one process, no access log
+(``GET /``: "ok"; ``POST /``: the body read, 204).
 
 python bench/harness/hello.py PORT
 """
@@ -10,15 +11,25 @@ import sys
 import uvloop
 from aiohttp import web
 
+# Bodies as large as any bench sends (aiohttp's default is 1 MB).
+MAX_BODY = 256 * 1024 * 1024
+
 
 async def hello(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def sink(request: web.Request) -> web.Response:
+    """The ceiling of a load generator that POSTs bodies: read the body, answer 204."""
+    await request.read()
+    return web.Response(status=204)
+
+
 def main() -> None:
     port = int(sys.argv[1])
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/", hello)
+    app.router.add_post("/", sink)
     web.run_app(
         app,
         host="127.0.0.1",

@@ -1,0 +1,182 @@
+"""The time-series stores Hearth's ingest is compared with, each on a private data dir and a
+free port, no scraping: Prometheus 2.42 (Debian's package, its remote-write receiver) and
+VictoriaMetrics v1.151.0 (built from the Go module proxy into target/peers/bin).
+``make bench-peers`` (scripts/bench-peers.sh) installs both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness.client import http
+from bench.harness.log import BenchError, say
+from bench.harness.paths import ROOT
+from bench.harness.server import free_port, stop_process, wait_http_ok
+
+VM_BINARY = ROOT / "target" / "peers" / "bin" / "victoria-metrics"
+VM_VERSION = "v1.151.0"
+PROMETHEUS_SERIES = "2.42"
+INSTALL = "run `make bench-peers` (scripts/bench-peers.sh) first"
+
+
+@dataclass
+class Peer:
+    name: str
+    version: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path  # what the store keeps on disk: the whole of it is measured
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM: it writes what it holds in memory to disk) and wait for the end."""
+        stop_process(self.proc, self.name, timeout=60)
+
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+def disk_bytes(path: Path) -> int:
+    """Bytes allocated on disk to the files under ``path`` (``du``: blocks, not lengths)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+            except OSError:
+                pass  # removed while we walked (a merge or compaction)
+    return total
+
+
+def _version(cmd: list[str]) -> str:
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return (res.stdout + res.stderr).strip()
+
+
+def prometheus_binary() -> tuple[Path, str]:
+    path = shutil.which("prometheus") or "/usr/bin/prometheus"
+    if not Path(path).exists():
+        raise BenchError(f"prometheus is not installed: {INSTALL}")
+    first = _version([path, "--version"]).splitlines()[0]
+    # "prometheus, version 2.42.0+ds (branch: debian/sid, ...)"
+    version = first.split("version", 1)[-1].split()[0] if "version" in first else first
+    if not version.startswith(PROMETHEUS_SERIES + "."):
+        raise BenchError(f"{path} is Prometheus {version}, not {PROMETHEUS_SERIES}: {INSTALL}")
+    return Path(path), version
+
+
+def victoria_binary() -> tuple[Path, str]:
+    if not VM_BINARY.exists():
+        raise BenchError(f"{VM_BINARY.relative_to(ROOT)} is missing: {INSTALL}")
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    info = _version([go, "version", "-m", str(VM_BINARY)]) if Path(go).exists() else ""
+    if info and f"VictoriaMetrics\t{VM_VERSION}" not in info.replace(" ", "\t"):
+        raise BenchError(f"{VM_BINARY.relative_to(ROOT)} is not {VM_VERSION}: {INSTALL}")
+    return VM_BINARY, VM_VERSION
+
+
+@contextmanager
+def _peer(name: str, version: str, argv: list[str], ready: str, work: Path) -> Iterator[Peer]:
+    """Run ``argv`` (holding {port} and {data}) and yield it once ``ready`` answers 200."""
+    port = free_port()
+    data = work / "data"
+    data.mkdir()
+    log_path = work / "stderr.log"
+    argv = [a.format(port=port, data=data) for a in argv]
+    say(f"starting {name} {version} on :{port}, data dir {data}")
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(
+            argv,
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+        )
+    peer = Peer(name, version, proc, port, data, log_path)
+    try:
+        try:
+            wait_http_ok(f"{peer.base}{ready}", proc, name, timeout=60)
+        except BenchError as exc:
+            raise BenchError(f"{exc}\n--- {name} log tail ---\n{peer.log_tail()}") from None
+        yield peer
+    finally:
+        say(f"stopping {name}")
+        stop_process(proc, name, timeout=60)
+
+
+@contextmanager
+def prometheus_server() -> Iterator[Peer]:
+    """Prometheus with its remote-write receiver (and the admin API, for a snapshot), no
+    scrape configs, on a fresh data dir removed at the end."""
+    binary, version = prometheus_binary()
+    work = Path(tempfile.mkdtemp(prefix="bench-prometheus-"))
+    try:
+        (work / "prometheus.yml").write_text("global: {}\nscrape_configs: []\n")
+        argv = [
+            str(binary),
+            f"--config.file={work / 'prometheus.yml'}",
+            "--storage.tsdb.path={data}",
+            "--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-remote-write-receiver",
+            "--web.enable-admin-api",
+            "--log.level=warn",
+        ]
+        with _peer("prometheus", version, argv, "/-/ready", work) as peer:
+            yield peer
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def victoria_server() -> Iterator[Peer]:
+    """Single-node VictoriaMetrics on a fresh data dir removed at the end; no latency offset,
+    so a query sees the samples as soon as they are flushed."""
+    binary, version = victoria_binary()
+    work = Path(tempfile.mkdtemp(prefix="bench-victoria-"))
+    try:
+        argv = [
+            str(binary),
+            "-storageDataPath={data}",
+            "-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=1y",
+            "-search.latencyOffset=0s",
+            "-loggerLevel=WARN",
+        ]
+        with _peer("victoriametrics", version, argv, "/health", work) as peer:
+            yield peer
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def victoria_flush(peer: Peer) -> None:
+    """Make every sample VictoriaMetrics has acknowledged searchable (its in-memory buffers
+    into in-memory parts; they reach the disk later, or at a graceful stop)."""
+    status, body = http(f"{peer.base}/internal/force_flush", timeout=120)
+    if status != 200:
+        raise BenchError(f"victoriametrics force_flush: HTTP {status} {body[:200]!r}")
+
+
+def prometheus_snapshot(peer: Peer) -> Path:
+    """The head written as a persistent block (TSDB admin API), as compaction would:
+    the snapshot's directory."""
+    status, body = http(f"{peer.base}/api/v1/admin/tsdb/snapshot", data={}, timeout=300)
+    if status != 200:
+        raise BenchError(f"prometheus snapshot: HTTP {status} {body[:200]!r}")
+    name = json.loads(body)["data"]["name"]
+    return peer.data_dir / "snapshots" / name

@@ -1,0 +1,134 @@
+"""Sharded senders, as scrapers push: each sender owns a shard of the series and POSTs its
+pre-encoded requests one after another (so every series gets its samples in time order), the
+senders spread over a few forked processes (one Python process cannot keep a fast receiver
+busy). Every answer is checked: only 2xx counts as acknowledged; a 503 (backpressure) is
+retried after its Retry-After, as a client must; anything else is a problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+import uvloop
+
+# A request body and the samples it carries.
+Request = tuple[bytes, int]
+# (status, body) -> None when the answer acknowledges the request's samples, else why not.
+Check = Callable[[int, bytes, int], str | None]
+MAX_RETRY_S = 1.0
+
+
+@dataclass
+class Sent:
+    seconds: float  # first send to last acknowledgement, over all senders
+    samples: int  # acknowledged
+    requests: int
+    retries: int  # 503s retried
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.samples / self.seconds if self.seconds else 0.0
+
+
+def status_2xx(status: int, body: bytes, _samples: int) -> str | None:
+    return None if 200 <= status < 300 else f"HTTP {status} {body[:300]!r}"
+
+
+async def _senders(
+    url: str,
+    headers: dict[str, str],
+    shards: list[Sequence[Request]],
+    check: Check,
+    start: float,
+) -> tuple[float, float, int, int, int, list[str]]:
+    problems: list[str] = []
+    acked = requests = retries = 0
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
+    connector = aiohttp.TCPConnector(limit=0)
+
+    async def sender(session: aiohttp.ClientSession, shard: Sequence[Request]) -> None:
+        nonlocal acked, requests, retries
+        for i, (body, samples) in enumerate(shard):
+            while True:
+                async with session.post(url, data=body, headers=headers) as resp:
+                    raw = await resp.read()
+                    status, wait = resp.status, resp.headers.get("Retry-After")
+                if status != 503:
+                    break
+                retries += 1
+                await asyncio.sleep(min(float(wait or 0.1), MAX_RETRY_S))
+            requests += 1
+            why = check(status, raw, samples)
+            if why is None:
+                acked += samples
+            elif len(problems) < 20:
+                problems.append(f"request {i}: {why}")
+
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        # Every process starts at the same moment (monotonic clock, shared by the processes).
+        await asyncio.sleep(max(0.0, start - time.monotonic()))
+        t0 = time.monotonic()
+        await asyncio.gather(*(sender(session, s) for s in shards))
+        t1 = time.monotonic()
+    return t0, t1, acked, requests, retries, problems
+
+
+def _child(
+    conn: mp.connection.Connection,
+    url: str,
+    headers: dict[str, str],
+    shards: list[Sequence[Request]],
+    check: Check,
+    start: float,
+) -> None:
+    try:
+        conn.send(uvloop.run(_senders(url, headers, shards, check, start)))
+    except BaseException as exc:
+        conn.send(exc)
+    finally:
+        conn.close()
+
+
+def send_sharded(
+    url: str,
+    headers: dict[str, str],
+    shards: Sequence[Sequence[Request]],
+    processes: int,
+    check: Check = status_2xx,
+) -> Sent:
+    """Every shard's requests from its own sender; the senders dealt round-robin over
+    ``processes`` forked processes (they inherit the pre-encoded bodies: nothing is encoded or
+    copied while timing). Timed from the common start to the last acknowledgement."""
+    ctx = mp.get_context("fork")
+    start = time.monotonic() + 0.5 + 0.05 * processes  # after every child is up
+    children = []
+    for p in range(processes):
+        mine = [shards[i] for i in range(p, len(shards), processes)]
+        parent_end, child_end = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(child_end, url, headers, mine, check, start))
+        proc.start()
+        child_end.close()
+        children.append((proc, parent_end))
+    outs = []
+    for proc, end in children:
+        while not end.poll(1.0):
+            if not proc.is_alive():
+                raise RuntimeError(f"sender process {proc.pid} died (exit code {proc.exitcode})")
+        out = end.recv()
+        proc.join()
+        if isinstance(out, BaseException):
+            raise out
+        outs.append(out)
+    return Sent(
+        seconds=max(o[1] for o in outs) - min(o[0] for o in outs),
+        samples=sum(o[2] for o in outs),
+        requests=sum(o[3] for o in outs),
+        retries=sum(o[4] for o in outs),
+        problems=[p for o in outs for p in o[5]],
+    )

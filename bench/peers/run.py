@@ -1,0 +1,887 @@
+"""Ingest side by side (issue 16): Hearth's ``POST /v1/metrics/bulk`` beside Prometheus 2.42's
+remote-write receiver and VictoriaMetrics v1.151.0's ``/api/v1/write``, the same samples, the
+same senders, in one run; then the disk each needs per sample.
+
+    .venv/bin/python bench/peers/run.py [--series 10000,100000] [--rounds 3] [--samples 2000000]
+
+``make bench-peers`` installs the peers first (scripts/bench-peers.sh). The samples are shaped
+like scrapes: ``--series`` series (16 metric names, 8 counters and 8 gauges, on hosts of 100
+series each), one sample per series per request, requests 15 s apart in sample time,
+``--senders`` sharded senders (each owns a contiguous shard of the hosts and sends its
+requests one after another, so every series gets its samples in time order) spread over
+``--processes`` forked processes, at least ``--samples`` samples per series count. Every
+request body is encoded before any timing: Hearth's JSON (namespace ``bench``) and remote
+write 1.0 (protobuf ``WriteRequest``, snappy) for the peers, the same values and timestamps.
+
+Each round starts every target afresh on a private data dir (Hearth: ``hearth serve``, embedded
+PostgreSQL; ``HEARTH_*`` from the environment), sends every request, counts the samples
+acknowledged (2xx; a 503 is retried after its Retry-After), then checks that the target holds
+every sample (its query API: ``count_over_time`` for the peers, ``agg=count`` of
+``/v1/metrics/query`` for Hearth) — a target that lost samples is a failed figure — and measures
+its disk:
+
+- Hearth: ``pg_database_size`` after ``VACUUM FULL`` before the load, and after the load once the
+  database has gone quiet (no row written for a few seconds: the rollup merger, or whatever
+  background work the store does, has drained) — both as it stands and after ``VACUUM FULL``;
+- Prometheus: its data directory (the samples sit in the WAL and the head's chunks: the head is
+  compacted into a block only once it spans 3 h of sample time), and the same samples as a
+  persistent block (the TSDB admin API's snapshot of the head);
+- VictoriaMetrics: its data directory after ``/internal/force_flush`` and a graceful stop.
+
+Each round first waits (at most ``--load-wait`` s) for the 1-minute load average to fall
+below ``--max-load`` (other work on the machine), then measures the load generator's own
+ceiling: the same bodies to an aiohttp hello-world that reads each body
+(bench/harness/hello.py). Writes ``RESULTS.md``, ``peers.png`` and ``results.json`` next to
+this file; exit code 1 when a check fails, 2 on a setup error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import math
+import os
+import random
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from bench.harness.charts import pyplot
+from bench.harness.client import bearer_token, create_client, get_json, http
+from bench.harness.log import BenchError, run_main, say
+from bench.harness.machine import machine_info, machine_line, noise, wait_for_quiet
+from bench.harness.peers import (
+    Peer,
+    disk_bytes,
+    prometheus_binary,
+    prometheus_server,
+    prometheus_snapshot,
+    victoria_binary,
+    victoria_flush,
+    victoria_server,
+)
+from bench.harness.remote_write import HEADERS as RW_HEADERS
+from bench.harness.remote_write import ShardEncoder
+from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.server import Server, hearth_server, hello_server
+from bench.harness.sharded import Request, Sent, send_sharded
+from bench.harness.stats import median, spread
+from bench.harness.tables import md_table, print_grid
+
+HERE = Path(__file__).resolve().parent
+NAMESPACE = "bench"
+SCRAPE_MS = 15_000
+SERIES_PER_HOST = 100
+AIM_VS_PROMETHEUS = 1.0
+AIM_VS_VICTORIA = 0.5
+AIM_BYTES = 4.0
+DRAINED = "database growth, drained (dead rows not yet vacuumed)"
+QUIET_S = 5.0  # Hearth: no row written for this long = background work drained
+COUNTERS = (
+    "http_requests_total",
+    "http_request_errors_total",
+    "cpu_seconds_total",
+    "network_receive_bytes_total",
+    "network_transmit_bytes_total",
+    "disk_io_seconds_total",
+    "gc_collections_total",
+    "jobs_processed_total",
+)
+GAUGES = (
+    "http_request_duration_seconds",
+    "memory_bytes",
+    "queue_depth",
+    "open_connections",
+    "temperature_celsius",
+    "disk_free_bytes",
+    "load_average",
+    "cache_hit_ratio",
+)
+NAMES = COUNTERS + GAUGES
+REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1")
+TARGETS = {
+    "hearth": "Hearth, JSON (POST /v1/metrics/bulk)",
+    "prometheus": "Prometheus, remote write",
+    "victoriametrics": "VictoriaMetrics, remote write",
+}
+SHORT = {"hearth": "Hearth", "prometheus": "Prometheus", "victoriametrics": "VictoriaMetrics"}
+
+
+# ---------------------------------------------------------------- data
+def series_labels(i: int) -> tuple[str, dict[str, str]]:
+    """Series ``i``: host ``i // 100``, each host exposing the same 100 series."""
+    host, j = divmod(i, SERIES_PER_HOST)
+    return NAMES[j % len(NAMES)], {
+        "job": "node",
+        "instance": f"host-{host:05d}:9100",
+        "region": REGIONS[host % len(REGIONS)],
+        "cpu": str(j // len(NAMES)),
+    }
+
+
+@dataclass
+class Dataset:
+    series: int
+    scrapes: int
+    senders: int
+    t0_ms: int  # first scrape's timestamp
+    json: list[list[Request]]  # per sender: its requests in time order
+    remote_write: list[list[Request]]
+    json_bytes: int = 0
+    rw_bytes: int = 0
+
+    @property
+    def samples(self) -> int:
+        return self.series * self.scrapes
+
+    @property
+    def last_ms(self) -> int:
+        return self.t0_ms + (self.scrapes - 1) * SCRAPE_MS
+
+    @property
+    def requests(self) -> int:
+        return self.scrapes * self.senders
+
+
+def shard_bounds(n: int, senders: int) -> list[tuple[int, int]]:
+    """Contiguous shards of whole hosts where possible (a scraper owns its targets)."""
+    hosts = math.ceil(n / SERIES_PER_HOST)
+    if hosts >= senders:
+        cut = [min(n, round(hosts * s / senders) * SERIES_PER_HOST) for s in range(senders + 1)]
+    else:
+        cut = [round(n * s / senders) for s in range(senders + 1)]
+    return list(itertools.pairwise(cut))
+
+
+def make_data(n: int, min_samples: int, senders: int, seed: int = 1) -> Dataset:
+    rng = random.Random(seed)
+    scrapes = math.ceil(min_samples / n)
+    # Sample time ends 10 minutes ago, on a 15-s boundary.
+    end_ms = (int(time.time()) // 15 * 15 - 600) * 1000
+    t0_ms = end_ms - (scrapes - 1) * SCRAPE_MS
+    data = Dataset(n, scrapes, senders, t0_ms, [], [])
+    for lo, hi in shard_bounds(n, senders):
+        labels = [series_labels(i) for i in range(lo, hi)]
+        counter = [name in COUNTERS for name, _ in labels]
+        value = [float(rng.randrange(1_000_000)) if c else 0.0 for c in counter]
+        templates = [{"namespace": NAMESPACE, "name": name, "labels": lb} for name, lb in labels]
+        encoder = ShardEncoder([[("__name__", name), *sorted(lb.items())] for name, lb in labels])
+        js: list[Request] = []
+        rw: list[Request] = []
+        for k in range(scrapes):
+            t = t0_ms + k * SCRAPE_MS
+            for s, c in enumerate(counter):
+                if c:
+                    value[s] += rng.randrange(0, 50)
+                else:
+                    value[s] = round(rng.lognormvariate(3, 1.5), rng.choice((0, 3, 9)))
+            body = orjson.dumps(
+                [{**tp, "value": v, "timestamp": t} for tp, v in zip(templates, value, strict=True)]
+            )
+            js.append((body, hi - lo))
+            rw.append((encoder.encode(value, t), hi - lo))
+        data.json.append(js)
+        data.remote_write.append(rw)
+    data.json_bytes = sum(len(b) for shard in data.json for b, _ in shard)
+    data.rw_bytes = sum(len(b) for shard in data.remote_write for b, _ in shard)
+    return data
+
+
+# ---------------------------------------------------------------- one target
+@dataclass
+class Outcome:
+    target: str
+    series: int
+    sent: Sent
+    stored: int | None = None  # samples the target holds, by its query API
+    disk: int | None = None  # bytes the samples cost on disk (the headline method)
+    disk_detail: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.sent.rate
+
+    @property
+    def bytes_per_sample(self) -> float | None:
+        return (
+            self.disk / self.sent.samples if self.disk is not None and self.sent.samples else None
+        )
+
+
+def check_complete(out: Outcome, data: Dataset) -> None:
+    if out.sent.problems:
+        out.problems.append(
+            f"{len(out.sent.problems)}+ requests not acknowledged, e.g. {out.sent.problems[0]}"
+        )
+    if out.sent.samples != data.samples:
+        out.problems.append(f"{out.sent.samples:,} of {data.samples:,} samples acknowledged")
+    if out.stored != data.samples:
+        out.problems.append(f"holds {out.stored} samples after the load, expected {data.samples:,}")
+    for p in out.problems:
+        say(f"!!! {TARGETS[out.target]}, {data.series:,} series: {p}")
+
+
+def peer_count(peer: Peer, data: Dataset) -> int:
+    """Samples stored, by the query API: ``count_over_time`` over the whole load, per metric
+    name (the function drops the name, and the names share their label sets)."""
+    span_s = (data.last_ms - data.t0_ms) // 1000 + 60
+    total = 0
+    for name in NAMES:
+        query = urllib.parse.urlencode(
+            {
+                "query": f'sum(count_over_time({name}{{job="node"}}[{span_s}s]))',
+                "time": f"{data.last_ms / 1000:.3f}",
+            }
+        )
+        status, body = http(f"{peer.base}/api/v1/query?{query}", timeout=300)
+        if status != 200:
+            raise BenchError(f"{peer.name} count query: HTTP {status} {body[:300]!r}")
+        result = orjson.loads(body)["data"]["result"]
+        total += int(float(result[0]["value"][1])) if result else 0
+    return total
+
+
+def run_peer(name: str, data: Dataset, processes: int) -> Outcome:
+    server = prometheus_server if name == "prometheus" else victoria_server
+    with server() as peer:
+        say(f"  {name}: {data.samples:,} samples in {data.requests:,} requests")
+        sent = send_sharded(f"{peer.base}/api/v1/write", RW_HEADERS, data.remote_write, processes)
+        say(f"    {sent.rate:,.0f} samples/s ({sent.seconds:.2f} s)")
+        out = Outcome(name, data.series, sent)
+        if name == "victoriametrics":
+            victoria_flush(peer)
+            out.stored = peer_count(peer, data)
+            # Parts stay in memory for a while: a graceful stop writes them all to disk.
+            flushed = disk_bytes(peer.data_dir)
+            peer.stop()
+            out.disk = disk_bytes(peer.data_dir)
+            out.disk_detail = {
+                "data dir after force_flush, running (parts in memory)": flushed,
+                "data dir after a graceful stop": out.disk,
+            }
+        else:
+            out.stored = peer_count(peer, data)
+            out.disk = disk_bytes(peer.data_dir)
+            block = disk_bytes(prometheus_snapshot(peer))
+            out.disk_detail = {"data dir (WAL + head chunks)": out.disk, "as a block": block}
+        check_complete(out, data)
+        tail = [ln for ln in peer.log_tail().splitlines() if "error" in ln.lower()]
+        if tail:
+            say(f"  {name} logged errors: {tail[-1][:300]}")
+    return out
+
+
+def hearth_check(status: int, body: bytes, samples: int) -> str | None:
+    if status != 200:
+        return f"HTTP {status} {body[:300]!r}"
+    accepted = orjson.loads(body).get("accepted")
+    return None if accepted == samples else f"accepted {accepted} of {samples}"
+
+
+async def db_size(conn: asyncpg.Connection, vacuum: bool) -> int:
+    if vacuum:
+        await conn.execute("VACUUM FULL")
+    return int(await conn.fetchval("SELECT pg_database_size(current_database())"))
+
+
+async def rows_written(conn: asyncpg.Connection) -> int:
+    """Rows inserted, updated or deleted in the store's tables so far (not the catalogs)."""
+    return int(
+        await conn.fetchval(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+        )
+    )
+
+
+async def wait_quiet(conn: asyncpg.Connection, limit_s: float = 600) -> float:
+    """Seconds until no row has been written for QUIET_S (statistics are flushed about once
+    a second, so a quiet window of several seconds is a drained background)."""
+    t0 = time.monotonic()
+    last, since = await rows_written(conn), time.monotonic()
+    while time.monotonic() - since < QUIET_S:
+        if time.monotonic() - t0 > limit_s:
+            raise BenchError(f"the database still writes rows {limit_s:.0f} s after the load")
+        await asyncio.sleep(0.5)
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        now = await rows_written(conn)
+        if now != last:
+            last, since = now, time.monotonic()
+    return since - t0
+
+
+def hearth_count(server: Server, token: str, data: Dataset) -> int:
+    """Samples stored, by the public query API: count per hourly window, every metric name."""
+    total = 0
+    for name in NAMES:
+        query = urllib.parse.urlencode(
+            {
+                "namespace": NAMESPACE,
+                "name": name,
+                "agg": "count",
+                "group_by": "job",
+                "step": "3600",
+                "start": f"{data.t0_ms / 1000 - 1:.3f}",
+                "end": f"{data.last_ms / 1000 + 1:.3f}",
+            }
+        )
+        doc = get_json(f"{server.base}/v1/metrics/query?{query}", token, timeout=300)
+        total += sum(int(v) for r in doc["data"]["result"] for _t, v in r["values"])
+    return total
+
+
+def run_hearth(data: Dataset, processes: int, workers: int) -> Outcome:
+    with hearth_server(workers=workers) as server:
+        token = bearer_token(
+            server, create_client(server, "bench-peers", "metrics.write,metrics.read")
+        )
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        async def size(vacuum: bool) -> int:
+            conn = await asyncpg.connect(server.pg_url())
+            try:
+                return await db_size(conn, vacuum)
+            finally:
+                await conn.close()
+
+        async def drained() -> tuple[float, int]:
+            conn = await asyncpg.connect(server.pg_url())
+            try:
+                return await wait_quiet(conn), await db_size(conn, vacuum=False)
+            finally:
+                await conn.close()
+
+        before = asyncio.run(size(vacuum=True))
+        say(f"  hearth: {data.samples:,} samples in {data.requests:,} requests")
+        sent = send_sharded(
+            f"{server.base}/v1/metrics/bulk", headers, data.json, processes, check=hearth_check
+        )
+        say(f"    {sent.rate:,.0f} samples/s ({sent.seconds:.2f} s)")
+        out = Outcome("hearth", data.series, sent)
+        quiet_s, as_is = asyncio.run(drained())
+        say(f"    background work drained {quiet_s:.1f} s after the load")
+        out.stored = hearth_count(server, token, data)
+        t = time.monotonic()
+        vacuumed = asyncio.run(size(vacuum=True))
+        out.disk = vacuumed - before
+        out.disk_detail = {
+            DRAINED: as_is - before,
+            "database growth, after VACUUM FULL": vacuumed - before,
+            "drain s": round(quiet_s, 1),  # type: ignore[dict-item]
+            "VACUUM FULL s": round(time.monotonic() - t, 1),  # type: ignore[dict-item]
+        }
+        check_complete(out, data)
+    return out
+
+
+# ---------------------------------------------------------------- the run
+def ceiling(data: Dataset, processes: int) -> dict[str, Sent]:
+    """The generator's own limit: the same bodies to the hello-world, which reads each."""
+    out = {}
+    with hello_server() as url:
+        for kind, shards in (("json", data.json), ("remote write", data.remote_write)):
+            out[kind] = sent = send_sharded(url, {}, shards, processes)
+            say(f"  generator ceiling, {kind} bodies: {sent.rate:,.0f} samples/s")
+            if sent.problems:
+                # Without a ceiling the figures cannot be told apart from the generator's limit.
+                raise BenchError(f"the hello-world refused {kind} bodies: {sent.problems[0]}")
+    return out
+
+
+@dataclass
+class PerSeries:
+    data: Dataset
+    runs: dict[str, list[Outcome]] = field(default_factory=dict)
+    ceilings: dict[str, list[Sent]] = field(default_factory=dict)
+    noise: list[str] = field(default_factory=list)  # at the start of each round
+
+    def rates(self, target: str) -> list[float]:
+        return [o.rate for o in self.runs.get(target, [])]
+
+    def median_rate(self, target: str) -> float:
+        return median(self.rates(target))
+
+    def bytes(self, target: str) -> list[float]:
+        return [b for o in self.runs.get(target, []) if (b := o.bytes_per_sample) is not None]
+
+    def problems(self, target: str) -> list[str]:
+        return [p for o in self.runs.get(target, []) for p in o.problems]
+
+    def detail(self, target: str, key: str) -> float:
+        return median([o.disk_detail[key] for o in self.runs.get(target, [])])
+
+
+def run_series(n: int, args: argparse.Namespace) -> PerSeries:
+    say(f"{n:,} series: encoding every request body (not timed)")
+    t = time.monotonic()
+    data = make_data(n, args.samples, args.senders)
+    say(
+        f"  {data.samples:,} samples: {data.scrapes} requests of ≈ {n // args.senders:,} "
+        f"samples per sender; JSON {data.json_bytes / 1e6:.0f} MB, remote write "
+        f"{data.rw_bytes / 1e6:.0f} MB ({time.monotonic() - t:.1f} s)"
+    )
+    res = PerSeries(data)
+    for rnd in range(1, args.rounds + 1):
+        wait_for_quiet(args.max_load, args.load_wait)
+        res.noise.append(noise())
+        say(f"[{n:,} series, round {rnd}/{args.rounds}] ({res.noise[-1]})")
+        for kind, sent in ceiling(data, args.processes).items():
+            res.ceilings.setdefault(kind, []).append(sent)
+        for target in args.targets:
+            if target == "hearth":
+                out = run_hearth(data, args.processes, args.workers)
+            else:
+                out = run_peer(target, data, args.processes)
+            res.runs.setdefault(target, []).append(out)
+    return res
+
+
+# ---------------------------------------------------------------- report
+def k(rate: float) -> str:
+    return f"{rate / 1000:,.0f}k"
+
+
+def rate_text(values: list[float]) -> str:
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:,.0f}"
+    return f"{median(values):,.0f} ({' / '.join(k(v) for v in values)})"
+
+
+def ratio(res: PerSeries, peer: str) -> float | None:
+    a, b = res.median_rate("hearth"), res.median_rate(peer)
+    return a / b if res.rates("hearth") and res.rates(peer) and b else None
+
+
+def round_ratios(res: PerSeries, peer: str) -> list[float]:
+    return [h / p if p else 0.0 for h, p in zip(res.rates("hearth"), res.rates(peer), strict=False)]
+
+
+HEADER = [
+    "target",
+    "series",
+    "samples/s, median (rounds)",
+    "x Hearth",
+    "spread (max-min)/median",
+    "bytes/sample on disk",
+    "samples held",
+]
+
+
+def table_rows(results: list[PerSeries]) -> list[list[str]]:
+    rows = []
+    for res in results:
+        h = res.median_rate("hearth")
+        for target in TARGETS:
+            rates = res.rates(target)
+            if not rates:
+                continue
+            med = median(rates)
+            stored = [o.stored for o in res.runs[target]]
+            problems = res.problems(target)
+            rows.append(
+                [
+                    TARGETS[target] + (" **FAILED**" if problems else ""),
+                    f"{res.data.series:,}",
+                    rate_text(rates),
+                    f"{med / h:.2f}" if h else "—",
+                    f"{(max(rates) - min(rates)) / med:.0%}" if len(rates) > 1 and med else "—",
+                    spread(res.bytes(target)),
+                    " / ".join(f"{s:,}" if s is not None else "?" for s in stored)
+                    + f" of {res.data.samples:,}",
+                ]
+            )
+    return rows
+
+
+CEIL_HEADER = ["series", "bodies", "generator ceiling, samples/s (rounds)", "fastest target ÷ it"]
+
+
+def ceiling_rows(results: list[PerSeries]) -> list[list[str]]:
+    rows = []
+    for res in results:
+        for kind, sents in res.ceilings.items():
+            rates = [s.rate for s in sents]
+            targets = ["hearth"] if kind == "json" else ["prometheus", "victoriametrics"]
+            fastest = max((res.median_rate(t) for t in targets if res.rates(t)), default=0.0)
+            rows.append(
+                [
+                    f"{res.data.series:,}",
+                    kind,
+                    rate_text(rates),
+                    f"{fastest / median(rates):.2f}" if fastest and median(rates) else "—",
+                ]
+            )
+    return rows
+
+
+DISK_HEADER = ["target", "series", "what is measured", "bytes", "bytes/sample"]
+
+
+def disk_rows(results: list[PerSeries]) -> list[list[str]]:
+    rows = []
+    for res in results:
+        for target in TARGETS:
+            outs = res.runs.get(target, [])
+            if not outs:
+                continue
+            for key in outs[0].disk_detail:
+                value = res.detail(target, key)
+                per = (
+                    "—"
+                    if key.endswith(" s")
+                    else f"{value / res.data.samples:.2f}"
+                    if res.data.samples
+                    else "—"
+                )
+                rows.append(
+                    [
+                        SHORT[target],
+                        f"{res.data.series:,}",
+                        key,
+                        f"{value:,.1f}" if key.endswith(" s") else f"{value:,.0f}",
+                        per,
+                    ]
+                )
+    return rows
+
+
+def verdicts(results: list[PerSeries]) -> Iterator[tuple[str, bool]]:
+    for res in results:
+        n = f"{res.data.series:,} series"
+        for peer, aim in (("prometheus", AIM_VS_PROMETHEUS), ("victoriametrics", AIM_VS_VICTORIA)):
+            r = ratio(res, peer)
+            if r is not None:
+                yield f"Hearth ÷ {SHORT[peer]} ≥ {aim:g}x, {n} (aim): {r:.2f}x", r >= aim
+        b = res.bytes("hearth")
+        if b:
+            yield (
+                f"Hearth disk ≤ {AIM_BYTES:g} bytes/sample, {n} (aim): {median(b):.1f}",
+                median(b) <= AIM_BYTES,
+            )
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name, find in (("prometheus", prometheus_binary), ("victoriametrics", victoria_binary)):
+        try:
+            out[name] = find()[1]
+        except BenchError as exc:
+            out[name] = str(exc)
+    return out
+
+
+def write_chart(results: list[PerSeries]) -> None:
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    colors = {"hearth": "#1f77b4", "prometheus": "#e6522c", "victoriametrics": "#7b3fbf"}
+    width = 0.8 / max(1, len(results))
+    for i, res in enumerate(results):
+        targets = [t for t in TARGETS if res.rates(t)]
+        xs = [j + (i - (len(results) - 1) / 2) * width for j in range(len(targets))]
+        bars = ax1.bar(
+            xs,
+            [res.median_rate(t) for t in targets],
+            width * 0.95,
+            color=[colors[t] for t in targets],
+            alpha=1.0 if i == 0 else 0.6,
+            edgecolor="black",
+            linewidth=0.4,
+        )
+        ax1.bar_label(
+            bars,
+            [f"{res.data.series // 1000}k series\n{k(res.median_rate(t))}/s" for t in targets],
+            fontsize=7,
+        )
+        per = [median(res.bytes(t)) if res.bytes(t) else 0.0 for t in targets]
+        bars = ax2.bar(
+            xs,
+            per,
+            width * 0.95,
+            color=[colors[t] for t in targets],
+            alpha=1.0 if i == 0 else 0.6,
+            edgecolor="black",
+            linewidth=0.4,
+        )
+        ax2.bar_label(bars, [f"{res.data.series // 1000}k\n{v:.1f}" for v in per], fontsize=7)
+    names = [SHORT[t] for t in TARGETS]
+    for ax in (ax1, ax2):
+        ax.set_xticks(range(len(names)), names)
+    ax1.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e6:g} M")
+    ax1.set_ylabel("samples / s acknowledged (median of the rounds)")
+    ax1.set_title("Ingest, same samples, 8 sharded senders")
+    top = max((res.median_rate(t) for res in results for t in TARGETS if res.rates(t)), default=1)
+    ax1.set_ylim(0, top * 1.25)
+    top = max((median(res.bytes(t)) for res in results for t in TARGETS if res.bytes(t)), default=1)
+    ax2.set_ylim(0, top * 1.15)
+    ax2.axhline(AIM_BYTES, color="red", ls=":", lw=1.2, label=f"Hearth's aim ≤ {AIM_BYTES:g}")
+    ax2.set_ylabel("bytes on disk per sample")
+    ax2.set_title("Disk per sample (Hearth after VACUUM FULL; Prometheus WAL + head)")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(HERE / "peers.png", dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    results: list[PerSeries], args: argparse.Namespace, facts: dict[str, Any], problems: list[str]
+) -> None:
+    info = machine_info()
+    v = facts["versions"]
+    lines = [
+        f"- Machine: {machine_line(info, f'asyncpg {asyncpg.__version__}')}. **The load "
+        "generator, the targets (and Hearth's PostgreSQL) share these cores**; each target ran "
+        "alone, one after the other. Load average (1 min) "
+        f"{facts['load_before']:.2f} before the run, {facts['load_after']:.2f} after it; "
+        f"beside it at the start: {facts['noise_before']}; at the end: {facts['noise_after']}.",
+        f"- Targets: Hearth (`hearth serve`, {args.workers} worker(s), embedded PostgreSQL, "
+        "default settings: durable — answered after commit); Prometheus "
+        f"{v['prometheus']} (Debian's package, `--web.enable-remote-write-receiver`, no "
+        f"scrape config); VictoriaMetrics {v['victoriametrics']} (single node, built from "
+        "the Go module proxy by `make bench-peers`). Each started afresh on a private data dir "
+        "for every round. The peers acknowledge a write once it is in memory and their log "
+        "(Prometheus: its WAL, not fsynced per request) or buffers (VictoriaMetrics: flushed "
+        "about every second); Hearth acknowledges after its transaction has committed "
+        "(fsync).",
+        f"- Load: scrape-shaped — one sample per series per request, requests 15 s apart in "
+        f"sample time, {args.senders} sharded senders (each owns a contiguous shard of the "
+        "hosts, 100 series per host, and sends its requests one after another) over "
+        f"{args.processes} forked processes (aiohttp on uvloop), a 503 retried after its "
+        "Retry-After. Series: 16 metric names (8 counters, 8 gauges), labels job, instance, "
+        "region, cpu. Every body encoded before the timing: Hearth's JSON array of points "
+        "(namespace `bench`, epoch-ms timestamps), and remote write 1.0 for the peers "
+        "(protobuf `prometheus.WriteRequest` by the `protobuf` package, snappy block format "
+        "by `cramjam`): the same values and timestamps. samples/s = samples acknowledged "
+        "(2xx) ÷ the time from the first send to the last answer.",
+        "- Checked after every load: every request acknowledged, and every sample held by the "
+        "target, counted through its query API, per metric name and summed over the 16: "
+        '`sum(count_over_time(NAME{job="node"}[…]))` on the peers, '
+        "`/v1/metrics/query?agg=count&step=3600` on Hearth. A target that lost samples is a failed figure.",
+        f"- Disk: Hearth — growth of `pg_database_size` from after a `VACUUM FULL` before the "
+        f"load to after the load, once no row of its tables was written for {QUIET_S:g} s (the "
+        "rollup merger drained), and again after `VACUUM FULL` (the headline figure: the "
+        "store at rest); Prometheus — its whole data dir after the load (the samples sit in "
+        "the WAL and the head's chunk files: the head is cut into a block only once it spans "
+        "3 h of sample time, and this load spans less), and the same samples as a "
+        "persistent block (the admin API's snapshot of the head), shown apart; "
+        "VictoriaMetrics — its whole data dir (index included) after `/internal/force_flush` "
+        "and a graceful stop (its in-memory parts reach the disk only after a while, or at "
+        "the stop; the running figure is shown apart). "
+        "Sizes are blocks allocated on disk (`du`).",
+        "",
+        f"{args.rounds} round(s) per series count; each waited (≤ {args.load_wait:g} s) for "
+        f"a load average below {args.max_load:g}, then measured the generator's ceiling, "
+        "then each target in turn. The table shows the median and every round. At the start "
+        "of each round: "
+        + "; ".join(
+            f"{r.data.series:,} series round {i}: {text}"
+            for r in results
+            for i, text in enumerate(r.noise, 1)
+        )
+        + ".",
+        "",
+        *md_table(HEADER, table_rows(results)),
+        "",
+        "Aims (issue 16):",
+        "",
+    ]
+    lines += [f"- {text}: **{'met' if ok else 'NOT met'}**" for text, ok in verdicts(results)]
+    lines += [
+        "",
+        "The load generator's own ceiling: the same bodies, senders and processes against the "
+        "aiohttp hello-world (one process, reads every body, answers 204). A target close to "
+        "it would be limited by the generator, not measured:",
+        "",
+        *md_table(CEIL_HEADER, ceiling_rows(results)),
+        "",
+        "Disk, median of the rounds:",
+        "",
+        *md_table(DISK_HEADER, disk_rows(results)),
+        "",
+        "![samples/s and bytes/sample per target](peers.png)",
+    ]
+    write_markdown(HERE, "Ingest vs Prometheus and VictoriaMetrics", lines, problems)
+
+
+def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[dict[str, Any]]:
+    figs = []
+    for res in results:
+        n = f"{res.data.series:,} series"
+        hp = res.problems("hearth")
+        for peer, aim in (("prometheus", AIM_VS_PROMETHEUS), ("victoriametrics", AIM_VS_VICTORIA)):
+            r = ratio(res, peer)
+            if r is None:
+                continue
+            errors = len(hp) + len(res.problems(peer))
+            figs.append(
+                figure(
+                    f"Hearth ÷ {SHORT[peer]}, samples/s ({n})",
+                    round(r, 2),  # as RESULTS.md prints it
+                    "x peer",
+                    f"aim ≥ {aim:g}x",
+                    r >= aim,
+                    headline="peers",
+                    target_value=aim,
+                    limit=f"{SHORT[peer]} {res.median_rate(peer):,.0f} samples/s",
+                    limit_value=1.0,
+                    chart="peers/peers.png",
+                    detail=f"Hearth {res.median_rate('hearth'):,.0f} samples/s (JSON); "
+                    f"{args.senders} sharded senders, 1 sample per series per request",
+                    errors=errors,
+                    rounds=[round(x, 3) for x in round_ratios(res, peer)],
+                )
+            )
+        if res.bytes("hearth"):
+            b = median(res.bytes("hearth"))
+            vm = res.bytes("victoriametrics")
+            figs.append(
+                figure(
+                    f"Hearth disk per sample ({n})",
+                    round(b, 2),
+                    "bytes/sample",
+                    f"aim ≤ {AIM_BYTES:g} bytes/sample",
+                    b <= AIM_BYTES,
+                    headline="peers",
+                    target_value=AIM_BYTES,
+                    limit=f"VictoriaMetrics {median(vm):.2f} bytes/sample" if vm else "",
+                    limit_value=round(median(vm), 2) if vm else None,
+                    chart="peers/peers.png",
+                    detail="database growth after VACUUM FULL, rollup merger drained; "
+                    f"{res.detail('hearth', DRAINED) / res.data.samples:.1f} "
+                    "bytes/sample before the VACUUM FULL",
+                    errors=len(hp),
+                    rounds=[round(x, 2) for x in res.bytes("hearth")],
+                )
+            )
+        for target in TARGETS:
+            rates = res.rates(target)
+            if not rates:
+                continue
+            ceil = res.ceilings["json" if target == "hearth" else "remote write"]
+            figs.append(
+                figure(
+                    f"{TARGETS[target]}, samples/s ({n})",
+                    round(median(rates)),
+                    "samples/s",
+                    "—",
+                    None,
+                    limit=f"generator ceiling {median([s.rate for s in ceil]):,.0f} samples/s",
+                    limit_value=round(median([s.rate for s in ceil])),
+                    errors=len(res.problems(target)),
+                    rounds=[round(x) for x in rates],
+                )
+            )
+            if target != "hearth" and res.bytes(target):
+                figs.append(
+                    figure(
+                        f"{SHORT[target]} disk per sample ({n})",
+                        round(median(res.bytes(target)), 2),
+                        "bytes/sample",
+                        "—",
+                        None,
+                        detail="data dir after a graceful stop"
+                        if target == "victoriametrics"
+                        else "data dir: WAL + head chunks; as a block (snapshot): "
+                        f"{res.detail(target, 'as a block') / res.data.samples:.2f}",
+                        errors=len(res.problems(target)),
+                        rounds=[round(x, 2) for x in res.bytes(target)],
+                    )
+                )
+    return figs
+
+
+# ---------------------------------------------------------------- main
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--series",
+        default="10000,100000",
+        help="series counts, comma-separated (default 10000,100000)",
+    )
+    counts = (
+        ("--samples", 2_000_000, "samples per series count, at least"),
+        ("--rounds", 3, "rounds per series count; the median is reported"),
+        ("--senders", 8, "sharded senders"),
+        ("--processes", 2, "processes the senders are spread over"),
+        ("--workers", 1, "hearth serve --workers"),
+    )
+    for flag, default, text in counts:
+        p.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
+    p.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"comma-separated, of {', '.join(TARGETS)} (default all)",
+    )
+    p.add_argument("--max-load", type=float, default=1.2, help="wait for a lower load average")
+    p.add_argument(
+        "--load-wait",
+        type=float,
+        default=60,
+        help="… before each round, at most this many seconds (default 60)",
+    )
+    p.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
+    args = p.parse_args()
+    try:
+        args.series = [int(x) for x in args.series.split(",") if x.strip()]
+    except ValueError:
+        p.error("--series takes comma-separated integers")
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    if unknown := set(args.targets) - set(TARGETS):
+        p.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    if min([args.samples, args.rounds, args.senders, args.processes, *args.series]) < 1:
+        p.error("counts must be positive")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    facts: dict[str, Any] = {
+        "load_before": os.getloadavg()[0],
+        "noise_before": noise(),
+        "versions": versions(),
+    }
+    for target in args.targets:  # a missing peer is a setup error, before anything runs
+        if target == "prometheus":
+            prometheus_binary()
+        elif target == "victoriametrics":
+            victoria_binary()
+    results = [run_series(n, args) for n in args.series]
+    facts["load_after"] = os.getloadavg()[0]
+    facts["noise_after"] = noise()
+    problems = [
+        f"{TARGETS[t]}, {r.data.series:,} series: {p}"
+        for r in results
+        for t in TARGETS
+        for p in r.problems(t)
+    ]
+    print_grid(HEADER, table_rows(results))
+    for text, ok in verdicts(results):
+        print(f"{'met    ' if ok else 'NOT MET'}  {text}")
+    print_grid(CEIL_HEADER, ceiling_rows(results))
+    print_grid(DISK_HEADER, disk_rows(results))
+    if args.no_write:
+        return finish(problems)
+    write_chart(results)
+    write_report(results, args, facts, problems)
+    write_results(
+        HERE,
+        results_figures(results, args),
+        versions=facts["versions"],
+        rounds={
+            f"{r.data.series}": {t: [round(x) for x in r.rates(t)] for t in TARGETS}
+            for r in results
+        },
+    )
+    return finish(problems)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -24,12 +24,14 @@ fn time() -> impl Strategy<Value = i64> {
 }
 
 type Sample = (i64, i64, u64);
+/// An existing chunk to generate: its key, its samples, Gorilla or not.
+type ExistingSpec = ((i64, i64), Vec<(i64, u64)>, bool);
 
 fn block_strategy() -> impl Strategy<Value = Vec<Sample>> {
     prop::collection::vec((0i64..4, time(), bits()), 0..24)
 }
 
-fn existing_strategy() -> impl Strategy<Value = Vec<((i64, i64), Vec<(i64, u64)>, bool)>> {
+fn existing_strategy() -> impl Strategy<Value = Vec<ExistingSpec>> {
     prop::collection::vec(
         (
             (0i64..4, -2i64..2),

@@ -24,7 +24,7 @@ fn sample(s: i64, i: i64) -> (i64, f64) {
     let h = (s.wrapping_mul(0x9e37_79b9) ^ i.wrapping_mul(0x85eb_ca6b)) as u64;
     let jitter = (h % 7) as i64 - 3;
     (
-        T0 + i * STEP + jitter * 1000,
+        T0 + STEP / 2 + i * STEP + jitter * 1000,
         (i * 5 + (h % 5) as i64) as f64,
     )
 }

@@ -4,6 +4,11 @@ Only ``hearth_core`` imports ``_native``; the metric store goes through here. Ev
 function releases the GIL for its real work, so call it through
 ``asyncio.to_thread`` from the event loop. Formats and codec figures:
 ``native/src/chunk/mod.rs``, ``native/src/block/mod.rs``, ``bench/ingest/CODECS.md``.
+
+Compaction is one call per pass: ``touched_windows`` lists the ``(series_id,
+window_start_us)`` chunks a pass's blocks touch, ``compact`` (tuples) or
+``compact_windows`` (dataclasses) merges the blocks into them and recomputes the hourly
+rollups of the affected hours (``native/src/compact/mod.rs``).
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ __all__ = [
     "CHUNK_MAX_SAMPLES",
     "COPY_HEADER",
     "COPY_TRAILER",
+    "HOUR_US",
     "STALE_NAN_BITS",
     "BlockError",
     "BodyTooLarge",
@@ -54,6 +55,7 @@ __all__ = [
     "__version__",
     "canonical_encoding",
     "chunk_header",
+    "compact",
     "decode_block",
     "decode_chunk",
     "decode_points",
@@ -67,6 +69,7 @@ __all__ = [
     "rollups",
     "series_hash",
     "series_hashes",
+    "touched_windows",
     "variant_bucket",
 ]
 
@@ -458,4 +461,66 @@ def group_blocks(blocks: Sequence[bytes]) -> list[tuple[int, list[int], list[flo
     Raises:
         BlockError: a block is not valid (the message names its index).
         TypeError: an item is not ``bytes``.
+    """
+
+HOUR_US: int
+"""One hour in µs: the rollup bucket of ``compact``; ``window_us`` must be a multiple."""
+
+def touched_windows(blocks: Sequence[bytes], window_us: int) -> list[tuple[int, int]]:
+    """Sorted, distinct ``(series_id, window_start_us)`` keys the blocks' samples fall into.
+
+    A window is ``[start, start + window_us)`` with ``start`` a multiple of
+    ``window_us``. The chunks of these keys are what ``compact`` needs as
+    ``existing``. Runs with the GIL released.
+
+    Raises:
+        BlockError: a block is not valid (the message names its index).
+        ValueError: ``window_us`` is not a positive multiple of ``HOUR_US``.
+    """
+
+def compact(
+    blocks: Sequence[bytes],
+    existing: dict[tuple[int, int], bytes],
+    window_us: int,
+    codec: Literal["pco", "gorilla"] = "pco",
+    prev_values: dict[tuple[int, int], float] | None = None,
+) -> list[
+    tuple[
+        int,
+        int,
+        bytes,
+        int,
+        int,
+        int,
+        list[tuple[int, int, float, float, float, float, int, float]],
+        list[int],
+    ]
+]:
+    """Fold one compaction pass's write-log blocks into per-window chunks.
+
+    ``blocks`` in write order; ``existing`` maps ``(series_id, window_start_us)`` to
+    the stored chunk of that window (a missing key is an empty window; keys the
+    blocks do not touch are ignored). Per series and timestamp the later write wins:
+    a later block over an earlier one, within a block the later sample, and new
+    samples over the existing chunk's. Values are bit-exact. Every chunk is written
+    with ``codec``. Compacting the same blocks again into the result changes
+    nothing (a pass that did not commit can simply be redone).
+
+    Returns one row per touched key, in key order: ``(series_id, window_start_us,
+    chunk, samples, min_time_us, max_time_us, rollups, empty_hours)``. ``rollups``
+    are the 1-hour rows (as ``rollups``) of every hour from the first one a new
+    sample touched to the window's end: a changed sample changes the next sample's
+    counter increase, which may lie in a later hour. ``empty_hours`` are touched
+    hours left with only staleness markers: their stored rollup row is obsolete.
+    The increase of a window's first sample uses ``prev_values[key]`` (the series'
+    last value before the window); without it that sample adds nothing. Runs with
+    the GIL released.
+
+    Raises:
+        BlockError: a block is not valid (the message names its index).
+        ChunkError: an existing chunk is not valid or holds samples outside its
+            window, or a merged chunk would exceed ``CHUNK_MAX_SAMPLES`` (the
+            message names the key).
+        ValueError: ``window_us`` is not a positive multiple of ``HOUR_US``, or
+            ``codec`` is unknown.
     """

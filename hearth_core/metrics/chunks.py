@@ -4,6 +4,11 @@ Only ``hearth_core`` imports ``_native``; the metric store goes through here. Ev
 function releases the GIL for its real work, so call it through
 ``asyncio.to_thread`` from the event loop. Formats and codec figures:
 ``native/src/chunk/mod.rs``, ``native/src/block/mod.rs``, ``bench/ingest/CODECS.md``.
+
+Compaction is one call per pass: ``touched_windows`` lists the ``(series_id,
+window_start_us)`` chunks a pass's blocks touch, ``compact`` (tuples) or
+``compact_windows`` (dataclasses) merges the blocks into them and recomputes the hourly
+rollups of the affected hours (``native/src/compact/mod.rs``).
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from typing import Literal
 
 from hearth_core._native import (
     CHUNK_MAX_SAMPLES,
+    HOUR_US,
     STALE_NAN_BITS,
     BlockError,
     ChunkError,
     chunk_header,
+    compact,
     decode_block,
     decode_chunk,
     encode_block,
@@ -25,17 +32,22 @@ from hearth_core._native import (
     group_blocks,
     merge_chunk,
     rollups,
+    touched_windows,
 )
 
 __all__ = [
     "CHUNK_MAX_SAMPLES",
+    "HOUR_US",
     "STALE_NAN",
     "STALE_NAN_BITS",
     "BlockError",
     "ChunkError",
     "Codec",
+    "CompactedWindow",
     "Rollup",
     "chunk_header",
+    "compact",
+    "compact_windows",
     "decode_block",
     "decode_chunk",
     "encode_block",
@@ -45,6 +57,7 @@ __all__ = [
     "merge_chunk",
     "rollup_rows",
     "rollups",
+    "touched_windows",
 ]
 
 Codec = Literal["pco", "gorilla"]
@@ -83,3 +96,35 @@ def rollup_rows(
 ) -> list[Rollup]:
     """``rollups`` as named tuples."""
     return [Rollup(*r) for r in rollups(timestamps_us, values, bucket_seconds, prev_value)]
+
+
+@dataclass(frozen=True, slots=True)
+class CompactedWindow:
+    """One touched ``(series_id, window_start_us)`` after ``compact``: the row to store."""
+
+    series_id: int
+    window_start_us: int
+    data: bytes
+    samples: int
+    min_time_us: int
+    max_time_us: int
+    rollups: tuple[Rollup, ...]
+    """1-hour rollups from the first touched hour to the window's end (upsert them)."""
+    empty_hours: tuple[int, ...]
+    """Touched hours left with only staleness markers (delete their rollup rows)."""
+
+
+def compact_windows(
+    blocks: list[bytes],
+    existing: dict[tuple[int, int], bytes],
+    window_us: int,
+    codec: Codec = "pco",
+    prev_values: dict[tuple[int, int], float] | None = None,
+) -> list[CompactedWindow]:
+    """``compact`` as dataclasses (one per touched window, in key order)."""
+    return [
+        CompactedWindow(sid, start, data, n, lo, hi, tuple(Rollup(*r) for r in rows), tuple(empty))
+        for sid, start, data, n, lo, hi, rows, empty in compact(
+            blocks, existing, window_us, codec, prev_values
+        )
+    ]

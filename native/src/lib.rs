@@ -8,6 +8,7 @@
 pub mod block;
 pub mod bucket;
 pub mod chunk;
+pub mod compact;
 pub mod copy;
 pub mod ingest;
 pub mod series;

@@ -37,7 +37,7 @@ impl From<block::BlockError> for PyErr {
     }
 }
 
-fn codec(name: &str) -> PyResult<Codec> {
+pub(super) fn codec(name: &str) -> PyResult<Codec> {
     match name {
         "pco" => Ok(Codec::Pco),
         "gorilla" => Ok(Codec::Gorilla),
@@ -104,7 +104,7 @@ fn merge_chunk(
     Ok(py.detach(move || chunk::merge_encoded(&data, &timestamps_us, &values))?)
 }
 
-type RollupRow = (i64, i64, f64, f64, f64, f64, i64, f64);
+pub(super) type RollupRow = (i64, i64, f64, f64, f64, f64, i64, f64);
 
 /// rollups(timestamps_us, values, bucket_seconds, prev_value=None)
 /// --
@@ -129,21 +129,20 @@ fn rollups(
             ))
         })?;
     let rows = py.detach(move || rollup::rollups(&timestamps_us, &values, width, prev_value))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            (
-                r.bucket_us,
-                r.count,
-                r.sum,
-                r.min,
-                r.max,
-                r.last,
-                r.last_time_us,
-                r.increase,
-            )
-        })
-        .collect())
+    Ok(rows.into_iter().map(rollup_row).collect())
+}
+
+pub(super) fn rollup_row(r: rollup::Rollup) -> RollupRow {
+    (
+        r.bucket_us,
+        r.count,
+        r.sum,
+        r.min,
+        r.max,
+        r.last,
+        r.last_time_us,
+        r.increase,
+    )
 }
 
 /// encode_block(series_ids, timestamps_us, values)

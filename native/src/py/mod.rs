@@ -15,6 +15,7 @@ use crate::series;
 
 mod bucket;
 mod chunk;
+mod compact;
 mod ingest;
 
 create_exception!(
@@ -224,6 +225,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonical_encoding, m)?)?;
     bucket::register(m)?;
     chunk::register(m)?;
+    compact::register(m)?;
     ingest::register(m)?;
     Ok(())
 }

@@ -1,0 +1,259 @@
+//! Compaction kernel of the metric store: fold the write-log blocks of one
+//! pass into per-series, per-window chunks and recompute their 1-hour rollups,
+//! in one call per batch (no per-series round trips through Python).
+//!
+//! A window is `[start, start + window_us)` with `start` a multiple of
+//! `window_us`; `window_us` must be a positive multiple of an hour, so every
+//! hour bucket lies inside one window and a window's rollups follow from its
+//! chunk alone.
+//!
+//! Merging: the blocks come in write order. Per series and timestamp the later
+//! write wins — a later block over an earlier one, within a block the later
+//! sample — and new samples win over the existing chunk's. Values are copied
+//! bit for bit (NaN payloads, staleness markers).
+//!
+//! Idempotence (crash safety: a pass whose transaction did not commit is
+//! redone from the same blocks): compacting the same blocks into the chunks a
+//! pass produced gives the same chunks and rollups, because every block sample
+//! is already in the chunk with the value the later write gave it.
+//!
+//! Rollups: for each window, the hours from the first hour a new sample touched
+//! to the window's end are recomputed from the merged samples (the `rollups`
+//! semantics of [`crate::chunk::rollup`]). Hours after the first touched one
+//! are included because a changed sample changes the next sample's counter
+//! increase, which may lie in a later hour. The increase of the window's first
+//! sample needs the last value before the window: the caller may pass it
+//! (`prev`); without it that sample adds nothing to its hour's increase. A late
+//! sample that changes a window's last value does not update the next window's
+//! first increase unless that window is compacted again with the new `prev`.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::block::{self, BlockError};
+use crate::chunk::rollup::{self, Rollup};
+use crate::chunk::{self, ChunkError, Codec, Samples};
+use crate::copy::bucket_start;
+
+/// One hour in microseconds: the rollup bucket of a compaction.
+pub const HOUR_US: i64 = 3_600_000_000;
+
+/// Key of a chunk: `(series_id, window_start_us)`.
+pub type WindowKey = (i64, i64);
+
+/// Why a pass cannot be compacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompactError {
+    /// `window_us` is not a positive multiple of [`HOUR_US`].
+    Window(i64),
+    /// `blocks[index]` is not a valid block.
+    Block { index: usize, error: BlockError },
+    /// The existing chunk of `key` is not valid, or the merged samples cannot
+    /// be encoded (more than [`chunk::MAX_SAMPLES`]).
+    Chunk { key: WindowKey, error: ChunkError },
+}
+
+impl fmt::Display for CompactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompactError::Window(w) => write!(
+                f,
+                "window_us must be a positive multiple of {HOUR_US} (one hour), not {w}"
+            ),
+            CompactError::Block { index, error } => write!(f, "blocks[{index}]: {error}"),
+            CompactError::Chunk { key, error } => {
+                write!(f, "chunk ({}, {}): {error}", key.0, key.1)
+            }
+        }
+    }
+}
+
+impl std::error::Error for CompactError {}
+
+/// The result of compaction for one touched `(series, window)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compacted {
+    pub series_id: i64,
+    pub window_start_us: i64,
+    /// The merged chunk (the codec the call asked for).
+    pub chunk: Vec<u8>,
+    pub samples: usize,
+    pub min_time_us: i64,
+    pub max_time_us: i64,
+    /// 1-hour rollups of the hours from the first touched one to the window's
+    /// end that hold a sample other than a staleness marker, in hour order.
+    pub rollups: Vec<Rollup>,
+    /// Touched hours without a rollup (only staleness markers left): a rollup
+    /// row stored for them before is obsolete.
+    pub empty_hours: Vec<i64>,
+}
+
+fn check_window(window_us: i64) -> Result<(), CompactError> {
+    if window_us > 0 && window_us % HOUR_US == 0 {
+        Ok(())
+    } else {
+        Err(CompactError::Window(window_us))
+    }
+}
+
+fn decode_blocks<B: AsRef<[u8]>>(blocks: &[B]) -> Result<Vec<block::Block>, CompactError> {
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(index, b)| {
+            block::decode(b.as_ref()).map_err(|error| CompactError::Block { index, error })
+        })
+        .collect()
+}
+
+/// Split one series' sorted samples into runs of one window each.
+fn windows<'a>(
+    ts: &'a [i64],
+    window_us: i64,
+) -> impl Iterator<Item = (i64, std::ops::Range<usize>)> + 'a {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let &t = ts.get(start)?;
+        let w = bucket_start(t, window_us);
+        let len = ts[start..]
+            .iter()
+            .position(|&u| bucket_start(u, window_us) != w)
+            .unwrap_or(ts.len() - start);
+        let r = start..start + len;
+        start += len;
+        Some((w, r))
+    })
+}
+
+/// The `(series_id, window_start_us)` keys the blocks' samples fall into,
+/// sorted and distinct: the chunks a caller fetches before [`compact`].
+pub fn touched_windows<B: AsRef<[u8]>>(
+    blocks: &[B],
+    window_us: i64,
+) -> Result<Vec<WindowKey>, CompactError> {
+    check_window(window_us)?;
+    let mut keys = Vec::new();
+    for (index, b) in blocks.iter().enumerate() {
+        let block =
+            block::decode(b.as_ref()).map_err(|error| CompactError::Block { index, error })?;
+        for run in block.runs() {
+            keys.extend(windows(run.timestamps, window_us).map(|(w, _)| (run.series_id, w)));
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Merge two sorted, distinct-timestamp sample lists; `new` wins on equal
+/// timestamps.
+fn merge_sorted(old: &Samples, new_ts: &[i64], new_vs: &[f64]) -> Samples {
+    let n = old.len() + new_ts.len();
+    let mut out = Samples {
+        timestamps: Vec::with_capacity(n),
+        values: Vec::with_capacity(n),
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new_ts.len() {
+        let take_new = match (old.timestamps.get(i), new_ts.get(j)) {
+            (Some(&a), Some(&b)) => {
+                if a == b {
+                    i += 1;
+                }
+                b <= a
+            }
+            (None, _) => true,
+            (_, None) => false,
+        };
+        if take_new {
+            out.timestamps.push(new_ts[j]);
+            out.values.push(new_vs[j]);
+            j += 1;
+        } else {
+            out.timestamps.push(old.timestamps[i]);
+            out.values.push(old.values[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Compact one pass: the blocks (in write order) merged into the existing
+/// chunks of the windows they touch (`existing`, keyed by
+/// `(series_id, window_start_us)`; a missing key is an empty window; keys the
+/// blocks do not touch are ignored), every chunk written with `codec`.
+///
+/// `prev` optionally gives, per key, the last value before the window, for the
+/// counter increase of the window's first sample (see the module docs).
+///
+/// Returns one [`Compacted`] per touched key, in key order.
+pub fn compact<B: AsRef<[u8]>, C: AsRef<[u8]>>(
+    blocks: &[B],
+    existing: &HashMap<WindowKey, C>,
+    window_us: i64,
+    codec: Codec,
+    prev: &HashMap<WindowKey, f64>,
+) -> Result<Vec<Compacted>, CompactError> {
+    check_window(window_us)?;
+    let decoded = decode_blocks(blocks)?;
+    let mut out = Vec::new();
+    for (series_id, new) in block::fold(&decoded) {
+        for (window_start_us, r) in windows(&new.timestamps, window_us) {
+            let key = (series_id, window_start_us);
+            let err = |error| CompactError::Chunk { key, error };
+            let (new_ts, new_vs) = (&new.timestamps[r.clone()], &new.values[r]);
+            let merged = match existing.get(&key) {
+                Some(data) => {
+                    let old = chunk::decode(data.as_ref()).map_err(err)?;
+                    let end = window_start_us.saturating_add(window_us);
+                    if old
+                        .timestamps
+                        .iter()
+                        .any(|&t| t < window_start_us || t >= end)
+                    {
+                        return Err(err(ChunkError::Corrupt(
+                            "existing chunk holds samples outside its window",
+                        )));
+                    }
+                    merge_sorted(&old, new_ts, new_vs)
+                }
+                None => Samples {
+                    timestamps: new_ts.to_vec(),
+                    values: new_vs.to_vec(),
+                },
+            };
+            let data =
+                chunk::encode_with(codec, &merged.timestamps, &merged.values).map_err(err)?;
+            let first_hour = bucket_start(new_ts[0], HOUR_US);
+            let mut all = rollup::rollups(
+                &merged.timestamps,
+                &merged.values,
+                HOUR_US,
+                prev.get(&key).copied(),
+            )
+            .map_err(err)?;
+            all.retain(|h| h.bucket_us >= first_hour);
+            let mut empty_hours: Vec<i64> = Vec::new();
+            for &t in new_ts {
+                let h = bucket_start(t, HOUR_US);
+                if empty_hours.last() != Some(&h) && all.iter().all(|r| r.bucket_us != h) {
+                    empty_hours.push(h);
+                }
+            }
+            out.push(Compacted {
+                series_id,
+                window_start_us,
+                chunk: data,
+                samples: merged.len(),
+                min_time_us: merged.timestamps[0],
+                max_time_us: *merged.timestamps.last().expect("at least one new sample"),
+                rollups: all,
+                empty_hours,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,156 @@
+"""hearth_core.metrics.chunks.compact_windows (the one-call compaction kernel) against a
+pure-Python model built on decode_block / decode_chunk and the reference rollups."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hearth_core.metrics import chunks
+from tests.native import chunk_reference as ref
+from tests.native.test_chunks import BITS, CODECS, to_floats
+
+HOUR = chunks.HOUR_US
+QUARTER = HOUR // 4
+T0 = 1_764_504_000_000_000  # a multiple of 2 h
+
+TIMES = st.builds(
+    lambda k, us: T0 + k * QUARTER + us,
+    st.integers(-12, 11),
+    st.one_of(st.just(0), st.integers(0, 999_999)),
+)
+SAMPLE = st.tuples(st.integers(0, 3), TIMES, BITS)
+BLOCKS = st.lists(st.lists(SAMPLE, max_size=20), max_size=4)
+EXISTING = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.integers(-2, 1),
+        st.lists(st.tuples(st.integers(0, 7), st.integers(0, 999), BITS), min_size=1, max_size=10),
+        st.sampled_from(CODECS),
+    ),
+    max_size=5,
+)
+
+
+def block(samples: list[tuple[int, int, int]]) -> bytes:
+    return chunks.encode_block(
+        [s for s, _, _ in samples], [t for _, t, _ in samples], to_floats([b for *_, b in samples])
+    )
+
+
+def existing_chunks(spec, window_us: int) -> dict[tuple[int, int], bytes]:
+    out = {}
+    for sid, w, samples, codec in spec:
+        start = T0 + w * 2 * HOUR
+        if start % window_us:
+            continue
+        ts = [start + q * QUARTER + us for q, us, _ in samples]
+        pairs = [
+            (t, b)
+            for t, (_, _, b) in zip(ts, samples, strict=True)
+            if t // window_us * window_us == start
+        ]
+        if pairs:
+            out[(sid, start)] = chunks.encode_chunk(
+                [t for t, _ in pairs], to_floats([b for _, b in pairs]), codec
+            )
+    return out
+
+
+def model(blocks: list[bytes], existing: dict[tuple[int, int], bytes], window_us: int):
+    """key → (sorted (t, bits) samples, touched hours), from the decoded inputs."""
+    out: dict[tuple[int, int], tuple[dict[int, int], set[int]]] = {}
+    for data in blocks:  # write order: a later block overwrites
+        ids, ts, vs = chunks.decode_block(data)
+        for sid, t, v in zip(ids, ts, vs, strict=True):
+            key = (sid, t // window_us * window_us)
+            if key not in out:
+                old = {}
+                if key in existing:
+                    ots, ovs = chunks.decode_chunk(existing[key])
+                    old = dict(zip(ots, map(ref.float_bits, ovs), strict=True))
+                out[key] = (old, set())
+            out[key][0][t] = ref.float_bits(v)
+            out[key][1].add(t // HOUR * HOUR)
+    return {k: (sorted(m.items()), hours) for k, (m, hours) in sorted(out.items())}
+
+
+def same_float(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+@settings(max_examples=200, deadline=None)
+@given(BLOCKS, EXISTING, st.sampled_from(CODECS), st.sampled_from([HOUR, 2 * HOUR]))
+def test_compaction_matches_the_model_and_is_idempotent(
+    samples, spec, codec: chunks.Codec, window_us: int
+) -> None:
+    blocks = [block(s) for s in samples]
+    existing = existing_chunks(spec, window_us)
+    got = chunks.compact_windows(blocks, existing, window_us, codec)
+    want = model(blocks, existing, window_us)
+    assert [(c.series_id, c.window_start_us) for c in got] == list(want)
+    assert chunks.touched_windows(blocks, window_us) == list(want)
+    for c, (pairs, hours) in zip(got, want.values(), strict=True):
+        ts, vs = chunks.decode_chunk(c.data)
+        assert list(zip(ts, map(ref.float_bits, vs), strict=True)) == pairs
+        assert chunks.chunk_header(c.data)[0] == codec
+        assert (c.samples, c.min_time_us, c.max_time_us) == (len(pairs), pairs[0][0], pairs[-1][0])
+        first = min(hours)
+        rows = [
+            r
+            for r in ref.rollups([t for t, _ in pairs], [b for _, b in pairs], 3600)
+            if r.bucket_us >= first
+        ]
+        assert [r.bucket_us for r in c.rollups] == [r.bucket_us for r in rows]
+        for g, w in zip(c.rollups, rows, strict=True):
+            assert (g.count, g.last_time_us) == (w.count, w.last_time_us)
+            for field in ("sum", "min", "max", "last", "increase"):
+                assert same_float(getattr(g, field), getattr(w, field)), field
+        assert c.empty_hours == tuple(
+            sorted(h for h in hours if h not in {r.bucket_us for r in rows})
+        )
+
+    again = chunks.compact_windows(
+        blocks,
+        {**existing, **{(c.series_id, c.window_start_us): c.data for c in got}},
+        window_us,
+        codec,
+    )
+    assert [(c.data, c.samples, c.empty_hours) for c in again] == [
+        (c.data, c.samples, c.empty_hours) for c in got
+    ]
+
+
+def test_staleness_marker_and_prev_value() -> None:
+    old = chunks.encode_chunk([T0, T0 + 30], [1.0, 2.0])
+    blocks = [block([(7, T0 + 30, ref.float_bits(3.0))]), block([(7, T0 + 15, ref.STALE_NAN_BITS)])]
+    [c] = chunks.compact_windows(blocks, {(7, T0): old}, 2 * HOUR, "gorilla", {(7, T0): 0.5})
+    ts, vs = chunks.decode_chunk(c.data)
+    assert ts == [T0, T0 + 15, T0 + 30]
+    assert chunks.is_stale(vs[1])
+    [r] = c.rollups
+    assert (r.bucket_us, r.count, r.sum, r.increase, r.last) == (T0, 2, 4.0, 2.5, 3.0)
+    assert c.empty_hours == ()
+
+
+def test_errors_name_the_block_or_key() -> None:
+    good = block([(1, T0, 0)])
+    torn = good[:-1]
+    with pytest.raises(chunks.BlockError, match=r"blocks\[1\]"):
+        chunks.compact_windows([good, torn], {}, 2 * HOUR)
+    with pytest.raises(chunks.BlockError, match=r"blocks\[1\]"):
+        chunks.touched_windows([good, torn], 2 * HOUR)
+    bad = bytearray(chunks.encode_chunk([T0 + 1], [1.0]))
+    bad[-1] ^= 1
+    with pytest.raises(chunks.ChunkError, match=rf"\(1, {T0}\)"):
+        chunks.compact_windows([good], {(1, T0): bytes(bad)}, 2 * HOUR)
+    for w in (0, -HOUR, HOUR + 1, 60_000_000):
+        with pytest.raises(ValueError, match="multiple"):
+            chunks.compact_windows([good], {}, w)
+        with pytest.raises(ValueError, match="multiple"):
+            chunks.touched_windows([good], w)
+    with pytest.raises(ValueError, match="codec"):
+        chunks.compact_windows([good], {}, HOUR, "zstd")  # type: ignore[arg-type]

@@ -55,6 +55,7 @@ from bench.harness.charts import pyplot
 from bench.harness.client import bearer_token, create_client
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import CpuMeter, cpu_rows, machine_info, machine_line
+from bench.harness.metric_names import COUNTERS, GAUGES
 from bench.harness.profiler import Profiler, profile_lines
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server
@@ -80,26 +81,6 @@ COLUMNS = ["series_id", "time", "value"]
 
 
 # ---------------------------------------------------------------- data
-COUNTERS = (
-    "http_requests_total",
-    "http_request_errors_total",
-    "cpu_seconds",
-    "network_receive_bytes_total",
-    "network_transmit_bytes_total",
-    "disk_io_seconds_total",
-    "gc_collections_total",
-    "jobs_processed_total",
-)
-GAUGES = (
-    "http_request_duration_seconds",
-    "memory_bytes",
-    "queue_depth",
-    "open_connections",
-    "temperature_celsius",
-    "disk_free_bytes",
-    "load_average",
-    "cache_hit_ratio",
-)
 REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1")
 SERVICES = ("api", "auth", "billing", "search", "worker", "gateway", "console", "ingest")
 METHODS = ("GET", "POST", "PUT", "DELETE")

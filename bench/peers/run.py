@@ -57,6 +57,7 @@ from bench.harness.charts import pyplot
 from bench.harness.client import bearer_token, create_client, get_json, http
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise, wait_for_quiet
+from bench.harness.metric_names import COUNTERS, GAUGES
 from bench.harness.peers import (
     Peer,
     disk_bytes,
@@ -84,26 +85,6 @@ AIM_VS_VICTORIA = 0.5
 AIM_BYTES = 4.0
 DRAINED = "database growth, drained (dead rows not yet vacuumed)"
 QUIET_S = 5.0  # Hearth: no row written for this long = background work drained
-COUNTERS = (
-    "http_requests_total",
-    "http_request_errors_total",
-    "cpu_seconds_total",
-    "network_receive_bytes_total",
-    "network_transmit_bytes_total",
-    "disk_io_seconds_total",
-    "gc_collections_total",
-    "jobs_processed_total",
-)
-GAUGES = (
-    "http_request_duration_seconds",
-    "memory_bytes",
-    "queue_depth",
-    "open_connections",
-    "temperature_celsius",
-    "disk_free_bytes",
-    "load_average",
-    "cache_hit_ratio",
-)
 NAMES = COUNTERS + GAUGES
 REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1")
 TARGETS = {

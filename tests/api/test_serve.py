@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -126,6 +127,11 @@ def _stop_cluster(data: Path) -> None:
     subprocess.run(cmd, capture_output=True, check=False)
 
 
+def _stop_redis(data: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int((data / "redis" / "redis.pid").read_text()), signal.SIGTERM)
+
+
 def _processes_using(data: Path) -> list[str]:
     """Command lines of live processes that name the data dir (PostgreSQL, redis.conf)."""
     out = []
@@ -180,6 +186,7 @@ def test_a_start_after_a_crash_owns_what_the_crashed_run_left(hearth_env):
             if p is not None and p.poll() is None:
                 p.kill()
         _stop_cluster(data)
+        _stop_redis(data)  # a failure before the second start leaves the crashed run's Redis
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -146,11 +146,6 @@ async def read_document(
         ) from None
 
 
-async def read_json(request: web.Request, decoder: msgspec.json.Decoder[T]) -> T:
-    """A required JSON body (``read_document`` for routes that declare JSON only)."""
-    return await read_document(request, decoder)
-
-
 def read_query(request: web.Request, typ: type[T]) -> T:
     """Convert the query string into ``typ``; a repeated key becomes a list."""
     raw: dict[str, Any] = {}

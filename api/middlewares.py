@@ -112,7 +112,7 @@ async def problem_details(request: web.Request, handler: web.Handler) -> web.Str
             400, f"invalid request body at {errors[0].path}", errors=errors, request_id=rid
         )
     except msgspec.DecodeError as exc:
-        # A handler decoding a raw body itself: the same answer read_json gives.
+        # A handler decoding a raw body itself: the same answer read_document gives.
         return problem_response(
             400,
             "the body is not valid JSON",

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from api.jsonio import json_response, read_json
+from api.jsonio import json_response, read_document
 from api.keys import IDENTITY
 from api.principal import change_context
 from api.routing import Routes
@@ -80,7 +80,7 @@ async def list_clients(request: web.Request) -> web.Response:
     status=201,
 )
 async def create_client(request: web.Request) -> web.Response:
-    spec = await read_json(request, _spec)
+    spec = await read_document(request, _spec)
     client, secret = await request.app[IDENTITY].create_client(
         **msgspec.structs.asdict(spec), **change_context(request)
     )
@@ -105,7 +105,7 @@ async def get_client(request: web.Request) -> web.Response:
     response=ClientOut,
 )
 async def update_client(request: web.Request) -> web.Response:
-    spec = await read_json(request, _update)
+    spec = await read_document(request, _update)
     client = await request.app[IDENTITY].update_client(
         request.match_info["client_id"], **msgspec.structs.asdict(spec), **change_context(request)
     )

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.jsonio import YAML_TYPES, json_response, read_document, read_json, read_query
+from api.jsonio import YAML_TYPES, json_response, read_document, read_query
 from api.keys import COMMANDS
 from api.principal import change_context
 from api.routing import Endpoint, Routes
@@ -155,7 +155,7 @@ async def list_commands(request: web.Request) -> web.Response:
     status=201,
 )
 async def create_command(request: web.Request) -> web.Response:
-    body = await read_json(request, _new)
+    body = await read_document(request, _new)
     cmd = await _commands(request).create(
         body.template, body.version, body.parameters, **change_context(request)
     )
@@ -229,7 +229,7 @@ async def get_command(request: web.Request) -> web.Response:
     responses={409: "the command is no longer pending"},
 )
 async def update_command(request: web.Request) -> web.Response:
-    body = await read_json(request, _update)
+    body = await read_document(request, _update)
     cmd = await _commands(request).update(
         command_id(request.match_info["id"]),
         parameters=body.parameters,

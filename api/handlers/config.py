@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from api.jsonio import json_response, read_json, read_query
+from api.jsonio import json_response, read_document, read_query
 from api.keys import CONFIG
 from api.principal import change_context
 from api.routing import Routes
@@ -102,7 +102,7 @@ async def list_config(request: web.Request) -> web.Response:
     responses={201: "created", 409: "version conflict"},
 )
 async def write_config(request: web.Request) -> web.Response:
-    body = await read_json(request, _write)
+    body = await read_document(request, _write)
     expected = body.expected_version
     if expected is None and "If-Match" in request.headers:
         try:
@@ -147,7 +147,7 @@ async def export_config(request: web.Request) -> web.Response:
     response=ImportResult,
 )
 async def import_config(request: web.Request) -> web.Response:
-    doc = await read_json(request, _document)
+    doc = await read_document(request, _document)
     entries = {k: msgspec.to_builtins(v) | {"value": v.value} for k, v in doc.entries.items()}
     result = await request.app[CONFIG].import_env(
         doc.environment, entries, **change_context(request)
@@ -208,7 +208,7 @@ async def config_history(request: web.Request) -> web.Response:
     response=ConfigEntry,
 )
 async def rollback_config(request: web.Request) -> web.Response:
-    body = await read_json(request, _rollback)
+    body = await read_document(request, _rollback)
     entry = await request.app[CONFIG].rollback(
         body.environment, request.match_info["key"], body.version, **change_context(request)
     )

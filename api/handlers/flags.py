@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from api.jsonio import YAML_TYPES, json_response, read_document, read_json, read_query
+from api.jsonio import YAML_TYPES, json_response, read_document, read_query
 from api.keys import FLAGS
 from api.principal import change_context
 from api.routing import Routes
@@ -133,7 +133,7 @@ async def list_flags(request: web.Request) -> web.Response:
     status=201,
 )
 async def create_flag(request: web.Request) -> web.Response:
-    spec = await read_json(request, _spec)
+    spec = await read_document(request, _spec)
     return _flag_response(await request.app[FLAGS].create(spec, **change_context(request)), 201)
 
 
@@ -250,7 +250,7 @@ async def ofrep_one(request: web.Request) -> web.Response:
     response=Toggled,
 )
 async def toggle_all(request: web.Request) -> web.Response:
-    body = await read_json(request, _toggle)
+    body = await read_document(request, _toggle)
     n = await request.app[FLAGS].toggle_all(
         body.enabled, environment=body.environment, **change_context(request)
     )
@@ -288,7 +288,7 @@ async def get_flag(request: web.Request) -> web.Response:
     responses={412: "version changed meanwhile"},
 )
 async def update_flag(request: web.Request) -> web.Response:
-    body = await read_json(request, _update)
+    body = await read_document(request, _update)
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
     expected = changes.pop("expected_version", None)
     if expected is None:

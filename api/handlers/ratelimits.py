@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from api.jsonio import json_response, read_document, read_json
+from api.jsonio import json_response, read_document
 from api.keys import RATELIMITS
 from api.principal import change_context
 from api.routing import Routes
@@ -106,7 +106,7 @@ async def get_policy(request: web.Request) -> web.Response:
     response=Policy,
 )
 async def put_policy(request: web.Request) -> web.Response:
-    body = await read_json(request, _policy_in)
+    body = await read_document(request, _policy_in)
     policy, created = await request.app[RATELIMITS].put(
         request.match_info["service"],
         request.match_info["key"],

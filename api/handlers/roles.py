@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from api.jsonio import json_response, read_json, read_query
+from api.jsonio import json_response, read_document, read_query
 from api.keys import ROLES
 from api.principal import change_context
 from api.routing import Routes
@@ -75,7 +75,7 @@ async def list_roles(request: web.Request) -> web.Response:
     status=201,
 )
 async def create_role(request: web.Request) -> web.Response:
-    spec = await read_json(request, _new)
+    spec = await read_document(request, _new)
     role = await request.app[ROLES].create(
         **msgspec.structs.asdict(spec), **change_context(request)
     )
@@ -106,7 +106,7 @@ async def export_roles(request: web.Request) -> web.Response:
     response=Role,
 )
 async def update_role(request: web.Request) -> web.Response:
-    spec = await read_json(request, _update)
+    spec = await read_document(request, _update)
     role = await request.app[ROLES].update(
         request.match_info["name"], **msgspec.structs.asdict(spec), **change_context(request)
     )
@@ -138,7 +138,7 @@ async def delete_role(request: web.Request) -> web.Response:
     status=201,
 )
 async def assign_role(request: web.Request) -> web.Response:
-    spec = await read_json(request, _user_role)
+    spec = await read_document(request, _user_role)
     added = await request.app[ROLES].assign(spec.user_id, spec.role, **change_context(request))
     return json_response(
         Assigned(user_id=spec.user_id, role=spec.role, added=added), status=201 if added else 200
@@ -153,6 +153,6 @@ async def assign_role(request: web.Request) -> web.Response:
     status=204,
 )
 async def unassign_role(request: web.Request) -> web.Response:
-    spec = await read_json(request, _user_role)
+    spec = await read_document(request, _user_role)
     await request.app[ROLES].unassign(spec.user_id, spec.role, **change_context(request))
     return web.Response(status=204)

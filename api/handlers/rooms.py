@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.jsonio import json_response, read_json, read_query
+from api.jsonio import json_response, read_document, read_query
 from api.keys import ROOMS
 from api.principal import PRINCIPAL, change_context
 from api.routing import Routes
@@ -90,7 +90,7 @@ async def list_rooms(request: web.Request) -> web.Response:
     status=201,
 )
 async def create_room(request: web.Request) -> web.Response:
-    body = await read_json(request, _new)
+    body = await read_document(request, _new)
     room = await request.app[ROOMS].create(
         name=body.name,
         settings=body.settings,
@@ -113,7 +113,7 @@ async def get_room(request: web.Request) -> web.Response:
     response=Room,
 )
 async def update_room(request: web.Request) -> web.Response:
-    body = await read_json(request, _update)
+    body = await read_document(request, _update)
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET}
     return json_response(
         await request.app[ROOMS].update(_id(request), changes, **change_context(request))
@@ -151,7 +151,7 @@ async def list_participants(request: web.Request) -> web.Response:
     responses={409: "ended, locked or full"},
 )
 async def add_participant(request: web.Request) -> web.Response:
-    body = await read_json(request, _add)
+    body = await read_document(request, _add)
     room, added = await request.app[ROOMS].join(
         _id(request), body.user_id, role=body.role, **change_context(request)
     )

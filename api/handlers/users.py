@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.jsonio import YAML_TYPES, json_response, read_json, read_query
+from api.jsonio import YAML_TYPES, json_response, read_document, read_query
 from api.keys import CIPHER, DB, SETTINGS, USERS
 from api.principal import change_context
 from api.routing import Routes
@@ -120,7 +120,7 @@ async def list_users(request: web.Request) -> web.Response:
     status=201,
 )
 async def create_user(request: web.Request) -> web.Response:
-    spec = await read_json(request, _new)
+    spec = await read_document(request, _new)
     user = await request.app[USERS].create(
         **msgspec.structs.asdict(spec), **change_context(request)
     )
@@ -140,7 +140,7 @@ async def get_user(request: web.Request) -> web.Response:
     response=User,
 )
 async def update_user(request: web.Request) -> web.Response:
-    spec = await read_json(request, _update)
+    spec = await read_document(request, _update)
     changes = {k: v for k, v in msgspec.structs.asdict(spec).items() if v is not msgspec.UNSET}
     user = await request.app[USERS].update(
         _user_id(request), changes=changes, **change_context(request)

@@ -7,7 +7,7 @@ always one of the repository's own fixed fragments, never caller input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -32,8 +32,8 @@ class Where:
     ``$n``. Each ``{}`` in a fragment takes the next value. A filter whose value is ``None`` is
     left out, so optional query parameters read as one line each."""
 
-    def __init__(self, args: Sequence[Any] = ()) -> None:
-        self.args: list[Any] = list(args)
+    def __init__(self) -> None:
+        self.args: list[Any] = []
         self._clauses: list[str] = []
 
     def bind(self, value: Any) -> str:
@@ -80,17 +80,10 @@ class Where:
         """Exclusive upper bound."""
         return self.when(value, f"{column} < {{}}")
 
-    def contains(self, column: str, value: Any) -> Where:
-        """jsonb ``column @> value``."""
-        return self.when(value, f"{column} @> {{}}")
-
     @property
     def sql(self) -> str:
         """`` WHERE a AND b`` or the empty string."""
         return (" WHERE " + " AND ".join(self._clauses)) if self._clauses else ""
-
-    def __bool__(self) -> bool:
-        return bool(self._clauses)
 
 
 def like_literal(text: str) -> str:

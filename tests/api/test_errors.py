@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from api.app import create_app
-from api.jsonio import json_response, read_json, read_query
+from api.jsonio import json_response, read_document, read_query
 from api.routing import Routes
 from hearth_core.errors import Conflict
 from hearth_core.scopes import PUBLIC
@@ -41,7 +41,7 @@ async def boom(request: web.Request) -> web.Response:
 
 @probe.post("/probe/orders", scope=PUBLIC, summary="validates", body=Order)
 async def orders(request: web.Request) -> web.Response:
-    order = await read_json(request, _order)
+    order = await read_document(request, _order)
     return json_response({"n": len(order.items)}, status=201)
 
 

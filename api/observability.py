@@ -9,10 +9,13 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
+
+from hearth_core.metrics.service import StoreState
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -66,3 +69,22 @@ class HttpMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def store_exposition(state: StoreState) -> bytes:
+    """The metric store's compaction backlog as gauges. They describe the database, not this
+    process, so they are read at scrape time rather than kept per worker."""
+    registry = CollectorRegistry()
+    for name, help_, value in (
+        ("log_blocks", "Write-log blocks not yet compacted into chunks", state.log_blocks),
+        ("log_samples", "Samples in the write log not yet compacted", state.log_samples),
+        ("log_bytes", "Bytes of write-log blocks not yet compacted", state.log_bytes),
+        (
+            "compaction_lag_seconds",
+            "Age of the oldest write-log block not yet compacted",
+            state.compaction_lag_seconds,
+        ),
+        ("open_chunks", "Chunks in Gorilla waiting to be sealed with pcodec", state.open_chunks),
+    ):
+        Gauge(f"hearth_metrics_{name}", help_, registry=registry).set(value)
+    return generate_latest(registry)

@@ -46,9 +46,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     clock_leeway: int = 5
     # Metrics ingestion
     metrics_retention_days: int = 30
-    metrics_batch_rows: int = 100_000  # a coalesced COPY closes at this many points …
+    metrics_batch_rows: int = (
+        100_000  # a coalesced write-log transaction closes at this many points …
+    )
     metrics_batch_delay_ms: float = 5.0  # … or after this long
-    metrics_writers: int = 2  # concurrent COPY transactions per worker
+    metrics_writers: int = 2  # concurrent write-log transactions per worker
+    metrics_compact_samples: int = 2_000_000  # most write-log samples one compaction pass takes
+    metrics_compact_interval_ms: float = 1000.0  # pause between passes once the log is drained
+    metrics_seal_after_s: float = 300.0  # a chunk not written this long is re-encoded (pcodec)
     metrics_inflight_points: int = 2_000_000  # accepted but unwritten; beyond it: 503
     metrics_series_cache: int = 500_000  # hash -> series_id entries kept per worker
     metrics_max_body_bytes: int = 64 * 1024 * 1024

@@ -1,13 +1,12 @@
-"""Coalescing concurrent requests into one COPY transaction, acknowledged only after commit.
+"""Coalescing concurrent requests into one write-log transaction, acknowledged only after commit.
 
-Each request arrives already decoded and encoded (binary COPY tuples from the native core). A
+Each request arrives already decoded and encoded (one write-log block from the native core). A
 writer task takes the first waiting job, gathers more until ``max_rows`` points or ``max_delay``
-seconds, and writes them all in one transaction: one COPY of the points, one COPY of their
-minute aggregates into ``metric_rollup_pending``, the idempotency keys. Only after the commit
-are the requests' futures resolved; if the transaction fails, every one of them fails (the
-client retries, with its Idempotency-Key) — nothing is acknowledged that is not durable.
-``merge_pending`` (every second, one worker at a time) then folds the aggregates into the 1m
-and 1h rollups.
+seconds, and writes them all in one transaction: one ``metric_log`` row per request (one
+INSERT for the batch) and the idempotency keys. Only after the commit are the requests' futures
+resolved; if the transaction fails, every one of them fails (the client retries, with its
+Idempotency-Key) — nothing is acknowledged that is not durable. The compactor
+(``hearth_core.metrics.compactor``) later folds the blocks into chunks and rollups.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,16 +21,16 @@ import asyncpg
 
 from hearth_core import idempotency
 from hearth_core.metrics import repo
-from hearth_core.metrics.codec import COPY_HEADER, COPY_TRAILER
 
 log = logging.getLogger("hearth.ingest")
 
 
 @dataclass
 class Job:
-    points: bytes  # COPY tuples of (series_id, time, value)
-    rollups: bytes  # COPY tuples of the minute aggregates
+    block: bytes  # the write-log block of the request's samples
     count: int
+    min_time_us: int
+    max_time_us: int
     reservation: idempotency.Reservation | None = None
     response: Any = None  # stored with the idempotency key
     done: asyncio.Future[None] = field(
@@ -125,38 +123,10 @@ class Batcher:
                     self._queue.task_done()
 
     async def _write(self, jobs: list[Job]) -> None:
-        async def points() -> AsyncIterator[bytes]:
-            yield COPY_HEADER
-            for j in jobs:
-                yield j.points
-            yield COPY_TRAILER
-
-        async def aggregates() -> AsyncIterator[bytes]:
-            yield COPY_HEADER
-            for j in jobs:
-                yield j.rollups
-            yield COPY_TRAILER
-
         async with self.pool.acquire() as conn, conn.transaction():
-            await repo.copy_points(conn, points())
-            await repo.copy_pending_rollups(conn, aggregates())
+            await repo.append_blocks(
+                conn, [(j.count, j.min_time_us, j.max_time_us, j.block) for j in jobs]
+            )
             for j in jobs:
                 if j.reservation is not None:
                     await idempotency.complete(conn, j.reservation, 200, j.response)
-
-
-MERGE_CHUNK = 200_000
-
-
-async def merge_pending(pool: asyncpg.Pool, chunk: int = MERGE_CHUNK) -> int | None:
-    """Fold pending aggregates into the rollups, a chunk per transaction until caught up;
-    the number moved, or None when another worker is merging."""
-    total = 0
-    while True:
-        async with pool.acquire() as conn, conn.transaction():
-            if not await repo.try_lock_merger(conn):
-                return None if total == 0 else total
-            moved = await repo.merge_pending(conn, chunk)
-        total += moved
-        if moved < chunk:
-            return total

@@ -16,19 +16,21 @@ from redis.exceptions import RedisError
 
 from hearth_core import idempotency
 from hearth_core.errors import InvalidInput, Unavailable
+from hearth_core.metrics import repo as metrics_repo
+from hearth_core.metrics.chunks import native_path
 from hearth_core.metrics.codec import Format, decode, encode
+from hearth_core.metrics.compactor import Compactor
 from hearth_core.metrics.partitions import Partitions
 from hearth_core.metrics.series import SeriesDictionary
 from hearth_core.settings import Settings
 from hearth_core.usage import UsageMeter
 from ingest import errors
-from ingest.batcher import Batcher, Job, Overloaded, merge_pending
+from ingest.batcher import Batcher, Job, Overloaded
 
 log = logging.getLogger("hearth.ingest")
 MAX_REPORTED = 100
 STATUS_KEEP = 50
 MAINTENANCE_SECONDS = 3600
-MERGE_SECONDS = 1.0
 
 
 def status_key(client_id: str) -> str:
@@ -52,29 +54,26 @@ class IngestService:
             writers=settings.metrics_writers,
             budget=settings.metrics_inflight_points,
         )
+        self.compactor = Compactor(
+            pool,
+            self.partitions,
+            max_samples=settings.metrics_compact_samples,
+            interval=settings.metrics_compact_interval_ms / 1000,
+            seal_after=settings.metrics_seal_after_s,
+        )
         self._maintenance: asyncio.Task[None] | None = None
-        self._merger: asyncio.Task[None] | None = None
+        self._compaction: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._maintain()
+        await metrics_repo.register_native(self.pool, native_path())
         self._maintenance = asyncio.create_task(
             self._maintain_forever(), name="metrics-maintenance"
         )
-        self._merger = asyncio.create_task(self._merge_forever(), name="rollup-merger")
-
-    async def _merge_forever(self) -> None:
-        while True:
-            await asyncio.sleep(MERGE_SECONDS)
-            try:
-                await merge_pending(self.pool)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning(
-                    "rollup merge failed; the aggregates wait for the next one",
-                    extra={"error": repr(exc)},
-                )
+        self._compaction = asyncio.create_task(self.compactor.run_forever(), name="compactor")
 
     async def close(self) -> None:
-        for task in (self._maintenance, self._merger):
+        for task in (self._maintenance, self._compaction):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -82,7 +81,7 @@ class IngestService:
         await self.batcher.close()
 
     async def _maintain(self) -> None:
-        """Partitions ahead, expired data and Idempotency-Keys gone."""
+        """Partitions ahead, expired days dropped, old Idempotency-Keys gone."""
         await self.partitions.maintain(
             self.pool, retention_days=self.settings.metrics_retention_days
         )
@@ -182,13 +181,12 @@ class IngestService:
             ) from None
         try:
             assert batch.min_time_us is not None and batch.max_time_us is not None
-            await self.partitions.ensure(self.pool, batch.min_time_us, batch.max_time_us)
             ids = await self.series.resolve(self.pool, batch.series())
-            points, rollups = await encode(batch, ids)
             job = Job(
-                points=points,
-                rollups=rollups,
+                block=await encode(batch, ids),
                 count=batch.accepted,
+                min_time_us=batch.min_time_us,
+                max_time_us=batch.max_time_us,
                 reservation=reservation,
                 response=response,
             )

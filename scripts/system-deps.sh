@@ -5,6 +5,13 @@ set -euo pipefail
 need=()
 have_pg() { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 have_pg || need+=(postgresql postgresql-contrib)
+# PL/Python runs the SQL `metrics` function (it decodes chunks with the native core).
+have_plpython() { ls /usr/lib/postgresql/*/lib/plpython3.so >/dev/null 2>&1; }
+if ! have_pg; then
+  need+=(postgresql-plpython3)
+elif ! have_plpython; then
+  need+=("postgresql-plpython3-$(ls /usr/lib/postgresql | sort -n | tail -1)")
+fi
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }

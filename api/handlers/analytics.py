@@ -17,7 +17,13 @@ from api.routing import Routes
 from hearth_core.db.paging import Page
 from hearth_core.errors import InvalidInput
 from hearth_core.metrics.query import Query, default_step, parse_matcher
-from hearth_core.metrics.service import SeriesItem, find_series, run_query
+from hearth_core.metrics.service import (
+    SeriesItem,
+    StoreState,
+    find_series,
+    run_query,
+    store_state,
+)
 
 routes = Routes("analytics")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$")
@@ -162,3 +168,13 @@ async def series(request: web.Request) -> web.Response:
         page=p.page,
     )
     return json_response(page)
+
+
+@routes.get(
+    "/v1/metrics/store",
+    scope="metrics.read",
+    summary="The metric store's compaction backlog (write log not yet in chunks)",
+    response=StoreState,
+)
+async def store(request: web.Request) -> web.Response:
+    return json_response(await store_state(request.app[DB_READ]))

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
+import asyncpg
 import msgspec
 from aiohttp import web
 
 from api.jsonio import json_response
 from api.keys import DB, METRICS, REDIS
+from api.observability import store_exposition
 from api.problems import problem_response
 from api.routing import Routes
 from hearth_core import readiness
+from hearth_core.metrics.service import store_state
 from hearth_core.scopes import PUBLIC
 
 routes = Routes("health")
+log = logging.getLogger("hearth.api")
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -52,4 +58,9 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/metrics", scope=PUBLIC, summary="Prometheus metrics", content_types=("text/plain",))
 async def metrics(request: web.Request) -> web.Response:
     body, content_type = request.app[METRICS].exposition()
+    try:
+        body += store_exposition(await store_state(request.app[DB]))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # The process's own metrics still answer when the database does not.
+        log.warning("metric store state unavailable", extra={"error": repr(exc)})
     return web.Response(body=body, headers={"Content-Type": content_type})

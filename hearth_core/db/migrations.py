@@ -1,13 +1,18 @@
-"""Numbered ``NNNN_name.sql`` files shipped in ``hearth_core/migrations``, applied in order.
+"""Numbered ``NNNN_name.sql`` (or ``.py``) files shipped in ``hearth_core/migrations``, applied
+in order.
 
 Each file runs in its own transaction and is recorded in ``schema_migrations`` with a checksum;
-a session-level advisory lock serialises workers that start together.
+a session-level advisory lock serialises workers that start together. A ``.py`` migration is
+for a data change SQL cannot make (e.g. re-encoding rows in the native core): it defines
+``async def apply(conn: asyncpg.Connection) -> None``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -15,7 +20,7 @@ import asyncpg
 
 # Arbitrary constant shared by every Hearth process: "hearth" in ASCII.
 MIGRATION_LOCK_KEY = 0x686561727468
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
 
 
 class MigrationError(RuntimeError):
@@ -26,11 +31,20 @@ class MigrationError(RuntimeError):
 class Migration:
     version: int
     name: str
-    sql: str
+    sql: str  # the file's text (for a .py migration, its source)
+    kind: str = "sql"
 
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    async def run(self, conn: asyncpg.Connection) -> None:
+        if self.kind == "sql":
+            await conn.execute(self.sql)
+            return
+        module = importlib.import_module(f"hearth_core.migrations.{self.version:04d}_{self.name}")
+        apply: Callable[[asyncpg.Connection], Awaitable[None]] = module.apply
+        await apply(conn)
 
 
 def available() -> list[Migration]:
@@ -38,7 +52,9 @@ def available() -> list[Migration]:
     for entry in resources.files("hearth_core.migrations").iterdir():
         m = _NAME.match(entry.name)
         if m:
-            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text("utf-8")))
+            found.append(
+                Migration(int(m.group(1)), m.group(2), entry.read_text("utf-8"), m.group(3))
+            )
     found.sort(key=lambda mig: mig.version)
     versions = [mig.version for mig in found]
     if len(set(versions)) != len(versions):
@@ -73,7 +89,7 @@ async def apply_all(conn: asyncpg.Connection) -> list[Migration]:
                     )
                 continue
             async with conn.transaction():
-                await conn.execute(mig.sql)
+                await mig.run(conn)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     mig.version,

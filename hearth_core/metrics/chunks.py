@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+from hearth_core import _native
 from hearth_core._native import (
     CHUNK_MAX_SAMPLES,
     HOUR_US,
@@ -37,9 +39,11 @@ from hearth_core._native import (
 
 __all__ = [
     "CHUNK_MAX_SAMPLES",
+    "CODEC_IDS",
     "HOUR_US",
     "STALE_NAN",
     "STALE_NAN_BITS",
+    "WINDOW_US",
     "BlockError",
     "ChunkError",
     "Codec",
@@ -55,12 +59,19 @@ __all__ = [
     "group_blocks",
     "is_stale",
     "merge_chunk",
+    "native_path",
     "rollup_rows",
     "rollups",
     "touched_windows",
 ]
 
 Codec = Literal["pco", "gorilla"]
+
+WINDOW_US: int = 2 * HOUR_US
+"""A chunk holds one series' samples of ``[start, start + WINDOW_US)``, ``start`` a multiple of
+it: 480 samples at a 15-s scrape, enough for pcodec to pay off (``bench/ingest/CODECS.md``)."""
+CODEC_IDS: dict[Codec, int] = {"gorilla": 1, "pco": 2}
+"""``metric_chunks.codec`` of each codec."""
 
 _BITS = struct.Struct("<Q")
 _FLOAT = struct.Struct("<d")
@@ -128,3 +139,8 @@ def compact_windows(
             blocks, existing, window_us, codec, prev_values
         )
     ]
+
+
+def native_path() -> str:
+    """Where the native module's file is (the SQL ``metrics`` function loads it)."""
+    return str(Path(_native.__file__).resolve())

@@ -56,10 +56,6 @@ async def decode(
     )
 
 
-async def encode(batch: DecodedBatch, series_ids: dict[int, int]) -> tuple[bytes, bytes]:
-    """(points COPY tuples, 1-minute rollup COPY tuples); the native side releases the GIL."""
-
-    def both() -> tuple[bytes, bytes]:
-        return batch.encode_copy(series_ids), batch.encode_rollups(series_ids, 60)
-
-    return await asyncio.to_thread(both)
+async def encode(batch: DecodedBatch, series_ids: dict[int, int]) -> bytes:
+    """The write-log block of the batch's accepted samples; the native side releases the GIL."""
+    return await asyncio.to_thread(batch.encode_block, series_ids)

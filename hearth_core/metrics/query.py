@@ -1,18 +1,19 @@
-"""Analytics over the rollups: Prometheus query_range semantics on step-aligned windows.
+"""Analytics over the store: Prometheus query_range semantics on step-aligned windows.
 
-This module parses and builds (label matchers, :class:`Query`, :func:`build_sql`) and does no
-I/O; ``repo.windows`` runs the statement, ``service.run_query`` shapes its rows.
+This module parses and builds (label matchers, :class:`Query`, :func:`build_hours_sql`) and
+does no I/O; ``service.run_query`` reads and shapes.
 
 A query's windows are ``[t, t + step)`` for t = floor(start / step) * step … < end, each taken
-whole (the last one includes its data past ``end``). The source
-is the coarsest table whose bucket divides the step: 1-hour rollups, else 1-minute rollups,
-else raw points (steps under a minute or not a multiple of one). Rollups are merged in the
-same transaction as the points they summarise, so they are never behind the raw data.
+whole (the last one includes its data past ``end``). Steps of whole hours are answered from the
+hourly rollups (written by the compactor in the transaction that writes the chunks, so never
+behind them) plus, for windows the not-yet-compacted write log touches, the chunks and log
+decoded in Rust; finer steps decode chunks and log for the whole range. Both give the same
+numbers (the rollups hold what decoding would compute).
 
-``rate`` is per-second increase between the last samples of consecutive windows, treating a
-decrease as a counter reset (the counter restarted from zero): increase = last if last < prev
-else last - prev. Resets inside one rollup bucket are not visible to it (as with any sampled
-counter); on raw points the same rule applies to each window's last sample.
+``rate`` is the per-second counter increase of a window: each sample adds ``v - previous``,
+or ``v`` when the value dropped (a reset: the counter restarted from zero), the previous sample
+possibly in the window before. A series counts in a window only when it also has samples in the
+window before (one window is no rate), as on the old raw path.
 """
 
 from __future__ import annotations
@@ -89,13 +90,13 @@ def default_step(start: float, end: float) -> int:
     return next((s for s in NICE_STEPS if s >= want), math.ceil(want / 86400) * 86400)
 
 
-def source_for(step: int) -> tuple[str, str]:
-    """(table, time column) of the coarsest source whose buckets divide ``step``."""
-    if step % 3600 == 0:
-        return "metric_rollup_1h", "bucket"
-    if step % 60 == 0:
-        return "metric_rollup_1m", "bucket"
-    return "metric_points", "time"
+ROLLUP_SOURCE = "metric_rollup_1h"
+CHUNK_SOURCE = "metric_chunks"
+
+
+def uses_rollups(step: int) -> bool:
+    """Hourly rollups answer steps that are whole hours; anything finer decodes chunks."""
+    return step % 3600 == 0
 
 
 @dataclass(frozen=True)
@@ -152,25 +153,31 @@ def match_labels(where: Where, matchers: tuple[Matcher, ...]) -> Where:
     return where
 
 
-def build_sql(q: Query) -> tuple[str, list[Any], str]:
-    """(SQL, args, source table). Rows: (key jsonb, t float8, value float8) ordered by key, t.
+def window_bounds(q: Query) -> tuple[int, int, int]:
+    """(lo, first, hi) in epoch seconds: samples in [lo, hi) answer windows first … < hi; lo is
+    one step before first for ``rate`` (the baseline window)."""
+    first = math.floor(q.start / q.step) * q.step
+    # Windows are taken whole: the last one runs to its own end, so rollups and chunks agree.
+    hi = math.ceil(q.end / q.step) * q.step
+    return first - (q.step if q.agg == "rate" else 0), first, hi
 
-    Shape (the cost is per source row, so each row is touched once and cheaply): the result
-    key is taken once per series — its id, or the group_by labels as text columns — and rows
-    are aggregated straight into (key, window) with only the aggregates ``agg`` needs; the
-    jsonb key is built on the result rows. Only ``rate`` goes through a per-series stage (the
-    increase between consecutive windows of one series), then sums by key."""
-    table, col = source_for(q.step)
-    raw = table == "metric_points"
+
+def build_hours_sql(q: Query, until: float) -> tuple[str, list[Any]]:
+    """(SQL, args) over the hourly rollups for the windows of ``q`` before ``until``. Rows:
+    (key jsonb, t float8, value float8) ordered by key, t.
+
+    Shape (the cost is per rollup row, so each is touched once and cheaply): the result key is
+    taken once per series — its id, or the group_by labels as text columns — and rows are
+    aggregated straight into (key, window) with only the aggregates ``agg`` needs; the jsonb
+    key is built on the result rows. Only ``rate`` goes through a per-series stage (a window
+    counts only when the series has samples in the window before it), then sums by key."""
     where = Where().add("s.namespace = {}", q.namespace).add("s.name = {}", q.name)
     match_labels(where, q.matchers)
     arg = where.bind
+    lo_s, first_s, _ = window_bounds(q)
     step = arg(float(q.step))
-    first = math.floor(q.start / q.step) * q.step
-    # rate needs the window before the first one: its last sample is the baseline.
-    lo = arg(float(first - (q.step if q.agg == "rate" else 0)))
-    # Windows are taken whole: the last one runs to its own end, so rollup and raw agree.
-    hi = arg(float(math.ceil(q.end / q.step) * q.step))
+    lo = arg(float(lo_s))
+    hi = arg(float(until))
     if q.group_by is None:
         s_cols, keys = "s.labels", ["series_id"]
         key = "jsonb_build_object('__series', x.series_id) || s.labels"
@@ -181,48 +188,30 @@ def build_sql(q: Query) -> tuple[str, list[Any], str]:
         parts = ", ".join(f"{n}::text, x.g{i}" for i, n in enumerate(names))
         key = f"jsonb_build_object({parts})" if names else "'{}'::jsonb"
     # date_part is float8; extract() would compute in numeric, row by row.
-    t = f"(floor(date_part('epoch', d.{col}) / {step}) * {step})"
-    if raw:
-        exprs = {
-            "count": "count(*)::float8",
-            "sum": "sum(d.value)",
-            "min": "min(d.value)",
-            "max": "max(d.value)",
-            "avg": "avg(d.value)",
-            "last": "(array_agg(d.value ORDER BY d.time DESC))[1]",
-        }
-    else:
-        exprs = {
-            "count": "sum(d.count)::float8",
-            "sum": "sum(d.sum)",
-            "min": "min(d.min)",
-            "max": "max(d.max)",
-            "avg": "sum(d.sum) / nullif(sum(d.count)::float8, 0)",
-            "last": "(array_agg(d.last ORDER BY d.last_time DESC))[1]",
-        }
-    # Rollups plus the minute aggregates committed but not yet merged into them (at most about
-    # a second's worth): both have the same columns, and windows aggregate them alike.
-    source = (
-        table if raw else f"(SELECT * FROM {table} UNION ALL SELECT * FROM metric_rollup_pending)"
-    )
+    t = f"(floor(date_part('epoch', d.bucket) / {step}) * {step})"
+    exprs = {
+        "count": "sum(d.count)::float8",
+        "sum": "sum(d.sum)",
+        "min": "min(d.min)",
+        "max": "max(d.max)",
+        "avg": "sum(d.sum) / nullif(sum(d.count)::float8, 0)",
+        "last": "(array_agg(d.last ORDER BY d.last_time DESC))[1]",
+    }
     rows = f"""
-        FROM {source} d JOIN s USING (series_id)
-        WHERE d.{col} >= to_timestamp({lo}) AND d.{col} < to_timestamp({hi})
+        FROM metric_rollup_1h d JOIN s USING (series_id)
+        WHERE d.bucket >= to_timestamp({lo}) AND d.bucket < to_timestamp({hi})
     """
     by = "".join(f"s.{k}, " for k in keys)  # the key columns, each followed by a comma
     if q.agg == "rate":
         per_window = f"""
-            w AS (SELECT d.series_id, {t} AS t, {exprs["last"]} AS last {rows}
+            w AS (SELECT d.series_id, {t} AS t, sum(d.increase) AS inc {rows}
                   GROUP BY d.series_id, 2),
-            v AS (SELECT series_id, t, CASE WHEN prev IS NULL OR prev_t <> t - {step} THEN NULL
-                                            WHEN last >= prev THEN (last - prev) / {step}
-                                            ELSE last / {step} END AS v
-                  FROM (SELECT series_id, t, last, lag(last) OVER win AS prev,
-                               lag(t) OVER win AS prev_t
+            v AS (SELECT series_id, t, CASE WHEN prev_t = t - {step} THEN inc / {step} END AS v
+                  FROM (SELECT series_id, t, inc, lag(t) OVER win AS prev_t
                         FROM w WINDOW win AS (PARTITION BY series_id ORDER BY t)) r),
             x AS (SELECT {by}v.t AS t, sum(v.v) AS value
                   FROM v JOIN s USING (series_id)
-                  WHERE v.t >= {arg(float(first))} AND v.v IS NOT NULL
+                  WHERE v.t >= {arg(float(first_s))} AND v.v IS NOT NULL
                   GROUP BY {by}v.t)
         """
     else:
@@ -237,4 +226,4 @@ def build_sql(q: Query) -> tuple[str, list[Any], str]:
         {per_window}
         SELECT {key} AS key, x.t AS t, x.value AS value FROM x {join} ORDER BY {order}
     """
-    return sql, where.args, table
+    return sql, where.args

@@ -1,5 +1,5 @@
-"""SQL for metrics: the series dictionary, day partitions of the points, the COPY of a batch,
-the merge of pending minute aggregates into the rollups, and the analytics reads.
+"""SQL for metrics: the series dictionary, the write log, the chunks and hourly rollups (and
+their day partitions), the compactor's reads and writes, and the analytics reads.
 
 Every function takes the connection (or, for a single read, the pool) it runs on; the caller
 owns the transaction. Names of partitions are made here from dates, never from input.
@@ -7,16 +7,18 @@ owns the transaction. Names of partitions are made here from dates, never from i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import asyncpg
 
 from hearth_core.db.paging import Where, fetch_page
-from hearth_core.metrics.query import Query, build_sql
+from hearth_core.metrics.query import Query, build_hours_sql
 
 PARTITION_LOCK = 0x70617274  # "part"
-MERGE_LOCK = 0x726F6C6C  # "roll"
+COMPACT_LOCK = 0x636F6D70  # "comp"
+PARTITIONED = ("metric_chunks", "metric_rollup_1h")  # by day of window_start / bucket
+
 
 # -- the series dictionary ---------------------------------------------------------------
 
@@ -76,35 +78,294 @@ async def find_series(
 # -- analytics ---------------------------------------------------------------------------
 
 
-async def windows(conn: asyncpg.Connection | asyncpg.Pool, q: Query) -> list[asyncpg.Record]:
-    """(key jsonb, t float8, value float8) of every window of every result series of ``q``,
-    ordered by key then t (see :func:`hearth_core.metrics.query.build_sql`)."""
-    sql, args, _ = build_sql(q)
+async def hour_windows(
+    conn: asyncpg.Connection | asyncpg.Pool, q: Query, until: float
+) -> list[asyncpg.Record]:
+    """(key jsonb, t float8, value float8) of the windows of ``q`` before ``until`` (epoch s)
+    from the hourly rollups, ordered by key then t (see
+    :func:`hearth_core.metrics.query.build_hours_sql`)."""
+    sql, args = build_hours_sql(q, until)
     return await conn.fetch(sql, *args)
 
 
-# -- day partitions of metric_points ---------------------------------------------------
+# -- the write log ---------------------------------------------------------------------
+
+_APPEND = """
+INSERT INTO metric_log (samples, min_time, max_time, block)
+SELECT n, us_time(lo), us_time(hi), b
+FROM unnest($1::integer[], $2::bigint[], $3::bigint[], $4::bytea[]) AS t(n, lo, hi, b)
+"""
 
 
-def partition_name(day: date) -> str:
-    return f"metric_points_{day:%Y%m%d}"
+async def append_blocks(
+    conn: asyncpg.Connection, blocks: Sequence[tuple[int, int, int, bytes]]
+) -> None:
+    """One write-log row per (samples, min_time_us, max_time_us, block)."""
+    await conn.execute(_APPEND, *(list(col) for col in zip(*blocks, strict=True)))
 
 
-async def points_table_kind(conn: asyncpg.Connection) -> str | None:
-    """pg_class.relkind of metric_points: 'p' when partitioned, 'r' as a TimescaleDB
-    hypertable's parent; None if it does not exist."""
-    kind: str | None = await conn.fetchval(
-        "SELECT relkind::text FROM pg_class WHERE relname = 'metric_points'"
+async def log_blocks(conn: asyncpg.Connection, max_samples: int) -> list[asyncpg.Record]:
+    """The oldest committed blocks (block_id, samples, block) up to ``max_samples`` samples
+    (at least one block), in write order."""
+    return await conn.fetch(
+        """
+        SELECT block_id, samples, block FROM (
+            SELECT block_id, samples, block,
+                   sum(samples) OVER (ORDER BY block_id) - samples AS before
+            FROM metric_log ORDER BY block_id LIMIT 10000) l
+        WHERE before < $1 ORDER BY block_id
+        """,
+        max_samples,
     )
-    return kind
 
 
-async def partition_names(conn: asyncpg.Connection) -> list[str]:
-    """Names of the tables attached to metric_points as partitions."""
+async def log_span(conn: asyncpg.Connection) -> tuple[int, int] | None:
+    """(earliest, latest) sample time in µs over the whole write log, if it holds any."""
+    row = await conn.fetchrow(
+        "SELECT time_us(min(min_time)) AS lo, time_us(max(max_time)) AS hi FROM metric_log"
+    )
+    return None if row is None or row["lo"] is None else (row["lo"], row["hi"])
+
+
+async def delete_blocks(conn: asyncpg.Connection, block_ids: Sequence[int]) -> None:
+    await conn.execute("DELETE FROM metric_log WHERE block_id = ANY($1::bigint[])", block_ids)
+
+
+async def log_state(conn: asyncpg.Connection | asyncpg.Pool) -> asyncpg.Record:
+    """(blocks, samples, bytes, oldest_age_s) of the write log: the compaction backlog."""
+    row: asyncpg.Record = await conn.fetchrow(
+        """
+        SELECT count(*) AS blocks, coalesce(sum(samples), 0)::bigint AS samples,
+               coalesce(sum(octet_length(block)), 0)::bigint AS bytes,
+               coalesce(date_part('epoch', now() - min(created_at)), 0) AS oldest_age_s
+        FROM metric_log
+        """
+    )
+    return row
+
+
+async def open_chunk_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    """Chunks still in Gorilla, waiting to be sealed (counted on the small partial index)."""
+    n: int = await conn.fetchval("SELECT count(*) FROM metric_chunks WHERE codec = 1")
+    return n
+
+
+# -- chunks and hourly rollups: the compactor's side ----------------------------------
+
+
+async def try_lock_compactor(conn: asyncpg.Connection) -> bool:
+    """Become the one compactor until the end of the caller's transaction; False if another
+    worker is compacting."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", COMPACT_LOCK))
+
+
+async def chunks_at(
+    conn: asyncpg.Connection, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """The stored chunk of each (series_id, window_start_us) key that has one."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """
+        SELECT c.series_id, k.w, c.data
+        FROM unnest($1::integer[], $2::bigint[]) AS k(sid, w)
+        JOIN metric_chunks c ON c.series_id = k.sid AND c.window_start = us_time(k.w)
+        """,
+        *(list(col) for col in zip(*keys, strict=True)),
+    )
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+async def values_before(
+    conn: asyncpg.Connection, keys: Sequence[tuple[int, int]], lookback_us: int
+) -> dict[tuple[int, int], float]:
+    """Per (series_id, window_start_us): the last value of the series' latest earlier chunk
+    within ``lookback_us`` (the baseline of the window's first counter increase)."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """
+        SELECT k.sid, k.w, p.last_value
+        FROM unnest($1::integer[], $2::bigint[]) AS k(sid, w)
+        CROSS JOIN LATERAL (
+            SELECT c.last_value FROM metric_chunks c
+            WHERE c.series_id = k.sid AND c.window_start < us_time(k.w)
+              AND c.window_start >= us_time(k.w - $3) AND c.last_value IS NOT NULL
+            ORDER BY c.window_start DESC LIMIT 1) p
+        """,
+        *(list(col) for col in zip(*keys, strict=True)),
+        lookback_us,
+    )
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+_UPSERT_CHUNKS = """
+INSERT INTO metric_chunks AS c
+    (series_id, window_start, codec, samples, min_time, max_time, last_value, data)
+SELECT sid, us_time(w), codec, n, us_time(lo), us_time(hi), last, data
+FROM unnest($1::integer[], $2::bigint[], $3::smallint[], $4::integer[], $5::bigint[],
+            $6::bigint[], $7::float8[], $8::bytea[]) AS t(sid, w, codec, n, lo, hi, last, data)
+ON CONFLICT (series_id, window_start) DO UPDATE SET
+    codec = EXCLUDED.codec, samples = EXCLUDED.samples, min_time = EXCLUDED.min_time,
+    max_time = EXCLUDED.max_time, data = EXCLUDED.data, written_at = now(),
+    -- a pass that only added staleness markers leaves the last real value as it was
+    last_value = coalesce(EXCLUDED.last_value, c.last_value)
+"""
+
+
+async def upsert_chunks(
+    conn: asyncpg.Connection,
+    rows: Sequence[tuple[int, int, int, int, int, int, float | None, bytes]],
+) -> None:
+    """Write (series_id, window_start_us, codec, samples, min_us, max_us, last_value, data)."""
+    if rows:
+        await conn.execute(_UPSERT_CHUNKS, *(list(col) for col in zip(*rows, strict=True)))
+
+
+_UPSERT_HOURS = """
+INSERT INTO metric_rollup_1h AS r
+    (series_id, bucket, count, sum, min, max, last, last_time, increase)
+SELECT sid, us_time(b), n, s, lo, hi, last, us_time(lt), inc
+FROM unnest($1::integer[], $2::bigint[], $3::integer[], $4::float8[], $5::float8[],
+            $6::float8[], $7::float8[], $8::bigint[], $9::float8[])
+     AS t(sid, b, n, s, lo, hi, last, lt, inc)
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max,
+    last = EXCLUDED.last, last_time = EXCLUDED.last_time, increase = EXCLUDED.increase
+"""
+
+
+async def upsert_hours(
+    conn: asyncpg.Connection,
+    rows: Sequence[tuple[int, int, int, float, float, float, float, int, float]],
+) -> None:
+    """Write (series_id, bucket_us, count, sum, min, max, last, last_time_us, increase): each
+    row replaces the hour's aggregate (the compactor recomputes whole hours)."""
+    if rows:
+        await conn.execute(_UPSERT_HOURS, *(list(col) for col in zip(*rows, strict=True)))
+
+
+async def delete_hours(conn: asyncpg.Connection, keys: Sequence[tuple[int, int]]) -> None:
+    """Drop the rollups of (series_id, bucket_us) hours left without samples."""
+    if keys:
+        await conn.execute(
+            """
+            DELETE FROM metric_rollup_1h r USING unnest($1::integer[], $2::bigint[]) AS k(sid, b)
+            WHERE r.series_id = k.sid AND r.bucket = us_time(k.b)
+            """,
+            *(list(col) for col in zip(*keys, strict=True)),
+        )
+
+
+async def open_chunks(conn: asyncpg.Connection, idle_s: float, limit: int) -> list[asyncpg.Record]:
+    """(series_id, window_start_us, data) of Gorilla chunks not written for ``idle_s``
+    seconds, oldest first, locked against a concurrent pass."""
+    return await conn.fetch(
+        """
+        SELECT series_id, time_us(window_start) AS w, data FROM metric_chunks
+        WHERE codec = 1 AND written_at < now() - make_interval(secs => $1)
+        ORDER BY written_at LIMIT $2
+        """,
+        idle_s,
+        limit,
+    )
+
+
+async def seal_chunks(
+    conn: asyncpg.Connection, rows: Sequence[tuple[int, int, bytes]], codec: int
+) -> None:
+    """Replace the data of (series_id, window_start_us) chunks with re-encoded bytes."""
+    if rows:
+        await conn.execute(
+            """
+            UPDATE metric_chunks c SET data = t.data, codec = $4
+            FROM unnest($1::integer[], $2::bigint[], $3::bytea[]) AS t(sid, w, data)
+            WHERE c.series_id = t.sid AND c.window_start = us_time(t.w)
+            """,
+            *(list(col) for col in zip(*rows, strict=True)),
+            codec,
+        )
+
+
+# -- reads over the store ----------------------------------------------------------------
+
+
+async def series_for_query(conn: asyncpg.Connection, where: Where) -> list[asyncpg.Record]:
+    """(series_id, labels) of the matching series in id order (``where`` over ``metric_series
+    s``)."""
+    return await conn.fetch(
+        f"SELECT s.series_id, s.labels FROM metric_series s{where.sql} ORDER BY s.series_id",  # noqa: S608 - where.sql binds every value
+        *where.args,
+    )
+
+
+async def chunks_between(
+    conn: asyncpg.Connection, series_ids: Sequence[int], lo_us: int, hi_us: int, window_us: int
+) -> list[tuple[int, bytes]]:
+    """(series_id, data) of the chunks of ``series_ids`` holding samples in [lo, hi)."""
+    rows = await conn.fetch(
+        """
+        SELECT series_id, data FROM metric_chunks
+        WHERE series_id = ANY($1::integer[])
+          AND window_start >= us_time($2::bigint - $4::bigint) AND window_start < us_time($3)
+          AND max_time >= us_time($2) AND min_time < us_time($3)
+        """,
+        series_ids,
+        lo_us,
+        hi_us,
+        window_us,
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def log_between(conn: asyncpg.Connection, lo_us: int, hi_us: int) -> list[bytes]:
+    """The write-log blocks (not yet compacted) with samples in [lo, hi), in write order."""
+    rows = await conn.fetch(
+        """
+        SELECT block FROM metric_log
+        WHERE max_time >= us_time($1) AND min_time < us_time($2) ORDER BY block_id
+        """,
+        lo_us,
+        hi_us,
+    )
+    return [r[0] for r in rows]
+
+
+async def log_min_time(conn: asyncpg.Connection, lo_us: int, hi_us: int) -> int | None:
+    """µs of the earliest not-yet-compacted sample in [lo, hi)'s blocks, if any."""
+    v: int | None = await conn.fetchval(
+        """
+        SELECT time_us(min(min_time)) FROM metric_log
+        WHERE max_time >= us_time($1) AND min_time < us_time($2)
+        """,
+        lo_us,
+        hi_us,
+    )
+    return v
+
+
+async def register_native(conn: asyncpg.Connection | asyncpg.Pool, path: str) -> None:
+    """Tell the SQL ``metrics`` function where the native decoder is."""
+    await conn.execute(
+        "INSERT INTO metric_native (path) VALUES ($1)"
+        " ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path",
+        path,
+    )
+
+
+# -- day partitions of the chunks and the hourly rollups --------------------------------
+
+
+def partition_name(table: str, day: date) -> str:
+    return f"{table}_{day:%Y%m%d}"
+
+
+async def partition_days(conn: asyncpg.Connection, table: str) -> list[str]:
+    """Names of the tables attached to ``table`` (one of PARTITIONED) as partitions."""
     rows = await conn.fetch(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'metric_points'"
-        " ORDER BY c.relname"
+        " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = $1 ORDER BY c.relname",
+        table,
     )
     return [r["relname"] for r in rows]
 
@@ -114,88 +375,23 @@ async def lock_partitions(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTITION_LOCK)
 
 
-async def create_partition(conn: asyncpg.Connection, day: date) -> bool:
-    """The partition of ``day``, unless it exists; True if it was created. Call inside a
-    transaction after :func:`lock_partitions`."""
-    name = partition_name(day)
+async def create_partition(conn: asyncpg.Connection, table: str, day: date) -> bool:
+    """The partition of ``day`` of ``table`` (one of PARTITIONED), unless it exists; True if it
+    was created. Call inside a transaction after :func:`lock_partitions`."""
+    assert table in PARTITIONED
+    name = partition_name(table, day)
     if await conn.fetchval("SELECT 1 FROM pg_class WHERE relname = $1", name):
         return False
     nxt = day + timedelta(days=1)
     await conn.execute(
-        f"CREATE TABLE {name} PARTITION OF metric_points"
+        f"CREATE TABLE {name} PARTITION OF {table}"
         f" FOR VALUES FROM ('{day.isoformat()}') TO ('{nxt.isoformat()}')"
     )
     return True
 
 
-async def drop_partition(conn: asyncpg.Connection, day: date) -> None:
-    """Drop the partition of ``day`` if it exists. Call after :func:`lock_partitions`."""
-    await conn.execute(f"DROP TABLE IF EXISTS {partition_name(day)}")
-
-
-async def delete_expired_rollups(conn: asyncpg.Connection, retention_days: int) -> None:
-    """Minute rollups older than the retention (hourly ones are kept: they are small)."""
-    await conn.execute(
-        "DELETE FROM metric_rollup_1m WHERE bucket < now() - make_interval(days => $1)",
-        retention_days,
-    )
-
-
-# -- writing a batch ---------------------------------------------------------------------
-
-
-async def copy_points(conn: asyncpg.Connection, source: AsyncIterable[bytes]) -> None:
-    """Binary COPY of (series_id, time, value) tuples, header and trailer included."""
-    await conn.copy_to_table(
-        "metric_points", source=source, columns=["series_id", "time", "value"], format="binary"
-    )
-
-
-async def copy_pending_rollups(conn: asyncpg.Connection, source: AsyncIterable[bytes]) -> None:
-    """Binary COPY of minute aggregates into metric_rollup_pending. A plain append: writers
-    never wait on each other's rollup rows; :func:`merge_pending` folds them in later."""
-    await conn.copy_to_table("metric_rollup_pending", source=source, format="binary")
-
-
-# -- merging pending aggregates into the rollups ----------------------------------------
-
-_MERGE = """
-INSERT INTO {table} AS r (series_id, bucket, count, sum, min, max, last, last_time)
-SELECT series_id, {bucket} AS b, sum(count), sum(sum), min(min), max(max),
-       (array_agg(last ORDER BY last_time DESC))[1], max(last_time)
-FROM moved GROUP BY series_id, b
-ORDER BY series_id, b
-ON CONFLICT (series_id, bucket) DO UPDATE SET
-    count = r.count + EXCLUDED.count,
-    sum = r.sum + EXCLUDED.sum,
-    min = least(r.min, EXCLUDED.min),
-    max = greatest(r.max, EXCLUDED.max),
-    last = CASE WHEN EXCLUDED.last_time >= r.last_time THEN EXCLUDED.last ELSE r.last END,
-    last_time = greatest(r.last_time, EXCLUDED.last_time)
-RETURNING 1
-"""
-# One statement moves up to $1 committed pending aggregates into both rollups (rows committed
-# after its snapshot stay for the next run). Bounded, so a backlog is worked off in steps that
-# each finish well inside the statement timeout instead of one that never does.
-MERGE_PENDING = f"""
-WITH moved AS (
-    DELETE FROM metric_rollup_pending
-    WHERE ctid = ANY (ARRAY(SELECT ctid FROM metric_rollup_pending LIMIT $1))
-    RETURNING *
-),
-m AS ({_MERGE.format(table="metric_rollup_1m", bucket="bucket")}),
-h AS ({_MERGE.format(table="metric_rollup_1h", bucket="date_trunc('hour', bucket)")})
-SELECT (SELECT count(*) FROM moved) AS moved
-"""  # noqa: S608 - built from the two constant statements above
-
-
-async def try_lock_merger(conn: asyncpg.Connection) -> bool:
-    """Become the one merger until the end of the caller's transaction; False if another
-    worker is merging."""
-    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", MERGE_LOCK))
-
-
-async def merge_pending(conn: asyncpg.Connection, chunk: int) -> int:
-    """Fold up to ``chunk`` pending aggregates into the 1m and 1h rollups; the number moved."""
-    moved: int = await conn.fetchval(MERGE_PENDING, chunk)
-    return moved
+async def drop_partition(conn: asyncpg.Connection, table: str, day: date) -> None:
+    """Drop the partition of ``day`` of ``table`` if it exists. Call after
+    :func:`lock_partitions`."""
+    assert table in PARTITIONED
+    await conn.execute(f"DROP TABLE IF EXISTS {partition_name(table, day)}")

@@ -1,0 +1,174 @@
+"""The compactor: folds committed write-log blocks into per-series chunks and hourly rollups,
+and seals chunks nobody writes any more.
+
+One at a time across every worker and process (a transaction-scoped advisory lock): each pass
+reads the oldest blocks (up to ``max_samples`` samples), merges them into the chunks of the
+windows they touch (native ``compact``: out-of-order samples in place, a duplicate timestamp
+written once, the later write winning, NaN bits kept), recomputes those windows' hourly
+rollups, and deletes the blocks — all in one transaction. A crash before the commit leaves the
+blocks where they were and the next pass does the same work again (``compact`` is idempotent);
+after it, the blocks are gone and their samples are in the chunks. Readers see either.
+
+Open chunks are written with Gorilla (cheap to rewrite on every pass); a chunk not written for
+``seal_after`` seconds is re-encoded with pcodec (smaller: ``bench/ingest/CODECS.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from hearth_core.metrics import repo
+from hearth_core.metrics.chunks import (
+    CODEC_IDS,
+    WINDOW_US,
+    BlockError,
+    ChunkError,
+    compact_windows,
+    reencode_chunks,
+    touched_windows,
+)
+from hearth_core.metrics.partitions import Partitions
+
+log = logging.getLogger("hearth.metrics")
+FAILURES = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, BlockError, ChunkError)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    blocks: int
+    samples: int
+    windows: int
+    seconds: float
+
+
+class Compactor:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        partitions: Partitions,
+        *,
+        max_samples: int,
+        interval: float,
+        seal_after: float,
+        seal_batch: int = 5000,
+    ) -> None:
+        self.pool = pool
+        self.partitions = partitions
+        self.max_samples = max_samples
+        self.interval = interval
+        self.seal_after = seal_after
+        self.seal_batch = seal_batch
+        self.compacted_samples = 0
+
+    async def compact_once(self) -> PassResult | None:
+        """One pass; None when another worker holds the compactor lock."""
+        started = time.perf_counter()
+        await self._ensure_partitions()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await repo.try_lock_compactor(conn):
+                return None
+            rows = await repo.log_blocks(conn, self.max_samples)
+            if not rows:
+                return PassResult(0, 0, 0, time.perf_counter() - started)
+            blocks = [r["block"] for r in rows]
+            keys = await asyncio.to_thread(touched_windows, blocks, WINDOW_US)
+            existing = await repo.chunks_at(conn, keys)
+            prev = await repo.values_before(conn, keys, WINDOW_US)
+            windows = await asyncio.to_thread(
+                compact_windows, blocks, existing, WINDOW_US, "gorilla", prev
+            )
+            await repo.upsert_chunks(
+                conn,
+                [
+                    (
+                        w.series_id,
+                        w.window_start_us,
+                        CODEC_IDS["gorilla"],
+                        w.samples,
+                        w.min_time_us,
+                        w.max_time_us,
+                        w.rollups[-1].last if w.rollups else None,
+                        w.data,
+                    )
+                    for w in windows
+                ],
+            )
+            await repo.upsert_hours(
+                conn,
+                [
+                    (
+                        w.series_id,
+                        r.bucket_us,
+                        r.count,
+                        r.sum,
+                        r.min,
+                        r.max,
+                        r.last,
+                        r.last_time_us,
+                        r.increase,
+                    )
+                    for w in windows
+                    for r in w.rollups
+                ],
+            )
+            await repo.delete_hours(
+                conn, [(w.series_id, h) for w in windows for h in w.empty_hours]
+            )
+            await repo.delete_blocks(conn, [r["block_id"] for r in rows])
+        samples = sum(r["samples"] for r in rows)
+        self.compacted_samples += samples
+        return PassResult(len(rows), samples, len(windows), time.perf_counter() - started)
+
+    async def _ensure_partitions(self) -> None:
+        async with self.pool.acquire() as conn:
+            span = await repo.log_span(conn)
+        if span is not None:
+            await self.partitions.ensure(self.pool, *span)
+
+    async def seal_once(self) -> int:
+        """Re-encode up to ``seal_batch`` idle Gorilla chunks with pcodec; how many."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await repo.try_lock_compactor(conn):
+                return 0
+            rows = await repo.open_chunks(conn, self.seal_after, self.seal_batch)
+            if not rows:
+                return 0
+            sealed = await asyncio.to_thread(reencode_chunks, [r["data"] for r in rows], "pco")
+            await repo.seal_chunks(
+                conn,
+                [(r["series_id"], r["w"], d) for r, d in zip(rows, sealed, strict=True)],
+                CODEC_IDS["pco"],
+            )
+        return len(rows)
+
+    async def catch_up(self) -> None:
+        """Compact until the log is empty (tests, the migration's follow-up, shutdown)."""
+        while True:
+            result = await self.compact_once()
+            if result is not None and result.blocks == 0:
+                return
+            if result is None:
+                await asyncio.sleep(0.05)
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                result = await self.compact_once()
+                busy = result is not None and result.samples >= self.max_samples
+                if not busy:
+                    busy = await self.seal_once() >= self.seal_batch
+            except FAILURES as exc:
+                # A corrupt block stays in the log (nothing is dropped): it is logged on every
+                # attempt until someone looks.
+                log.warning(
+                    "compaction failed; the write log keeps the samples",
+                    extra={"error": repr(exc)},
+                )
+                busy = False
+            if not busy:
+                await asyncio.sleep(self.interval)

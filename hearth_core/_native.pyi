@@ -494,6 +494,7 @@ def compact(
         int,
         list[tuple[int, int, float, float, float, float, int, float]],
         list[int],
+        float | None,
     ]
 ]:
     """Fold one compaction pass's write-log blocks into per-window chunks.
@@ -507,13 +508,17 @@ def compact(
     nothing (a pass that did not commit can simply be redone).
 
     Returns one row per touched key, in key order: ``(series_id, window_start_us,
-    chunk, samples, min_time_us, max_time_us, rollups, empty_hours)``. ``rollups``
+    chunk, samples, min_time_us, max_time_us, rollups, empty_hours, last_value)``.
+    ``rollups``
     are the 1-hour rows (as ``rollups``) of every hour from the first one a new
     sample touched to the window's end: a changed sample changes the next sample's
     counter increase, which may lie in a later hour. ``empty_hours`` are touched
     hours left with only staleness markers: their stored rollup row is obsolete.
-    The increase of a window's first sample uses ``prev_values[key]`` (the series'
-    last value before the window); without it that sample adds nothing. Runs with
+    The increase of a window's first sample uses the last value of the window just
+    before when this call merges that one too, else ``prev_values[key]`` (the series'
+    last value before the window); without either that sample adds nothing.
+    ``last_value`` is the window's last value that is neither a staleness marker nor
+    NaN (``None`` if there is none): pass it as the next window's ``prev_values``. Runs with
     the GIL released.
 
     Raises:

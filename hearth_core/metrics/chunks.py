@@ -123,6 +123,8 @@ class CompactedWindow:
     """1-hour rollups from the first touched hour to the window's end (upsert them)."""
     empty_hours: tuple[int, ...]
     """Touched hours left with only staleness markers (delete their rollup rows)."""
+    last_value: float | None
+    """Last value neither a staleness marker nor NaN: the next window's baseline."""
 
 
 def compact_windows(
@@ -134,8 +136,10 @@ def compact_windows(
 ) -> list[CompactedWindow]:
     """``compact`` as dataclasses (one per touched window, in key order)."""
     return [
-        CompactedWindow(sid, start, data, n, lo, hi, tuple(Rollup(*r) for r in rows), tuple(empty))
-        for sid, start, data, n, lo, hi, rows, empty in compact(
+        CompactedWindow(
+            sid, start, data, n, lo, hi, tuple(Rollup(*r) for r in rows), tuple(empty), last
+        )
+        for sid, start, data, n, lo, hi, rows, empty, last in compact(
             blocks, existing, window_us, codec, prev_values
         )
     ]

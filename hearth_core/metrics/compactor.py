@@ -92,7 +92,7 @@ class Compactor:
                         w.samples,
                         w.min_time_us,
                         w.max_time_us,
-                        w.rollups[-1].last if w.rollups else None,
+                        w.last_value,
                         w.data,
                     )
                     for w in windows

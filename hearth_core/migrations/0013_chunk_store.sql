@@ -22,7 +22,7 @@ CREATE TABLE metric_chunks (
     samples       integer NOT NULL,     -- staleness markers included
     min_time      timestamptz NOT NULL,
     max_time      timestamptz NOT NULL,
-    last_value    double precision,     -- last sample that is not a staleness marker
+    last_value    double precision,     -- last value neither NaN nor a staleness marker
     written_at    timestamptz NOT NULL DEFAULT now(),
     data          bytea NOT NULL,       -- native/src/chunk: self-describing, checksummed
     PRIMARY KEY (series_id, window_start)

@@ -89,6 +89,9 @@ pub struct Compacted {
     /// Touched hours without a rollup (only staleness markers left): a rollup
     /// row stored for them before is obsolete.
     pub empty_hours: Vec<i64>,
+    /// The window's last value that is neither a staleness marker nor NaN: the
+    /// baseline of the next window's first counter increase (`prev`).
+    pub last_value: Option<f64>,
 }
 
 fn check_window(window_us: i64) -> Result<(), CompactError> {
@@ -199,10 +202,19 @@ pub fn compact<B: AsRef<[u8]>, C: AsRef<[u8]>>(
 ) -> Result<Vec<Compacted>, CompactError> {
     check_window(window_us)?;
     let decoded = decode_blocks(blocks)?;
-    let mut out = Vec::new();
+    let mut out: Vec<Compacted> = Vec::new();
     for (series_id, new) in block::fold(&decoded) {
         for (window_start_us, r) in windows(&new.timestamps, window_us) {
             let key = (series_id, window_start_us);
+            // The window just before, merged in this same pass, is newer than any stored
+            // baseline the caller looked up for it.
+            let in_pass = out.last().filter(|c| {
+                c.series_id == series_id && c.window_start_us == window_start_us - window_us
+            });
+            let baseline = match in_pass {
+                Some(c) => c.last_value,
+                None => prev.get(&key).copied(),
+            };
             let err = |error| CompactError::Chunk { key, error };
             let (new_ts, new_vs) = (&new.timestamps[r.clone()], &new.values[r]);
             let merged = match existing.get(&key) {
@@ -228,13 +240,8 @@ pub fn compact<B: AsRef<[u8]>, C: AsRef<[u8]>>(
             let data =
                 chunk::encode_with(codec, &merged.timestamps, &merged.values).map_err(err)?;
             let first_hour = bucket_start(new_ts[0], HOUR_US);
-            let mut all = rollup::rollups(
-                &merged.timestamps,
-                &merged.values,
-                HOUR_US,
-                prev.get(&key).copied(),
-            )
-            .map_err(err)?;
+            let mut all = rollup::rollups(&merged.timestamps, &merged.values, HOUR_US, baseline)
+                .map_err(err)?;
             all.retain(|h| h.bucket_us >= first_hour);
             let mut empty_hours: Vec<i64> = Vec::new();
             for &t in new_ts {
@@ -252,6 +259,7 @@ pub fn compact<B: AsRef<[u8]>, C: AsRef<[u8]>>(
                 max_time_us: *merged.timestamps.last().expect("at least one new sample"),
                 rollups: all,
                 empty_hours,
+                last_value: merged.values.iter().rev().copied().find(|v| !v.is_nan()),
             });
         }
     }

@@ -112,7 +112,7 @@ fn check_against_model(
             .collect::<Vec<_>>(),
         want.keys().copied().collect::<Vec<_>>()
     );
-    for (c, (_, (samples, hours))) in got.iter().zip(&want) {
+    for (c, (key, (samples, hours))) in got.iter().zip(&want) {
         let s = chunk::decode(&c.chunk).unwrap();
         let pairs: Vec<(i64, u64)> = s
             .timestamps
@@ -128,7 +128,21 @@ fn check_against_model(
         let first = *hours.iter().next().unwrap();
         let ts: Vec<i64> = want_pairs.iter().map(|p| p.0).collect();
         let vs: Vec<f64> = want_pairs.iter().map(|p| f64::from_bits(p.1)).collect();
-        let all = rollup::rollups(&ts, &vs, HOUR_US, None).unwrap();
+        // The window just before, merged in the same pass, gives the baseline.
+        let baseline = want
+            .get(&(key.0, key.1 - window_us))
+            .and_then(|(before, _)| {
+                before
+                    .values()
+                    .rev()
+                    .map(|&b| f64::from_bits(b))
+                    .find(|v| !v.is_nan())
+            });
+        let all = rollup::rollups(&ts, &vs, HOUR_US, baseline).unwrap();
+        prop_assert_eq!(
+            format!("{:?}", c.last_value),
+            format!("{:?}", vs.iter().rev().copied().find(|v| !v.is_nan()))
+        );
         let want_rollups: Vec<Rollup> = all.into_iter().filter(|r| r.bucket_us >= first).collect();
         prop_assert_eq!(
             format!("{:?}", c.rollups),
@@ -247,8 +261,13 @@ fn out_of_order_and_duplicates_later_write_wins() {
     assert_eq!((got[1].min_time_us, got[1].max_time_us), (t0, t0 + 30));
     let r = &got[1].rollups;
     assert_eq!(r.len(), 1);
-    // prev 0.5 → 1 adds 0.5, the marker is skipped, 1 → 3 adds 2.
-    assert_eq!((r[0].count, r[0].sum, r[0].increase), (2, 4.0, 2.5));
+    // The window before (merged in this pass, last value 6) is the baseline, not the
+    // caller's 0.5: 6 → 1 is a reset and adds 1, the marker is skipped, 1 → 3 adds 2.
+    assert_eq!((r[0].count, r[0].sum, r[0].increase), (2, 4.0, 3.0));
+    assert_eq!(
+        (got[0].last_value, got[1].last_value),
+        (Some(6.0), Some(3.0))
+    );
 }
 
 #[test]

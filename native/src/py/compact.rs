@@ -40,7 +40,17 @@ fn touched_windows(
     Ok(py.detach(move || kernel::touched_windows(&blocks, window_us))?)
 }
 
-type CompactedRow = (i64, i64, Vec<u8>, usize, i64, i64, Vec<RollupRow>, Vec<i64>);
+type CompactedRow = (
+    i64,
+    i64,
+    Vec<u8>,
+    usize,
+    i64,
+    i64,
+    Vec<RollupRow>,
+    Vec<i64>,
+    Option<f64>,
+);
 
 /// compact(blocks, existing, window_us, codec="pco", prev_values=None)
 /// --
@@ -72,6 +82,7 @@ fn compact_windows(
                 c.max_time_us,
                 c.rollups.into_iter().map(rollup_row).collect(),
                 c.empty_hours,
+                c.last_value,
             )
         })
         .collect())

@@ -70,18 +70,8 @@ async def _bulk(http, live, headers, body, ctype, *, params=None, extra=None):
 
 
 async def _count(live, ns="app") -> int:
-    return await live.app[DB].fetchval(
-        "SELECT count(*) FROM metric_points p JOIN metric_series s USING (series_id) WHERE s.namespace=$1",
-        ns,
-    )
-
-
-async def _merged(live, seconds: float = 15.0) -> None:
-    """Wait until the background merger has folded every committed aggregate into the rollups."""
-    deadline = time.monotonic() + seconds
-    while await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending"):
-        assert time.monotonic() < deadline, "the rollup merger did not catch up"
-        await asyncio.sleep(0.05)
+    """Samples of a namespace, through the SQL ``metrics`` function (chunks and log tail)."""
+    return await live.app[DB].fetchval("SELECT count(*) FROM metrics($1)", ns)
 
 
 @pytest.mark.parametrize("shape", list(BODIES))
@@ -120,7 +110,8 @@ async def test_timestamp_forms_and_default(live, http, mh):
     )
     assert status == 200
     times = [
-        r["time"] for r in await live.app[DB].fetch("SELECT time FROM metric_points ORDER BY time")
+        r["timestamp"]
+        for r in await live.app[DB].fetch('SELECT "timestamp" FROM metrics ORDER BY 1')
     ]
     assert datetime.fromtimestamp(ms / 1000, UTC) in times
     assert datetime.fromtimestamp(NOW - 50, UTC) in times
@@ -217,7 +208,7 @@ async def test_gzip_past_the_decompressed_limit_is_413(settings, aiohttp_server,
     small = gzip.compress(orjson.dumps(pts(3)) + b" " * (32 * 1024 - len(orjson.dumps(pts(3)))))
     status, result, _ = await _bulk(http, lv, headers, small, "application/json", extra=gz)
     assert status == 200 and result["accepted"] == 3
-    assert await lv.app[DB].fetchval("SELECT count(*) FROM metric_points") == 3
+    assert await lv.app[DB].fetchval("SELECT count(*) FROM metrics") == 3
 
 
 async def test_idempotent_retry_writes_once(live, http, mh):
@@ -267,7 +258,7 @@ async def test_503_when_the_budget_is_tiny(settings, aiohttp_server, http):
         if status == 503:
             assert headers_["Retry-After"] == "1"
     acked = sum(r[1]["accepted"] for r in results if r[0] == 200)
-    assert await lv.app[DB].fetchval("SELECT count(*) FROM metric_points") == acked
+    assert await lv.app[DB].fetchval("SELECT count(*) FROM metrics") == acked
 
 
 async def test_series_dictionary_across_a_restart(live, http, mh, settings, aiohttp_server):
@@ -293,7 +284,30 @@ async def test_series_dictionary_across_a_restart(live, http, mh, settings, aioh
     assert len(after) == 4 and all(after[h] == sid for h, sid in ids.items())
 
 
-async def test_rollups_equal_a_group_by_over_raw_points(live, http, mh):
+def reference_hours(points: list[dict]) -> dict[tuple[str, int], tuple]:
+    """Hourly (count, sum, min, max, last, increase) per (series label, hour) from the raw
+    samples: the counter increase adds v - prev, or v after a reset; a series' first sample
+    adds nothing."""
+    out: dict[tuple[str, int], list] = {}
+    by_series: dict[str, list[tuple[int, float]]] = {}
+    for p in points:
+        us = round(p["timestamp"] * 1e6)
+        by_series.setdefault(p["labels"]["r"], []).append((us, p["value"]))
+    for r, samples in by_series.items():
+        prev = None
+        for us, v in sorted(samples):
+            hour = us // 3_600_000_000 * 3600
+            agg = out.setdefault((r, hour), [0, 0.0, v, v, v, 0.0])
+            agg[0] += 1
+            agg[1] += v
+            agg[2], agg[3], agg[4] = min(agg[2], v), max(agg[3], v), v
+            if prev is not None:
+                agg[5] += v - prev if v >= prev else v
+            prev = v
+    return {k: tuple(v) for k, v in out.items()}
+
+
+async def test_rollups_equal_a_reference_over_the_raw_samples(live, http, mh):
     import random
 
     rng = random.Random(3)
@@ -302,31 +316,26 @@ async def test_rollups_equal_a_group_by_over_raw_points(live, http, mh):
             "namespace": "app",
             "name": "lat",
             "labels": {"r": str(rng.randrange(3))},
-            "value": rng.uniform(-5, 5),
-            "timestamp": NOW - 7200 + rng.randrange(7200) + rng.random(),
+            "value": float(rng.randrange(-500, 500)),
+            "timestamp": NOW - 4 * 3600 + rng.randrange(4 * 3600) + rng.randrange(1000) / 1000,
         }
         for _ in range(3000)
     ]
-    for i in range(0, 3000, 500):  # several requests, so rollups are merged across batches
+    # several requests, compacted as they come: windows are merged across passes
+    for i in range(0, 3000, 500):
         status, _, _ = await _bulk(
             http, live, mh, orjson.dumps(points[i : i + 500]), "application/json"
         )
         assert status == 200
-    # Aggregates committed with the points are folded into the rollups by the background merger.
-    await _merged(live)
-    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending") == 0
-    for table, unit in (("metric_rollup_1m", "minute"), ("metric_rollup_1h", "hour")):
-        diff = await live.app[DB].fetchval(f"""
-            WITH ref AS (
-                SELECT series_id, date_trunc('{unit}', time) AS bucket, count(*) AS count, sum(value) AS sum,
-                       min(value) AS min, max(value) AS max,
-                       (array_agg(value ORDER BY time DESC))[1] AS last
-                FROM metric_points GROUP BY 1, 2)
-            SELECT count(*) FROM ref FULL JOIN {table} r USING (series_id, bucket)
-            WHERE r.count IS DISTINCT FROM ref.count OR abs(r.sum - ref.sum) > 1e-9
-               OR r.min IS DISTINCT FROM ref.min OR r.max IS DISTINCT FROM ref.max
-               OR r.last IS DISTINCT FROM ref.last""")
-        assert diff == 0, table
+        await asyncio.sleep(0.3)
+    await live.app[INGEST].compactor.catch_up()
+    rows = await live.app[DB].fetch(
+        """SELECT s.labels->>'r' AS r, date_part('epoch', h.bucket)::bigint AS hour,
+                  h.count, h.sum, h.min, h.max, h.last, h.increase
+           FROM metric_rollup_1h h JOIN metric_series s USING (series_id) WHERE s.name = 'lat'"""
+    )
+    got = {(r["r"], r["hour"]): tuple(r)[2:] for r in rows}
+    assert got == reference_hours(points)
 
 
 async def test_partitions_and_retention(live, http, mh):
@@ -334,6 +343,10 @@ async def test_partitions_and_retention(live, http, mh):
     parts = live.app[INGEST].partitions
     async with live.app[DB].acquire() as conn:
         await parts._create(conn, old_day)
+        await conn.execute(
+            "INSERT INTO metric_rollup_1h VALUES (1, $1, 1, 1, 1, 1, 1, now(), 0)",
+            datetime.combine(old_day, datetime.min.time(), UTC),
+        )
     names = {
         r["relname"]
         for r in await live.app[DB].fetch(
@@ -341,12 +354,12 @@ async def test_partitions_and_retention(live, http, mh):
         )
     }
     today = datetime.now(UTC).date()
-    assert (
-        f"metric_points_{today:%Y%m%d}" in names
-        and f"metric_points_{today + timedelta(3):%Y%m%d}" in names
-    )
+    for table in ("metric_chunks", "metric_rollup_1h"):
+        assert f"{table}_{today:%Y%m%d}" in names
+        assert f"{table}_{today + timedelta(3):%Y%m%d}" in names
     dropped = await parts.maintain(live.app[DB], retention_days=30)
-    assert dropped == [f"metric_points_{old_day:%Y%m%d}"]
+    assert dropped == [f"metric_chunks_{old_day:%Y%m%d}", f"metric_rollup_1h_{old_day:%Y%m%d}"]
+    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_1h") == 0
 
 
 async def test_ingest_status_lists_recent_batches(live, http, mh):
@@ -387,15 +400,19 @@ async def test_cli_ingest_streams_a_file(live, tmp_path, mh, hearth_env):
     assert await _count(live, "cli") == 2500
 
 
-async def test_merger_works_off_a_backlog_in_bounded_chunks(live, http, mh):
-    from ingest.batcher import merge_pending
-
-    live.app[INGEST]._merger.cancel()  # this test is the merger
-    body = orjson.dumps(pts(900, series=30, start=NOW - 3 * 3600))
-    status, _, _ = await _bulk(http, live, mh, body, "application/json")
-    assert status == 200
-    pending = await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending")
-    assert pending > 7
-    moved = await merge_pending(live.app[DB], chunk=7)
-    assert moved == pending  # several chunks of 7, until caught up
-    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_pending") == 0
+async def test_compactor_works_off_a_backlog_in_bounded_passes(live, http, mh):
+    compactor = live.app[INGEST].compactor
+    live.app[INGEST]._compaction.cancel()  # this test is the compactor
+    for k in range(9):
+        body = orjson.dumps(pts(100, series=30, start=NOW - 3 * 3600 + k * 100))
+        status, _, _ = await _bulk(http, live, mh, body, "application/json")
+        assert status == 200
+    assert await _count(live) == 900  # readable from the log before any compaction
+    compactor.max_samples = 250
+    passes = []
+    while (result := await compactor.compact_once()) is not None and result.blocks:
+        passes.append(result.samples)
+    assert passes == [300, 300, 300]  # a pass stops at the block that crosses the budget
+    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_log") == 0
+    assert await _count(live) == 900
+    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_chunks") > 0

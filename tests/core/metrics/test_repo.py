@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
 import pytest
 
-from hearth_core._native import COPY_HEADER, COPY_TRAILER, DecodedBatch, decode_points
+from hearth_core._native import DecodedBatch, decode_points
 from hearth_core.db.paging import Where
 from hearth_core.db.pool import connect
 from hearth_core.metrics import repo
-from hearth_core.metrics.query import Query, match_labels, parse_matcher
+from hearth_core.metrics.chunks import (
+    WINDOW_US,
+    chunk_header,
+    decode_block,
+    decode_chunk,
+    encode_block,
+    encode_chunk,
+)
+from hearth_core.metrics.query import match_labels, parse_matcher
 from hearth_core.settings import Settings
 
 NOW = int(time.time()) // 3600 * 3600 - 3600  # the start of the last whole hour
@@ -38,18 +45,14 @@ def decode(body: bytes) -> DecodedBatch:
     )
 
 
-async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
-    yield COPY_HEADER
-    for p in parts:
-        yield p
-    yield COPY_TRAILER
-
-
 async def partition_today(conn: asyncpg.Connection) -> None:
     async with conn.transaction():
         await repo.lock_partitions(conn)
         for d in (-1, 0):
-            await repo.create_partition(conn, (datetime.now(UTC) + timedelta(days=d)).date())
+            for table in repo.PARTITIONED:
+                await repo.create_partition(
+                    conn, table, (datetime.now(UTC) + timedelta(days=d)).date()
+                )
 
 
 async def test_upsert_series_is_idempotent_and_looks_up_by_hash(db):
@@ -88,123 +91,121 @@ async def test_find_series_pages_and_filters_by_labels(db):
 
 
 async def test_partitions_are_created_once_listed_and_dropped(db):
-    assert await repo.points_table_kind(db) == "p"
     day = datetime(2031, 5, 17).date()
     async with db.transaction():
         await repo.lock_partitions(db)
-        assert await repo.create_partition(db, day) is True
-        assert await repo.create_partition(db, day) is False
-    assert "metric_points_20310517" in await repo.partition_names(db)
+        for table in repo.PARTITIONED:
+            assert await repo.create_partition(db, table, day) is True
+            assert await repo.create_partition(db, table, day) is False
+    assert "metric_chunks_20310517" in await repo.partition_days(db, "metric_chunks")
+    assert "metric_rollup_1h_20310517" in await repo.partition_days(db, "metric_rollup_1h")
     await db.execute(
-        "INSERT INTO metric_points VALUES (1, '2031-05-17T23:59:59Z', 1.0)"
+        "INSERT INTO metric_rollup_1h VALUES (1, '2031-05-17T23:00:00Z', 1, 1, 1, 1, 1, now(), 0)"
     )  # the day's range is its own
     with pytest.raises(asyncpg.CheckViolationError):  # no partition holds the next day
-        await db.execute("INSERT INTO metric_points VALUES (1, '2031-05-18T00:00:00Z', 1.0)")
+        await db.execute(
+            "INSERT INTO metric_rollup_1h VALUES (1, '2031-05-18T00:00:00Z', 1, 1, 1, 1, 1, now(), 0)"
+        )
     async with db.transaction():
         await repo.lock_partitions(db)
-        await repo.drop_partition(db, day)
-        await repo.drop_partition(db, day)  # already gone: no error
-    assert "metric_points_20310517" not in await repo.partition_names(db)
+        for table in repo.PARTITIONED:
+            await repo.drop_partition(db, table, day)
+            await repo.drop_partition(db, table, day)  # already gone: no error
+    assert "metric_chunks_20310517" not in await repo.partition_days(db, "metric_chunks")
+    with pytest.raises(AssertionError):  # only the partitioned store tables
+        await repo.create_partition(db, "users", day)
 
 
-async def test_copy_then_merge_folds_pending_into_both_rollups(db):
-    await partition_today(db)
-    points = [
-        {
-            "namespace": "app",
-            "name": "lat",
-            "labels": {"r": str(i % 2)},
-            "value": float(i),
-            "timestamp": NOW + i * 20,
-        }
-        for i in range(12)  # 4 minutes, 2 series
-    ]
-    batch = decode(orjson.dumps(points))
-    assert batch.accepted == 12
-    ids = await repo.upsert_series(db, sorted(batch.series()))
-    async with db.transaction():
-        await repo.copy_points(db, chunks(batch.encode_copy(ids)))
-        await repo.copy_pending_rollups(db, chunks(batch.encode_rollups(ids, 60)))
-    assert await db.fetchval("SELECT count(*) FROM metric_points") == 12
-    pending = await db.fetchval("SELECT count(*) FROM metric_rollup_pending")
-    assert pending == 8  # 4 minutes x 2 series
-    async with db.transaction():
-        assert await repo.try_lock_merger(db)
-        assert await repo.merge_pending(db, 5) == 5  # bounded by the chunk
-    async with db.transaction():
-        assert await repo.try_lock_merger(db)
-        assert await repo.merge_pending(db, 5) == 3
-    assert await db.fetchval("SELECT count(*) FROM metric_rollup_pending") == 0
-    hour = await db.fetch("SELECT count, sum, min, max, last FROM metric_rollup_1h ORDER BY sum")
-    # series r=0 got values 0, 2, ..., 10; r=1 got 1, 3, ..., 11 — all in one hour
-    assert [tuple(r) for r in hour] == [(6, 30.0, 0.0, 10.0, 10.0), (6, 36.0, 1.0, 11.0, 11.0)]
-    minutes = await db.fetchval("SELECT sum(count) FROM metric_rollup_1m")
-    assert minutes == 12 and await db.fetchval("SELECT count(*) FROM metric_rollup_1m") == 8
-    # merged again, a second batch of the same minutes adds up instead of replacing
-    async with db.transaction():
-        await repo.copy_pending_rollups(db, chunks(batch.encode_rollups(ids, 60)))
-        await repo.merge_pending(db, 100)
-    assert await db.fetchval("SELECT sum(count) FROM metric_rollup_1h") == 24
+def block(sid: int, start_us: int, n: int) -> tuple[int, int, int, bytes]:
+    ts = [start_us + i * 15_000_000 for i in range(n)]
+    return n, ts[0], ts[-1], encode_block([sid] * n, ts, [float(i) for i in range(n)])
 
 
-async def test_one_merger_at_a_time(db, settings: Settings):
+async def test_the_log_takes_blocks_in_write_order_up_to_a_sample_budget(db):
+    t0 = NOW * 1_000_000
+    blocks = [block(1, t0, 4), block(2, t0 + 7, 3), block(1, t0 - 60_000_000, 5)]
+    async with db.transaction():
+        await repo.append_blocks(db, blocks[:2])
+    await repo.append_blocks(db, blocks[2:])
+    state = await repo.log_state(db)
+    assert (state["blocks"], state["samples"]) == (3, 12)
+    assert state["bytes"] == sum(len(b[3]) for b in blocks) and state["oldest_age_s"] >= 0
+    assert await repo.log_span(db) == (t0 - 60_000_000, t0 + 7 + 2 * 15_000_000)
+    first = await repo.log_blocks(db, 5)  # 4 samples taken, the next block starts below 5
+    assert [r["samples"] for r in first] == [4, 3]
+    assert decode_block(first[1]["block"])[0] == [2, 2, 2]
+    assert [r["samples"] for r in await repo.log_blocks(db, 1)] == [4]  # at least one block
+    assert await repo.log_between(db, t0 + 8, t0 + 9) == [blocks[0][3], blocks[1][3]]
+    assert await repo.log_min_time(db, t0, t0 + 1) == t0 - 60_000_000
+    assert await repo.log_min_time(db, t0 + 10**12, t0 + 10**12 + 1) is None
+    await repo.delete_blocks(db, [r["block_id"] for r in first])
+    assert (await repo.log_state(db))["samples"] == 5
+
+
+async def test_one_compactor_at_a_time(db, settings: Settings):
     assert settings.database_url is not None
     other = await connect(settings.database_url)
     try:
         async with db.transaction():
-            assert await repo.try_lock_merger(db)
+            assert await repo.try_lock_compactor(db)
             async with other.transaction():
-                assert not await repo.try_lock_merger(other)
+                assert not await repo.try_lock_compactor(other)
         async with other.transaction():  # released with the first transaction
-            assert await repo.try_lock_merger(other)
+            assert await repo.try_lock_compactor(other)
     finally:
         await other.close()
 
 
-async def test_windows_reads_rollups_and_pending_alike(db):
+async def test_chunks_upsert_read_baselines_and_seal(db):
     await partition_today(db)
-    points = [
-        {
-            "namespace": "app",
-            "name": "lat",
-            "labels": {"r": "a"},
-            "value": float(v),
-            "timestamp": NOW + 60 * m + s,
-        }
-        for m, v in ((0, 1), (0, 3), (1, 5), (2, 7))
-        for s in (0,)
-    ]
-    points[1]["timestamp"] += 30
-    batch = decode(orjson.dumps(points))
-    ids = await repo.upsert_series(db, sorted(batch.series()))
-    async with db.transaction():
-        await repo.copy_points(db, chunks(batch.encode_copy(ids)))
-        await repo.copy_pending_rollups(db, chunks(batch.encode_rollups(ids, 60)))
-    q = Query(namespace="app", name="lat", start=NOW, end=NOW + 180, step=60, agg="avg")
-    unmerged = [(r["t"], r["value"]) for r in await repo.windows(db, q)]
-    assert unmerged == [(NOW, 2.0), (NOW + 60, 5.0), (NOW + 120, 7.0)]
-    async with db.transaction():
-        await repo.merge_pending(db, 100)
-    merged = await repo.windows(db, q)
-    assert [(r["t"], r["value"]) for r in merged] == unmerged
-    assert merged[0]["key"] == {"__series": ids[batch.series()[0][0]], "r": "a"}
-    raw = await repo.windows(db, Query(**{**vars(q), "step": 30, "agg": "max"}))
-    assert [(r["t"], r["value"]) for r in raw] == [
-        (NOW, 1.0),
-        (NOW + 30, 3.0),
-        (NOW + 60, 5.0),
-        (NOW + 120, 7.0),
-    ]
+    w = NOW * 1_000_000 // WINDOW_US * WINDOW_US
+    gorilla = encode_chunk([w + 1, w + 2], [1.0, 2.0], "gorilla")
+    await repo.upsert_chunks(
+        db,
+        [
+            (1, w - WINDOW_US, 1, 1, w - 5, w - 5, 7.0, encode_chunk([w - 5], [7.0], "gorilla")),
+            (1, w, 1, 2, w + 1, w + 2, 2.0, gorilla),
+        ],
+    )
+    assert await repo.chunks_at(db, [(1, w), (1, w + WINDOW_US), (2, w)]) == {(1, w): gorilla}
+    # the latest earlier chunk within the lookback gives the baseline
+    assert await repo.values_before(db, [(1, w), (1, w - WINDOW_US)], WINDOW_US) == {(1, w): 7.0}
+    assert await repo.values_before(db, [(1, w + 2 * WINDOW_US)], WINDOW_US) == {}
+    # a pass that only wrote staleness markers keeps the last real value
+    await repo.upsert_chunks(db, [(1, w, 1, 3, w + 1, w + 3, None, gorilla)])
+    assert await db.fetchval("SELECT last_value FROM metric_chunks WHERE samples = 3") == 2.0
+    got = await repo.chunks_between(db, [1, 2], w, w + 3, WINDOW_US)
+    assert got == [(1, gorilla)]  # the earlier window ends before lo
+    assert len(await repo.chunks_between(db, [1], w - 5, w + 3, WINDOW_US)) == 2
+    assert await repo.open_chunk_count(db) == 2
+    assert await repo.open_chunks(db, 3600, 10) == []  # written just now: not idle
+    idle = await repo.open_chunks(db, 0, 10)
+    assert {(r["series_id"], r["w"]) for r in idle} == {(1, w), (1, w - WINDOW_US)}
+    sealed = [(r["series_id"], r["w"], encode_chunk(*decode_chunk(r["data"]), "pco")) for r in idle]
+    await repo.seal_chunks(db, sealed, 2)
+    assert await repo.open_chunk_count(db) == 0
+    data = await db.fetchval("SELECT data FROM metric_chunks WHERE window_start = us_time($1)", w)
+    assert chunk_header(data)[0] == "pco" and decode_chunk(data) == ([w + 1, w + 2], [1.0, 2.0])
 
 
-async def test_expired_minute_rollups_are_deleted(db):
-    row = "($1, now() - make_interval(days => $2), 1, 1, 1, 1, 1, now())"
-    for sid, days in ((1, 40), (2, 2)):
-        await db.execute(
-            "INSERT INTO metric_rollup_1m (series_id, bucket, count, sum, min, max, last, last_time)"
-            f" VALUES {row}",
-            sid,
-            days,
-        )
-    await repo.delete_expired_rollups(db, 30)
-    assert [r["series_id"] for r in await db.fetch("SELECT series_id FROM metric_rollup_1m")] == [2]
+async def test_hours_upsert_replaces_and_deletes(db):
+    await partition_today(db)
+    h = NOW * 1_000_000
+    row = (1, h, 2, 3.0, 1.0, 2.0, 2.0, h + 5, 1.0)
+    await repo.upsert_hours(db, [row, (2, h, 1, 1.0, 1.0, 1.0, 1.0, h, 0.0)])
+    await repo.upsert_hours(db, [(1, h, 3, 6.0, 1.0, 3.0, 3.0, h + 9, 2.0)])  # recomputed hour
+    got = await db.fetchrow("SELECT count, sum, increase FROM metric_rollup_1h WHERE series_id = 1")
+    assert tuple(got) == (3, 6.0, 2.0)
+    await repo.delete_hours(db, [(2, h), (3, h)])
+    assert await db.fetchval("SELECT count(*) FROM metric_rollup_1h") == 1
+
+
+async def test_exact_microsecond_conversions(db):
+    for us in (0, 1, -1, 1_764_000_000_123_457, 2**52 + 1):
+        assert await db.fetchval("SELECT time_us(us_time($1::bigint))", us) == us
+
+
+async def test_the_sql_function_finds_the_native_module(db):
+    await repo.register_native(db, "/nowhere/_native.so")
+    await repo.register_native(db, "/somewhere/_native.so")
+    assert await db.fetchval("SELECT path FROM metric_native") == "/somewhere/_native.so"

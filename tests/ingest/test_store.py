@@ -1,0 +1,164 @@
+"""The compressed store end to end: write log → compactor → chunks and hourly rollups, read back
+through the HTTP query API and the SQL ``metrics`` function at every stage."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import orjson
+import pytest
+
+from api.keys import DB, INGEST
+
+NOW = int(time.time())
+
+
+async def _post(http, live, mh, points) -> None:
+    async with http.post(
+        f"{live.url}/v1/metrics/bulk",
+        data=orjson.dumps(points),
+        headers={**mh, "Content-Type": "application/json"},
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+def _point(name: str, host: str, value: float, ts: float) -> dict:
+    return {
+        "namespace": "st",
+        "name": name,
+        "labels": {"host": host, "dc": "eu" if host < "c" else "us"},
+        "value": value,
+        "timestamp": ts,
+    }
+
+
+async def _answers(http, live, mh) -> dict:
+    """Every aggregation at fine, minute and hour steps, per series and grouped."""
+    out = {}
+    for name in ("temp", "hits_total"):
+        for step in (45, 60, 300, 3600, 7200):
+            for agg in ("avg", "sum", "min", "max", "count", "last", "rate"):
+                for group_by in (None, "dc", ""):
+                    params = {
+                        "namespace": "st",
+                        "name": name,
+                        "start": str(NOW - 2 * 86400),
+                        "end": str(NOW),
+                        "step": str(step),
+                        "agg": agg,
+                    }
+                    if group_by is not None:
+                        params["group_by"] = group_by
+                    async with http.get(
+                        f"{live.url}/v1/metrics/query", headers=mh, params=params
+                    ) as resp:
+                        body = await resp.json()
+                        assert resp.status == 200, body
+                    out[(name, step, agg, group_by)] = body["data"]["result"]
+    return out
+
+
+def _same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert [r["metric"] for r in a[key]] == [r["metric"] for r in b[key]], key
+        for ra, rb in zip(a[key], b[key], strict=True):
+            assert [t for t, _ in ra["values"]] == [t for t, _ in rb["values"]], key
+            assert [v for _, v in ra["values"]] == pytest.approx(
+                [v for _, v in rb["values"]], rel=1e-12, abs=1e-12
+            ), key
+
+
+async def _sql_samples(live) -> list[tuple]:
+    rows = await live.app[DB].fetch(
+        "SELECT name, labels->>'host' AS host, value, \"timestamp\" FROM metrics('st')"
+        " ORDER BY 1, 2, 4"
+    )
+    return [tuple(r) for r in rows]
+
+
+@pytest.fixture
+def stopped(live):
+    """The live server with its compactor stopped: the test runs the passes."""
+    live.app[INGEST]._compaction.cancel()
+    return live.app[INGEST].compactor
+
+
+async def test_every_query_is_the_same_before_during_and_after_compaction(live, http, mh, stopped):
+    rng = random.Random(16)
+    points = []
+    for host in "abc":
+        counter = 0.0
+        for i in range(700):  # two days of a gauge and a counter with resets, shuffled
+            ts = NOW - 2 * 86400 + i * 240 + rng.randrange(240)
+            counter = 0.0 if rng.random() < 0.01 else counter + rng.randrange(10)
+            points.append(_point("temp", host, float(rng.randrange(-100, 100)), ts))
+            points.append(_point("hits_total", host, counter, ts))
+    rng.shuffle(points)  # out of order within and across requests
+    for i in range(0, len(points), 700):
+        await _post(http, live, mh, points[i : i + 700])
+    in_log = await _answers(http, live, mh)
+    samples = await _sql_samples(live)
+    assert len(samples) == len(points)
+    stopped.max_samples = 1500  # a partial pass: part chunks, part log
+    first = await stopped.compact_once()
+    assert first is not None and 0 < first.samples < len(points)
+    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_log") > 0
+    _same(in_log, await _answers(http, live, mh))
+    assert await _sql_samples(live) == samples
+    stopped.max_samples = 10**7
+    await stopped.catch_up()
+    compacted = await _answers(http, live, mh)
+    _same(in_log, compacted)
+    assert await _sql_samples(live) == samples
+    stopped.seal_after = 0
+    while await stopped.seal_once():
+        pass
+    assert await live.app[DB].fetchval("SELECT count(*) FROM metric_chunks WHERE codec = 1") == 0
+    _same(compacted, await _answers(http, live, mh))
+    assert await _sql_samples(live) == samples
+
+
+async def test_a_duplicate_is_written_once_and_the_later_write_wins(live, http, mh, stopped):
+    t = NOW // 3600 * 3600 - 3600  # both samples in one hour
+    await _post(http, live, mh, [_point("temp", "a", 1.0, t), _point("temp", "a", 2.0, t + 15)])
+    await stopped.catch_up()
+    # the same timestamp again, twice in one request and once in a later one
+    await _post(http, live, mh, [_point("temp", "a", 3.0, t), _point("temp", "a", 4.0, t)])
+    before = await _sql_samples(live)
+    assert [s[2] for s in before] == [4.0, 2.0]
+    await _post(http, live, mh, [_point("temp", "a", 5.0, t + 15)])
+    await stopped.catch_up()
+    after = await _sql_samples(live)
+    assert [(s[2], s[3].timestamp()) for s in after] == [(4.0, t), (5.0, t + 15)]
+    assert await live.app[DB].fetchval("SELECT sum(samples) FROM metric_chunks") == 2
+    hour = await live.app[DB].fetchrow("SELECT count, sum, last FROM metric_rollup_1h")
+    assert tuple(hour) == (2, 9.0, 5.0)
+
+
+async def test_out_of_order_samples_are_merged_into_their_chunk(live, http, mh, stopped):
+    base = NOW // 7200 * 7200 - 7200  # the previous whole 2-hour window
+    await _post(http, live, mh, [_point("temp", "b", float(i), base + i * 60) for i in (5, 9)])
+    await stopped.catch_up()
+    await _post(http, live, mh, [_point("temp", "b", float(i), base + i * 60) for i in (7, 1, 3)])
+    await stopped.catch_up()
+    rows = await live.app[DB].fetch("SELECT samples, min_time, max_time FROM metric_chunks")
+    assert len(rows) == 1 and rows[0]["samples"] == 5  # one chunk for the window
+    assert [s[2] for s in await _sql_samples(live)] == [1.0, 3.0, 5.0, 7.0, 9.0]
+
+
+async def test_store_state_in_metrics_and_api(live, http, mh, stopped):
+    await _post(http, live, mh, [_point("temp", "a", 1.0, NOW - 60 * i) for i in range(10)])
+    async with http.get(f"{live.url}/v1/metrics/store", headers=mh) as resp:
+        state = await resp.json()
+    assert state["log_blocks"] == 1 and state["log_samples"] == 10 and state["log_bytes"] > 0
+    async with http.get(f"{live.url}/metrics") as resp:
+        text = await resp.text()
+    assert "hearth_metrics_log_samples 10.0" in text
+    assert "hearth_metrics_compaction_lag_seconds" in text
+    await stopped.catch_up()
+    async with http.get(f"{live.url}/v1/metrics/store", headers=mh) as resp:
+        state = await resp.json()
+    assert state["log_samples"] == 0 and state["compaction_lag_seconds"] == 0
+    assert state["open_chunks"] == 1

@@ -300,6 +300,14 @@ async def test_console_end_to_end(live: Live, http: aiohttp.ClientSession, brows
     async with live.app[DB].acquire() as conn:
         n = await conn.fetchval("SELECT count(*) FROM metrics WHERE namespace = 'shop'")
     assert n == 60
+    # the store section follows the compaction of what was just sent: the log drains to 0
+    await page.wait_for_selector("#store-state [data-testid=compaction-lag]")
+    for _ in range(40):
+        await page.click("#store-state >> xpath=.. >> button:text-is('Refresh')")
+        if await page.inner_text("#store-state [data-testid=log-samples]") == "0":
+            break
+        await page.wait_for_timeout(250)
+    assert await page.inner_text("#store-state [data-testid=log-samples]") == "0"
     await page.locator("#last-ingest").scroll_into_view_if_needed()
     await c.shot("metrics")
 

@@ -36,11 +36,13 @@ export default {
         button("Fresh sample", () => { batchForm.elements.body.value = sample(); })));
     const card = h("div", { id: "last-ingest", "aria-live": "polite" }, h("p", { class: "muted" }, "Nothing sent from this page yet."));
     const recent = h("div");
+    const store = h("div", { id: "store-state", "aria-live": "polite" });
     root.append(
       h("div", { class: "grid-2" },
         section("Upload a file", uploadForm),
         section("Send a batch", batchForm)),
       section("Last ingest", card),
+      section("Store: write log not yet compacted into chunks", toolbar(button("Refresh", () => loadStore())), store),
       section("Recent batches of this client", toolbar(button("Refresh", () => loadRecent())), recent));
 
     function showResult(result, { status, bytes, ms, name }) {
@@ -106,6 +108,8 @@ export default {
             resolve(result);
           }
           loadRecent();
+          loadStore().catch(() => {});
+          setTimeout(() => loadStore().catch(() => {}), 2000);  // after the next compaction pass
         });
         xhr.addEventListener("error", () => {
           progressText.textContent = "Failed";
@@ -148,6 +152,18 @@ export default {
       }));
     }
     loadRecent().catch(() => {});
+
+    async function loadStore() {
+      const s = await api("GET", "/v1/metrics/store");
+      const stat = (label, value, id) => h("div", { class: "stat" }, h("span", { class: "muted" }, label), h("b", id ? { "data-testid": id } : {}, value));
+      fill(store, h("div", { class: "stat-row" },
+        stat("Samples in the log", s.log_samples.toLocaleString(), "log-samples"),
+        stat("Blocks", String(s.log_blocks)),
+        stat("Log size", `${(s.log_bytes / 1024).toFixed(1)} KiB`),
+        stat("Compaction lag", `${s.compaction_lag_seconds.toFixed(1)} s`, "compaction-lag"),
+        stat("Chunks awaiting pcodec", s.open_chunks.toLocaleString())));
+    }
+    loadStore().catch(() => {});
     void act;
   },
 };

@@ -99,12 +99,9 @@ async def test_postgres_restart_during_ingest_and_api_load(live, http, stack: Lo
     assert not wrong_answers
     assert 500 not in seen_statuses
     # Every acknowledged point is there exactly once.
-    count = await live.app[DB].fetchval(
-        "SELECT count(*) FROM metric_points p JOIN metric_series s USING (series_id) WHERE s.namespace='fault'"
-    )
+    count = await live.app[DB].fetchval("SELECT count(*) FROM metrics('fault')")
     distinct = await live.app[DB].fetchval(
-        "SELECT count(DISTINCT (p.series_id, p.time)) FROM metric_points p JOIN metric_series s USING (series_id)"
-        " WHERE s.namespace='fault'"
+        "SELECT count(DISTINCT (labels, \"timestamp\")) FROM metrics('fault')"
     )
     assert count == distinct == acked
 

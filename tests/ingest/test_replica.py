@@ -79,6 +79,6 @@ async def test_queries_are_served_by_the_replica(
     # And the replica really is read-only: the answer could only have come from replayed WAL.
     conn = await asyncpg.connect(f"{replica_base}/{database}")
     try:
-        assert await conn.fetchval("SELECT count(*) FROM metric_points") == 120
+        assert await conn.fetchval("SELECT count(*) FROM metrics('rep')") == 120
     finally:
         await conn.close()

@@ -62,8 +62,9 @@ def available() -> list[Migration]:
     return found
 
 
-async def apply_all(conn: asyncpg.Connection) -> list[Migration]:
-    """Apply every pending migration; return the ones applied by this call."""
+async def apply_all(conn: asyncpg.Connection, *, until: int | None = None) -> list[Migration]:
+    """Apply every pending migration (up to version ``until``); return the ones applied by
+    this call."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
         await conn.execute(
@@ -82,6 +83,8 @@ async def apply_all(conn: asyncpg.Connection) -> list[Migration]:
         }
         applied: list[Migration] = []
         for mig in available():
+            if until is not None and mig.version > until:
+                break
             if mig.version in done:
                 if done[mig.version] != mig.checksum:
                     raise MigrationError(

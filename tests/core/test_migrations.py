@@ -58,3 +58,53 @@ async def test_concurrent_workers_apply_each_migration_once(stack):
 def test_migration_files_are_numbered_without_gaps():
     versions = [m.version for m in migrations.available()]
     assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_existing_points_move_into_the_log_and_compact_into_chunks(stack):
+    """0014: a store of rows per sample (migrations up to 0013) upgrades without losing one."""
+    from hearth_core.db.pool import connect
+    from hearth_core.metrics import repo
+    from hearth_core.metrics.chunks import native_path
+    from hearth_core.metrics.compactor import Compactor
+    from hearth_core.metrics.partitions import Partitions
+
+    base, name = await _empty_db(stack)
+    try:
+        conn = await connect(f"{base}/{name}")
+        await migrations.apply_all(conn, until=12)
+        await conn.execute(
+            "CREATE TABLE metric_points_old PARTITION OF metric_points"
+            " FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')"
+        )
+        await conn.execute(
+            "INSERT INTO metric_series (hash, namespace, name, labels) VALUES"
+            " (1, 'ns', 'up', '{\"h\": \"a\"}'), (2, 'ns', 'up', '{\"h\": \"b\"}')"
+        )
+        await conn.execute(
+            "INSERT INTO metric_points"
+            " SELECT 1 + i % 2, now() - make_interval(secs => i * 7.5), i FROM generate_series(0, 2999) i"
+        )
+        applied = await migrations.apply_all(conn)
+        assert [m.version for m in applied][:2] == [13, 14]
+        assert await conn.fetchval("SELECT to_regclass('metric_points')") is None
+        assert await conn.fetchval("SELECT sum(samples) FROM metric_log") == 3000
+        await repo.register_native(conn, native_path())
+        assert await conn.fetchval("SELECT count(*) FROM metrics") == 3000  # the log is read
+        pool = await asyncpg.create_pool(f"{base}/{name}", min_size=1, max_size=2)
+        try:
+            compactor = Compactor(
+                pool, Partitions(), max_samples=10**6, interval=1.0, seal_after=300.0
+            )
+            await compactor.catch_up()
+        finally:
+            await pool.close()
+        assert await conn.fetchval("SELECT count(*) FROM metric_log") == 0
+        got = await conn.fetch(
+            "SELECT labels->>'h' AS h, value FROM metrics('ns', 'up') ORDER BY \"timestamp\""
+        )
+        assert [r["value"] for r in got] == [float(i) for i in range(2999, -1, -1)]
+        assert {r["h"] for r in got[:2]} == {"a", "b"}
+        assert await conn.fetchval("SELECT sum(count) FROM metric_rollup_1h") == 3000
+        await conn.close()
+    finally:
+        await _drop(base, name)

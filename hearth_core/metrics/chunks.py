@@ -9,13 +9,19 @@ Compaction is one call per pass: ``touched_windows`` lists the ``(series_id,
 window_start_us)`` chunks a pass's blocks touch, ``compact`` (tuples) or
 ``compact_windows`` (dataclasses) merges the blocks into them and recomputes the hourly
 rollups of the affected hours (``native/src/compact/mod.rs``).
+
+Reading is one call per query (``native/src/query/mod.rs``): ``aggregate_windows``
+answers an analytics query (one value per group and step window, ``Agg``) from the
+chunks and the not yet compacted blocks, with compaction's merge rule and the rollup
+semantics of ``rollups``; ``series_samples`` returns the merged raw samples;
+``reencode_chunks`` re-encodes chunks in a batch (sealing Gorilla chunks as pcodec).
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from hearth_core._native import (
     CHUNK_MAX_SAMPLES,
@@ -23,6 +29,7 @@ from hearth_core._native import (
     STALE_NAN_BITS,
     BlockError,
     ChunkError,
+    aggregate_windows,
     chunk_header,
     compact,
     decode_block,
@@ -31,20 +38,25 @@ from hearth_core._native import (
     encode_chunk,
     group_blocks,
     merge_chunk,
+    reencode_chunks,
     rollups,
+    series_samples,
     touched_windows,
 )
 
 __all__ = [
+    "AGGS",
     "CHUNK_MAX_SAMPLES",
     "HOUR_US",
     "STALE_NAN",
     "STALE_NAN_BITS",
+    "Agg",
     "BlockError",
     "ChunkError",
     "Codec",
     "CompactedWindow",
     "Rollup",
+    "aggregate_windows",
     "chunk_header",
     "compact",
     "compact_windows",
@@ -55,12 +67,17 @@ __all__ = [
     "group_blocks",
     "is_stale",
     "merge_chunk",
+    "reencode_chunks",
     "rollup_rows",
     "rollups",
+    "series_samples",
     "touched_windows",
 ]
 
 Codec = Literal["pco", "gorilla"]
+Agg = Literal["avg", "sum", "min", "max", "count", "last", "rate"]
+"""How ``aggregate_windows`` combines a group's series per window."""
+AGGS: tuple[Agg, ...] = get_args(Agg)
 
 _BITS = struct.Struct("<Q")
 _FLOAT = struct.Struct("<d")

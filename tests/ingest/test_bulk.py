@@ -226,7 +226,9 @@ async def test_32_concurrent_senders_lose_nothing(live, http, mh):
     async def sender(i):
         acked = 0
         for j in range(5):
-            body = orjson.dumps(pts(200, start=NOW - 3000 + i * 10 + j, series=7, ns="load"))
+            # every (series, timestamp) unique: the store keeps one sample per timestamp
+            start = NOW - 3000 + (i * 5 + j) / 1000
+            body = orjson.dumps(pts(200, start=start, series=7, ns="load"))
             status, result, _ = await _bulk(http, live, mh, body, "application/json")
             if status == 200:
                 acked += result["accepted"]

@@ -53,6 +53,7 @@ __all__ = [
     "SeriesError",
     "UnknownFormat",
     "__version__",
+    "aggregate_windows",
     "canonical_encoding",
     "chunk_header",
     "compact",
@@ -64,11 +65,13 @@ __all__ = [
     "group_blocks",
     "merge_chunk",
     "murmur3_x86_32",
+    "reencode_chunks",
     "rollout_bucket",
     "rollout_buckets",
     "rollups",
     "series_hash",
     "series_hashes",
+    "series_samples",
     "touched_windows",
     "variant_bucket",
 ]
@@ -528,4 +531,95 @@ def compact(
             message names the key).
         ValueError: ``window_us`` is not a positive multiple of ``HOUR_US``, or
             ``codec`` is unknown.
+    """
+
+def aggregate_windows(
+    series: Sequence[tuple[int, int]],
+    chunks: Sequence[tuple[int, bytes]],
+    blocks: Sequence[bytes],
+    lo_us: int,
+    first_us: int,
+    hi_us: int,
+    step_us: int,
+    agg: Literal["avg", "sum", "min", "max", "count", "last", "rate"],
+) -> list[tuple[int, list[int], list[float]]]:
+    """Answer one analytics query over the raw samples of chunks and write-log blocks.
+
+    ``series`` lists ``(series_id, group_index)``, each series once, ``group_index >=
+    0``. ``chunks`` are ``(series_id, chunk)`` in any order, several per series
+    allowed (chunks of series not in ``series`` are not decoded). ``blocks`` are
+    write-log blocks in write order, all newer than every chunk; their samples of
+    series not in ``series`` are ignored.
+
+    A series' samples are its chunks' samples overridden at equal timestamps by the
+    blocks' (a later block over an earlier one, within a block the later sample;
+    between overlapping chunks the one given later), cut to ``lo_us <= t < hi_us``.
+    Each series gets the ``rollups`` of those samples with buckets of ``step_us``
+    (window ``[w, w + step_us)``, ``w = floor(t / step_us) * step_us``) and no
+    ``prev_value``: staleness markers are skipped, other NaNs are samples, counter
+    resets count as in ``rollups``, and a series' first sample at or after ``lo_us``
+    adds no increase.
+
+    Windows with ``w >= first_us`` are answered. Per group and window, over the
+    group's series that have a rollup row there:
+
+    - ``count``: the summed counts (as ``float``); ``sum``: the sums added in the
+      order of ``series``; ``avg``: sum / count.
+    - ``min`` / ``max``: of the series' mins / maxes; a NaN one is ignored unless all
+      are NaN.
+    - ``last``: the ``last`` with the greatest ``last_time_us``; on a tie the series
+      listed first in ``series`` wins.
+    - ``rate``: the sum over the series that also have a row in window ``w -
+      step_us`` (the baseline) of ``increase / (step_us / 1e6)``; the others
+      contribute nothing. Pass ``lo_us = first_us - step_us`` to give the first
+      window its baseline.
+
+    A window is answered only if at least one series contributed (for ``rate``:
+    qualified); groups without windows are left out.
+
+    Returns ``(group_index, window_starts_us, values)`` per group, groups ascending,
+    windows ascending. Runs with the GIL released.
+
+    Raises:
+        ChunkError: a chunk of a listed series is not valid (the message names its
+            index).
+        BlockError: a block is not valid (the message names its index).
+        ValueError: ``step_us <= 0``, not ``lo_us <= first_us <= hi_us``, ``agg``
+            unknown, a negative ``group_index`` or a series listed twice.
+    """
+
+def series_samples(
+    chunks: Sequence[tuple[int, bytes]],
+    blocks: Sequence[bytes],
+    lo_us: int,
+    hi_us: int,
+    series_ids: Sequence[int] | None = None,
+) -> list[tuple[int, list[int], list[float]]]:
+    """The merged stored samples per series in ``[lo_us, hi_us)``.
+
+    Same inputs and merge rule as ``aggregate_windows``: ``chunks`` are
+    ``(series_id, chunk)`` in any order, ``blocks`` in write order and newer than
+    every chunk; at equal timestamps a block sample wins over a chunk's, a later
+    block over an earlier one, within a block the later sample.
+
+    Returns ``(series_id, timestamps_us, values)`` per series in ascending id, only
+    for ``series_ids`` when given (other series' chunks are not decoded), and only
+    series with a sample in the range. Timestamps are strictly increasing and
+    values bit-exact; staleness markers are included (they are stored samples).
+    Runs with the GIL released.
+
+    Raises:
+        ChunkError: a chunk is not valid (the message names its index).
+        BlockError: a block is not valid (the message names its index).
+    """
+
+def reencode_chunks(chunks: Sequence[bytes], codec: Literal["pco", "gorilla"]) -> list[bytes]:
+    """Every chunk decoded and encoded again with ``codec``, in order.
+
+    Seals open Gorilla chunks as pcodec in one call. Samples are kept bit for bit.
+    Runs with the GIL released.
+
+    Raises:
+        ChunkError: a chunk is not valid (the message names its index).
+        ValueError: ``codec`` is neither ``"pco"`` nor ``"gorilla"``.
     """

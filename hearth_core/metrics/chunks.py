@@ -9,6 +9,12 @@ Compaction is one call per pass: ``touched_windows`` lists the ``(series_id,
 window_start_us)`` chunks a pass's blocks touch, ``compact`` (tuples) or
 ``compact_windows`` (dataclasses) merges the blocks into them and recomputes the hourly
 rollups of the affected hours (``native/src/compact/mod.rs``).
+
+Reading is one call per query (``native/src/query/mod.rs``): ``aggregate_windows``
+answers an analytics query (one value per group and step window, ``Agg``) from the
+chunks and the not yet compacted blocks, with compaction's merge rule and the rollup
+semantics of ``rollups``; ``series_samples`` returns the merged raw samples;
+``reencode_chunks`` re-encodes chunks in a batch (sealing Gorilla chunks as pcodec).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from hearth_core import _native
 from hearth_core._native import (
@@ -25,6 +31,7 @@ from hearth_core._native import (
     STALE_NAN_BITS,
     BlockError,
     ChunkError,
+    aggregate_windows,
     chunk_header,
     compact,
     decode_block,
@@ -33,22 +40,27 @@ from hearth_core._native import (
     encode_chunk,
     group_blocks,
     merge_chunk,
+    reencode_chunks,
     rollups,
+    series_samples,
     touched_windows,
 )
 
 __all__ = [
+    "AGGS",
     "CHUNK_MAX_SAMPLES",
     "CODEC_IDS",
     "HOUR_US",
     "STALE_NAN",
     "STALE_NAN_BITS",
     "WINDOW_US",
+    "Agg",
     "BlockError",
     "ChunkError",
     "Codec",
     "CompactedWindow",
     "Rollup",
+    "aggregate_windows",
     "chunk_header",
     "compact",
     "compact_windows",
@@ -60,12 +72,17 @@ __all__ = [
     "is_stale",
     "merge_chunk",
     "native_path",
+    "reencode_chunks",
     "rollup_rows",
     "rollups",
+    "series_samples",
     "touched_windows",
 ]
 
 Codec = Literal["pco", "gorilla"]
+Agg = Literal["avg", "sum", "min", "max", "count", "last", "rate"]
+"""How ``aggregate_windows`` combines a group's series per window."""
+AGGS: tuple[Agg, ...] = get_args(Agg)
 
 WINDOW_US: int = 2 * HOUR_US
 """A chunk holds one series' samples of ``[start, start + WINDOW_US)``, ``start`` a multiple of

@@ -11,6 +11,7 @@ pub mod chunk;
 pub mod compact;
 pub mod copy;
 pub mod ingest;
+pub mod query;
 pub mod series;
 pub mod varint;
 

@@ -206,7 +206,13 @@ def rollups(
     ts: Sequence[int], bits: Sequence[int], bucket_seconds: int, prev: float | None = None
 ) -> list[Rollup]:
     """The documented rules, restated bucket by bucket."""
-    width = bucket_seconds * 1_000_000
+    return rollups_us(ts, bits, bucket_seconds * 1_000_000, prev)
+
+
+def rollups_us(
+    ts: Sequence[int], bits: Sequence[int], width: int, prev: float | None = None
+) -> list[Rollup]:
+    """``rollups`` with the bucket width in µs."""
     ts, bits = normalize(ts, bits)
     buckets: dict[int, list[tuple[int, float, float]]] = {}
     counter = None if prev is None or math.isnan(prev) else prev
@@ -240,6 +246,91 @@ def rollups(
                 increase=increase,
             )
         )
+    return out
+
+
+# --- the read kernel --------------------------------------------------------------
+
+
+def merged_samples(
+    chunks: Sequence[tuple[int, Sequence[tuple[int, int]]]],
+    blocks: Sequence[Sequence[tuple[int, int, int]]],
+    lo: int,
+    hi: int,
+) -> dict[int, list[tuple[int, int]]]:
+    """series → sorted ``(t, bits)`` in ``[lo, hi)``.
+
+    Every chunk sample in the order given (a chunk's own duplicates: the later one),
+    then every block sample in write order, each overwriting the one before at its
+    timestamp.
+    """
+    latest: dict[int, dict[int, int]] = {}
+    for sid, samples in chunks:
+        for t, b in samples:
+            latest.setdefault(sid, {})[t] = b
+    for block in blocks:
+        for sid, t, b in block:
+            latest.setdefault(sid, {})[t] = b
+    out = {}
+    for sid in sorted(latest):
+        pairs = sorted((t, b) for t, b in latest[sid].items() if lo <= t < hi)
+        if pairs:
+            out[sid] = pairs
+    return out
+
+
+def _add_all(xs: Sequence[float]) -> float:
+    total = 0.0
+    for x in xs:
+        total += x
+    return total
+
+
+def aggregate_windows(
+    series: Sequence[tuple[int, int]],
+    samples: dict[int, list[tuple[int, int]]],
+    first: int,
+    step: int,
+    agg: str,
+) -> list[tuple[int, list[int], list[float]]]:
+    """The documented combination of the series' step rollups per group.
+
+    ``samples`` are the merged samples in ``[lo, hi)`` (``merged_samples``).
+    """
+    per_series = []
+    for sid, group in series:
+        pairs = samples.get(sid, [])
+        rows = rollups_us([t for t, _ in pairs], [b for _, b in pairs], step)
+        per_series.append((group, {r.bucket_us: r for r in rows}))
+    out = []
+    for group in sorted({g for _, g in series}):
+        members = [rows for g, rows in per_series if g == group]
+        starts, values = [], []
+        for w in sorted({w for rows in members for w in rows if w >= first}):
+            here = [rows[w] for rows in members if w in rows]
+            if agg == "rate":
+                qualified = [rows[w] for rows in members if w in rows and w - step in rows]
+                if not qualified:
+                    continue
+                value = _add_all([r.increase / (step / 1e6) for r in qualified])
+            elif agg == "count":
+                value = float(sum(r.count for r in here))
+            elif agg == "sum":
+                value = _add_all([r.sum for r in here])
+            elif agg == "avg":
+                value = _add_all([r.sum for r in here]) / sum(r.count for r in here)
+            elif agg in ("min", "max"):
+                numbers = [getattr(r, agg) for r in here if not math.isnan(getattr(r, agg))]
+                value = (min if agg == "min" else max)(numbers) if numbers else math.nan
+            elif agg == "last":
+                latest = max(r.last_time_us for r in here)
+                value = next(r.last for r in here if r.last_time_us == latest)
+            else:
+                raise ValueError(agg)
+            starts.append(w)
+            values.append(value)
+        if starts:
+            out.append((group, starts, values))
     return out
 
 

@@ -93,17 +93,24 @@ def test_compaction_matches_the_model_and_is_idempotent(
     want = model(blocks, existing, window_us)
     assert [(c.series_id, c.window_start_us) for c in got] == list(want)
     assert chunks.touched_windows(blocks, window_us) == list(want)
-    for c, (pairs, hours) in zip(got, want.values(), strict=True):
+    for c, (key, (pairs, hours)) in zip(got, want.items(), strict=True):
         ts, vs = chunks.decode_chunk(c.data)
         assert list(zip(ts, map(ref.float_bits, vs), strict=True)) == pairs
         assert chunks.chunk_header(c.data)[0] == codec
         assert (c.samples, c.min_time_us, c.max_time_us) == (len(pairs), pairs[0][0], pairs[-1][0])
         first = min(hours)
+        # the window just before, merged in the same call, is the counter baseline
+        before = want.get((key[0], key[1] - window_us))
+        values = [ref.bits_float(b) for _, b in before[0]] if before else []
+        baseline = next((v for v in reversed(values) if not math.isnan(v)), None)
         rows = [
             r
-            for r in ref.rollups([t for t, _ in pairs], [b for _, b in pairs], 3600)
+            for r in ref.rollups([t for t, _ in pairs], [b for _, b in pairs], 3600, baseline)
             if r.bucket_us >= first
         ]
+        mine = [ref.bits_float(b) for _, b in pairs]
+        last = next((v for v in reversed(mine) if not math.isnan(v)), None)
+        assert c.last_value == last
         assert [r.bucket_us for r in c.rollups] == [r.bucket_us for r in rows]
         for g, w in zip(c.rollups, rows, strict=True):
             assert (g.count, g.last_time_us) == (w.count, w.last_time_us)

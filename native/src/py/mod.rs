@@ -17,6 +17,7 @@ mod bucket;
 mod chunk;
 mod compact;
 mod ingest;
+mod query;
 
 create_exception!(
     hearth_core._native,
@@ -227,5 +228,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     chunk::register(m)?;
     compact::register(m)?;
     ingest::register(m)?;
+    query::register(m)?;
     Ok(())
 }

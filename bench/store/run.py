@@ -1,0 +1,370 @@
+"""Compaction under sustained ingest (issue 16): does the compactor keep pace with the
+scrape-shaped load of bench/peers for minutes, the write log bounded?
+
+    .venv/bin/python bench/store/run.py [--series 10000] [--duration 300] [--seal-after 30]
+
+Starts ``hearth serve`` (embedded PostgreSQL; ``HEARTH_METRICS_SEAL_AFTER_S=--seal-after`` so
+that chunks are sealed with pcodec during the run too; other ``HEARTH_*`` from the
+environment), then sends bench/peers's load — ``--series`` series, one sample per series per
+request, requests 15 s apart in sample time, ``--senders`` sharded senders over
+``--processes`` forked processes, JSON to ``POST /v1/metrics/bulk`` — without pause for
+``--duration`` seconds. Bodies come from a cycle of ``--cycle`` pre-encoded scrapes per shard
+whose timestamp is filled in per request (``bench.harness.scrapes.looped_json``: counters
+restart every cycle), sample time starting ``--days-back`` days ago (the load runs ahead of
+the clock: at 300 000 samples/s, 10 000 series advance 7.5 min of sample time per second).
+
+Every second ``/v1/metrics/store`` is sampled (samples and bytes in the write log, the age of
+its oldest block, open chunks) beside the samples acknowledged in that second. Reported: the
+ingest rate, the largest and the final write log and lag, the write log's trend over the second
+half of the run (least squares, as a share of the ingest rate: the log is **bounded** when it
+grows by less than ``AIM_GROWTH`` of what arrives), the time to drain the log after the load,
+and the CPU of the server, PostgreSQL and the senders. Writes ``RESULTS.md``, ``store.png``
+(log size, lag and ingest rate over time) and ``results.json`` next to this file; exit code 1
+when a request failed or a sample is missing afterwards, 2 on a setup error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.harness.charts import pyplot
+from bench.harness.client import bearer_token, create_client, get_json
+from bench.harness.log import run_main, say
+from bench.harness.machine import CpuMeter, cpu_rows, machine_info, machine_line, noise
+from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.scrapes import NAMES, NAMESPACE, SCRAPE_MS, Looped, looped_json
+from bench.harness.server import Server, hearth_server
+from bench.harness.sharded import Sent, send_sharded_for
+from bench.harness.store import Drain, StoreSample, monitor, wait_drained
+from bench.harness.tables import md_table, print_grid
+
+HERE = Path(__file__).resolve().parent
+AIM_GROWTH = 0.02  # bounded: over the second half the log grows by < 2 % of what arrives
+MAX_CYCLE_SAMPLES = 4_000_000  # pre-encoded samples at most (memory of the senders)
+
+
+def hearth_check(status: int, body: bytes, samples: int) -> str | None:
+    if status != 200:
+        return f"HTTP {status} {body[:300]!r}"
+    accepted = orjson.loads(body).get("accepted")
+    return None if accepted == samples else f"accepted {accepted} of {samples}"
+
+
+def stored_count(server: Server, token: str, t0_ms: int, last_ms: int) -> int:
+    """Samples the store holds, by the public query API (``agg=count`` by day, every name)."""
+    total = 0
+    for name in NAMES:
+        query = urllib.parse.urlencode(
+            {
+                "namespace": NAMESPACE,
+                "name": name,
+                "agg": "count",
+                "group_by": "job",
+                "step": "86400",
+                "start": f"{t0_ms / 1000 - 1:.3f}",
+                "end": f"{last_ms / 1000 + 1:.3f}",
+            }
+        )
+        doc = get_json(f"{server.base}/v1/metrics/query?{query}", token, timeout=600)
+        total += sum(int(v) for r in doc["data"]["result"] for _t, v in r["values"])
+    return total
+
+
+# ---------------------------------------------------------------- analysis
+@dataclass
+class Run:
+    series: int
+    duration: float
+    sent: Sent
+    samples: list[StoreSample]  # during the load
+    drain: Drain
+    cpu: dict[str, float]
+    stored: int | None = None
+
+    def t(self, s: StoreSample) -> float:
+        return s.t - self.sent.started
+
+    def during(self) -> list[StoreSample]:
+        return [s for s in self.samples if 0 <= self.t(s) <= self.duration]
+
+    def second_half(self) -> list[StoreSample]:
+        return [s for s in self.during() if self.t(s) >= self.duration / 2]
+
+    def rate_second_half(self) -> float:
+        per = self.sent.per_second[int(self.duration / 2) : int(self.duration)]
+        return sum(per) / len(per) if per else 0.0
+
+    def growth(self) -> float:
+        """The write log's least-squares slope over the second half, samples/s."""
+        pts = [(self.t(s), float(s.log_samples)) for s in self.second_half()]
+        if len(pts) < 3:
+            return float("nan")
+        mx = sum(x for x, _ in pts) / len(pts)
+        my = sum(y for _, y in pts) / len(pts)
+        den = sum((x - mx) ** 2 for x, _ in pts)
+        return sum((x - mx) * (y - my) for x, y in pts) / den if den else float("nan")
+
+    def growth_share(self) -> float:
+        rate = self.rate_second_half()
+        return self.growth() / rate if rate else float("nan")
+
+    @property
+    def bounded(self) -> bool:
+        return self.growth_share() < AIM_GROWTH
+
+    def peak(self, attr: str, half: bool = False) -> float:
+        pts = self.second_half() if half else self.during()
+        return max((getattr(s, attr) for s in pts), default=0)
+
+    def final(self) -> StoreSample | None:
+        during = self.during()
+        return during[-1] if during else None
+
+
+def summary_rows(run: Run) -> list[list[str]]:
+    final = run.final()
+    fin_log = f"{final.log_samples:,}" if final else "—"
+    fin_lag = f"{final.lag_s:.1f}" if final else "—"
+    return [
+        ["ingest, samples/s (whole run)", f"{run.sent.rate:,.0f}"],
+        ["ingest, samples/s (second half)", f"{run.rate_second_half():,.0f}"],
+        ["samples acknowledged", f"{run.sent.samples:,}"],
+        ["503s retried (backpressure)", f"{run.sent.retries:,}"],
+        ["largest write log, samples", f"{run.peak('log_samples'):,.0f}"],
+        ["largest write log in the second half, samples", f"{run.peak('log_samples', True):,.0f}"],
+        ["write log at the end of the load, samples", fin_log],
+        ["largest write log, MB", f"{run.peak('log_bytes') / 1e6:,.1f}"],
+        ["oldest uncompacted block, largest, s", f"{run.peak('lag_s'):.1f}"],
+        ["oldest uncompacted block at the end of the load, s", fin_lag],
+        [
+            "write-log trend over the second half, samples/s (share of ingest)",
+            f"{run.growth():+,.0f} ({run.growth_share():+.2%})",
+        ],
+        ["write log drained after the load, s", f"{run.drain.log_s:.1f}"],
+        ["open chunks at most", f"{run.peak('open_chunks'):,.0f}"],
+        [
+            "samples the store holds afterwards (query API)",
+            f"{run.stored:,}" if run.stored is not None else "—",
+        ],
+    ]
+
+
+def write_chart(run: Run) -> None:
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
+    per = run.sent.per_second[: int(run.duration) + 1]
+    ax1.plot(range(len(per)), per, color="#1f77b4", lw=1, label="acknowledged")
+    ax1.axhline(run.sent.rate, color="#1f77b4", ls=":", lw=1, label="mean")
+    ax1.set_ylabel("samples / s")
+    ax1.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e3:g}k")
+    ax1.set_title(
+        f"Sustained ingest, {run.series:,} series: ingest rate (top), write log and lag (bottom)"
+    )
+    ax1.legend(fontsize=8, loc="lower right")
+    pts = run.samples
+    xs = [run.t(s) for s in pts]
+    ax2.plot(xs, [s.log_samples for s in pts], color="#d62728", lw=1.2, label="write log, samples")
+    ax2.set_ylabel("samples in the write log")
+    ax2.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e6:g}M")
+    ax2.axvline(run.duration, color="black", ls="--", lw=0.8, label="load stops")
+    lag = ax2.twinx()
+    lag.plot(xs, [s.lag_s for s in pts], color="#7f7f7f", lw=0.8, label="oldest block, s")
+    lag.set_ylabel("oldest uncompacted block, s")
+    lines = ax2.get_legend_handles_labels()
+    more = lag.get_legend_handles_labels()
+    ax2.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
+    ax2.set_xlabel("seconds since the load started")
+    fig.tight_layout()
+    fig.savefig(HERE / "store.png", dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    run: Run, args: argparse.Namespace, data: Looped, facts: dict[str, Any], problems: list[str]
+) -> None:
+    verdict = "**met**" if run.bounded else "**NOT met**"
+    lines = [
+        f"- Machine: {machine_line(machine_info())}. **The senders, the server and PostgreSQL "
+        f"share these cores.** At the start: {facts['noise_before']}; at the end: "
+        f"{facts['noise_after']}.",
+        "- Server: `hearth serve`, 1 worker, embedded PostgreSQL (durable), "
+        f"`HEARTH_METRICS_SEAL_AFTER_S={args.seal_after:g}` (chunks idle that long are "
+        "re-encoded with pcodec during the run), other settings default.",
+        f"- Load: bench/peers's scrape-shaped JSON — {run.series:,} series (16 names, labels "
+        "job, instance, region, cpu; 100 series per host), one sample per series per request, "
+        f"requests {SCRAPE_MS // 1000} s apart in sample time, {args.senders} sharded senders "
+        f"over {args.processes} processes, for {run.duration:g} s without pause (a 503 retried "
+        f"after its Retry-After). Bodies: a cycle of {data.cycle} pre-encoded scrapes per "
+        "shard, the timestamp filled in per request (counters restart every cycle); sample "
+        f"time from {args.days_back:g} days ago onwards (the load runs ahead of the clock).",
+        "- Sampled every second: `GET /v1/metrics/store` (`log_samples`, `log_bytes`, "
+        "`compaction_lag_seconds` = age of the oldest block, `open_chunks`) and the samples "
+        "acknowledged in that second. After the load: the time until the log was empty, then "
+        "every sample counted through `/v1/metrics/query?agg=count`.",
+        "",
+        *md_table(["", "value"], summary_rows(run)),
+        "",
+        f"Aim (issue 16): compaction keeps pace with the ingest, the write log bounded — over "
+        f"the second half of the run the log's least-squares trend is below "
+        f"{AIM_GROWTH:.0%} of the ingest rate: {run.growth_share():+.2%}, {verdict}.",
+        "",
+        f"CPU during the load ({run.duration:g} s):",
+        "",
+        *md_table(["process", "CPU s", "cores busy", "share"], cpu_rows(run.cpu, run.duration)),
+        "",
+        "![write log and ingest rate over time](store.png)",
+    ]
+    write_markdown(HERE, "Compaction under sustained ingest", lines, problems)
+
+
+def figures(run: Run, problems: list[str]) -> list[dict[str, Any]]:
+    n = f"{run.series:,} series, {run.duration:g} s"
+    final = run.final()
+    return [
+        figure(
+            f"write-log trend under sustained ingest ({n})",
+            round(run.growth_share() * 100, 2),
+            "%",
+            f"aim < {AIM_GROWTH:.0%} of the ingest rate (log bounded)",
+            run.bounded,
+            headline="store",
+            target_value=AIM_GROWTH * 100,
+            limit=f"ingest {run.rate_second_half():,.0f} samples/s (second half)",
+            chart="store/store.png",
+            detail=f"largest log {run.peak('log_samples'):,.0f} samples, "
+            f"{final.log_samples if final else 0:,} at the end; oldest block at most "
+            f"{run.peak('lag_s'):.1f} s; drained {run.drain.log_s:.1f} s after the load",
+            errors=len(problems),
+        ),
+        figure(
+            f"sustained ingest ({n})",
+            round(run.sent.rate),
+            "samples/s",
+            "—",
+            None,
+            detail=f"{run.sent.samples:,} samples acknowledged, {run.sent.retries:,} 503s retried",
+            errors=len(problems),
+        ),
+        figure(
+            f"largest write log under sustained ingest ({n})",
+            round(run.peak("log_samples")),
+            "samples",
+            "—",
+            None,
+            detail=f"{run.peak('log_bytes') / 1e6:,.1f} MB at most",
+            errors=len(problems),
+        ),
+        figure(
+            f"write log drained after sustained ingest ({n})",
+            round(run.drain.log_s, 1),
+            "s",
+            "—",
+            None,
+            errors=len(problems),
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- main
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    counts = (
+        ("--series", 10_000, "series"),
+        ("--senders", 8, "sharded senders"),
+        ("--processes", 2, "processes the senders are spread over"),
+        ("--cycle", 40, "pre-encoded scrapes per shard (fewer with many series)"),
+    )
+    for flag, default, text in counts:
+        p.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
+    p.add_argument("--duration", type=float, default=300, help="seconds of load (default 300)")
+    p.add_argument(
+        "--seal-after",
+        type=float,
+        default=30,
+        help="HEARTH_METRICS_SEAL_AFTER_S of the server (default 30)",
+    )
+    p.add_argument(
+        "--days-back", type=float, default=6, help="sample time starts this long ago (default 6)"
+    )
+    p.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
+    args = p.parse_args()
+    if min(args.series, args.senders, args.processes, args.cycle) < 1 or args.duration <= 0:
+        p.error("counts and --duration must be positive")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    facts: dict[str, Any] = {"noise_before": noise()}
+    cycle = max(2, min(args.cycle, MAX_CYCLE_SAMPLES // args.series))
+    t0_ms = (int(time.time() - args.days_back * 86400) // 15 * 15) * 1000
+    say(f"encoding {cycle} scrapes of {args.series:,} series per shard (not timed)")
+    data = looped_json(args.series, args.senders, cycle, t0_ms)
+    env = {"HEARTH_METRICS_SEAL_AFTER_S": f"{args.seal_after:g}"}
+    problems: list[str] = []
+    with hearth_server(env=env) as server:
+        token = bearer_token(
+            server, create_client(server, "bench-store", "metrics.write,metrics.read")
+        )
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        makers = [data.maker(i) for i in range(len(data.shards))]
+        meter = CpuMeter(server)
+        say(f"sustained load: {args.duration:g} s, {args.senders} senders, {args.series:,} series")
+        with monitor(server, token) as backlog:
+            meter.start()
+            sent = send_sharded_for(
+                f"{server.base}/v1/metrics/bulk",
+                headers,
+                makers,
+                args.processes,
+                args.duration,
+                check=hearth_check,
+            )
+            cpu = meter.stop()
+            say(f"  {sent.rate:,.0f} samples/s acknowledged ({sent.samples:,} samples)")
+            drain = wait_drained(server, token, limit_s=1800)
+        say(f"  write log drained {drain.log_s:.1f} s after the load")
+        run = Run(args.series, args.duration, sent, backlog.samples, drain, cpu)
+        # Shards run at their own pace: count up to the latest sample time accepted.
+        run.stored = stored_count(server, token, t0_ms, int(time.time() + 86400) * 1000)
+        if sent.problems:
+            problems.append(f"{len(sent.problems)}+ requests failed, e.g. {sent.problems[0]}")
+        if run.stored != sent.samples:
+            problems.append(f"the store holds {run.stored:,} of {sent.samples:,} samples")
+        if backlog.errors:
+            problems.append(f"/v1/metrics/store failed: {backlog.errors[0]}")
+        log_tail = server.log_tail()
+    facts["noise_after"] = noise()
+    print_grid(["", "value"], summary_rows(run))
+    print(
+        f"{'met    ' if run.bounded else 'NOT MET'}  write log bounded (trend < {AIM_GROWTH:.0%})"
+    )
+    print_grid(["process", "CPU s", "cores busy", "share"], cpu_rows(cpu, args.duration))
+    if not args.no_write:
+        write_chart(run)
+        write_report(run, args, data, facts, problems)
+        write_results(
+            HERE,
+            figures(run, problems),
+            series=args.series,
+            duration=args.duration,
+            timeline={
+                "acked_per_second": run.sent.per_second,
+                "store": [
+                    [round(run.t(s), 2), s.log_samples, round(s.lag_s, 2), s.open_chunks]
+                    for s in run.samples
+                ],
+            },
+        )
+    return finish(problems, log_tail)
+
+
+if __name__ == "__main__":
+    run_main(main)

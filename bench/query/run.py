@@ -352,12 +352,11 @@ async def prepare(server: Server, token: str, spec: Spec, facts: dict[str, Any])
         facts["pg_version"] = await conn.fetchval("SHOW server_version")
         facts["sizes"] = {}
         for what, tables in TABLES.items():
-            rows, size = await conn.fetchrow(
+            rows = sum([await conn.fetchval(f"SELECT count(*) FROM {t}") for t in tables])
+            size = await conn.fetchval(
                 """
-                SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint,
-                       coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+                SELECT coalesce(sum(pg_total_relation_size(p.relid)), 0)::bigint
                 FROM unnest($1::text[]) AS t, pg_partition_tree(t::regclass) p
-                     JOIN pg_class c ON c.oid = p.relid
                 """,
                 list(tables),
             )
@@ -623,11 +622,14 @@ def load_rows(ld: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-SIZE_HEADER = ["table", "rows (estimate)", "size MB"]
+SIZE_HEADER = ["table", "rows", "size MB", "bytes per point"]
 
 
-def size_rows(sizes: dict[str, tuple[int, int]]) -> list[list[str]]:
-    return [[t, f"{rows or 0:,}", f"{(size or 0) / 1e6:,.0f}"] for t, (rows, size) in sizes.items()]
+def size_rows(sizes: dict[str, tuple[int, int]], points: int) -> list[list[str]]:
+    return [
+        [t, f"{rows:,}", f"{size / 1e6:,.1f}", f"{size / points:.1f}"]
+        for t, (rows, size) in sizes.items()
+    ]
 
 
 def write_chart(results: list[Result]) -> None:
@@ -705,7 +707,7 @@ def write_report(
         f"metric_series took {facts['vacuum_s']:.1f} s. Sizes after it (each table with its "
         "partitions, indexes and TOAST):",
         "",
-        *md_table(SIZE_HEADER, size_rows(facts["sizes"])),
+        *md_table(SIZE_HEADER, size_rows(facts["sizes"], spec.points)),
         "",
         f"The chunks' encoded data: {facts.get('chunk_bytes', 0) / 1e6:,.1f} MB, "
         f"{facts.get('chunk_bytes', 0) / spec.points:.2f} bytes per point.",
@@ -884,7 +886,8 @@ def main() -> int:
 
     problems = error_lines(results)
     print_grid(LOAD_HEADER, load_rows(ld))
-    print_grid(SIZE_HEADER, size_rows(facts["sizes"]))
+    print_grid(SIZE_HEADER, size_rows(facts["sizes"], spec.points))
+    print(f"chunks' encoded data: {facts.get('chunk_bytes', 0) / spec.points:.2f} bytes per point")
     print_grid(HEADER, table_rows(results))
     for p in plans:
         print(f"EXPLAIN ANALYZE {p.query.label}: {p.ms:.1f} ms {p.read}")

@@ -133,7 +133,10 @@ async def table_sizes(conn: asyncpg.Connection) -> dict[str, int]:
             await conn.fetchval(
                 """
                 SELECT coalesce(sum(pg_total_relation_size(p.relid)), 0)::bigint
-                FROM unnest($1::text[]) AS t, pg_partition_tree(t::regclass) p
+                FROM unnest($1::text[]) AS t,
+                     -- a table that is not partitioned has no partition tree: itself
+                     LATERAL (SELECT relid FROM pg_partition_tree(t::regclass)
+                              UNION SELECT t::regclass) p
                 """,
                 list(tables),
             )

@@ -47,7 +47,7 @@ from bench.harness.tables import md_table, print_grid
 
 HERE = Path(__file__).resolve().parent
 AIM_GROWTH = 0.02  # bounded: over the second half the log grows by < 2 % of what arrives
-MAX_CYCLE_SAMPLES = 4_000_000  # pre-encoded samples at most (memory of the senders)
+MAX_CYCLE_SAMPLES = 2_000_000  # pre-encoded samples at most (memory of the senders)
 
 
 def hearth_check(status: int, body: bytes, samples: int) -> str | None:

@@ -55,7 +55,7 @@ import re
 import time
 import urllib.parse
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -395,7 +395,7 @@ async def replay_batcher(url: str, batches: list[list[Block]], writers: int) -> 
     """``Batcher._write``'s statement (``repo.append_blocks``, imported, not copied) on
     pre-encoded blocks, each step timed: what the database costs end to end, without HTTP,
     decode or the event loop."""
-    steps: Counter[str] = Counter()
+    steps: dict[str, float] = defaultdict(float)
     pending = iter(batches)
 
     async def writer(conn: asyncpg.Connection) -> None:

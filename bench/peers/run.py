@@ -54,6 +54,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from bench.harness.bulk import bulk_check
 from bench.harness.charts import pyplot
 from bench.harness.client import bearer_token, create_client, get_json, http
 from bench.harness.log import BenchError, run_main, say
@@ -180,13 +181,6 @@ def run_peer(name: str, data: Dataset, processes: int) -> Outcome:
     return out
 
 
-def hearth_check(status: int, body: bytes, samples: int) -> str | None:
-    if status != 200:
-        return f"HTTP {status} {body[:300]!r}"
-    accepted = orjson.loads(body).get("accepted")
-    return None if accepted == samples else f"accepted {accepted} of {samples}"
-
-
 async def db_size(conn: asyncpg.Connection, vacuum: bool) -> int:
     if vacuum:
         await conn.execute("VACUUM FULL")
@@ -232,7 +226,7 @@ def run_hearth(data: Dataset, processes: int, workers: int, seal_after: float) -
         say(f"  hearth: {data.samples:,} samples in {data.requests:,} requests")
         with monitor(server, token) as backlog:
             sent = send_sharded(
-                f"{server.base}/v1/metrics/bulk", headers, data.json, processes, check=hearth_check
+                f"{server.base}/v1/metrics/bulk", headers, data.json, processes, check=bulk_check
             )
         say(f"    {sent.rate:,.0f} samples/s ({sent.seconds:.2f} s)")
         out = Outcome("hearth", data.series, sent)

@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from bench.harness.bulk import bulk_check
 from bench.harness.charts import pyplot
 from bench.harness.client import bearer_token, create_client, get_json
 from bench.harness.log import run_main, say
@@ -48,13 +47,6 @@ from bench.harness.tables import md_table, print_grid
 HERE = Path(__file__).resolve().parent
 AIM_GROWTH = 0.02  # bounded: over the second half the log grows by < 2 % of what arrives
 MAX_CYCLE_SAMPLES = 2_000_000  # pre-encoded samples at most (memory of the senders)
-
-
-def hearth_check(status: int, body: bytes, samples: int) -> str | None:
-    if status != 200:
-        return f"HTTP {status} {body[:300]!r}"
-    accepted = orjson.loads(body).get("accepted")
-    return None if accepted == samples else f"accepted {accepted} of {samples}"
 
 
 def stored_count(server: Server, token: str, t0_ms: int, last_ms: int) -> int:
@@ -327,7 +319,7 @@ def main() -> int:
                 makers,
                 args.processes,
                 args.duration,
-                check=hearth_check,
+                check=bulk_check,
             )
             cpu = meter.stop()
             say(f"  {sent.rate:,.0f} samples/s acknowledged ({sent.samples:,} samples)")

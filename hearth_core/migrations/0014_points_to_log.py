@@ -18,9 +18,10 @@ from hearth_core.metrics.chunks import encode_block
 log = logging.getLogger("hearth.migrations")
 BATCH = 500_000
 
+# Keyset pages (no cursor left open: the table is dropped in the same transaction).
 _READ = """
-SELECT series_id, time_us(time) AS t, value
-FROM metric_points ORDER BY series_id, time
+SELECT series_id, time_us(time) AS t, value FROM metric_points
+WHERE (series_id, time) > ($1, us_time($2)) ORDER BY series_id, time LIMIT $3
 """
 
 
@@ -30,8 +31,9 @@ async def apply(conn: asyncpg.Connection) -> None:
         return
     total = await conn.fetchval("SELECT count(*) FROM metric_points")
     moved = 0
-    cursor = await conn.cursor(_READ)
-    while rows := await cursor.fetch(BATCH):
+    after = (-1, -(10**17))  # before any timestamp PostgreSQL can hold a sample at
+    while rows := await conn.fetch(_READ, *after, BATCH):
+        after = (rows[-1][0], rows[-1][1])
         ids = [r[0] for r in rows]
         ts = [r[1] for r in rows]
         values = [r[2] for r in rows]

@@ -47,7 +47,7 @@ if not series:
     return
 blocks = [r["block"] for r in plpy.execute(plpy.prepare(
     "SELECT block FROM metric_log WHERE max_time >= us_time($1)"
-    " ORDER BY block_id", ["bigint"]), [max(lo, -2**62)])]
+    " ORDER BY block_id", ["bigint"]), [max(lo, -10**17)])]
 chunk_plan = plpy.prepare(
     "SELECT series_id, data FROM metric_chunks WHERE series_id = ANY($1)"
     " AND max_time >= us_time($2)"
@@ -61,7 +61,7 @@ for start in range(0, len(series), 1000):
     by_id = {r["series_id"]: r for r in part}
     ids = list(by_id)
     chunks = [(r["series_id"], r["data"]) for r in
-              plpy.execute(chunk_plan, [ids, max(lo, -2**62), min(hi, 2**62)])]
+              plpy.execute(chunk_plan, [ids, max(lo, -10**17), min(hi, 10**17)])]
     for sid, ts, vs in native.series_samples(chunks, blocks, lo, hi, ids):
         s = by_id[sid]
         for t, v in zip(ts, vs):

@@ -130,7 +130,7 @@ async def test_the_log_takes_blocks_in_write_order_up_to_a_sample_budget(db):
     state = await repo.log_state(db)
     assert (state["blocks"], state["samples"]) == (3, 12)
     assert state["bytes"] == sum(len(b[3]) for b in blocks) and state["oldest_age_s"] >= 0
-    assert await repo.log_span(db) == (t0 - 60_000_000, t0 + 7 + 2 * 15_000_000)
+    assert await repo.log_span(db) == (t0 - 60_000_000, t0 + 3 * 15_000_000)
     first = await repo.log_blocks(db, 5)  # 4 samples taken, the next block starts below 5
     assert [r["samples"] for r in first] == [4, 3]
     assert decode_block(first[1]["block"])[0] == [2, 2, 2]

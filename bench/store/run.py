@@ -1,11 +1,12 @@
 """Compaction under sustained ingest (issue 16): does the compactor keep pace with the
 scrape-shaped load of bench/peers for minutes, the write log bounded?
 
-    .venv/bin/python bench/store/run.py [--series 10000] [--duration 300] [--seal-after 30]
+    .venv/bin/python bench/store/run.py [--series 10000,100000] [--duration 300] [--seal-after 30]
 
-Starts ``hearth serve`` (embedded PostgreSQL; ``HEARTH_METRICS_SEAL_AFTER_S=--seal-after`` so
-that chunks are sealed with pcodec during the run too; other ``HEARTH_*`` from the
-environment), then sends bench/peers's load — ``--series`` series, one sample per series per
+For each of the ``--series`` counts, starts ``hearth serve`` afresh (embedded PostgreSQL;
+``HEARTH_METRICS_SEAL_AFTER_S=--seal-after`` so that chunks are sealed with pcodec during the
+run too; other ``HEARTH_*`` from the environment), then sends bench/peers's load — that many
+series, one sample per series per
 request, requests 15 s apart in sample time, ``--senders`` sharded senders over
 ``--processes`` forked processes, JSON to ``POST /v1/metrics/bulk`` — without pause for
 ``--duration`` seconds. Bodies come from a cycle of ``--cycle`` pre-encoded scrapes per shard
@@ -38,11 +39,12 @@ from bench.harness.client import bearer_token, create_client, get_json
 from bench.harness.log import run_main, say
 from bench.harness.machine import CpuMeter, cpu_rows, machine_info, machine_line, noise
 from bench.harness.results import figure, finish, write_markdown, write_results
-from bench.harness.scrapes import NAMES, NAMESPACE, SCRAPE_MS, Looped, looped_json
+from bench.harness.scrapes import NAMES, NAMESPACE, SCRAPE_MS, looped_json
 from bench.harness.server import Server, hearth_server
 from bench.harness.sharded import Sent, send_sharded_for
 from bench.harness.store import Drain, StoreSample, monitor, wait_drained
 from bench.harness.tables import md_table, print_grid
+from hearth_core.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 AIM_GROWTH = 0.02  # bounded: over the second half the log grows by < 2 % of what arrives
@@ -148,71 +150,97 @@ def summary_rows(run: Run) -> list[list[str]]:
     ]
 
 
-def write_chart(run: Run) -> None:
+def write_chart(runs: list[Run]) -> None:
     plt = pyplot()
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
-    per = run.sent.per_second[: int(run.duration)]  # the last second is partial
-    ax1.plot(range(len(per)), per, color="#1f77b4", lw=1, label="acknowledged")
-    ax1.axhline(run.sent.rate, color="#1f77b4", ls=":", lw=1, label="mean")
-    ax1.set_ylabel("samples / s")
-    ax1.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e3:g}k")
-    ax1.set_title(
-        f"Sustained ingest, {run.series:,} series: ingest rate (top), write log and lag (bottom)"
-    )
-    ax1.legend(fontsize=8, loc="lower right")
-    pts = run.samples
-    xs = [run.t(s) for s in pts]
-    ax2.plot(xs, [s.log_samples for s in pts], color="#d62728", lw=1.2, label="write log, samples")
-    ax2.set_ylabel("samples in the write log")
-    ax2.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e6:g}M")
-    ax2.axvline(run.duration, color="black", ls="--", lw=0.8, label="load stops")
-    lag = ax2.twinx()
-    lag.plot(xs, [s.lag_s for s in pts], color="#7f7f7f", lw=0.8, label="oldest block, s")
-    lag.set_ylabel("oldest uncompacted block, s")
-    lines = ax2.get_legend_handles_labels()
-    more = lag.get_legend_handles_labels()
-    ax2.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
-    ax2.set_xlabel("seconds since the load started")
+    fig, axes = plt.subplots(2, len(runs), figsize=(11 * len(runs), 6.5), squeeze=False)
+    for col, run in enumerate(runs):
+        ax1, ax2 = axes[0][col], axes[1][col]
+        ax2.sharex(ax1)
+        per = run.sent.per_second[: int(run.duration)]  # the last second is partial
+        ax1.plot(range(len(per)), per, color="#1f77b4", lw=1, label="acknowledged")
+        ax1.axhline(run.sent.rate, color="#1f77b4", ls=":", lw=1, label="mean")
+        ax1.set_ylabel("samples / s")
+        ax1.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e3:g}k")
+        ax1.set_title(
+            f"{run.series:,} series: ingest rate (top), write log and lag (bottom) — "
+            + ("bounded" if run.bounded else "NOT bounded")
+        )
+        ax1.legend(fontsize=8, loc="lower right")
+        pts = run.samples
+        xs = [run.t(s) for s in pts]
+        ax2.plot(xs, [s.log_samples for s in pts], color="#d62728", lw=1.2, label="write log")
+        ax2.set_ylabel("samples in the write log")
+        ax2.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e6:g}M")
+        ax2.axvline(run.duration, color="black", ls="--", lw=0.8, label="load stops")
+        lag = ax2.twinx()
+        lag.plot(xs, [s.lag_s for s in pts], color="#7f7f7f", lw=0.8, label="oldest block, s")
+        lag.set_ylabel("oldest uncompacted block, s")
+        lines = ax2.get_legend_handles_labels()
+        more = lag.get_legend_handles_labels()
+        ax2.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper left")
+        ax2.set_xlabel("seconds since the load started")
     fig.tight_layout()
     fig.savefig(HERE / "store.png", dpi=110)
     plt.close(fig)
 
 
+def summary_table(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    header = ["", *(f"{r.series:,} series" for r in runs)]
+    rows = [summary_rows(r) for r in runs]
+    return header, [[label, *(r[i][1] for r in rows)] for i, (label, _) in enumerate(rows[0])]
+
+
 def write_report(
-    run: Run, args: argparse.Namespace, data: Looped, facts: dict[str, Any], problems: list[str]
+    runs: list[Run],
+    args: argparse.Namespace,
+    cycles: list[int],
+    facts: dict[str, Any],
+    problems: list[str],
 ) -> None:
-    verdict = "**met**" if run.bounded else "**NOT met**"
     lines = [
         f"- Machine: {machine_line(machine_info())}. **The senders, the server and PostgreSQL "
         f"share these cores.** At the start: {facts['noise_before']}; at the end: "
         f"{facts['noise_after']}.",
         "- Server: `hearth serve`, 1 worker, embedded PostgreSQL (durable), "
         f"`HEARTH_METRICS_SEAL_AFTER_S={args.seal_after:g}` (chunks idle that long are "
-        "re-encoded with pcodec during the run), other settings default.",
-        f"- Load: bench/peers's scrape-shaped JSON — {run.series:,} series (16 names, labels "
-        "job, instance, region, cpu; 100 series per host), one sample per series per request, "
-        f"requests {SCRAPE_MS // 1000} s apart in sample time, {args.senders} sharded senders "
-        f"over {args.processes} processes, for {run.duration:g} s without pause (a 503 retried "
-        f"after its Retry-After). Bodies: a cycle of {data.cycle} pre-encoded scrapes per "
-        "shard, the timestamp filled in per request (counters restart every cycle); sample "
-        f"time from {args.days_back:g} days ago onwards (the load runs ahead of the clock).",
+        "re-encoded with pcodec during the run), other settings default "
+        f"(`HEARTH_METRICS_COMPACT_SAMPLES={facts['compact_samples']:,}`: the most samples "
+        "one compaction pass takes), started afresh for each series count.",
+        "- Load: bench/peers's scrape-shaped JSON — "
+        + " and ".join(f"{r.series:,}" for r in runs)
+        + " series (16 names, labels job, instance, region, cpu; 100 series per host), one "
+        f"sample per series per request, requests {SCRAPE_MS // 1000} s apart in sample time, "
+        f"{args.senders} sharded senders over {args.processes} processes, for "
+        f"{args.duration:g} s without pause (a 503 retried after its Retry-After). Bodies: a "
+        "cycle of " + " / ".join(str(c) for c in cycles) + " pre-encoded scrapes per shard, "
+        "the timestamp filled in per request (counters restart every cycle); sample time from "
+        f"{args.days_back:g} days ago onwards (the load runs ahead of the clock).",
         "- Sampled every second: `GET /v1/metrics/store` (`log_samples`, `log_bytes`, "
         "`compaction_lag_seconds` = age of the oldest block, `open_chunks`) and the samples "
         "acknowledged in that second. After the load: the time until the log was empty, then "
         "every sample counted through `/v1/metrics/query?agg=count`.",
         "",
-        *md_table(["", "value"], summary_rows(run)),
+        *md_table(*summary_table(runs)),
         "",
         f"Aim (issue 16): compaction keeps pace with the ingest, the write log bounded — over "
         f"the second half of the run the log's least-squares trend is below "
-        f"{AIM_GROWTH:.0%} of the ingest rate: {run.growth_share():+.2%}, {verdict}.",
+        f"{AIM_GROWTH:.0%} of the ingest rate:",
         "",
-        f"CPU during the load ({run.duration:g} s):",
+        *(
+            f"- {r.series:,} series: {r.growth_share():+.2%}, "
+            + ("**met**" if r.bounded else "**NOT met**")
+            for r in runs
+        ),
         "",
-        *md_table(["process", "CPU s", "cores busy", "share"], cpu_rows(run.cpu, run.duration)),
-        "",
-        "![write log and ingest rate over time](store.png)",
     ]
+    for r in runs:
+        lines += [
+            f"CPU during the load, {r.series:,} series ({r.duration:g} s):",
+            "",
+            *md_table(["process", "CPU s", "cores busy", "share"], cpu_rows(r.cpu, r.duration)),
+            "",
+        ]
+    lines += ["![write log and ingest rate over time](store.png)"]
     write_markdown(HERE, "Compaction under sustained ingest", lines, problems)
 
 
@@ -269,8 +297,12 @@ def figures(run: Run, problems: list[str]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- main
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--series",
+        default="10000,100000",
+        help="series counts, comma-separated, one run each (default 10000,100000)",
+    )
     counts = (
-        ("--series", 10_000, "series"),
         ("--senders", 8, "sharded senders"),
         ("--processes", 2, "processes the senders are spread over"),
         ("--cycle", 40, "pre-encoded scrapes per shard (fewer with many series)"),
@@ -289,20 +321,22 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
     args = p.parse_args()
-    if min(args.series, args.senders, args.processes, args.cycle) < 1 or args.duration <= 0:
+    try:
+        args.series = [int(x) for x in args.series.split(",") if x.strip()]
+    except ValueError:
+        p.error("--series takes comma-separated integers")
+    if min([args.senders, args.processes, args.cycle, *args.series]) < 1 or args.duration <= 0:
         p.error("counts and --duration must be positive")
     return args
 
 
-def main() -> int:
-    args = parse_args()
-    facts: dict[str, Any] = {"noise_before": noise()}
-    cycle = max(2, min(args.cycle, MAX_CYCLE_SAMPLES // args.series))
+def sustained(series: int, args: argparse.Namespace, problems: list[str]) -> tuple[Run, int, str]:
+    """One series count on a fresh server: (the run, the cycle length, the server's log)."""
+    cycle = max(2, min(args.cycle, MAX_CYCLE_SAMPLES // series))
     t0_ms = (int(time.time() - args.days_back * 86400) // 15 * 15) * 1000
-    say(f"encoding {cycle} scrapes of {args.series:,} series per shard (not timed)")
-    data = looped_json(args.series, args.senders, cycle, t0_ms)
+    say(f"encoding {cycle} scrapes of {series:,} series per shard (not timed)")
+    data = looped_json(series, args.senders, cycle, t0_ms)
     env = {"HEARTH_METRICS_SEAL_AFTER_S": f"{args.seal_after:g}"}
-    problems: list[str] = []
     with hearth_server(env=env) as server:
         token = bearer_token(
             server, create_client(server, "bench-store", "metrics.write,metrics.read")
@@ -310,7 +344,7 @@ def main() -> int:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         makers = [data.maker(i) for i in range(len(data.shards))]
         meter = CpuMeter(server)
-        say(f"sustained load: {args.duration:g} s, {args.senders} senders, {args.series:,} series")
+        say(f"sustained load: {args.duration:g} s, {args.senders} senders, {series:,} series")
         with monitor(server, token) as backlog:
             meter.start()
             sent = send_sharded_for(
@@ -325,39 +359,56 @@ def main() -> int:
             say(f"  {sent.rate:,.0f} samples/s acknowledged ({sent.samples:,} samples)")
             drain = wait_drained(server, token, limit_s=1800)
         say(f"  write log drained {drain.log_s:.1f} s after the load")
-        run = Run(args.series, args.duration, sent, backlog.samples, drain, cpu)
+        run = Run(series, args.duration, sent, backlog.samples, drain, cpu)
         # Shards run at their own pace: count up to the latest sample time accepted.
         run.stored = stored_count(server, token, t0_ms, int(time.time() + 86400) * 1000)
+        tag = f"{series:,} series"
         if sent.problems:
-            problems.append(f"{len(sent.problems)}+ requests failed, e.g. {sent.problems[0]}")
+            problems.append(f"{tag}: {len(sent.problems)}+ requests failed: {sent.problems[0]}")
         if run.stored != sent.samples:
-            problems.append(f"the store holds {run.stored:,} of {sent.samples:,} samples")
+            problems.append(f"{tag}: the store holds {run.stored:,} of {sent.samples:,} samples")
         if backlog.errors:
-            problems.append(f"/v1/metrics/store failed: {backlog.errors[0]}")
-        log_tail = server.log_tail()
+            problems.append(f"{tag}: /v1/metrics/store failed: {backlog.errors[0]}")
+        return run, cycle, server.log_tail()
+
+
+def main() -> int:
+    args = parse_args()
+    facts: dict[str, Any] = {
+        "noise_before": noise(),
+        "compact_samples": Settings.from_env().metrics_compact_samples,
+    }
+    problems: list[str] = []
+    runs, cycles, tails = [], [], []
+    for series in args.series:
+        run, cycle, tail = sustained(series, args, problems)
+        runs.append(run)
+        cycles.append(cycle)
+        tails.append(tail)
+        print_grid(["", "value"], summary_rows(run))
+        ok = "met    " if run.bounded else "NOT MET"
+        print(f"{ok}  {series:,} series: write log bounded (trend < {AIM_GROWTH:.0%})")
+        print_grid(["process", "CPU s", "cores busy", "share"], cpu_rows(run.cpu, run.duration))
     facts["noise_after"] = noise()
-    print_grid(["", "value"], summary_rows(run))
-    print(
-        f"{'met    ' if run.bounded else 'NOT MET'}  write log bounded (trend < {AIM_GROWTH:.0%})"
-    )
-    print_grid(["process", "CPU s", "cores busy", "share"], cpu_rows(cpu, args.duration))
     if not args.no_write:
-        write_chart(run)
-        write_report(run, args, data, facts, problems)
+        write_chart(runs)
+        write_report(runs, args, cycles, facts, problems)
         write_results(
             HERE,
-            figures(run, problems),
-            series=args.series,
+            [f for r in runs for f in figures(r, problems)],
             duration=args.duration,
-            timeline={
-                "acked_per_second": run.sent.per_second,
-                "store": [
-                    [round(run.t(s), 2), s.log_samples, round(s.lag_s, 2), s.open_chunks]
-                    for s in run.samples
-                ],
+            timelines={
+                str(r.series): {
+                    "acked_per_second": r.sent.per_second,
+                    "store": [
+                        [round(r.t(s), 2), s.log_samples, round(s.lag_s, 2), s.open_chunks]
+                        for s in r.samples
+                    ],
+                }
+                for r in runs
             },
         )
-    return finish(problems, log_tail)
+    return finish(problems, *tails)
 
 
 if __name__ == "__main__":

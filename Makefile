@@ -75,6 +75,7 @@ BENCH_INGEST := --rounds 1
 BENCH_QUERY := --points 2000000 --duration 2 --warmup 1 --rounds 3 --load-wait 15
 BENCH_MIXED := --duration 15 --profile 8
 BENCH_PEERS := --series 10000 --rounds 1 --load-wait 15
+BENCH_STORE := --series 10000 --duration 45
 BENCH_TIME_LIMIT ?= 300
 export BENCH_TIME_LIMIT
 endif
@@ -104,6 +105,7 @@ bench: setup $(BENCH_STAMP)
 	-$(BENCH_RUN) flags $(BENCH_WRK)
 	-$(BENCH_RUN) ingest $(BENCH_INGEST)
 	-$(BENCH_RUN) peers $(BENCH_PEERS)
+	-$(BENCH_RUN) store $(BENCH_STORE)
 	-$(BENCH_RUN) ratelimit $(BENCH_RATELIMIT)
 	-$(BENCH_RUN) query $(BENCH_QUERY)
 	-$(BENCH_RUN) mixed $(BENCH_MIXED)

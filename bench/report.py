@@ -32,7 +32,18 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS_MD = HERE / "RESULTS.md"
 CHARTS = HERE / "charts"
-ORDER = ("micro", "auth", "users", "flags", "ingest", "peers", "ratelimit", "query", "mixed")
+ORDER = (
+    "micro",
+    "auth",
+    "users",
+    "flags",
+    "ingest",
+    "peers",
+    "store",
+    "ratelimit",
+    "query",
+    "mixed",
+)
 
 # The headline figures, exactly as the performance issue lists them: key, title, spec text.
 HEADLINES = (
@@ -47,7 +58,7 @@ HEADLINES = (
     ("config", "Config read/write latency", "§8: config reads/writes < 50 ms"),
     (
         "ingest",
-        "Ingest throughput (ratio to raw COPY)",
+        "Ingest throughput (ratio to the raw write-log write)",
         "§8: metrics ingestion throughput > 20k points/s",
     ),
     (
@@ -55,6 +66,11 @@ HEADLINES = (
         "Ingest vs Prometheus and VictoriaMetrics",
         "issue 16: Hearth ÷ Prometheus ≥ 1x and ÷ VictoriaMetrics ≥ 0.5x samples/s (aims), "
         "disk ≤ 4 bytes/sample",
+    ),
+    (
+        "store",
+        "Compaction keeps pace with sustained ingest",
+        "issue 16: compaction keeps pace with the ingest for 5 minutes with the write log bounded",
     ),
     (
         "ratelimit",
@@ -306,35 +322,39 @@ def profiling_section(docs: list[dict[str, Any]]) -> list[str]:
     ingest = by_name(docs, "ingest")
     now: dict[str, float] = {}
     for f in (ingest or {}).get("figures", []):
-        if f["name"] == "ingest end to end ÷ raw COPY":
+        if f["name"] == "ingest end to end ÷ raw log write":
             now["e2e"] = f["value"]
-        elif f["name"] == "batcher SQL alone ÷ raw COPY":
+        elif f["name"] == "batcher SQL alone ÷ raw log write":
             now["replay"] = f["value"]
     b = INGEST_BEFORE
     lines += md_table(
         [
-            "path (÷ raw COPY of the same points)",
+            "path (÷ raw COPY of the same points as rows)",
             f"before ({b['commit']}, 8 senders)",
             f"after ({b['after_commit']}, 16 senders)",
-            "this run",
         ],
         [
-            [
-                "batcher SQL alone",
-                f"{b['replay']:.2f}x",
-                f"{b['after_replay']:.2f}x",
-                f"{now['replay']:.2f}x" if "replay" in now else "not measured",
-            ],
-            [
-                "end to end (HTTP)",
-                f"{b['e2e']:.2f}x",
-                f"{b['after_e2e']:.2f}x",
-                f"{now['e2e']:.2f}x" if "e2e" in now else "not measured",
-            ],
+            ["batcher SQL alone", f"{b['replay']:.2f}x", f"{b['after_replay']:.2f}x"],
+            ["end to end (HTTP)", f"{b['e2e']:.2f}x", f"{b['after_e2e']:.2f}x"],
         ],
     )
     lines += [
         "",
+        "Issue 16 then replaced the row-per-sample store: the acknowledged transaction appends "
+        "one compressed write-log block per request and a compactor folds the blocks into "
+        "chunks and hourly rollups afterwards, so neither rows nor rollup merges are left on "
+        "the acknowledged path. The limit the ingest bench measures is now the same blocks "
+        "COPYed straight into the write log; ratios to it are not comparable with the ones "
+        "above. This run: "
+        + (
+            f"batcher SQL alone {now['replay']:.2f}x, end to end {now['e2e']:.2f}x the raw "
+            "log write."
+            if "e2e" in now and "replay" in now
+            else "not measured."
+        ),
+        "",
+    ]
+    lines += [
         "### The connection pool's reset on every release (mixed-scenario profile)",
         "",
         "An earlier py-spy run of the mixed scenario had 12 % of the server's samples ending in "

@@ -18,7 +18,13 @@
   with (``make bench-peers`` installs them), on private data dirs and free ports; ``disk_bytes``.
 - ``remote_write``: Prometheus remote write 1.0 bodies (protobuf ``WriteRequest``, snappy).
 - ``sharded``: ``send_sharded`` — pre-encoded requests from sharded senders over forked
-  processes, every answer checked.
+  processes, every answer checked; ``send_sharded_for`` — the same for a duration, requests made
+  as they go, samples acknowledged per second.
+- ``scrapes``: scrape-shaped samples (bench/peers, bench/store): ``make_data`` (every body
+  pre-encoded, JSON and remote write), ``looped_json`` (bodies for a load of any length).
+- ``store``: the metric store's backlog — ``store_state`` (``GET /v1/metrics/store``),
+  ``wait_drained`` (write log empty, chunks sealed), ``monitor`` (sampled every second in a
+  thread) — and ``table_sizes`` (chunks, rollups, series, write log).
 - Shared data: ``user_import`` (users CSV and its import), ``flag_data`` (flags and config
   keys), ``bulk`` (concurrent ``POST /v1/metrics/bulk``).
 """

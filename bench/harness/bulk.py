@@ -1,4 +1,5 @@
-"""``POST /v1/metrics/bulk`` from concurrent senders, every answer checked (ingest, query)."""
+"""``POST /v1/metrics/bulk`` from concurrent senders, every answer checked (ingest, query), and
+the check of its answer for ``bench.harness.sharded`` (peers, store)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,11 @@ async def send_all(
         await asyncio.gather(*(sender(session) for _ in range(senders)))
         seconds = time.perf_counter() - t0
     return seconds, problems
+
+
+def bulk_check(status: int, body: bytes, samples: int) -> str | None:
+    """A ``POST /v1/metrics/bulk`` answer acknowledges ``samples`` (sharded senders' check)."""
+    if status != 200:
+        return f"HTTP {status} {body[:300]!r}"
+    accepted = orjson.loads(body).get("accepted")
+    return None if accepted == samples else f"accepted {accepted} of {samples}"

@@ -14,9 +14,21 @@ from bench.harness.paths import tool
 
 PROJECT = ("api/", "ingest/", "hearth_core/")
 # py-spy sees a thread as busy unless the OS says it sleeps; these leaves are mostly waiting.
+# Native calls made straight through asyncio.to_thread end in the pool's _WorkItem.run: ingest's
+# decode_points and batch.encode_block (hearth_core.metrics.codec), the compactor's
+# touched_windows and reencode_chunks, the queries' aggregate_windows. compact_windows (in
+# chunks.py) is the compactor's Python wrapper of the native compact. A kind matches a leaf frame
+# containing its pattern.
 LEAF_KINDS = (
-    ("_WorkItem.run (", "native call in a to_thread worker (decode_points, GIL released)"),
-    ("encode.<locals>.both (", "native call in a to_thread worker (encode_copy/encode_rollups)"),
+    (
+        "_WorkItem.run (",
+        "native call in a to_thread worker (decode_points, batch.encode_block, compactor and "
+        "query kernels; GIL released)",
+    ),
+    (
+        "(hearth_core/metrics/chunks.py:",
+        "compaction in a to_thread worker (compact_windows: native compact, its dataclasses)",
+    ),
     ("run_app (", "event loop in C: uvloop, HTTP parsing, socket I/O, polling"),
     ("_worker (", "thread-pool worker waiting for work"),
 )
@@ -74,7 +86,7 @@ class Profiler:
         total = 0
         for frames, c in self._stacks():
             total += c
-            kind = next((k for p, k in LEAF_KINDS if frames[-1].startswith(p)), "Python code")
+            kind = next((k for p, k in LEAF_KINDS if p in frames[-1]), "Python code")
             kinds[kind] += c
             if kind != LEAF_KINDS[-1][1]:
                 leaf[frames[-1]] += c

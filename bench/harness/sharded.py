@@ -3,15 +3,21 @@ pre-encoded requests one after another (so every series gets its samples in time
 senders spread over a few forked processes (one Python process cannot keep a fast receiver
 busy). Every answer is checked: only 2xx counts as acknowledged; a 503 (backpressure) is
 retried after its Retry-After, as a client must; anything else is a problem.
+
+``send_sharded`` sends a fixed list of requests; ``send_sharded_for`` sends for a duration,
+each sender making its requests as it goes (request ``k`` of its shard), and counts the
+samples acknowledged in every second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing as mp
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import uvloop
@@ -20,6 +26,8 @@ import uvloop
 Request = tuple[bytes, int]
 # (status, body) -> None when the answer acknowledges the request's samples, else why not.
 Check = Callable[[int, bytes, int], str | None]
+# Request k of a shard (send_sharded_for).
+Maker = Callable[[int], Request]
 MAX_RETRY_S = 1.0
 
 
@@ -30,6 +38,9 @@ class Sent:
     requests: int
     retries: int  # 503s retried
     problems: list[str] = field(default_factory=list)
+
+    per_second: list[int] = field(default_factory=list)  # acked in each second from `started`
+    started: float = 0.0  # the common start (time.monotonic())
 
     @property
     def rate(self) -> float:
@@ -43,18 +54,30 @@ def status_2xx(status: int, body: bytes, _samples: int) -> str | None:
 async def _senders(
     url: str,
     headers: dict[str, str],
-    shards: list[Sequence[Request]],
+    shards: list[Sequence[Request]] | list[Maker],
     check: Check,
     start: float,
-) -> tuple[float, float, int, int, int, list[str]]:
+    duration: float | None = None,
+) -> tuple[float, float, int, int, int, list[str], list[int]]:
+    """Every shard's requests (a list, or a maker called until ``duration`` s have passed)."""
     problems: list[str] = []
     acked = requests = retries = 0
+    per_second: list[int] = []
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
     connector = aiohttp.TCPConnector(limit=0)
 
-    async def sender(session: aiohttp.ClientSession, shard: Sequence[Request]) -> None:
+    def requests_of(shard: Any) -> Any:
+        if not callable(shard):
+            yield from shard
+            return
+        for k in itertools.count():
+            if time.monotonic() >= start + (duration or 0.0):
+                return
+            yield shard(k)
+
+    async def sender(session: aiohttp.ClientSession, shard: Any) -> None:
         nonlocal acked, requests, retries
-        for i, (body, samples) in enumerate(shard):
+        for i, (body, samples) in enumerate(requests_of(shard)):
             while True:
                 async with session.post(url, data=body, headers=headers) as resp:
                     raw = await resp.read()
@@ -67,6 +90,9 @@ async def _senders(
             why = check(status, raw, samples)
             if why is None:
                 acked += samples
+                second = int(time.monotonic() - start)
+                per_second.extend([0] * (second + 1 - len(per_second)))
+                per_second[second] += samples
             elif len(problems) < 20:
                 problems.append(f"request {i}: {why}")
 
@@ -76,19 +102,20 @@ async def _senders(
         t0 = time.monotonic()
         await asyncio.gather(*(sender(session, s) for s in shards))
         t1 = time.monotonic()
-    return t0, t1, acked, requests, retries, problems
+    return t0, t1, acked, requests, retries, problems, per_second
 
 
 def _child(
     conn: mp.connection.Connection,
     url: str,
     headers: dict[str, str],
-    shards: list[Sequence[Request]],
+    shards: list[Sequence[Request]] | list[Maker],
     check: Check,
     start: float,
+    duration: float | None,
 ) -> None:
     try:
-        conn.send(uvloop.run(_senders(url, headers, shards, check, start)))
+        conn.send(uvloop.run(_senders(url, headers, shards, check, start, duration)))
     except BaseException as exc:
         conn.send(exc)
     finally:
@@ -105,13 +132,40 @@ def send_sharded(
     """Every shard's requests from its own sender; the senders dealt round-robin over
     ``processes`` forked processes (they inherit the pre-encoded bodies: nothing is encoded or
     copied while timing). Timed from the common start to the last acknowledgement."""
+    return _run(url, headers, shards, processes, check, None)
+
+
+def send_sharded_for(
+    url: str,
+    headers: dict[str, str],
+    makers: Sequence[Maker],
+    processes: int,
+    duration: float,
+    check: Check = status_2xx,
+) -> Sent:
+    """As ``send_sharded``, each sender sending request ``k = 0, 1, …`` of its shard
+    (``makers[shard](k)``) until ``duration`` s after the common start (a request under way
+    then is still awaited). ``per_second``: samples acknowledged in each second."""
+    return _run(url, headers, makers, processes, check, duration)
+
+
+def _run(
+    url: str,
+    headers: dict[str, str],
+    shards: Sequence[Sequence[Request]] | Sequence[Maker],
+    processes: int,
+    check: Check,
+    duration: float | None,
+) -> Sent:
     ctx = mp.get_context("fork")
     start = time.monotonic() + 0.5 + 0.05 * processes  # after every child is up
     children = []
     for p in range(processes):
         mine = [shards[i] for i in range(p, len(shards), processes)]
         parent_end, child_end = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child, args=(child_end, url, headers, mine, check, start))
+        proc = ctx.Process(
+            target=_child, args=(child_end, url, headers, mine, check, start, duration)
+        )
         proc.start()
         child_end.close()
         children.append((proc, parent_end))
@@ -131,4 +185,6 @@ def send_sharded(
         requests=sum(o[3] for o in outs),
         retries=sum(o[4] for o in outs),
         problems=[p for o in outs for p in o[5]],
+        per_second=[sum(c) for c in itertools.zip_longest(*(o[6] for o in outs), fillvalue=0)],
+        started=start,
     )

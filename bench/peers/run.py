@@ -20,9 +20,13 @@ every sample (its query API: ``count_over_time`` for the peers, ``agg=count`` of
 ``/v1/metrics/query`` for Hearth) — a target that lost samples is a failed figure — and measures
 its disk:
 
-- Hearth: ``pg_database_size`` after ``VACUUM FULL`` before the load, and after the load once the
-  database has gone quiet (no row written for a few seconds: the rollup merger, or whatever
-  background work the store does, has drained) — both as it stands and after ``VACUUM FULL``;
+- Hearth (started with ``HEARTH_METRICS_SEAL_AFTER_S=--seal-after``, 3 s, so that chunks are
+  sealed soon after the load): ``pg_database_size`` after ``VACUUM FULL`` before the load, and
+  after the load once ``/v1/metrics/store`` shows the write log empty (every sample compacted
+  into chunks and hourly rollups: the drain time after the last acknowledgement is reported)
+  and no chunk open (all re-encoded with pcodec) — as it stands and after ``VACUUM FULL``, with
+  each table's share (chunks with their index and TOAST, rollups, series, write log). The
+  backlog is sampled every second during the load (largest write log, oldest block);
 - Prometheus: its data directory (the samples sit in the WAL and the head's chunks: the head is
   compacted into a block only once it spans 3 h of sample time), and the same samples as a
   persistent block (the TSDB admin API's snapshot of the head);
@@ -39,10 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import math
 import os
-import random
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -53,11 +54,11 @@ from typing import Any
 import asyncpg
 import orjson
 
+from bench.harness.bulk import bulk_check
 from bench.harness.charts import pyplot
 from bench.harness.client import bearer_token, create_client, get_json, http
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise, wait_for_quiet
-from bench.harness.metric_names import COUNTERS, GAUGES
 from bench.harness.peers import (
     Peer,
     disk_bytes,
@@ -69,110 +70,29 @@ from bench.harness.peers import (
     victoria_server,
 )
 from bench.harness.remote_write import HEADERS as RW_HEADERS
-from bench.harness.remote_write import ShardEncoder
 from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.scrapes import NAMES, NAMESPACE, Dataset, make_data
 from bench.harness.server import Server, hearth_server, hello_server
-from bench.harness.sharded import Request, Sent, send_sharded
+from bench.harness.sharded import Sent, send_sharded
 from bench.harness.stats import median, spread
+from bench.harness.store import monitor, table_sizes, wait_drained
 from bench.harness.tables import md_table, print_grid
 
 HERE = Path(__file__).resolve().parent
-NAMESPACE = "bench"
-SCRAPE_MS = 15_000
-SERIES_PER_HOST = 100
 AIM_VS_PROMETHEUS = 1.0
 AIM_VS_VICTORIA = 0.5
 AIM_BYTES = 4.0
-DRAINED = "database growth, drained (dead rows not yet vacuumed)"
-QUIET_S = 5.0  # Hearth: no row written for this long = background work drained
-NAMES = COUNTERS + GAUGES
-REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-south-1")
+SEAL_AFTER_S = 3.0  # Hearth: chunks idle this long are sealed (pcodec), so the disk is at rest
+DRAINED = "database growth, compacted and sealed (dead rows not yet vacuumed)"
+VACUUMED = "database growth, after VACUUM FULL"
+PEAK_KEY = "largest write log during the load, samples"
+DRAIN_KEY = "write log drained after the last ack, s"
 TARGETS = {
     "hearth": "Hearth, JSON (POST /v1/metrics/bulk)",
     "prometheus": "Prometheus, remote write",
     "victoriametrics": "VictoriaMetrics, remote write",
 }
 SHORT = {"hearth": "Hearth", "prometheus": "Prometheus", "victoriametrics": "VictoriaMetrics"}
-
-
-# ---------------------------------------------------------------- data
-def series_labels(i: int) -> tuple[str, dict[str, str]]:
-    """Series ``i``: host ``i // 100``, each host exposing the same 100 series."""
-    host, j = divmod(i, SERIES_PER_HOST)
-    return NAMES[j % len(NAMES)], {
-        "job": "node",
-        "instance": f"host-{host:05d}:9100",
-        "region": REGIONS[host % len(REGIONS)],
-        "cpu": str(j // len(NAMES)),
-    }
-
-
-@dataclass
-class Dataset:
-    series: int
-    scrapes: int
-    senders: int
-    t0_ms: int  # first scrape's timestamp
-    json: list[list[Request]]  # per sender: its requests in time order
-    remote_write: list[list[Request]]
-    json_bytes: int = 0
-    rw_bytes: int = 0
-
-    @property
-    def samples(self) -> int:
-        return self.series * self.scrapes
-
-    @property
-    def last_ms(self) -> int:
-        return self.t0_ms + (self.scrapes - 1) * SCRAPE_MS
-
-    @property
-    def requests(self) -> int:
-        return self.scrapes * self.senders
-
-
-def shard_bounds(n: int, senders: int) -> list[tuple[int, int]]:
-    """Contiguous shards of whole hosts where possible (a scraper owns its targets)."""
-    hosts = math.ceil(n / SERIES_PER_HOST)
-    if hosts >= senders:
-        cut = [min(n, round(hosts * s / senders) * SERIES_PER_HOST) for s in range(senders + 1)]
-    else:
-        cut = [round(n * s / senders) for s in range(senders + 1)]
-    return list(itertools.pairwise(cut))
-
-
-def make_data(n: int, min_samples: int, senders: int, seed: int = 1) -> Dataset:
-    rng = random.Random(seed)
-    scrapes = math.ceil(min_samples / n)
-    # Sample time ends 10 minutes ago, on a 15-s boundary.
-    end_ms = (int(time.time()) // 15 * 15 - 600) * 1000
-    t0_ms = end_ms - (scrapes - 1) * SCRAPE_MS
-    data = Dataset(n, scrapes, senders, t0_ms, [], [])
-    for lo, hi in shard_bounds(n, senders):
-        labels = [series_labels(i) for i in range(lo, hi)]
-        counter = [name in COUNTERS for name, _ in labels]
-        value = [float(rng.randrange(1_000_000)) if c else 0.0 for c in counter]
-        templates = [{"namespace": NAMESPACE, "name": name, "labels": lb} for name, lb in labels]
-        encoder = ShardEncoder([[("__name__", name), *sorted(lb.items())] for name, lb in labels])
-        js: list[Request] = []
-        rw: list[Request] = []
-        for k in range(scrapes):
-            t = t0_ms + k * SCRAPE_MS
-            for s, c in enumerate(counter):
-                if c:
-                    value[s] += rng.randrange(0, 50)
-                else:
-                    value[s] = round(rng.lognormvariate(3, 1.5), rng.choice((0, 3, 9)))
-            body = orjson.dumps(
-                [{**tp, "value": v, "timestamp": t} for tp, v in zip(templates, value, strict=True)]
-            )
-            js.append((body, hi - lo))
-            rw.append((encoder.encode(value, t), hi - lo))
-        data.json.append(js)
-        data.remote_write.append(rw)
-    data.json_bytes = sum(len(b) for shard in data.json for b, _ in shard)
-    data.rw_bytes = sum(len(b) for shard in data.remote_write for b, _ in shard)
-    return data
 
 
 # ---------------------------------------------------------------- one target
@@ -184,6 +104,7 @@ class Outcome:
     stored: int | None = None  # samples the target holds, by its query API
     disk: int | None = None  # bytes the samples cost on disk (the headline method)
     disk_detail: dict[str, int] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)  # Hearth: the compaction backlog
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -260,42 +181,10 @@ def run_peer(name: str, data: Dataset, processes: int) -> Outcome:
     return out
 
 
-def hearth_check(status: int, body: bytes, samples: int) -> str | None:
-    if status != 200:
-        return f"HTTP {status} {body[:300]!r}"
-    accepted = orjson.loads(body).get("accepted")
-    return None if accepted == samples else f"accepted {accepted} of {samples}"
-
-
 async def db_size(conn: asyncpg.Connection, vacuum: bool) -> int:
     if vacuum:
         await conn.execute("VACUUM FULL")
     return int(await conn.fetchval("SELECT pg_database_size(current_database())"))
-
-
-async def rows_written(conn: asyncpg.Connection) -> int:
-    """Rows inserted, updated or deleted in the store's tables so far (not the catalogs)."""
-    return int(
-        await conn.fetchval(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
-        )
-    )
-
-
-async def wait_quiet(conn: asyncpg.Connection, limit_s: float = 600) -> float:
-    """Seconds until no row has been written for QUIET_S (statistics are flushed about once
-    a second, so a quiet window of several seconds is a drained background)."""
-    t0 = time.monotonic()
-    last, since = await rows_written(conn), time.monotonic()
-    while time.monotonic() - since < QUIET_S:
-        if time.monotonic() - t0 > limit_s:
-            raise BenchError(f"the database still writes rows {limit_s:.0f} s after the load")
-        await asyncio.sleep(0.5)
-        await conn.execute("SELECT pg_stat_clear_snapshot()")
-        now = await rows_written(conn)
-        if now != last:
-            last, since = now, time.monotonic()
-    return since - t0
 
 
 def hearth_count(server: Server, token: str, data: Dataset) -> int:
@@ -318,46 +207,56 @@ def hearth_count(server: Server, token: str, data: Dataset) -> int:
     return total
 
 
-def run_hearth(data: Dataset, processes: int, workers: int) -> Outcome:
-    with hearth_server(workers=workers) as server:
+def run_hearth(data: Dataset, processes: int, workers: int, seal_after: float) -> Outcome:
+    env = {"HEARTH_METRICS_SEAL_AFTER_S": f"{seal_after:g}"}
+    with hearth_server(workers=workers, env=env) as server:
         token = bearer_token(
             server, create_client(server, "bench-peers", "metrics.write,metrics.read")
         )
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-        async def size(vacuum: bool) -> int:
+        async def size(vacuum: bool) -> tuple[int, dict[str, int]]:
             conn = await asyncpg.connect(server.pg_url())
             try:
-                return await db_size(conn, vacuum)
+                return await db_size(conn, vacuum), await table_sizes(conn)
             finally:
                 await conn.close()
 
-        async def drained() -> tuple[float, int]:
-            conn = await asyncpg.connect(server.pg_url())
-            try:
-                return await wait_quiet(conn), await db_size(conn, vacuum=False)
-            finally:
-                await conn.close()
-
-        before = asyncio.run(size(vacuum=True))
+        before, tables_before = asyncio.run(size(vacuum=True))
         say(f"  hearth: {data.samples:,} samples in {data.requests:,} requests")
-        sent = send_sharded(
-            f"{server.base}/v1/metrics/bulk", headers, data.json, processes, check=hearth_check
-        )
+        with monitor(server, token) as backlog:
+            sent = send_sharded(
+                f"{server.base}/v1/metrics/bulk", headers, data.json, processes, check=bulk_check
+            )
         say(f"    {sent.rate:,.0f} samples/s ({sent.seconds:.2f} s)")
         out = Outcome("hearth", data.series, sent)
-        quiet_s, as_is = asyncio.run(drained())
-        say(f"    background work drained {quiet_s:.1f} s after the load")
+        drain = wait_drained(server, token, sealed=True)
+        say(
+            f"    write log drained {drain.log_s:.1f} s after the load, every chunk sealed "
+            f"after {drain.sealed_s:.1f} s"
+        )
         out.stored = hearth_count(server, token, data)
+        as_is, tables_as_is = asyncio.run(size(vacuum=False))
         t = time.monotonic()
-        vacuumed = asyncio.run(size(vacuum=True))
+        vacuumed, tables = asyncio.run(size(vacuum=True))
         out.disk = vacuumed - before
         out.disk_detail = {
             DRAINED: as_is - before,
-            "database growth, after VACUUM FULL": vacuumed - before,
-            "drain s": round(quiet_s, 1),  # type: ignore[dict-item]
-            "VACUUM FULL s": round(time.monotonic() - t, 1),  # type: ignore[dict-item]
+            VACUUMED: vacuumed - before,
+            **{f"{what}, after VACUUM FULL": tables[what] - tables_before[what] for what in tables},
+            **{
+                f"{what}, as it stands": tables_as_is[what] - tables_before[what] for what in tables
+            },
         }
+        out.timing = {
+            PEAK_KEY: backlog.peak("log_samples"),
+            "oldest uncompacted block during the load, s": backlog.peak("lag_s"),
+            DRAIN_KEY: drain.log_s,
+            "every chunk sealed after the last ack, s": drain.sealed_s or 0.0,
+            "VACUUM FULL, s": time.monotonic() - t,
+        }
+        if backlog.errors:
+            say(f"  /v1/metrics/store failed {len(backlog.errors)} time(s): {backlog.errors[0]}")
         check_complete(out, data)
     return out
 
@@ -398,6 +297,9 @@ class PerSeries:
     def detail(self, target: str, key: str) -> float:
         return median([o.disk_detail[key] for o in self.runs.get(target, [])])
 
+    def timing(self, key: str) -> list[float]:
+        return [o.timing[key] for o in self.runs.get("hearth", []) if key in o.timing]
+
 
 def run_series(n: int, args: argparse.Namespace) -> PerSeries:
     say(f"{n:,} series: encoding every request body (not timed)")
@@ -417,7 +319,7 @@ def run_series(n: int, args: argparse.Namespace) -> PerSeries:
             res.ceilings.setdefault(kind, []).append(sent)
         for target in args.targets:
             if target == "hearth":
-                out = run_hearth(data, args.processes, args.workers)
+                out = run_hearth(data, args.processes, args.workers, args.seal_after)
             else:
                 out = run_peer(target, data, args.processes)
             res.runs.setdefault(target, []).append(out)
@@ -516,22 +418,25 @@ def disk_rows(results: list[PerSeries]) -> list[list[str]]:
                 continue
             for key in outs[0].disk_detail:
                 value = res.detail(target, key)
-                per = (
-                    "—"
-                    if key.endswith(" s")
-                    else f"{value / res.data.samples:.2f}"
-                    if res.data.samples
-                    else "—"
-                )
-                rows.append(
-                    [
-                        SHORT[target],
-                        f"{res.data.series:,}",
-                        key,
-                        f"{value:,.1f}" if key.endswith(" s") else f"{value:,.0f}",
-                        per,
-                    ]
-                )
+                per = f"{value / res.data.samples:.2f}" if res.data.samples else "—"
+                rows.append([SHORT[target], f"{res.data.series:,}", key, f"{value:,.0f}", per])
+    return rows
+
+
+BACKLOG_HEADER = ["series", "Hearth's compaction backlog", "median (rounds)"]
+
+
+def backlog_rows(results: list[PerSeries]) -> list[list[str]]:
+    rows = []
+    for res in results:
+        outs = res.runs.get("hearth", [])
+        for key in outs[0].timing if outs else []:
+            values = res.timing(key)
+            fmt = "{:,.0f}" if key.endswith("samples") else "{:,.1f}"
+            text = fmt.format(median(values))
+            if len(values) > 1:
+                text += " (" + " / ".join(fmt.format(v) for v in values) + ")"
+            rows.append([f"{res.data.series:,}", key, text])
     return rows
 
 
@@ -605,7 +510,7 @@ def write_chart(results: list[PerSeries]) -> None:
     ax2.set_ylim(0, top * 1.15)
     ax2.axhline(AIM_BYTES, color="red", ls=":", lw=1.2, label=f"Hearth's aim ≤ {AIM_BYTES:g}")
     ax2.set_ylabel("bytes on disk per sample")
-    ax2.set_title("Disk per sample (Hearth after VACUUM FULL; Prometheus WAL + head)")
+    ax2.set_title("Disk per sample (Hearth compacted, VACUUM FULL; Prometheus WAL + head)")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(HERE / "peers.png", dpi=110)
@@ -646,10 +551,13 @@ def write_report(
         "target, counted through its query API, per metric name and summed over the 16: "
         '`sum(count_over_time(NAME{job="node"}[…]))` on the peers, '
         "`/v1/metrics/query?agg=count&step=3600` on Hearth. A target that lost samples is a failed figure.",
-        f"- Disk: Hearth — growth of `pg_database_size` from after a `VACUUM FULL` before the "
-        f"load to after the load, once no row of its tables was written for {QUIET_S:g} s (the "
-        "rollup merger drained), and again after `VACUUM FULL` (the headline figure: the "
-        "store at rest); Prometheus — its whole data dir after the load (the samples sit in "
+        f"- Disk: Hearth (started with `HEARTH_METRICS_SEAL_AFTER_S={args.seal_after:g}`) — "
+        "growth of `pg_database_size` from after a `VACUUM FULL` before the load to after the "
+        "load, once `/v1/metrics/store` showed the write log empty (every sample compacted "
+        "into chunks and hourly rollups) and no chunk open (every chunk re-encoded with "
+        "pcodec), and again after `VACUUM FULL` (the headline figure: the store at rest: "
+        "chunks with their index, hourly rollups, series, an empty write log); each table's "
+        "share is the growth of its partitions, indexes and TOAST; Prometheus — its whole data dir after the load (the samples sit in "
         "the WAL and the head's chunk files: the head is cut into a block only once it spans "
         "3 h of sample time, and this load spans less), and the same samples as a "
         "persistent block (the admin API's snapshot of the head), shown apart; "
@@ -686,6 +594,12 @@ def write_report(
         "Disk, median of the rounds:",
         "",
         *md_table(DISK_HEADER, disk_rows(results)),
+        "",
+        "Hearth's compaction during and after the load (`/v1/metrics/store` sampled every "
+        "second during the load, then every 0.5 s until drained; the compactor runs alongside "
+        "ingest, one pass at a time, up to `HEARTH_METRICS_COMPACT_SAMPLES` samples a pass):",
+        "",
+        *md_table(BACKLOG_HEADER, backlog_rows(results)),
         "",
         "![samples/s and bytes/sample per target](peers.png)",
     ]
@@ -735,9 +649,10 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
                     limit=f"VictoriaMetrics {median(vm):.2f} bytes/sample" if vm else "",
                     limit_value=round(median(vm), 2) if vm else None,
                     chart="peers/peers.png",
-                    detail="database growth after VACUUM FULL, rollup merger drained; "
-                    f"{res.detail('hearth', DRAINED) / res.data.samples:.1f} "
-                    "bytes/sample before the VACUUM FULL",
+                    detail="database growth after VACUUM FULL, write log compacted and every "
+                    f"chunk sealed; {res.detail('hearth', DRAINED) / res.data.samples:.1f} "
+                    "bytes/sample before the VACUUM FULL; chunks alone "
+                    f"{res.detail('hearth', 'chunks, after VACUUM FULL') / res.data.samples:.2f}",
                     errors=len(hp),
                     rounds=[round(x, 2) for x in res.bytes("hearth")],
                 )
@@ -760,6 +675,20 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
                     rounds=[round(x) for x in rates],
                 )
             )
+            if target == "hearth" and (drains := res.timing(DRAIN_KEY)):
+                figs.append(
+                    figure(
+                        f"Hearth write log drained after the load ({n})",
+                        round(median(drains), 1),
+                        "s",
+                        "—",
+                        None,
+                        detail="last acknowledgement to an empty write log; largest log during "
+                        f"the load {median(res.timing(PEAK_KEY)):,.0f} samples",
+                        errors=len(hp),
+                        rounds=[round(x, 1) for x in drains],
+                    )
+                )
             if target != "hearth" and res.bytes(target):
                 figs.append(
                     figure(
@@ -800,6 +729,12 @@ def parse_args() -> argparse.Namespace:
         "--targets",
         default=",".join(TARGETS),
         help=f"comma-separated, of {', '.join(TARGETS)} (default all)",
+    )
+    p.add_argument(
+        "--seal-after",
+        type=float,
+        default=SEAL_AFTER_S,
+        help=f"Hearth's HEARTH_METRICS_SEAL_AFTER_S (default {SEAL_AFTER_S:g})",
     )
     p.add_argument("--max-load", type=float, default=1.2, help="wait for a lower load average")
     p.add_argument(
@@ -848,6 +783,7 @@ def main() -> int:
         print(f"{'met    ' if ok else 'NOT MET'}  {text}")
     print_grid(CEIL_HEADER, ceiling_rows(results))
     print_grid(DISK_HEADER, disk_rows(results))
+    print_grid(BACKLOG_HEADER, backlog_rows(results))
     if args.no_write:
         return finish(problems)
     write_chart(results)

@@ -13,19 +13,26 @@ Then:
    days, so every day's partition is used: one point per series every 30 d / (points / series).
    The points are rendered in time order, ``--batch`` per JSON body, by a worker process (never
    all in memory: at most ``--window`` bodies ahead of the senders) and POSTed to
-   ``/v1/metrics/bulk`` by ``--senders`` concurrent aiohttp senders (``bench.harness.bulk.send_all``); the first body, holding every series, goes alone first. Then it waits until
-   the merger has folded ``metric_rollup_pending`` into the rollups, checks that the 1-hour
-   rollups count every point, and runs ``VACUUM (ANALYZE)`` on the rollups and metric_series;
+   ``/v1/metrics/bulk`` by ``--senders`` concurrent aiohttp senders
+   (``bench.harness.bulk.send_all``); the first body, holding every series, goes alone first.
+   Then it waits until ``/v1/metrics/store`` shows the write log empty (every point compacted
+   into chunks and hourly rollups) and no chunk open (the server runs with
+   ``HEARTH_METRICS_SEAL_AFTER_S=3``: every chunk re-encoded with pcodec, as a store holding
+   30 days is at rest), checks that the 1-hour rollups count every point, and runs
+   ``VACUUM (ANALYZE)`` on the chunks, the rollups and metric_series;
 2. **check** — each query once over HTTP, compared with what the generator says it must return;
 3. **queries** — ``wrk -t1 -cN --latency --timeout 30s`` (N = 16, then 1), ``--rounds``
    rounds of ``--duration`` s after a
    ``--warmup`` s warm-up, every request on another series / name (``wrk.lua``):
-   (a) 24 h, step 1m, ``avg`` of one series chosen by ``match`` on host and route,
-   (b) 30 d, step 1h, ``sum`` of every series of a name, ``group_by=dc``,
+   (a) 24 h, step 1m, ``avg`` of one series chosen by ``match`` on host and route (chunks
+   decoded in Rust),
+   (b) 30 d, step 1h, ``sum`` of every series of a name, ``group_by=dc`` (hourly rollups,
+   ``build_hours_sql``),
    (c) as (a) with ``rate``. Before them it waits (at most ``--load-wait`` s) for the 1-minute
    load average to fall below ``--max-load``;
-4. **plans** — ``EXPLAIN (ANALYZE, BUFFERS)`` of each query's SQL (``build_sql``) into
-   ``plans.txt``.
+4. **plans** — ``EXPLAIN (ANALYZE, BUFFERS)`` of the SQL each query runs into ``plans.txt``:
+   for (b) ``build_hours_sql``; for (a) and (c) the read of the series' chunks (their rows and
+   bytes too).
 
 Prints the tables and writes ``RESULTS.md``, ``query.png`` and ``results.json`` next to this
 file; progress goes to stderr. ``--reuse DIR`` keeps the server's data dir in DIR: a later run
@@ -67,9 +74,20 @@ from bench.harness.machine import (
 )
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server
+from bench.harness.store import TABLES, wait_drained
 from bench.harness.tables import md_table, print_grid
 from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
-from hearth_core.metrics.query import Query, build_sql, parse_matcher
+from hearth_core.db.paging import Where
+from hearth_core.metrics import repo
+from hearth_core.metrics.chunks import WINDOW_US
+from hearth_core.metrics.query import (
+    Query,
+    build_hours_sql,
+    match_labels,
+    parse_matcher,
+    uses_rollups,
+    window_bounds,
+)
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk.lua"
@@ -83,6 +101,7 @@ AIM_P99_MS = 50.0
 QUERY_TIMEOUT_S = 30.0
 DAYS = 30
 RETENTION_DAYS = 31  # a day of slack over DAYS: the oldest points stay inside the window
+SEAL_AFTER_S = 3  # chunks sealed (pcodec) soon after the load, as in a store at rest
 NAMES = ("http_requests_total", "cpu_seconds", "latency_ms")
 HOSTS = 50
 DCS = 4
@@ -90,6 +109,7 @@ ROUTES = ("/api", "/login", "/search", "/checkout", "/static", "/admin", "/healt
 # Every name has a series for each (host, route) of these (see series_labels).
 FULL_ROUTES = ROUTES[:6]
 SAMPLE = {"host": "h17", "route": "/api"}  # the series of the checks and the plans
+US = 1_000_000
 
 
 # ---------------------------------------------------------------- data
@@ -266,21 +286,6 @@ def write_meta(path: Path | None, spec: Spec, load: dict[str, Any] | None) -> No
 
 
 # ---------------------------------------------------------------- load
-async def wait_merged(conn: asyncpg.Connection, limit_s: float = 900) -> float:
-    """Seconds until the merger has emptied metric_rollup_pending."""
-    t0 = time.perf_counter()
-    last = 0.0
-    while (left := await conn.fetchval("SELECT count(*) FROM metric_rollup_pending")) > 0:
-        now = time.perf_counter()
-        if now - t0 > limit_s:
-            raise BenchError(f"metric_rollup_pending still holds {left:,} rows after {limit_s} s")
-        if now - last >= 5:
-            say(f"  waiting for the merger: {left:,} minute aggregates pending")
-            last = now
-        await asyncio.sleep(0.5)
-    return time.perf_counter() - t0
-
-
 async def load(
     server: Server, token: str, spec: Spec, args: argparse.Namespace, pool: Pool
 ) -> dict[str, Any]:
@@ -308,58 +313,62 @@ async def load(
             f"{len(problems)} bad answers while loading, e.g.:\n" + "\n".join(problems[:5])
         )
     say(f"  {rest / secs:,.0f} points/s acknowledged ({secs:.1f} s)")
-    conn = await asyncpg.connect(server.pg_url())
-    try:
-        drain = await wait_merged(conn)
-    finally:
-        await conn.close()
-    say(f"  rollups merged {drain:.1f} s after the last acknowledgement")
-    return {"points": rest, "seconds": secs, "drain_s": drain, "cpu": cpu, "warm": warm}
+    drain = await asyncio.to_thread(wait_drained, server, token, sealed=True, limit_s=1800)
+    say(
+        f"  write log compacted {drain.log_s:.1f} s after the last acknowledgement, every "
+        f"chunk sealed after {drain.sealed_s or 0:.1f} s"
+    )
+    return {
+        "points": rest,
+        "seconds": secs,
+        "drain_s": drain.log_s,
+        "sealed_s": drain.sealed_s,
+        "cpu": cpu,
+        "warm": warm,
+    }
 
 
 def render_in(pool: Pool, k: int) -> bytes:
     return pool.apply(render, (k,))
 
 
-async def prepare(server: Server, spec: Spec, facts: dict[str, Any]) -> None:
+async def prepare(server: Server, token: str, spec: Spec, facts: dict[str, Any]) -> None:
     """Count the rollups, VACUUM (ANALYZE), sizes."""
+    await asyncio.to_thread(wait_drained, server, token, sealed=True, limit_s=1800)
     conn = await asyncpg.connect(server.pg_url())
     try:
-        await wait_merged(conn)
         counted = await conn.fetchval("SELECT coalesce(sum(count), 0) FROM metric_rollup_1h")
         if counted != spec.points:
             raise BenchError(
                 f"metric_rollup_1h counts {counted:,} points, expected {spec.points:,}"
             )
-        say("VACUUM (ANALYZE) metric_rollup_1m, metric_rollup_1h, metric_rollup_pending, series")
+        say("VACUUM (ANALYZE) metric_chunks, metric_rollup_1h, metric_series")
         t = time.perf_counter()
         await conn.execute(
-            "VACUUM (ANALYZE) metric_rollup_1m, metric_rollup_1h, metric_rollup_pending,"
-            " metric_series",
-            timeout=1800,
+            "VACUUM (ANALYZE) metric_chunks, metric_rollup_1h, metric_series", timeout=1800
         )
         facts["vacuum_s"] = time.perf_counter() - t
         say(f"  {facts['vacuum_s']:.1f} s")
         facts["pg_version"] = await conn.fetchval("SHOW server_version")
-        facts["sizes"] = {
-            r["t"]: (r["rows"], r["bytes"])
-            for r in await conn.fetch(
+        facts["sizes"] = {}
+        for what, tables in TABLES.items():
+            rows = sum([await conn.fetchval(f"SELECT count(*) FROM {t}") for t in tables])
+            size = await conn.fetchval(
                 """
-                SELECT t, sum(greatest(c.reltuples, 0))::bigint AS rows,
-                       sum(pg_total_relation_size(c.oid))::bigint AS bytes
-                FROM unnest(ARRAY['metric_points', 'metric_rollup_1m', 'metric_rollup_1h',
-                                  'metric_rollup_pending', 'metric_series']) AS t,
+                SELECT coalesce(sum(pg_total_relation_size(p.relid)), 0)::bigint
+                FROM unnest($1::text[]) AS t,
+                     -- a table that is not partitioned has no partition tree: itself
                      LATERAL (SELECT relid FROM pg_partition_tree(t::regclass)
                               UNION SELECT t::regclass) p
-                     JOIN pg_class c ON c.oid = p.relid
-                GROUP BY t ORDER BY min(c.oid)
-                """
+                """,
+                list(tables),
             )
-        }
-        # The partitions are not analyzed: their row estimate would be 0.
-        facts["sizes"]["metric_points"] = (spec.points, facts["sizes"]["metric_points"][1])
+            facts["sizes"][f"{what} ({', '.join(tables)})"] = (rows, size)
+        facts["chunk_bytes"] = await conn.fetchval(
+            "SELECT coalesce(sum(octet_length(data)), 0) FROM metric_chunks"
+        )
         facts["partitions"] = await conn.fetchval(
-            "SELECT count(*) FROM pg_partition_tree('metric_points') WHERE isleaf"
+            "SELECT count(*) FROM pg_partition_tree('metric_chunks') WHERE isleaf"
             " AND pg_total_relation_size(relid) > 16384"
         )
     finally:
@@ -498,32 +507,71 @@ def check_queries(server: Server, token: str, spec: Spec) -> dict[str, float]:
     return seconds
 
 
-async def explain(server: Server, spec: Spec) -> list[tuple[QuerySpec, float, str]]:
-    """EXPLAIN (ANALYZE, BUFFERS) of each query's SQL for the sample series: (query, ms, text)."""
+class Recorder:
+    """Stands in for a connection: records the statements a ``repo`` function would run (so
+    the plans are of the server's own SQL, not a copy)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[Any]]] = []
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.calls.append((sql, list(args)))
+        return []
+
+
+@dataclass
+class Plan:
+    query: QuerySpec
+    ms: float  # server-side execution of the statements explained
+    text: str
+    read: str = ""  # what the chunk read returned, for (a) and (c)
+
+
+async def statements(conn: asyncpg.Connection, q: Query) -> tuple[list[tuple[str, list[Any]]], str]:
+    """The SQL run_query sends for ``q`` once everything is compacted, and (for steps finer than
+    an hour) what its chunk read returns."""
+    lo, _first, hi = window_bounds(q)
+    if uses_rollups(q.step):
+        return [build_hours_sql(q, hi)], ""
+    rec = Recorder()
+    where = Where().add("s.namespace = {}", q.namespace).add("s.name = {}", q.name)
+    match_labels(where, q.matchers)
+    await repo.series_for_query(rec, where)  # type: ignore[arg-type]
+    sql, args = rec.calls[0]
+    ids = [r["series_id"] for r in await conn.fetch(sql, *args)]
+    await repo.chunks_between(rec, ids, lo * US, hi * US, WINDOW_US)  # type: ignore[arg-type]
+    rows = await conn.fetch(rec.calls[1][0], *rec.calls[1][1])
+    read = f"{len(rows)} chunks, {sum(len(r['data']) for r in rows):,} bytes"
+    return rec.calls, read
+
+
+async def explain(server: Server, spec: Spec) -> list[Plan]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each query's SQL for the sample series."""
     conn = await asyncpg.connect(server.pg_url())
     out = []
     try:
         for qs in QUERIES:
-            sql, args, _ = build_sql(qs.query(spec, **SAMPLE_VALUES))
-            plan = [r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)]
-            ms = next(
-                (float(p.split(":")[1].split()[0]) for p in plan if p.startswith("Execution Time")),
-                0.0,
-            )
-            text = "\n".join(
-                [
-                    "=" * 100,
-                    f"{qs.label}: {ms:.1f} ms",
-                    qs.url(server, spec, **SAMPLE_VALUES).split("/v1/", 1)[1],
-                    "-" * 100,
-                    sql.strip(),
-                    f"args: {args}",
-                    "-" * 100,
-                    *plan,
-                    "",
-                ]
-            )
-            out.append((qs, ms, text))
+            calls, read = await statements(conn, qs.query(spec, **SAMPLE_VALUES))
+            text = [
+                "=" * 100,
+                qs.label,
+                qs.url(server, spec, **SAMPLE_VALUES).split("/v1/", 1)[1],
+            ]
+            total = 0.0
+            for sql, args in calls:
+                plan = [r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)]
+                ms = next(
+                    (
+                        float(p.split(":")[1].split()[0])
+                        for p in plan
+                        if p.startswith("Execution Time")
+                    ),
+                    0.0,
+                )
+                total += ms
+                text += ["-" * 100, sql.strip(), f"args: {args}", "-" * 100, *plan]
+            text.insert(2, f"{total:.1f} ms" + (f"; the chunk read returns {read}" if read else ""))
+            out.append(Plan(qs, total, "\n".join([*text, ""]), read))
     finally:
         await conn.close()
     return out
@@ -569,7 +617,7 @@ def load_rows(ld: dict[str, Any]) -> list[list[str]]:
             f"{ld['points'] / acked:,.0f}",
         ],
         [
-            "… and merged into the rollups",
+            "… and compacted into chunks and hourly rollups",
             f"{ld['points']:,}",
             f"{merged:.1f}",
             f"{ld['points'] / merged:,.0f}",
@@ -577,11 +625,14 @@ def load_rows(ld: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-SIZE_HEADER = ["table", "rows (estimate)", "size MB"]
+SIZE_HEADER = ["table", "rows", "size MB", "bytes per point"]
 
 
-def size_rows(sizes: dict[str, tuple[int, int]]) -> list[list[str]]:
-    return [[t, f"{rows or 0:,}", f"{(size or 0) / 1e6:,.0f}"] for t, (rows, size) in sizes.items()]
+def size_rows(sizes: dict[str, tuple[int, int]], points: int) -> list[list[str]]:
+    return [
+        [t, f"{rows:,}", f"{size / 1e6:,.1f}", f"{size / points:.1f}"]
+        for t, (rows, size) in sizes.items()
+    ]
 
 
 def write_chart(results: list[Result]) -> None:
@@ -620,7 +671,7 @@ def write_report(
     results: list[Result],
     spec: Spec,
     ld: dict[str, Any],
-    plans: list[tuple[QuerySpec, float, str]],
+    plans: list[Plan],
     args: argparse.Namespace,
     facts: dict[str, Any],
     problems: list[str],
@@ -632,7 +683,8 @@ def write_report(
         "durable). **wrk, the server and PostgreSQL share these cores.** Before the queries: "
         f"{facts['noise_queries']}; at the end: {facts['noise_end']}.",
         "- Server: one `hearth serve` process, `HEARTH_LOG_LEVEL=WARNING`, "
-        f"`HEARTH_METRICS_RETENTION_DAYS={RETENTION_DAYS}`, other settings default.",
+        f"`HEARTH_METRICS_RETENTION_DAYS={RETENTION_DAYS}`, "
+        f"`HEARTH_METRICS_SEAL_AFTER_S={SEAL_AFTER_S}`, other settings default.",
         f"- Data{reused}: **{spec.points:,} points** of {spec.series:,} series (namespace `app`; "
         f"{', '.join(f'`{n}`' for n in NAMES)}, a third each; labels host `h00`…`h{HOSTS - 1}`, "
         f"dc `dc1`…`dc{DCS}` by host, route one of {len(ROUTES)}), {spec.per_series:,} points "
@@ -650,12 +702,18 @@ def write_report(
             ["during the load", "CPU s", "cores busy", "share"], cpu_rows(ld["cpu"], ld["seconds"])
         ),
         "",
-        f"Then the merger emptied `metric_rollup_pending` ({ld['drain_s']:.1f} s after the last "
-        "acknowledgement), the 1-hour rollups were checked to count every point, and "
-        f"`VACUUM (ANALYZE)` of the rollups and metric_series took {facts['vacuum_s']:.1f} s. "
-        "Sizes after it:",
+        f"Then the compactor emptied the write log ({ld['drain_s']:.1f} s after the last "
+        "acknowledgement; every point in per-series chunks of 2 h and hourly rollups) and "
+        f"sealed every chunk with pcodec ({ld.get('sealed_s') or 0:.1f} s after it; "
+        f"`HEARTH_METRICS_SEAL_AFTER_S={SEAL_AFTER_S}`), the 1-hour rollups were checked to "
+        "count every point, and `VACUUM (ANALYZE)` of the chunks, the rollups and "
+        f"metric_series took {facts['vacuum_s']:.1f} s. Sizes after it (each table with its "
+        "partitions, indexes and TOAST):",
         "",
-        *md_table(SIZE_HEADER, size_rows(facts["sizes"])),
+        *md_table(SIZE_HEADER, size_rows(facts["sizes"], spec.points)),
+        "",
+        f"The chunks' encoded data: {facts.get('chunk_bytes', 0) / 1e6:,.1f} MB, "
+        f"{facts.get('chunk_bytes', 0) / spec.points:.2f} bytes per point.",
         "",
         "## Queries",
         "",
@@ -667,9 +725,10 @@ def write_report(
         "",
         f'- (a) `name={NAMES[0]}&match=host="hNN"&match=route="R"&step=1m&agg=avg`, start = '
         "end - 24 h: one random series of the 300 (host, route) pairs of the name, 1 440 windows "
-        "from the 1-minute rollups;",
+        "computed from the series' chunks, decoded in Rust (`aggregate_windows`);",
         f"- (b) `name=N&step=1h&agg=sum&group_by=dc`, start = end - {DAYS} d: a random name (≈ "
-        f"{spec.series // 3} series), {DAYS * 24} windows x {DCS} groups from the 1-hour rollups;",
+        f"{spec.series // 3} series), {DAYS * 24} windows x {DCS} groups from the hourly rollups "
+        "(`build_hours_sql`);",
         "- (c) as (a) with `agg=rate`.",
         "",
         "Before them, each query ran once for the series h17 / `/api` and was compared with what "
@@ -687,10 +746,14 @@ def write_report(
     lines += [
         "## Plans",
         "",
-        "`EXPLAIN (ANALYZE, BUFFERS)` of each query's SQL (`hearth_core.metrics.query.build_sql`, "
-        "the sample series h17 / `/api`, name "
-        f"`{NAMES[0]}`) after the runs, in `plans.txt`: "
-        + ", ".join(f"{q.key} {ms:.1f} ms" for q, ms, _ in plans)
+        "`EXPLAIN (ANALYZE, BUFFERS)` of the SQL each query sends once everything is compacted "
+        "(the sample series h17 / `/api`, name "
+        f"`{NAMES[0]}`) after the runs, in `plans.txt`: for (b) "
+        "`hearth_core.metrics.query.build_hours_sql`; for (a) and (c) `repo.series_for_query` "
+        "and `repo.chunks_between` (the Rust decoding of the chunks comes after them): "
+        + ", ".join(
+            f"{p.query.key} {p.ms:.1f} ms" + (f" (reads {p.read})" if p.read else "") for p in plans
+        )
         + " (server-side execution).",
         "",
     ]
@@ -724,7 +787,7 @@ def figures(results: list[Result], ld: dict[str, Any]) -> list[dict[str, Any]]:
             "points/s",
             "—",
             None,
-            detail=f"{ld['points']:,} points in {ld['seconds']:.1f} s; rollups merged "
+            detail=f"{ld['points']:,} points in {ld['seconds']:.1f} s; write log compacted "
             f"{ld['drain_s']:.1f} s later",
         )
     )
@@ -784,9 +847,11 @@ def main() -> int:
     # Forked before the server and the event loop exist; closed by load(), else terminated.
     pool = multiprocessing.get_context("fork").Pool(1, _init_renderer, (spec,))
     try:
-        with hearth_server(
-            data_dir=args.reuse, env={"HEARTH_METRICS_RETENTION_DAYS": str(RETENTION_DAYS)}
-        ) as server:
+        env = {
+            "HEARTH_METRICS_RETENTION_DAYS": str(RETENTION_DAYS),
+            "HEARTH_METRICS_SEAL_AFTER_S": str(SEAL_AFTER_S),
+        }
+        with hearth_server(data_dir=args.reuse, env=env) as server:
             client = create_client(
                 server, f"bench-query-{os.getpid()}", "metrics.read,metrics.write"
             )
@@ -798,7 +863,7 @@ def main() -> int:
             else:
                 ld, facts["reused"] = meta["load"], True
             pool.terminate()
-            asyncio.run(prepare(server, spec, facts))
+            asyncio.run(prepare(server, token, spec, facts))
             say("checking each query against the generator")
             facts["first_s"] = check_queries(server, token, spec)
             facts["load_before"] = wait_for_quiet(args.max_load, args.load_wait)
@@ -824,12 +889,13 @@ def main() -> int:
 
     problems = error_lines(results)
     print_grid(LOAD_HEADER, load_rows(ld))
-    print_grid(SIZE_HEADER, size_rows(facts["sizes"]))
+    print_grid(SIZE_HEADER, size_rows(facts["sizes"], spec.points))
+    print(f"chunks' encoded data: {facts.get('chunk_bytes', 0) / spec.points:.2f} bytes per point")
     print_grid(HEADER, table_rows(results))
-    for q, ms, _ in plans:
-        print(f"EXPLAIN ANALYZE {q.label}: {ms:.1f} ms")
+    for p in plans:
+        print(f"EXPLAIN ANALYZE {p.query.label}: {p.ms:.1f} ms {p.read}")
     if not args.no_write:
-        PLANS.write_text("\n".join(text for _, _, text in plans))
+        PLANS.write_text("\n".join(p.text for p in plans))
         write_chart(results)
         write_report(results, spec, ld, plans, args, facts, problems)
         write_results(HERE, figures(results, ld), points=spec.points, series=spec.series)

@@ -195,7 +195,8 @@ def build_hours_sql(q: Query, until: float) -> tuple[str, list[Any]]:
         "min": "min(d.min)",
         "max": "max(d.max)",
         "avg": "sum(d.sum) / nullif(sum(d.count)::float8, 0)",
-        "last": "(array_agg(d.last ORDER BY d.last_time DESC))[1]",
+        # ties across series: the lowest series id, as the chunk path decides
+        "last": "(array_agg(d.last ORDER BY d.last_time DESC, d.series_id))[1]",
     }
     rows = f"""
         FROM metric_rollup_1h d JOIN s USING (series_id)

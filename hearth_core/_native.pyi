@@ -201,7 +201,7 @@ class SeriesMap:
     past that, the oldest entries (by insertion; re-inserting makes an entry the
     newest) are dropped until a tenth of the capacity is free. An insert never drops
     the entries it inserts, so one inserting more distinct hashes than the capacity
-    keeps them all until the next insert. About 50 bytes per entry.
+    keeps them all until the next insert. About 60 bytes per entry.
 
     Safe to read from threads (``DecodedBatch.encode_block_mapped`` looks ids up with
     the GIL released) while another thread inserts.

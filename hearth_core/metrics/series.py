@@ -2,7 +2,7 @@
 
 The map is native (``SeriesMap``): a request whose series are all known costs no Python object
 per series, and the ids are looked up and the write-log block encoded with the GIL released.
-Bounded: at most ``capacity`` entries (≈ 50 bytes each, so the default 500 000 is about 25 MB
+Bounded: at most ``capacity`` entries (≈ 60 bytes each, so the default 500 000 is about 30 MB
 per worker); when full, the oldest tenth is dropped and re-resolved on demand. Correct across
 restarts and workers because PostgreSQL's unique hash is the source of truth.
 """

@@ -160,15 +160,10 @@ impl DecodedBatch {
     /// --
     ///
     /// ``series()`` restricted to the series ``map`` does not hold.
-    fn missing_series(
-        &self,
-        py: Python<'_>,
-        map: &Bound<'_, SeriesMap>,
-    ) -> Vec<(i64, String, String, String)> {
-        let map = map.get();
+    fn missing_series(&self, map: &Bound<'_, SeriesMap>) -> Vec<(i64, String, String, String)> {
         let batch = &self.batch;
-        // Look up without the GIL; build Python tuples only for the unknown.
-        let missing = py.detach(|| batch.unmapped(&map.read()));
+        // Python tuples only for the unknown; the lookups (≈ 2 ns each) keep the GIL.
+        let missing = batch.unmapped(&map.get().read());
         missing
             .into_iter()
             .map(|i| {

@@ -23,7 +23,9 @@ create_exception!(
 ///
 /// Frozen with a lock inside so that encoder threads read it with the GIL
 /// released while the event loop inserts. Rule that keeps this deadlock-free:
-/// no code waits for the GIL while holding the lock.
+/// no code waits for the GIL while holding the lock. Short calls keep the GIL
+/// (waiting at most for another thread's lookups): releasing it for
+/// microseconds could cost the caller a switch interval to get it back.
 #[pyclass(frozen, module = "hearth_core._native")]
 pub struct SeriesMap {
     inner: RwLock<series_map::SeriesMap>,
@@ -59,16 +61,16 @@ impl SeriesMap {
         self.read().capacity()
     }
 
-    fn __len__(&self, py: Python<'_>) -> usize {
-        py.detach(|| self.read().len())
+    fn __len__(&self) -> usize {
+        self.read().len()
     }
 
     /// get(hash)
     /// --
     ///
     /// The series_id of ``hash``, or None.
-    fn get(&self, py: Python<'_>, hash: i64) -> Option<i32> {
-        py.detach(|| self.read().get(hash))
+    fn get(&self, hash: i64) -> Option<i32> {
+        self.read().get(hash)
     }
 
     /// insert_many(items)
@@ -92,11 +94,10 @@ impl SeriesMap {
         py.detach(|| self.write().clear());
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let (len, capacity) = py.detach(|| {
-            let m = self.read();
-            (m.len(), m.capacity())
-        });
+    fn __repr__(&self) -> String {
+        let m = self.read();
+        let (len, capacity) = (m.len(), m.capacity());
+        drop(m);
         format!("<SeriesMap len={len} capacity={capacity}>")
     }
 }

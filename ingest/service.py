@@ -18,7 +18,7 @@ from hearth_core import idempotency
 from hearth_core.errors import InvalidInput, Unavailable
 from hearth_core.metrics import repo as metrics_repo
 from hearth_core.metrics.chunks import native_path
-from hearth_core.metrics.codec import Format, decode, encode
+from hearth_core.metrics.codec import Format, decode
 from hearth_core.metrics.compactor import Compactor
 from hearth_core.metrics.partitions import Partitions
 from hearth_core.metrics.series import SeriesDictionary
@@ -181,9 +181,8 @@ class IngestService:
             ) from None
         try:
             assert batch.min_time_us is not None and batch.max_time_us is not None
-            ids = await self.series.resolve(self.pool, batch.series())
             job = Job(
-                block=await encode(batch, ids),
+                block=await self.series.encode_block(self.pool, batch),
                 count=batch.accepted,
                 min_time_us=batch.min_time_us,
                 max_time_us=batch.max_time_us,

@@ -16,6 +16,7 @@ from hearth_core._native import (
     DecodedBatch,
     IngestError,
     MalformedBody,
+    SeriesMap,
     UnknownFormat,
     decode_points,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "decode",
     "decode_points",
     "encode",
+    "encode_mapped",
 ]
 
 FUTURE_SLACK_US = 24 * 3600 * 1_000_000  # a day ahead: clock skew, never far-future junk
@@ -59,3 +61,9 @@ async def decode(
 async def encode(batch: DecodedBatch, series_ids: dict[int, int]) -> bytes:
     """The write-log block of the batch's accepted samples; the native side releases the GIL."""
     return await asyncio.to_thread(batch.encode_block, series_ids)
+
+
+async def encode_mapped(batch: DecodedBatch, series_ids: SeriesMap) -> bytes:
+    """``encode`` with the ids of a ``SeriesMap``, looked up off the loop too. Raises
+    ``UnmappedSeries`` (a ``KeyError``) naming a hash the map does not hold."""
+    return await asyncio.to_thread(batch.encode_block_mapped, series_ids)

@@ -13,6 +13,7 @@ pub mod copy;
 pub mod ingest;
 pub mod query;
 pub mod series;
+pub mod series_map;
 pub mod varint;
 
 #[cfg(feature = "python")]

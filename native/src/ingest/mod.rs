@@ -22,7 +22,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::str::FromStr;
 
+use crate::block::{self, BlockError};
 use crate::series;
+use crate::series_map::{Hash, SeriesMap};
 use point::{RawPoint, ValidPoint, Window};
 
 pub use json::DefaultParser;
@@ -111,6 +113,33 @@ pub struct Batch {
     /// Earliest and latest time of the accepted points.
     pub min_time_us: Option<i64>,
     pub max_time_us: Option<i64>,
+}
+
+impl Batch {
+    /// Indexes (into [`Batch::series`]) of the series `map` does not hold.
+    pub fn unmapped(&self, map: &SeriesMap) -> Vec<usize> {
+        (self.series.iter().enumerate())
+            .filter(|(_, s)| !map.contains(s.hash))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// `series_id` of each series (by index) from `map`, or the hash of the
+    /// first series it lacks.
+    pub fn mapped_ids(&self, map: &SeriesMap) -> Result<Vec<i64>, Hash> {
+        (self.series.iter())
+            .map(|s| map.get(s.hash).map(i64::from).ok_or(s.hash))
+            .collect()
+    }
+
+    /// One write-log block ([`block::encode`]) of every accepted point, with
+    /// `ids[i]` the `series_id` of series `i`.
+    pub fn encode_block(&self, ids: &[i64]) -> Result<Vec<u8>, BlockError> {
+        let series: Vec<i64> = self.points.iter().map(|p| ids[p.series as usize]).collect();
+        let times: Vec<i64> = self.points.iter().map(|p| p.time_us).collect();
+        let values: Vec<f64> = self.points.iter().map(|p| p.value).collect();
+        block::encode(&series, &times, &values)
+    }
 }
 
 /// `Hasher` for keys that already are good hashes (series hashes).

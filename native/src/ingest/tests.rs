@@ -375,3 +375,28 @@ fn parsers_agree() {
         }
     }
 }
+
+#[test]
+fn unmapped_and_mapped_ids_follow_the_map() {
+    let b = dec(
+        r#"[{"namespace": "a", "name": "x", "value": 1},
+            {"namespace": "a", "name": "y", "value": 2},
+            {"namespace": "a", "name": "x", "value": 3},
+            {"namespace": "a", "name": "z", "value": 4}]"#,
+        Format::Json,
+    );
+    let [x, y, z] = [0, 1, 2].map(|i| b.series[i].hash);
+    let mut map = crate::series_map::SeriesMap::new(10);
+    assert_eq!(b.unmapped(&map), vec![0, 1, 2]);
+    assert_eq!(b.mapped_ids(&map), Err(x));
+    map.insert_many([(y, 20), (x, 10)]);
+    assert_eq!(b.unmapped(&map), vec![2]);
+    assert_eq!(b.mapped_ids(&map), Err(z));
+    map.insert_many([(z, 30)]);
+    assert!(b.unmapped(&map).is_empty());
+    let ids = b.mapped_ids(&map).unwrap();
+    assert_eq!(ids, vec![10, 20, 30]);
+    let block = crate::block::decode(&b.encode_block(&ids).unwrap()).unwrap();
+    assert_eq!(block.series_ids, vec![10, 10, 20, 30]);
+    assert_eq!(block.values, vec![1.0, 3.0, 2.0, 4.0]);
+}

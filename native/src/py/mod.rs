@@ -18,6 +18,7 @@ mod chunk;
 mod compact;
 mod ingest;
 mod query;
+mod series_map;
 
 create_exception!(
     hearth_core._native,
@@ -229,5 +230,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     compact::register(m)?;
     ingest::register(m)?;
     query::register(m)?;
+    series_map::register(m)?;
     Ok(())
 }

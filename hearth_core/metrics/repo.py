@@ -165,24 +165,29 @@ async def chunks_at(
     """The stored chunk of each (series_id, window_start_us) key that has one, and the
     baseline stored with it (the value before the window its rollups used) where it has one.
 
-    One row of arrays: asyncpg decodes an array far faster than it builds a record per row."""
-    if not keys:
-        return {}, {}
-    sids, ws, data, baselines = await conn.fetchrow(
-        """
-        SELECT array_agg(c.series_id), array_agg(k.w), array_agg(c.data), array_agg(c.baseline)
-        FROM unnest($1::integer[], $2::bigint[]) AS k(sid, w)
-        JOIN metric_chunks c ON c.series_id = k.sid AND c.window_start = us_time(k.w)
-        """,
-        *(list(col) for col in zip(*keys, strict=True)),
-    )
-    if sids is None:
-        return {}, {}
-    found = list(zip(sids, ws, strict=True))
-    return (
-        dict(zip(found, data, strict=True)),
-        {k: b for k, b in zip(found, baselines, strict=True) if b is not None},
-    )
+    One query per distinct window (a pass touches a few): ``window_start = w AND series_id =
+    ANY(…)`` prunes to one partition at plan time and answers in one row of arrays, 3 times
+    faster than joining the keys at 100,000 chunks (``bench/store/compact_pass.py``); asyncpg
+    decodes an array far faster than it builds a record per row."""
+    by_window: dict[int, list[int]] = {}
+    for sid, w in keys:
+        by_window.setdefault(w, []).append(sid)
+    chunks: dict[tuple[int, int], bytes] = {}
+    baselines: dict[tuple[int, int], float] = {}
+    for w, sids in by_window.items():
+        found, data, base = await conn.fetchrow(
+            """
+            SELECT array_agg(series_id), array_agg(data), array_agg(baseline) FROM metric_chunks
+            WHERE window_start = us_time($2) AND series_id = ANY($1::integer[])
+            """,
+            sids,
+            w,
+        )
+        if found is None:
+            continue
+        chunks.update(zip(((sid, w) for sid in found), data, strict=True))
+        baselines.update(((sid, w), b) for sid, b in zip(found, base, strict=True) if b is not None)
+    return chunks, baselines
 
 
 async def values_before(

@@ -102,7 +102,10 @@ def compact(blocks, existing, window_us, codec="pco", prev=None) -> list[Window]
     )
     assert len({len(c) for c in chunk_cols}) <= 1 and len({len(c) for c in hour_cols}) <= 1
     assert len(empty_sids) == len(empty_hours)
-    out = [Window(*row, [], ()) for row in zip(*chunk_cols, strict=True)]
+    out = [
+        Window(sid, w, n, lo, hi, last, data, base, [], ())
+        for sid, w, n, lo, hi, last, data, base in zip(*chunk_cols, strict=True)
+    ]
     at = {(w.series_id, w.window_start_us): w for w in out}
     hour_rows = list(zip(*hour_cols, strict=True))
     # key order, then hour order: the rows come grouped by window

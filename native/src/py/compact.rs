@@ -61,6 +61,7 @@ type HourCols = (
     Vec<i64>,
     Vec<f64>,
 );
+type EmptyHourCols = (Vec<i64>, Vec<i64>);
 
 /// compact_columns(blocks, existing, window_us, codec="pco", prev_values=None)
 /// --
@@ -76,7 +77,7 @@ fn compact_columns(
     window_us: i64,
     codec: &str,
     prev_values: Option<HashMap<WindowKey, f64>>,
-) -> PyResult<(ChunkCols, HourCols, (Vec<i64>, Vec<i64>))> {
+) -> PyResult<(ChunkCols, HourCols, EmptyHourCols)> {
     let codec = self::codec(codec)?;
     let prev = prev_values.unwrap_or_default();
     let kernel::Columns {

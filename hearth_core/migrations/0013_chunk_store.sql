@@ -23,8 +23,6 @@ CREATE TABLE metric_chunks (
     min_time      timestamptz NOT NULL,
     max_time      timestamptz NOT NULL,
     last_value    double precision,     -- last value neither NaN nor a staleness marker
-    baseline      double precision,     -- the value before the window its rollups used: the
-                                        -- next pass re-merging it needs no lookup
     written_at    timestamptz NOT NULL DEFAULT now(),
     data          bytea NOT NULL,       -- native/src/chunk: self-describing, checksummed
     PRIMARY KEY (series_id, window_start)

@@ -12,7 +12,9 @@ chunks. Readers see either.
 
 The counter baseline of a window (the series' value before it, for the first sample's
 increase) is stored with its chunk, so a pass re-merging a window looks nothing up; only new
-windows whose previous window is not in the same pass ask for the latest earlier chunk.
+windows whose previous window is not in the same pass ask for the latest earlier chunk. A pass
+that changes an older window (late samples) stores its new last value as the baseline of the
+window after it, so that window's next re-merge uses it.
 
 Open chunks are written with Gorilla (cheap to rewrite on every pass); a chunk not written for
 ``seal_after`` seconds is re-encoded with pcodec (smaller: ``bench/ingest/CODECS.md``).
@@ -64,6 +66,27 @@ def baselines_to_find(
     ]
 
 
+def baselines_to_pass_on(
+    keys: list[tuple[int, int]], last_values: list[float | None]
+) -> tuple[list[int], list[int], list[float]]:
+    """(series_ids, window_starts_us, baselines) of the windows after the touched ones that
+    are older than the pass's newest window (late samples) and not touched themselves: their
+    stored chunk, if any, gets the touched window's new last value as its baseline, for the
+    pass that next re-merges it. The pass's newest windows have none after them yet, so the
+    steady state writes nothing here."""
+    out: tuple[list[int], list[int], list[float]] = ([], [], [])
+    if not keys:
+        return out
+    newest = max(w for _, w in keys)
+    for i, ((sid, w), last) in enumerate(zip(keys, last_values, strict=True)):
+        after = (sid, w + WINDOW_US)
+        if w < newest and last is not None and (i + 1 == len(keys) or keys[i + 1] != after):
+            out[0].append(sid)
+            out[1].append(after[1])
+            out[2].append(last)
+    return out
+
+
 class Compactor:
     def __init__(
         self,
@@ -103,6 +126,7 @@ class Compactor:
             await repo.upsert_chunks(conn, CODEC_IDS["gorilla"], chunk_cols)
             await repo.upsert_hours(conn, hour_cols)
             await repo.delete_hours(conn, empty_cols)
+            await repo.set_baselines(conn, *baselines_to_pass_on(keys, chunk_cols[5]))
             await repo.delete_blocks(conn, [r["block_id"] for r in rows])
         samples = sum(r["samples"] for r in rows)
         self.compacted_samples += samples

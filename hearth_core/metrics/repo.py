@@ -259,6 +259,26 @@ async def upsert_chunks(conn: asyncpg.Connection, codec: int, cols: ChunkColumns
         await conn.execute(_UPSERT_CHUNKS, *cols, codec)
 
 
+async def set_baselines(
+    conn: asyncpg.Connection,
+    series_ids: Sequence[int],
+    windows_us: Sequence[int],
+    baselines: Sequence[float],
+) -> None:
+    """Store the baseline of the (series_id, window_start_us) chunks that exist."""
+    if series_ids:
+        await conn.execute(
+            """
+            UPDATE metric_chunks c SET baseline = t.b
+            FROM unnest($1::integer[], $2::bigint[], $3::float8[]) AS t(sid, w, b)
+            WHERE c.series_id = t.sid AND c.window_start = us_time(t.w)
+            """,
+            series_ids,
+            windows_us,
+            baselines,
+        )
+
+
 _UPSERT_HOURS = """
 INSERT INTO metric_rollup_1h AS r
     (series_id, bucket, count, sum, min, max, last, last_time, increase)

@@ -181,6 +181,9 @@ async def test_chunks_upsert_read_baselines_and_seal(db):
         {(1, w): 7.0},
     )
     assert await repo.chunks_at(db, [(2, w)]) == ({}, {})
+    # a late sample's new last value becomes the next window's baseline; no chunk, no row
+    await repo.set_baselines(db, [1, 1], [w, w + WINDOW_US], [3.0, 4.0])
+    assert (await repo.chunks_at(db, [(1, w), (1, w + WINDOW_US)]))[1] == {(1, w): 3.0}
     # the latest earlier chunk within the lookback gives the baseline
     assert await repo.values_before(db, [(1, w), (1, w - WINDOW_US)], WINDOW_US) == {(1, w): 7.0}
     assert await repo.values_before(db, [(1, w + 2 * WINDOW_US)], WINDOW_US) == {}

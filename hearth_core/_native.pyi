@@ -58,7 +58,7 @@ __all__ = [
     "aggregate_windows",
     "canonical_encoding",
     "chunk_header",
-    "compact",
+    "compact_columns",
     "decode_block",
     "decode_chunk",
     "decode_points",
@@ -531,13 +531,13 @@ def group_blocks(blocks: Sequence[bytes]) -> list[tuple[int, list[int], list[flo
     """
 
 HOUR_US: int
-"""One hour in µs: the rollup bucket of ``compact``; ``window_us`` must be a multiple."""
+"""One hour in µs: the rollup bucket of ``compact_columns``; ``window_us`` must be a multiple."""
 
 def touched_windows(blocks: Sequence[bytes], window_us: int) -> list[tuple[int, int]]:
     """Sorted, distinct ``(series_id, window_start_us)`` keys the blocks' samples fall into.
 
     A window is ``[start, start + window_us)`` with ``start`` a multiple of
-    ``window_us``. The chunks of these keys are what ``compact`` needs as
+    ``window_us``. The chunks of these keys are what ``compact_columns`` needs as
     ``existing``. Runs with the GIL released.
 
     Raises:
@@ -545,26 +545,37 @@ def touched_windows(blocks: Sequence[bytes], window_us: int) -> list[tuple[int, 
         ValueError: ``window_us`` is not a positive multiple of ``HOUR_US``.
     """
 
-def compact(
+def compact_columns(
     blocks: Sequence[bytes],
     existing: dict[tuple[int, int], bytes],
     window_us: int,
     codec: Literal["pco", "gorilla"] = "pco",
     prev_values: dict[tuple[int, int], float] | None = None,
-) -> list[
+) -> tuple[
     tuple[
-        int,
-        int,
-        bytes,
-        int,
-        int,
-        int,
-        list[tuple[int, int, float, float, float, float, int, float]],
         list[int],
-        float | None,
-    ]
+        list[int],
+        list[int],
+        list[int],
+        list[int],
+        list[float | None],
+        list[bytes],
+        list[float | None],
+    ],
+    tuple[
+        list[int],
+        list[int],
+        list[int],
+        list[float],
+        list[float],
+        list[float],
+        list[float],
+        list[int],
+        list[float],
+    ],
+    tuple[list[int], list[int]],
 ]:
-    """Fold one compaction pass's write-log blocks into per-window chunks.
+    """Fold one compaction pass's write-log blocks into per-window chunks, as columns.
 
     ``blocks`` in write order; ``existing`` maps ``(series_id, window_start_us)`` to
     the stored chunk of that window (a missing key is an empty window; keys the
@@ -574,19 +585,26 @@ def compact(
     with ``codec``. Compacting the same blocks again into the result changes
     nothing (a pass that did not commit can simply be redone).
 
-    Returns one row per touched key, in key order: ``(series_id, window_start_us,
-    chunk, samples, min_time_us, max_time_us, rollups, empty_hours, last_value)``.
-    ``rollups``
-    are the 1-hour rows (as ``rollups``) of every hour from the first one a new
-    sample touched to the window's end: a changed sample changes the next sample's
-    counter increase, which may lie in a later hour. ``empty_hours`` are touched
-    hours left with only staleness markers: their stored rollup row is obsolete.
+    Returns three groups of equally long lists, ready for multi-row writes:
+
+    - chunks, one row per touched key in key order: ``(series_ids, window_starts_us,
+      samples, min_us, max_us, last_values, data, baselines)``. ``last_values`` is
+      the window's last value that is neither a staleness marker nor NaN (``None``
+      if there is none); ``baselines`` is the value before the window its rollups
+      used (``None`` if none): store it and pass it back in ``prev_values`` when a
+      later call re-merges the window.
+    - hours: ``(series_ids, buckets_us, counts, sums, mins, maxs, lasts,
+      last_times_us, increases)``, the 1-hour rows (as ``rollups``) of every hour
+      from the first one a new sample touched to its window's end, in key then hour
+      order: a changed sample changes the next sample's counter increase, which may
+      lie in a later hour.
+    - empty hours: ``(series_ids, buckets_us)``, touched hours left with only
+      staleness markers: their stored rollup row is obsolete.
+
     The increase of a window's first sample uses the last value of the window just
     before when this call merges that one too, else ``prev_values[key]`` (the series'
-    last value before the window); without either that sample adds nothing.
-    ``last_value`` is the window's last value that is neither a staleness marker nor
-    NaN (``None`` if there is none): pass it as the next window's ``prev_values``. Runs with
-    the GIL released.
+    last value before the window, or the window's stored baseline); without either
+    that sample adds nothing. Runs with the GIL released.
 
     Raises:
         BlockError: a block is not valid (the message names its index).

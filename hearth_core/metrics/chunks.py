@@ -6,9 +6,9 @@ function releases the GIL for its real work, so call it through
 ``native/src/chunk/mod.rs``, ``native/src/block/mod.rs``, ``bench/ingest/CODECS.md``.
 
 Compaction is one call per pass: ``touched_windows`` lists the ``(series_id,
-window_start_us)`` chunks a pass's blocks touch, ``compact`` (tuples) or
-``compact_windows`` (dataclasses) merges the blocks into them and recomputes the hourly
-rollups of the affected hours (``native/src/compact/mod.rs``).
+window_start_us)`` chunks a pass's blocks touch, ``compact_columns`` merges the blocks into them and recomputes the hourly rollups of the
+affected hours, returning columns ready for the multi-row writes
+(``native/src/compact/mod.rs``).
 
 Reading is one call per query (``native/src/query/mod.rs``): ``aggregate_windows``
 answers an analytics query (one value per group and step window, ``Agg``) from the
@@ -33,7 +33,7 @@ from hearth_core._native import (
     ChunkError,
     aggregate_windows,
     chunk_header,
-    compact,
+    compact_columns,
     decode_block,
     decode_chunk,
     encode_block,
@@ -58,12 +58,10 @@ __all__ = [
     "BlockError",
     "ChunkError",
     "Codec",
-    "CompactedWindow",
     "Rollup",
     "aggregate_windows",
     "chunk_header",
-    "compact",
-    "compact_windows",
+    "compact_columns",
     "decode_block",
     "decode_chunk",
     "encode_block",
@@ -124,42 +122,6 @@ def rollup_rows(
 ) -> list[Rollup]:
     """``rollups`` as named tuples."""
     return [Rollup(*r) for r in rollups(timestamps_us, values, bucket_seconds, prev_value)]
-
-
-@dataclass(frozen=True, slots=True)
-class CompactedWindow:
-    """One touched ``(series_id, window_start_us)`` after ``compact``: the row to store."""
-
-    series_id: int
-    window_start_us: int
-    data: bytes
-    samples: int
-    min_time_us: int
-    max_time_us: int
-    rollups: tuple[Rollup, ...]
-    """1-hour rollups from the first touched hour to the window's end (upsert them)."""
-    empty_hours: tuple[int, ...]
-    """Touched hours left with only staleness markers (delete their rollup rows)."""
-    last_value: float | None
-    """Last value neither a staleness marker nor NaN: the next window's baseline."""
-
-
-def compact_windows(
-    blocks: list[bytes],
-    existing: dict[tuple[int, int], bytes],
-    window_us: int,
-    codec: Codec = "pco",
-    prev_values: dict[tuple[int, int], float] | None = None,
-) -> list[CompactedWindow]:
-    """``compact`` as dataclasses (one per touched window, in key order)."""
-    return [
-        CompactedWindow(
-            sid, start, data, n, lo, hi, tuple(Rollup(*r) for r in rows), tuple(empty), last
-        )
-        for sid, start, data, n, lo, hi, rows, empty, last in compact(
-            blocks, existing, window_us, codec, prev_values
-        )
-    ]
 
 
 def native_path() -> str:

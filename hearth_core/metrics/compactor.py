@@ -3,11 +3,18 @@ and seals chunks nobody writes any more.
 
 One at a time across every worker and process (a transaction-scoped advisory lock): each pass
 reads the oldest blocks (up to ``max_samples`` samples), merges them into the chunks of the
-windows they touch (native ``compact``: out-of-order samples in place, a duplicate timestamp
-written once, the later write winning, NaN bits kept), recomputes those windows' hourly
-rollups, and deletes the blocks — all in one transaction. A crash before the commit leaves the
-blocks where they were and the next pass does the same work again (``compact`` is idempotent);
-after it, the blocks are gone and their samples are in the chunks. Readers see either.
+windows they touch (native ``compact_columns``: out-of-order samples in place, a duplicate
+timestamp written once, the later write winning, NaN bits kept), recomputes those windows'
+hourly rollups, and deletes the blocks — all in one transaction. A crash before the commit
+leaves the blocks where they were and the next pass does the same work again
+(``compact_columns`` is idempotent); after it, the blocks are gone and their samples are in the
+chunks. Readers see either.
+
+The counter baseline of a window (the series' value before it, for the first sample's
+increase) is stored with its chunk, so a pass re-merging a window looks nothing up; only new
+windows whose previous window is not in the same pass ask for the latest earlier chunk. A pass
+that changes an older window (late samples) stores its new last value as the baseline of the
+window after it, so that window's next re-merge uses it.
 
 Open chunks are written with Gorilla (cheap to rewrite on every pass); a chunk not written for
 ``seal_after`` seconds is re-encoded with pcodec (smaller: ``bench/ingest/CODECS.md``).
@@ -28,7 +35,7 @@ from hearth_core.metrics.chunks import (
     WINDOW_US,
     BlockError,
     ChunkError,
-    compact_windows,
+    compact_columns,
     reencode_chunks,
     touched_windows,
 )
@@ -44,6 +51,40 @@ class PassResult:
     samples: int
     windows: int
     seconds: float
+
+
+def baselines_to_find(
+    keys: list[tuple[int, int]], existing: dict[tuple[int, int], bytes]
+) -> list[tuple[int, int]]:
+    """The touched windows whose counter baseline needs a lookup: not stored with an existing
+    chunk, and not the last value of the window just before merged in the same pass (``keys``
+    is sorted, so that window is the previous key)."""
+    return [
+        k
+        for before, k in zip([None, *keys], keys, strict=False)
+        if k not in existing and before != (k[0], k[1] - WINDOW_US)
+    ]
+
+
+def baselines_to_pass_on(
+    keys: list[tuple[int, int]], last_values: list[float | None]
+) -> tuple[list[int], list[int], list[float]]:
+    """(series_ids, window_starts_us, baselines) of the windows after the touched ones that
+    are older than the pass's newest window (late samples) and not touched themselves: their
+    stored chunk, if any, gets the touched window's new last value as its baseline, for the
+    pass that next re-merges it. The pass's newest windows have none after them yet, so the
+    steady state writes nothing here."""
+    out: tuple[list[int], list[int], list[float]] = ([], [], [])
+    if not keys:
+        return out
+    newest = max(w for _, w in keys)
+    for i, ((sid, w), last) in enumerate(zip(keys, last_values, strict=True)):
+        after = (sid, w + WINDOW_US)
+        if w < newest and last is not None and (i + 1 == len(keys) or keys[i + 1] != after):
+            out[0].append(sid)
+            out[1].append(after[1])
+            out[2].append(last)
+    return out
 
 
 class Compactor:
@@ -77,52 +118,19 @@ class Compactor:
                 return PassResult(0, 0, 0, time.perf_counter() - started)
             blocks = [r["block"] for r in rows]
             keys = await asyncio.to_thread(touched_windows, blocks, WINDOW_US)
-            existing = await repo.chunks_at(conn, keys)
-            prev = await repo.values_before(conn, keys, WINDOW_US)
-            windows = await asyncio.to_thread(
-                compact_windows, blocks, existing, WINDOW_US, "gorilla", prev
+            existing, prev = await repo.chunks_at(conn, keys)
+            prev |= await repo.values_before(conn, baselines_to_find(keys, existing), WINDOW_US)
+            chunk_cols, hour_cols, empty_cols = await asyncio.to_thread(
+                compact_columns, blocks, existing, WINDOW_US, "gorilla", prev
             )
-            await repo.upsert_chunks(
-                conn,
-                [
-                    (
-                        w.series_id,
-                        w.window_start_us,
-                        CODEC_IDS["gorilla"],
-                        w.samples,
-                        w.min_time_us,
-                        w.max_time_us,
-                        w.last_value,
-                        w.data,
-                    )
-                    for w in windows
-                ],
-            )
-            await repo.upsert_hours(
-                conn,
-                [
-                    (
-                        w.series_id,
-                        r.bucket_us,
-                        r.count,
-                        r.sum,
-                        r.min,
-                        r.max,
-                        r.last,
-                        r.last_time_us,
-                        r.increase,
-                    )
-                    for w in windows
-                    for r in w.rollups
-                ],
-            )
-            await repo.delete_hours(
-                conn, [(w.series_id, h) for w in windows for h in w.empty_hours]
-            )
+            await repo.upsert_chunks(conn, CODEC_IDS["gorilla"], chunk_cols)
+            await repo.upsert_hours(conn, hour_cols)
+            await repo.delete_hours(conn, empty_cols)
+            await repo.set_baselines(conn, *baselines_to_pass_on(keys, chunk_cols[5]))
             await repo.delete_blocks(conn, [r["block_id"] for r in rows])
         samples = sum(r["samples"] for r in rows)
         self.compacted_samples += samples
-        return PassResult(len(rows), samples, len(windows), time.perf_counter() - started)
+        return PassResult(len(rows), samples, len(keys), time.perf_counter() - started)
 
     async def _ensure_partitions(self) -> None:
         async with self.pool.acquire() as conn:

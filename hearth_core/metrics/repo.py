@@ -161,19 +161,33 @@ async def try_lock_compactor(conn: asyncpg.Connection) -> bool:
 
 async def chunks_at(
     conn: asyncpg.Connection, keys: Sequence[tuple[int, int]]
-) -> dict[tuple[int, int], bytes]:
-    """The stored chunk of each (series_id, window_start_us) key that has one."""
-    if not keys:
-        return {}
-    rows = await conn.fetch(
-        """
-        SELECT c.series_id, k.w, c.data
-        FROM unnest($1::integer[], $2::bigint[]) AS k(sid, w)
-        JOIN metric_chunks c ON c.series_id = k.sid AND c.window_start = us_time(k.w)
-        """,
-        *(list(col) for col in zip(*keys, strict=True)),
-    )
-    return {(r[0], r[1]): r[2] for r in rows}
+) -> tuple[dict[tuple[int, int], bytes], dict[tuple[int, int], float]]:
+    """The stored chunk of each (series_id, window_start_us) key that has one, and the
+    baseline stored with it (the value before the window its rollups used) where it has one.
+
+    One query per distinct window (a pass touches a few): ``window_start = w AND series_id =
+    ANY(…)`` prunes to one partition at plan time and answers in one row of arrays, 3 times
+    faster than joining the keys at 100,000 chunks (``bench/store/compact_pass.py``); asyncpg
+    decodes an array far faster than it builds a record per row."""
+    by_window: dict[int, list[int]] = {}
+    for sid, w in keys:
+        by_window.setdefault(w, []).append(sid)
+    chunks: dict[tuple[int, int], bytes] = {}
+    baselines: dict[tuple[int, int], float] = {}
+    for w, sids in by_window.items():
+        found, data, base = await conn.fetchrow(
+            """
+            SELECT array_agg(series_id), array_agg(data), array_agg(baseline) FROM metric_chunks
+            WHERE window_start = us_time($2) AND series_id = ANY($1::integer[])
+            """,
+            sids,
+            w,
+        )
+        if found is None:
+            continue
+        chunks.update(zip(((sid, w) for sid in found), data, strict=True))
+        baselines.update(((sid, w), b) for sid, b in zip(found, base, strict=True) if b is not None)
+    return chunks, baselines
 
 
 async def values_before(
@@ -201,25 +215,68 @@ async def values_before(
 
 _UPSERT_CHUNKS = """
 INSERT INTO metric_chunks AS c
-    (series_id, window_start, codec, samples, min_time, max_time, last_value, data)
-SELECT sid, us_time(w), codec, n, us_time(lo), us_time(hi), last, data
-FROM unnest($1::integer[], $2::bigint[], $3::smallint[], $4::integer[], $5::bigint[],
-            $6::bigint[], $7::float8[], $8::bytea[]) AS t(sid, w, codec, n, lo, hi, last, data)
+    (series_id, window_start, codec, samples, min_time, max_time, last_value, data, baseline)
+SELECT sid, us_time(w), $9::smallint, n, us_time(lo), us_time(hi), last, data, base
+FROM unnest($1::integer[], $2::bigint[], $3::integer[], $4::bigint[], $5::bigint[],
+            $6::float8[], $7::bytea[], $8::float8[]) AS t(sid, w, n, lo, hi, last, data, base)
 ON CONFLICT (series_id, window_start) DO UPDATE SET
     codec = EXCLUDED.codec, samples = EXCLUDED.samples, min_time = EXCLUDED.min_time,
     max_time = EXCLUDED.max_time, data = EXCLUDED.data, written_at = now(),
+    baseline = EXCLUDED.baseline,
     -- a pass that only added staleness markers leaves the last real value as it was
     last_value = coalesce(EXCLUDED.last_value, c.last_value)
 """
 
+ChunkColumns = tuple[
+    Sequence[int],
+    Sequence[int],
+    Sequence[int],
+    Sequence[int],
+    Sequence[int],
+    Sequence[float | None],
+    Sequence[bytes],
+    Sequence[float | None],
+]
+"""series_ids, window_starts_us, samples, min_us, max_us, last_values, data, baselines (the
+chunk columns of ``compact_columns``)."""
+HourColumns = tuple[
+    Sequence[int],
+    Sequence[int],
+    Sequence[int],
+    Sequence[float],
+    Sequence[float],
+    Sequence[float],
+    Sequence[float],
+    Sequence[int],
+    Sequence[float],
+]
+"""series_ids, buckets_us, counts, sums, mins, maxs, lasts, last_times_us, increases."""
 
-async def upsert_chunks(
+
+async def upsert_chunks(conn: asyncpg.Connection, codec: int, cols: ChunkColumns) -> None:
+    """Write the chunks of ``cols``, all encoded with ``codec``."""
+    if cols[0]:
+        await conn.execute(_UPSERT_CHUNKS, *cols, codec)
+
+
+async def set_baselines(
     conn: asyncpg.Connection,
-    rows: Sequence[tuple[int, int, int, int, int, int, float | None, bytes]],
+    series_ids: Sequence[int],
+    windows_us: Sequence[int],
+    baselines: Sequence[float],
 ) -> None:
-    """Write (series_id, window_start_us, codec, samples, min_us, max_us, last_value, data)."""
-    if rows:
-        await conn.execute(_UPSERT_CHUNKS, *(list(col) for col in zip(*rows, strict=True)))
+    """Store the baseline of the (series_id, window_start_us) chunks that exist."""
+    if series_ids:
+        await conn.execute(
+            """
+            UPDATE metric_chunks c SET baseline = t.b
+            FROM unnest($1::integer[], $2::bigint[], $3::float8[]) AS t(sid, w, b)
+            WHERE c.series_id = t.sid AND c.window_start = us_time(t.w)
+            """,
+            series_ids,
+            windows_us,
+            baselines,
+        )
 
 
 _UPSERT_HOURS = """
@@ -235,25 +292,22 @@ ON CONFLICT (series_id, bucket) DO UPDATE SET
 """
 
 
-async def upsert_hours(
-    conn: asyncpg.Connection,
-    rows: Sequence[tuple[int, int, int, float, float, float, float, int, float]],
-) -> None:
-    """Write (series_id, bucket_us, count, sum, min, max, last, last_time_us, increase): each
-    row replaces the hour's aggregate (the compactor recomputes whole hours)."""
-    if rows:
-        await conn.execute(_UPSERT_HOURS, *(list(col) for col in zip(*rows, strict=True)))
+async def upsert_hours(conn: asyncpg.Connection, cols: HourColumns) -> None:
+    """Write the hourly rollups of ``cols``: each row replaces the hour's aggregate (the
+    compactor recomputes whole hours)."""
+    if cols[0]:
+        await conn.execute(_UPSERT_HOURS, *cols)
 
 
-async def delete_hours(conn: asyncpg.Connection, keys: Sequence[tuple[int, int]]) -> None:
-    """Drop the rollups of (series_id, bucket_us) hours left without samples."""
-    if keys:
+async def delete_hours(conn: asyncpg.Connection, cols: tuple[Sequence[int], Sequence[int]]) -> None:
+    """Drop the rollups of the (series_ids, buckets_us) hours left without samples."""
+    if cols[0]:
         await conn.execute(
             """
             DELETE FROM metric_rollup_1h r USING unnest($1::integer[], $2::bigint[]) AS k(sid, b)
             WHERE r.series_id = k.sid AND r.bucket = us_time(k.b)
             """,
-            *(list(col) for col in zip(*keys, strict=True)),
+            *cols,
         )
 
 

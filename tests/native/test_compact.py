@@ -1,9 +1,10 @@
-"""hearth_core.metrics.chunks.compact_windows (the one-call compaction kernel) against a
+"""hearth_core.metrics.chunks.compact_columns (the one-call compaction kernel) against a
 pure-Python model built on decode_block / decode_chunk and the reference rollups."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -78,6 +79,45 @@ def model(blocks: list[bytes], existing: dict[tuple[int, int], bytes], window_us
     return {k: (sorted(m.items()), hours) for k, (m, hours) in sorted(out.items())}
 
 
+@dataclass
+class Window:
+    """One touched window of compact_columns' result, its rows regrouped."""
+
+    series_id: int
+    window_start_us: int
+    samples: int
+    min_time_us: int
+    max_time_us: int
+    last_value: float | None
+    data: bytes
+    baseline: float | None
+    rollups: list[chunks.Rollup]
+    empty_hours: tuple[int, ...]
+
+
+def compact(blocks, existing, window_us, codec="pco", prev=None) -> list[Window]:
+    """compact_columns, regrouped per window (checking the columns are consistent)."""
+    chunk_cols, hour_cols, (empty_sids, empty_hours) = chunks.compact_columns(
+        blocks, existing, window_us, codec, prev
+    )
+    assert len({len(c) for c in chunk_cols}) <= 1 and len({len(c) for c in hour_cols}) <= 1
+    assert len(empty_sids) == len(empty_hours)
+    out = [
+        Window(sid, w, n, lo, hi, last, data, base, [], ())
+        for sid, w, n, lo, hi, last, data, base in zip(*chunk_cols, strict=True)
+    ]
+    at = {(w.series_id, w.window_start_us): w for w in out}
+    hour_rows = list(zip(*hour_cols, strict=True))
+    # key order, then hour order: the rows come grouped by window
+    assert hour_rows == sorted(hour_rows, key=lambda r: (r[0], r[1]))
+    for sid, *r in hour_rows:
+        at[(sid, r[0] // window_us * window_us)].rollups.append(chunks.Rollup(*r))
+    for sid, h in zip(empty_sids, empty_hours, strict=True):
+        w = at[(sid, h // window_us * window_us)]
+        w.empty_hours = (*w.empty_hours, h)
+    return out
+
+
 def same_float(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
@@ -89,7 +129,7 @@ def test_compaction_matches_the_model_and_is_idempotent(
 ) -> None:
     blocks = [block(s) for s in samples]
     existing = existing_chunks(spec, window_us)
-    got = chunks.compact_windows(blocks, existing, window_us, codec)
+    got = compact(blocks, existing, window_us, codec)
     want = model(blocks, existing, window_us)
     assert [(c.series_id, c.window_start_us) for c in got] == list(want)
     assert chunks.touched_windows(blocks, window_us) == list(want)
@@ -111,6 +151,7 @@ def test_compaction_matches_the_model_and_is_idempotent(
         mine = [ref.bits_float(b) for _, b in pairs]
         last = next((v for v in reversed(mine) if not math.isnan(v)), None)
         assert c.last_value == last
+        assert c.baseline == baseline
         assert [r.bucket_us for r in c.rollups] == [r.bucket_us for r in rows]
         for g, w in zip(c.rollups, rows, strict=True):
             assert (g.count, g.last_time_us) == (w.count, w.last_time_us)
@@ -120,44 +161,48 @@ def test_compaction_matches_the_model_and_is_idempotent(
             sorted(h for h in hours if h not in {r.bucket_us for r in rows})
         )
 
-    again = chunks.compact_windows(
+    # the redo of a pass, with each window's stored baseline passed back
+    again = compact(
         blocks,
         {**existing, **{(c.series_id, c.window_start_us): c.data for c in got}},
         window_us,
         codec,
+        {(c.series_id, c.window_start_us): c.baseline for c in got if c.baseline is not None},
     )
-    assert [(c.data, c.samples, c.empty_hours) for c in again] == [
-        (c.data, c.samples, c.empty_hours) for c in got
+    assert [(c.data, c.samples, c.empty_hours, c.baseline) for c in again] == [
+        (c.data, c.samples, c.empty_hours, c.baseline) for c in got
     ]
+    assert [len(c.rollups) for c in again] == [len(c.rollups) for c in got]
 
 
 def test_staleness_marker_and_prev_value() -> None:
     old = chunks.encode_chunk([T0, T0 + 30], [1.0, 2.0])
     blocks = [block([(7, T0 + 30, ref.float_bits(3.0))]), block([(7, T0 + 15, ref.STALE_NAN_BITS)])]
-    [c] = chunks.compact_windows(blocks, {(7, T0): old}, 2 * HOUR, "gorilla", {(7, T0): 0.5})
+    [c] = compact(blocks, {(7, T0): old}, 2 * HOUR, "gorilla", {(7, T0): 0.5})
     ts, vs = chunks.decode_chunk(c.data)
     assert ts == [T0, T0 + 15, T0 + 30]
     assert chunks.is_stale(vs[1])
     [r] = c.rollups
     assert (r.bucket_us, r.count, r.sum, r.increase, r.last) == (T0, 2, 4.0, 2.5, 3.0)
     assert c.empty_hours == ()
+    assert c.baseline == 0.5
 
 
 def test_errors_name_the_block_or_key() -> None:
     good = block([(1, T0, 0)])
     torn = good[:-1]
     with pytest.raises(chunks.BlockError, match=r"blocks\[1\]"):
-        chunks.compact_windows([good, torn], {}, 2 * HOUR)
+        chunks.compact_columns([good, torn], {}, 2 * HOUR)
     with pytest.raises(chunks.BlockError, match=r"blocks\[1\]"):
         chunks.touched_windows([good, torn], 2 * HOUR)
     bad = bytearray(chunks.encode_chunk([T0 + 1], [1.0]))
     bad[-1] ^= 1
     with pytest.raises(chunks.ChunkError, match=rf"\(1, {T0}\)"):
-        chunks.compact_windows([good], {(1, T0): bytes(bad)}, 2 * HOUR)
+        chunks.compact_columns([good], {(1, T0): bytes(bad)}, 2 * HOUR)
     for w in (0, -HOUR, HOUR + 1, 60_000_000):
         with pytest.raises(ValueError, match="multiple"):
-            chunks.compact_windows([good], {}, w)
+            chunks.compact_columns([good], {}, w)
         with pytest.raises(ValueError, match="multiple"):
             chunks.touched_windows([good], w)
     with pytest.raises(ValueError, match="codec"):
-        chunks.compact_windows([good], {}, HOUR, "zstd")  # type: ignore[arg-type]
+        chunks.compact_columns([good], {}, HOUR, "zstd")  # type: ignore[arg-type]

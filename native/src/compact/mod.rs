@@ -92,6 +92,86 @@ pub struct Compacted {
     /// The window's last value that is neither a staleness marker nor NaN: the
     /// baseline of the next window's first counter increase (`prev`).
     pub last_value: Option<f64>,
+    /// The baseline this window's rollups used (the window before's last value
+    /// from this pass, else `prev`): stored with the chunk, it is the `prev` of
+    /// the next pass that re-merges the window, so that pass needs no lookup.
+    pub baseline: Option<f64>,
+}
+
+/// A pass's result as columns, ready for one multi-row write per table (no
+/// object per window or hour on the caller's side).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Columns {
+    pub chunks: ChunkColumns,
+    pub hours: HourColumns,
+    pub empty_hours: EmptyHourColumns,
+}
+
+/// One row per touched window, in key order (the fields of [`Compacted`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChunkColumns {
+    pub series_ids: Vec<i64>,
+    pub window_starts_us: Vec<i64>,
+    pub samples: Vec<i64>,
+    pub min_us: Vec<i64>,
+    pub max_us: Vec<i64>,
+    pub last_values: Vec<Option<f64>>,
+    pub data: Vec<Vec<u8>>,
+    pub baselines: Vec<Option<f64>>,
+}
+
+/// One row per recomputed hour (the fields of [`Rollup`] and its series).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HourColumns {
+    pub series_ids: Vec<i64>,
+    pub buckets_us: Vec<i64>,
+    pub counts: Vec<i64>,
+    pub sums: Vec<f64>,
+    pub mins: Vec<f64>,
+    pub maxs: Vec<f64>,
+    pub lasts: Vec<f64>,
+    pub last_times_us: Vec<i64>,
+    pub increases: Vec<f64>,
+}
+
+/// One row per touched hour left with only staleness markers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EmptyHourColumns {
+    pub series_ids: Vec<i64>,
+    pub buckets_us: Vec<i64>,
+}
+
+impl From<Vec<Compacted>> for Columns {
+    fn from(windows: Vec<Compacted>) -> Columns {
+        let mut out = Columns::default();
+        let (c, h, e) = (&mut out.chunks, &mut out.hours, &mut out.empty_hours);
+        for w in windows {
+            for r in w.rollups {
+                h.series_ids.push(w.series_id);
+                h.buckets_us.push(r.bucket_us);
+                h.counts.push(r.count);
+                h.sums.push(r.sum);
+                h.mins.push(r.min);
+                h.maxs.push(r.max);
+                h.lasts.push(r.last);
+                h.last_times_us.push(r.last_time_us);
+                h.increases.push(r.increase);
+            }
+            for b in w.empty_hours {
+                e.series_ids.push(w.series_id);
+                e.buckets_us.push(b);
+            }
+            c.series_ids.push(w.series_id);
+            c.window_starts_us.push(w.window_start_us);
+            c.samples.push(w.samples as i64);
+            c.min_us.push(w.min_time_us);
+            c.max_us.push(w.max_time_us);
+            c.last_values.push(w.last_value);
+            c.data.push(w.chunk);
+            c.baselines.push(w.baseline);
+        }
+        out
+    }
 }
 
 fn check_window(window_us: i64) -> Result<(), CompactError> {
@@ -260,8 +340,20 @@ pub fn compact<B: AsRef<[u8]>, C: AsRef<[u8]>>(
                 rollups: all,
                 empty_hours,
                 last_value: merged.values.iter().rev().copied().find(|v| !v.is_nan()),
+                baseline,
             });
         }
     }
     Ok(out)
+}
+
+/// [`compact`] as [`Columns`].
+pub fn compact_columns<B: AsRef<[u8]>, C: AsRef<[u8]>>(
+    blocks: &[B],
+    existing: &HashMap<WindowKey, C>,
+    window_us: i64,
+    codec: Codec,
+    prev: &HashMap<WindowKey, f64>,
+) -> Result<Columns, CompactError> {
+    compact(blocks, existing, window_us, codec, prev).map(Columns::from)
 }

@@ -268,6 +268,38 @@ fn out_of_order_and_duplicates_later_write_wins() {
         (got[0].last_value, got[1].last_value),
         (Some(6.0), Some(3.0))
     );
+    assert_eq!((got[0].baseline, got[1].baseline), (None, Some(6.0)));
+}
+
+#[test]
+fn columns_flatten_the_windows_in_key_order() {
+    let t0 = 1_700_000_000_000_000 / W2 * W2;
+    let blocks = [encode_block(&[
+        (1, t0 + 10, 1f64.to_bits()),
+        (1, t0 + HOUR_US, STALE_NAN_BITS),
+        (2, t0 - 5, 2f64.to_bits()),
+        (2, t0 + 5, 3f64.to_bits()),
+    ])];
+    let none: HashMap<WindowKey, Vec<u8>> = HashMap::new();
+    let prev = HashMap::from([((2, t0 - W2), 9.0)]);
+    let windows = compact(&blocks, &none, W2, Codec::Gorilla, &prev).unwrap();
+    let cols = compact_columns(&blocks, &none, W2, Codec::Gorilla, &prev).unwrap();
+    let c = &cols.chunks;
+    assert_eq!(c.series_ids, vec![1, 2, 2]);
+    assert_eq!(c.window_starts_us, vec![t0, t0 - W2, t0]);
+    assert_eq!(c.samples, vec![2, 1, 1]);
+    assert_eq!(c.last_values, vec![Some(1.0), Some(2.0), Some(3.0)]);
+    assert_eq!(c.baselines, vec![None, Some(9.0), Some(2.0)]);
+    let data: Vec<Vec<u8>> = windows.iter().map(|w| w.chunk.clone()).collect();
+    assert_eq!(c.data, data);
+    let h = &cols.hours;
+    assert_eq!(h.series_ids, vec![1, 2, 2]);
+    assert_eq!(h.buckets_us, vec![t0, t0 - HOUR_US, t0]);
+    assert_eq!(h.counts, vec![1, 1, 1]);
+    // 9 → 2 is a counter reset: the 2 counts whole.
+    assert_eq!(h.increases, vec![0.0, 2.0, 1.0]);
+    assert_eq!(cols.empty_hours.series_ids, vec![1]);
+    assert_eq!(cols.empty_hours.buckets_us, vec![t0 + HOUR_US]);
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //!
 //! Blocks and chunks come in as bytes (copied into owned buffers with the GIL
 //! held); decoding, merging, encoding and rollups run with the GIL released,
-//! and the result is one small tuple per touched window — no Python object per
-//! sample.
+//! and the result is columns (one list per field) ready for the multi-row
+//! writes — no Python object per window, hour or sample besides the values.
 
 use std::collections::HashMap;
 
@@ -12,7 +12,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 
-use super::chunk::{codec, rollup_row, BlockError, ChunkError, RollupRow};
+use super::chunk::{codec, BlockError, ChunkError};
 use crate::compact::{self as kernel, CompactError, WindowKey};
 
 impl From<CompactError> for PyErr {
@@ -40,57 +40,80 @@ fn touched_windows(
     Ok(py.detach(move || kernel::touched_windows(&blocks, window_us))?)
 }
 
-type CompactedRow = (
-    i64,
-    i64,
-    Vec<u8>,
-    usize,
-    i64,
-    i64,
-    Vec<RollupRow>,
+type ChunkCols = (
     Vec<i64>,
-    Option<f64>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<Option<f64>>,
+    Vec<Vec<u8>>,
+    Vec<Option<f64>>,
 );
+type HourCols = (
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<f64>,
+    Vec<f64>,
+    Vec<f64>,
+    Vec<f64>,
+    Vec<i64>,
+    Vec<f64>,
+);
+type EmptyHourCols = (Vec<i64>, Vec<i64>);
 
-/// compact(blocks, existing, window_us, codec="pco", prev_values=None)
+/// compact_columns(blocks, existing, window_us, codec="pco", prev_values=None)
 /// --
 ///
 /// Merge a pass's blocks into the existing chunks of the windows they touch
-/// and recompute the affected hourly rollups (GIL released).
+/// and recompute the affected hourly rollups, as columns (GIL released).
 #[pyfunction]
-#[pyo3(name = "compact", signature = (blocks, existing, window_us, codec = "pco", prev_values = None))]
-fn compact_windows(
+#[pyo3(signature = (blocks, existing, window_us, codec = "pco", prev_values = None))]
+fn compact_columns(
     py: Python<'_>,
     blocks: Vec<PyBackedBytes>,
     existing: HashMap<WindowKey, PyBackedBytes>,
     window_us: i64,
     codec: &str,
     prev_values: Option<HashMap<WindowKey, f64>>,
-) -> PyResult<Vec<CompactedRow>> {
+) -> PyResult<(ChunkCols, HourCols, EmptyHourCols)> {
     let codec = self::codec(codec)?;
     let prev = prev_values.unwrap_or_default();
-    let out = py.detach(move || kernel::compact(&blocks, &existing, window_us, codec, &prev))?;
-    Ok(out
-        .into_iter()
-        .map(|c| {
-            (
-                c.series_id,
-                c.window_start_us,
-                c.chunk,
-                c.samples,
-                c.min_time_us,
-                c.max_time_us,
-                c.rollups.into_iter().map(rollup_row).collect(),
-                c.empty_hours,
-                c.last_value,
-            )
-        })
-        .collect())
+    let kernel::Columns {
+        chunks: c,
+        hours: h,
+        empty_hours: e,
+    } = py.detach(move || kernel::compact_columns(&blocks, &existing, window_us, codec, &prev))?;
+    Ok((
+        (
+            c.series_ids,
+            c.window_starts_us,
+            c.samples,
+            c.min_us,
+            c.max_us,
+            c.last_values,
+            c.data,
+            c.baselines,
+        ),
+        (
+            h.series_ids,
+            h.buckets_us,
+            h.counts,
+            h.sums,
+            h.mins,
+            h.maxs,
+            h.lasts,
+            h.last_times_us,
+            h.increases,
+        ),
+        (e.series_ids, e.buckets_us),
+    ))
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("HOUR_US", kernel::HOUR_US)?;
     m.add_function(wrap_pyfunction!(touched_windows, m)?)?;
-    m.add_function(wrap_pyfunction!(compact_windows, m)?)?;
+    m.add_function(wrap_pyfunction!(compact_columns, m)?)?;
     Ok(())
 }

@@ -160,20 +160,37 @@ async def test_chunks_upsert_read_baselines_and_seal(db):
     await partition_today(db)
     w = NOW * 1_000_000 // WINDOW_US * WINDOW_US
     gorilla = encode_chunk([w + 1, w + 2], [1.0, 2.0], "gorilla")
+    earlier = encode_chunk([w - 5], [7.0], "gorilla")
     await repo.upsert_chunks(
         db,
-        [
-            (1, w - WINDOW_US, 1, 1, w - 5, w - 5, 7.0, encode_chunk([w - 5], [7.0], "gorilla")),
-            (1, w, 1, 2, w + 1, w + 2, 2.0, gorilla),
-        ],
+        1,
+        (
+            [1, 1],
+            [w - WINDOW_US, w],
+            [1, 2],
+            [w - 5, w + 1],
+            [w - 5, w + 2],
+            [7.0, 2.0],
+            [earlier, gorilla],
+            [None, 7.0],
+        ),
     )
-    assert await repo.chunks_at(db, [(1, w), (1, w + WINDOW_US), (2, w)]) == {(1, w): gorilla}
+    # the stored baseline comes with the chunk (none for a window without one)
+    assert await repo.chunks_at(db, [(1, w), (1, w + WINDOW_US), (2, w), (1, w - WINDOW_US)]) == (
+        {(1, w): gorilla, (1, w - WINDOW_US): earlier},
+        {(1, w): 7.0},
+    )
+    assert await repo.chunks_at(db, [(2, w)]) == ({}, {})
+    # a late sample's new last value becomes the next window's baseline; no chunk, no row
+    await repo.set_baselines(db, [1, 1], [w, w + WINDOW_US], [3.0, 4.0])
+    assert (await repo.chunks_at(db, [(1, w), (1, w + WINDOW_US)]))[1] == {(1, w): 3.0}
     # the latest earlier chunk within the lookback gives the baseline
     assert await repo.values_before(db, [(1, w), (1, w - WINDOW_US)], WINDOW_US) == {(1, w): 7.0}
     assert await repo.values_before(db, [(1, w + 2 * WINDOW_US)], WINDOW_US) == {}
     # a pass that only wrote staleness markers keeps the last real value
-    await repo.upsert_chunks(db, [(1, w, 1, 3, w + 1, w + 3, None, gorilla)])
-    assert await db.fetchval("SELECT last_value FROM metric_chunks WHERE samples = 3") == 2.0
+    await repo.upsert_chunks(db, 1, ([1], [w], [3], [w + 1], [w + 3], [None], [gorilla], [6.0]))
+    got = await db.fetchrow("SELECT last_value, baseline FROM metric_chunks WHERE samples = 3")
+    assert tuple(got) == (2.0, 6.0)
     got = await repo.chunks_between(db, [1, 2], w, w + 3, WINDOW_US)
     assert got == [(1, gorilla)]  # the earlier window ends before lo
     assert len(await repo.chunks_between(db, [1], w - 5, w + 3, WINDOW_US)) == 2
@@ -191,12 +208,13 @@ async def test_chunks_upsert_read_baselines_and_seal(db):
 async def test_hours_upsert_replaces_and_deletes(db):
     await partition_today(db)
     h = NOW * 1_000_000
-    row = (1, h, 2, 3.0, 1.0, 2.0, 2.0, h + 5, 1.0)
-    await repo.upsert_hours(db, [row, (2, h, 1, 1.0, 1.0, 1.0, 1.0, h, 0.0)])
-    await repo.upsert_hours(db, [(1, h, 3, 6.0, 1.0, 3.0, 3.0, h + 9, 2.0)])  # recomputed hour
+    rows = [(1, h, 2, 3.0, 1.0, 2.0, 2.0, h + 5, 1.0), (2, h, 1, 1.0, 1.0, 1.0, 1.0, h, 0.0)]
+    await repo.upsert_hours(db, tuple(map(list, zip(*rows, strict=True))))  # type: ignore[arg-type]
+    recomputed = (1, h, 3, 6.0, 1.0, 3.0, 3.0, h + 9, 2.0)
+    await repo.upsert_hours(db, tuple([v] for v in recomputed))  # type: ignore[arg-type]
     got = await db.fetchrow("SELECT count, sum, increase FROM metric_rollup_1h WHERE series_id = 1")
     assert tuple(got) == (3, 6.0, 2.0)
-    await repo.delete_hours(db, [(2, h), (3, h)])
+    await repo.delete_hours(db, ([2, 3], [h, h]))
     assert await db.fetchval("SELECT count(*) FROM metric_rollup_1h") == 1
 
 

@@ -149,7 +149,8 @@ async def test_out_of_order_samples_are_merged_into_their_chunk(live, http, mh, 
 
 
 async def test_store_state_in_metrics_and_api(live, http, mh, stopped):
-    await _post(http, live, mh, [_point("temp", "a", 1.0, NOW - 60 * i) for i in range(10)])
+    window = NOW // 7200 * 7200 - 7200  # ten minutes inside one 2-hour window: one chunk
+    await _post(http, live, mh, [_point("temp", "a", 1.0, window + 60 * i) for i in range(10)])
     async with http.get(f"{live.url}/v1/metrics/store", headers=mh) as resp:
         state = await resp.json()
     assert state["log_blocks"] == 1 and state["log_samples"] == 10 and state["log_bytes"] > 0

@@ -2,7 +2,7 @@
 remote-write receiver and VictoriaMetrics v1.151.0's ``/api/v1/write``, the same samples, the
 same senders, in one run; then the disk each needs per sample.
 
-    .venv/bin/python bench/peers/run.py [--series 10000,100000] [--rounds 3] [--samples 2000000]
+    .venv/bin/python bench/peers/run.py [--series 10000,100000] [--rounds 3] [--samples 4800000]
 
 ``make bench-peers`` installs the peers first (scripts/bench-peers.sh). The samples are shaped
 like scrapes: ``--series`` series (16 metric names, 8 counters and 8 gauges, on hosts of 100
@@ -717,7 +717,8 @@ def parse_args() -> argparse.Namespace:
         help="series counts, comma-separated (default 10000,100000)",
     )
     counts = (
-        ("--samples", 2_000_000, "samples per series count, at least"),
+        # 480 scrapes of 10,000 series: one 2-hour chunk window per series at 15 s
+        ("--samples", 4_800_000, "samples per series count, at least"),
         ("--rounds", 3, "rounds per series count; the median is reported"),
         ("--senders", 8, "sharded senders"),
         ("--processes", 2, "processes the senders are spread over"),

@@ -22,8 +22,7 @@ contract with the flag configuration: changing them moves users between buckets.
 Metric ingestion: ``decode_points`` decodes a request body (JSON array or
 ``{"points": [...]}``, NDJSON, or CSV; optionally gzip) into a ``DecodedBatch`` of
 validated points, reporting every rejected item with its index and a reason naming
-the field. The batch encodes PostgreSQL binary COPY tuples of its points and of
-per-bucket rollups; a complete COPY stream is ``COPY_HEADER + tuples + COPY_TRAILER``.
+the field. The batch encodes its points as one write-log block (see below).
 
 Metric storage: a *chunk* holds one series' samples (timestamps in µs since the Unix
 epoch, ``float`` values) compressed with pcodec (default) or Gorilla; a *write-log
@@ -39,8 +38,6 @@ from typing import Literal, Self, final
 
 __all__ = [
     "CHUNK_MAX_SAMPLES",
-    "COPY_HEADER",
-    "COPY_TRAILER",
     "HOUR_US",
     "STALE_NAN_BITS",
     "BlockError",
@@ -159,12 +156,6 @@ def variant_bucket(group: str, user_id: str, total_weight: int) -> int:
         TypeError: ``group`` or ``user_id`` is not ``str``.
     """
 
-COPY_HEADER: bytes
-"""PostgreSQL binary COPY file header: ``PGCOPY\\n\\xff\\r\\n\\0``, flags 0, extension length 0."""
-
-COPY_TRAILER: bytes
-"""PostgreSQL binary COPY file trailer: the int16 field count -1."""
-
 class IngestError(ValueError):
     """The body as a whole cannot be decoded; the base of the three kinds below.
 
@@ -280,19 +271,6 @@ class DecodedBatch:
         ``json.dumps(labels, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
         """
 
-    def encode_copy(self, series_ids: dict[int, int]) -> bytes:
-        """Binary COPY tuples ``(series_id int4, time timestamptz, value float8)``.
-
-        One tuple per accepted point, in input order, without header or trailer.
-        ``series_ids`` maps each series hash to its ``series_id``. Encoding runs with
-        the GIL released.
-
-        Raises:
-            KeyError: a series hash of the batch is missing from ``series_ids`` (the
-                exception argument is the hash).
-            OverflowError: a ``series_id`` does not fit int4.
-        """
-
     def encode_block(self, series_ids: dict[int, int]) -> bytes:
         """One write-log block (``encode_block``) of every accepted point.
 
@@ -321,22 +299,6 @@ class DecodedBatch:
         Raises:
             UnmappedSeries: a series hash of the batch is not in ``map`` (e.g. evicted
                 since ``missing_series``); the exception argument is the hash.
-        """
-
-    def encode_rollups(self, series_ids: dict[int, int], bucket_seconds: int = 60) -> bytes:
-        """Binary COPY rollup tuples, one per ``(series_id, bucket)`` of the batch.
-
-        Fields: ``(series_id int4, bucket timestamptz, count int8, sum float8,
-        min float8, max float8, last float8, last_time timestamptz)``, sorted by
-        ``(series_id, bucket)``, without header or trailer. ``bucket`` is
-        ``floor(time / bucket_seconds) * bucket_seconds``; ``sum`` adds in input
-        order; ``last`` is the value of the point with the greatest time (ties: the
-        later in input order). Runs with the GIL released.
-
-        Raises:
-            KeyError: a series hash of the batch is missing from ``series_ids``.
-            ValueError: ``bucket_seconds`` is not positive.
-            OverflowError: a ``series_id`` does not fit int4.
         """
 
     def __len__(self) -> int:

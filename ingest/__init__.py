@@ -1,1 +1,2 @@
-"""The metrics ingestion path: formats, series dictionary, batcher, COPY writer, rollups."""
+"""The metrics ingestion path: formats, series dictionary, batcher (write-log blocks; the
+compactor folds them into chunks and rollups)."""

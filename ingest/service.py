@@ -1,5 +1,6 @@
-"""The bulk ingest path: decode (native, off the loop) → validate → resolve series → encode COPY
-(native) → batcher → acknowledged after commit. Python never touches individual points."""
+"""The bulk ingest path: decode (native, off the loop) → validate → resolve series → encode a
+write-log block (native) → batcher → acknowledged after commit. Python never touches individual
+points."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The native decoder and binary-COPY encoder, run off the event loop.
+"""The native decoder and write-log block encoder, run off the event loop.
 
 Only ``hearth_core`` imports ``_native``; the ingest package goes through here.
 """
@@ -10,8 +10,6 @@ import time
 from typing import Literal
 
 from hearth_core._native import (
-    COPY_HEADER,
-    COPY_TRAILER,
     BodyTooLarge,
     DecodedBatch,
     IngestError,
@@ -23,8 +21,6 @@ from hearth_core._native import (
 
 Format = Literal["json", "ndjson", "csv"]
 __all__ = [
-    "COPY_HEADER",
-    "COPY_TRAILER",
     "BodyTooLarge",
     "DecodedBatch",
     "Format",

@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use _native::copy;
 use _native::ingest::json::{JsonParser, SerdeJson, SimdJson, Sonic};
 use _native::ingest::point::Window;
 use _native::ingest::{decode_with, Format, Options};
@@ -225,7 +224,7 @@ fn main() {
     encode_rates(&json);
 }
 
-/// Binary COPY encoding and rollups of the decoded points (parser-independent).
+/// Write-log block encoding of the decoded points (parser-independent).
 fn encode_rates(json: &[u8]) {
     let opts = Options {
         window: Window {
@@ -237,35 +236,22 @@ fn encode_rates(json: &[u8]) {
         max_decompressed: usize::MAX,
     };
     let b = decode_with::<Sonic>(json, Format::Json, &opts).expect("decodes");
-    let ids: Vec<i32> = (0..b.series.len() as i32).collect();
+    let ids: Vec<i64> = (0..b.series.len() as i64).collect();
     let mut best = Duration::MAX;
-    for _ in 0..50 {
-        let t0 = Instant::now();
-        std::hint::black_box(copy::encode_points(&b.points, &ids));
-        best = best.min(t0.elapsed());
-    }
-    println!(
-        "\nencode_points: {} points in {:.3} ms (best of 50) = {:.0} M points/s, {:.2} GB/s",
-        b.points.len(),
-        best.as_secs_f64() * 1e3,
-        b.points.len() as f64 / best.as_secs_f64() / 1e6,
-        (b.points.len() * copy::POINT_TUPLE_LEN) as f64 / best.as_secs_f64() / 1e9
-    );
-    let mut best = Duration::MAX;
-    let mut n = 0;
+    let mut len = 0;
     for _ in 0..20 {
         let t0 = Instant::now();
-        let r = copy::rollups(&b.points, &ids, 60_000_000);
-        let bytes = copy::encode_rollups(&r);
+        let block = b.encode_block(&ids).expect("encodes");
         best = best.min(t0.elapsed());
-        n = r.len();
-        std::hint::black_box(bytes);
+        len = block.len();
+        std::hint::black_box(block);
     }
     println!(
-        "rollups (1 min) + encode: {} points -> {n} rollups in {:.3} ms (best of 20) = {:.0} M points/s; {} series",
+        "\nencode_block: {} points of {} series in {:.3} ms (best of 20) = {:.0} M points/s, {:.2} MB",
         b.points.len(),
+        b.series.len(),
         best.as_secs_f64() * 1e3,
         b.points.len() as f64 / best.as_secs_f64() / 1e6,
-        b.series.len()
+        len as f64 / 1e6
     );
 }

@@ -9,7 +9,6 @@ pub mod block;
 pub mod bucket;
 pub mod chunk;
 pub mod compact;
-pub mod copy;
 pub mod ingest;
 pub mod query;
 pub mod series;

@@ -1,4 +1,4 @@
-"""hearth_core._native.decode_points and the COPY encoders against the pure-Python
+"""hearth_core._native.decode_points (and its batch's write-log block) against the pure-Python
 reference decoder (tests/native/ingest_reference.py)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hearth_core import _native
+from hearth_core.metrics import chunks
 from tests.native import ingest_reference as ref
 from tests.native import reference
 
@@ -23,9 +24,6 @@ NOW = 1_700_000_000_000_000
 WINDOW = ref.Window(
     now_us=NOW, min_time_us=NOW - 30 * 86_400_000_000, max_time_us=NOW + 86_400_000_000
 )
-PG_EPOCH_US = 946_684_800_000_000
-POINT_TUPLE = struct.Struct(">hiiiqid")
-ROLLUP_TUPLE = struct.Struct(">h" + "ii" + "iq" + "iq" + "id" * 4 + "iq")
 
 
 def decode(body: bytes, fmt: Any, **kw: Any) -> _native.DecodedBatch:
@@ -39,18 +37,27 @@ def decode(body: bytes, fmt: Any, **kw: Any) -> _native.DecodedBatch:
     )
 
 
-def copy_rows(batch: _native.DecodedBatch) -> list[tuple[int, int, float]]:
-    """Decode encode_copy's tuples back to (hash, time_us, value)."""
+def block_rows(batch: _native.DecodedBatch) -> list[tuple[int, int, float]]:
+    """The batch's points as (hash, time_us, value), read back from its write-log block.
+
+    Each series' id is its index in ``series()``, so the rows come in block order: by series in
+    order of first appearance, then by time, points with the same series and time in input
+    order."""
     series = batch.series()
-    ids = {h: i for i, (h, *_) in enumerate(series)}
-    data = batch.encode_copy(ids)
-    assert len(data) == POINT_TUPLE.size * batch.accepted
-    out = []
-    for off in range(0, len(data), POINT_TUPLE.size):
-        n, l1, sid, l2, t, l3, v = POINT_TUPLE.unpack_from(data, off)
-        assert (n, l1, l2, l3) == (3, 4, 8, 8)
-        out.append((series[sid][0], t + PG_EPOCH_US, v))
-    return out
+    ids, times, values = chunks.decode_block(
+        batch.encode_block({h: i for i, (h, *_) in enumerate(series)})
+    )
+    assert len(times) == batch.accepted
+    return [(series[i][0], t, v) for i, t, v in zip(ids, times, values, strict=True)]
+
+
+def block_order(accepted: list[ref.Accepted]) -> list[ref.Accepted]:
+    """``accepted`` (input order) in the order ``block_rows`` reads them: a stable sort by
+    (first appearance of the series, time)."""
+    first: dict[int, int] = {}
+    for a in accepted:
+        first.setdefault(a.hash, len(first))
+    return sorted(accepted, key=lambda a: (first[a.hash], a.time_us))
 
 
 def bits(v: float) -> bytes:
@@ -69,9 +76,10 @@ def check_same(body: bytes, fmt: str) -> ref.Result | None:
     assert got.rejected == want.rejected
     assert got.total == want.total
     assert got.accepted == len(got) == len(want.accepted)
-    rows = copy_rows(got)
-    assert [(h, t) for h, t, _ in rows] == [(a.hash, a.time_us) for a in want.accepted]
-    assert [bits(v) for *_, v in rows] == [bits(a.value) for a in want.accepted]
+    rows = block_rows(got)
+    in_block = block_order(want.accepted)
+    assert [(h, t) for h, t, _ in rows] == [(a.hash, a.time_us) for a in in_block]
+    assert [bits(v) for *_, v in rows] == [bits(a.value) for a in in_block]
     times = [a.time_us for a in want.accepted]
     assert got.min_time_us == (min(times) if times else None)
     assert got.max_time_us == (max(times) if times else None)
@@ -372,7 +380,7 @@ def test_gzip_round_trip() -> None:
     body = b'[{"namespace":"app","name":"up","value":1.5,"labels":{"h":"1"}}]'
     plain = decode(body, "json")
     z = decode(gzip.compress(body), "json", gzip=True)
-    assert (z.total, z.series(), copy_rows(z)) == (plain.total, plain.series(), copy_rows(plain))
+    assert (z.total, z.series(), block_rows(z)) == (plain.total, plain.series(), block_rows(plain))
     # two members, NDJSON
     two = gzip.compress(b'{"namespace":"a","name":"b","value":1}\n') + gzip.compress(
         b'{"namespace":"a","name":"b","value":2}\n'
@@ -420,9 +428,7 @@ def test_random_bytes_never_crash(body: bytes, fmt: str, gz: bool) -> None:
     except _native.IngestError:
         return
     assert b.total == b.accepted + len(b.rejected)
-    ids = {h: i for i, (h, *_) in enumerate(b.series())}
-    b.encode_copy(ids)
-    b.encode_rollups(ids)
+    assert len(block_rows(b)) == b.accepted
 
 
 @settings(max_examples=300)
@@ -459,41 +465,21 @@ def test_structured_junk_never_crashes(body: bytes) -> None:
     check_same(body, "ndjson")
 
 
-# -- COPY and rollups --------------------------------------------------------------
+# -- the batch's block --------------------------------------------------------------
 
 
-def test_copy_header_trailer() -> None:
-    assert _native.COPY_HEADER == b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
-    assert _native.COPY_TRAILER == b"\xff\xff"
-
-
-def test_encode_copy_exact_bytes() -> None:
-    b = decode(
-        b'[{"namespace":"a","name":"b","value":1.5,"timestamp":"2023-11-14T22:13:20Z"}]', "json"
-    )
-    ((h, *_),) = b.series()
-    got = b.encode_copy({h: 7})
-    want = struct.pack(">hiiiqid", 3, 4, 7, 8, NOW - PG_EPOCH_US, 8, 1.5)
-    assert got == want
-    assert isinstance(got, bytes)
-
-
-def test_encode_copy_missing_hash_is_key_error() -> None:
+def test_encode_block_missing_hash_is_key_error() -> None:
     b = decode(
         b'[{"namespace":"a","name":"b","value":1},{"namespace":"a","name":"c","value":1}]', "json"
     )
     h1, h2 = (s[0] for s in b.series())
     with pytest.raises(KeyError) as e:
-        b.encode_copy({h1: 1})
+        b.encode_block({h1: 1})
     assert e.value.args == (h2,)
-    with pytest.raises(KeyError):
-        b.encode_rollups({h2: 1})
     with pytest.raises(OverflowError):
-        b.encode_copy({h1: 1, h2: 2**31})
-    with pytest.raises(ValueError, match="bucket_seconds"):
-        b.encode_rollups({h1: 1, h2: 2}, 0)
+        b.encode_block({h1: 1, h2: 2**63})
     # an empty batch needs no ids
-    assert decode(b"[]", "json").encode_copy({}) == b""
+    assert chunks.decode_block(decode(b"[]", "json").encode_block({})) == ([], [], [])
 
 
 def test_series_hash_is_the_canonical_one() -> None:
@@ -509,72 +495,6 @@ def test_series_hash_is_the_canonical_one() -> None:
         )
     ]
     assert b.series()[0][0] == reference.series_hash("app", "up", {"z": "1", "a": "é\n"})
-
-
-def python_rollups(points: list[tuple[int, int, float]], width: int) -> list[tuple[Any, ...]]:
-    groups: dict[tuple[int, int], list[tuple[int, float]]] = {}
-    for sid, t, v in points:
-        groups.setdefault((sid, (t // (width * 1_000_000)) * width * 1_000_000), []).append((t, v))
-    out = []
-    for (sid, bucket), pts in sorted(groups.items()):
-        total = 0.0
-        for _, v in pts:
-            total += v
-        last_t = max(t for t, _ in pts)
-        last = [v for t, v in pts if t == last_t][-1]
-        out.append(
-            (
-                sid,
-                bucket,
-                len(pts),
-                total,
-                min(v for _, v in pts),
-                max(v for _, v in pts),
-                last,
-                last_t,
-            )
-        )
-    return out
-
-
-@settings(max_examples=200)
-@given(
-    pts=st.lists(
-        st.tuples(
-            st.sampled_from(["a", "b", "c"]),
-            st.integers(WINDOW.min_time_us, WINDOW.max_time_us),
-            st.floats(-1e6, 1e6, allow_nan=False),
-        ),
-        max_size=40,
-    ),
-    width=st.sampled_from([1, 60, 3600, 86400]),
-    ids=st.sampled_from([{"a": 1, "b": 2, "c": 3}, {"a": 5, "b": 5, "c": -1}]),
-)
-def test_rollups_equal_python_group_by(
-    pts: list[tuple[str, int, float]], width: int, ids: dict[str, int]
-) -> None:
-    # integer µs timestamps are written as RFC 3339 so they round-trip exactly
-    def iso(us: int) -> str:
-        return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ"
-        )
-
-    body = json.dumps(
-        [{"namespace": "ns", "name": n, "value": v, "timestamp": iso(t)} for n, t, v in pts]
-    ).encode()
-    b = decode(body, "json")
-    hashes = {n: reference.series_hash("ns", n, {}) for n in "abc"}
-    series_ids = {hashes[n]: ids[n] for n in "abc"}
-    data = b.encode_rollups(series_ids, width) if width != 60 else b.encode_rollups(series_ids)
-    got = []
-    for off in range(0, len(data), ROLLUP_TUPLE.size):
-        f = ROLLUP_TUPLE.unpack_from(data, off)
-        assert f[0] == 8 and f[1] == 4 and all(x == 8 for x in f[3::2])
-        sid, bucket, count, s, mn, mx, last, last_t = f[2::2]
-        got.append((sid, bucket + PG_EPOCH_US, count, s, mn, mx, last, last_t + PG_EPOCH_US))
-    assert len(data) == ROLLUP_TUPLE.size * len(got)
-    want = python_rollups([(ids[n], t, v) for n, t, v in pts], width)
-    assert got == want
 
 
 def test_reference_time_rules() -> None:
@@ -602,7 +522,7 @@ def test_reference_time_rules() -> None:
 )
 def test_timestamp_forms(ts: Any, want: int) -> None:
     body = json.dumps([{"namespace": "a", "name": "b", "value": 1, "timestamp": ts}]).encode()
-    (row,) = copy_rows(decode(body, "json"))
+    (row,) = block_rows(decode(body, "json"))
     assert row[1] == want
 
 

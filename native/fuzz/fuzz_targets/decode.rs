@@ -2,7 +2,7 @@
 //! `IngestError` and never panics; a batch is consistent and encodes.
 #![no_main]
 
-use _native::copy;
+use _native::block;
 use _native::ingest::point::Window;
 use _native::ingest::{decode, Format, Options};
 use libfuzzer_sys::fuzz_target;
@@ -27,9 +27,8 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(b) = decode(body, format, &opts) {
         assert_eq!(b.total, b.points.len() + b.rejected.len());
-        let ids: Vec<i32> = (0..b.series.len() as i32).collect();
-        let out = copy::encode_points(&b.points, &ids);
-        assert_eq!(out.len(), b.points.len() * copy::POINT_TUPLE_LEN);
-        let _ = copy::encode_rollups(&copy::rollups(&b.points, &ids, 60_000_000));
+        let ids: Vec<i64> = (0..b.series.len() as i64).collect();
+        let out = b.encode_block(&ids).expect("a decoded batch encodes");
+        assert_eq!(block::decode(&out).expect("its block decodes").len(), b.points.len());
     }
 });

@@ -73,6 +73,13 @@ pub const MAX_SAMPLES: usize = 1 << 20;
 /// (`value.StaleNaN` in Prometheus's `model/value`).
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
+/// Start of the bucket (or chunk window) of `t` (µs): `floor(t / width) *
+/// width`, saturating at `i64::MIN`.
+#[inline]
+pub fn bucket_start(t: i64, width_us: i64) -> i64 {
+    t.saturating_sub(t.rem_euclid(width_us))
+}
+
 /// Why samples cannot be encoded or a chunk cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkError {

@@ -22,8 +22,7 @@
 //! samples); without it the first sample adds nothing. The sum of the buckets'
 //! increases is the increase over the whole range.
 
-use super::{normalize, ChunkError, STALE_NAN_BITS};
-use crate::copy::bucket_start;
+use super::{bucket_start, normalize, ChunkError, STALE_NAN_BITS};
 
 /// Aggregates of one bucket `[bucket_us, bucket_us + width)`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -286,6 +286,18 @@ proptest! {
     }
 }
 
+#[test]
+fn buckets_floor_toward_minus_infinity() {
+    let m = 60_000_000;
+    assert_eq!(bucket_start(0, m), 0);
+    assert_eq!(bucket_start(59_999_999, m), 0);
+    assert_eq!(bucket_start(60_000_000, m), m);
+    assert_eq!(bucket_start(-1, m), -m);
+    assert_eq!(bucket_start(-m, m), -m);
+    assert_eq!(bucket_start(i64::MIN, m), i64::MIN);
+    assert_eq!(bucket_start(i64::MAX, m), i64::MAX - i64::MAX % m);
+}
+
 fn rollup_model(ts: &[i64], vs: &[f64], width: i64, prev: Option<f64>) -> Vec<Rollup> {
     // A straightforward restatement of the documented rules, bucket by bucket.
     let s = normalize(ts, vs).unwrap();

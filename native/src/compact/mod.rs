@@ -35,8 +35,7 @@ use std::fmt;
 
 use crate::block::{self, BlockError};
 use crate::chunk::rollup::{self, Rollup};
-use crate::chunk::{self, ChunkError, Codec, Samples};
-use crate::copy::bucket_start;
+use crate::chunk::{self, bucket_start, ChunkError, Codec, Samples};
 
 /// One hour in microseconds: the rollup bucket of a compaction.
 pub const HOUR_US: i64 = 3_600_000_000;

@@ -2,7 +2,6 @@
 
 use super::point::Window;
 use super::*;
-use crate::copy;
 
 const NOW: i64 = 1_700_000_000_000_000;
 
@@ -306,16 +305,15 @@ fn gzip_round_trip_and_limits() {
 }
 
 #[test]
-fn copy_of_decoded_batch() {
+fn decoded_batch_encodes_to_a_block() {
     let b = dec(
         "[{\"namespace\":\"a\",\"name\":\"b\",\"value\":1.5,\"timestamp\":\"2023-11-14T22:13:20Z\"}]",
         Format::Json,
     );
-    let bytes = copy::encode_points(&b.points, &[7]);
-    assert_eq!(bytes.len(), copy::POINT_TUPLE_LEN);
+    let block = crate::block::decode(&b.encode_block(&[7]).unwrap()).unwrap();
     assert_eq!(
-        &bytes[14..22],
-        &(NOW - copy::PG_EPOCH_OFFSET_US).to_be_bytes()
+        (block.series_ids, block.timestamps, block.values),
+        (vec![7], vec![NOW], vec![1.5])
     );
 }
 

@@ -1,5 +1,5 @@
-//! Bindings for `crate::ingest` and `crate::copy`: decoding metric bodies and
-//! encoding binary COPY tuples.
+//! Bindings for `crate::ingest`: decoding metric bodies and encoding their
+//! points as write-log blocks.
 
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyError, PyValueError};
@@ -8,7 +8,6 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::series_map::{SeriesMap, UnmappedSeries};
-use crate::copy;
 use crate::ingest::{self, point::Window, Batch, Format, Options};
 
 create_exception!(
@@ -51,20 +50,6 @@ impl From<ingest::IngestError> for PyErr {
 #[pyclass(frozen, module = "hearth_core._native")]
 pub struct DecodedBatch {
     batch: Batch,
-}
-
-impl DecodedBatch {
-    /// `series_id` of each unique series (by index), looked up by hash.
-    fn series_ids(&self, series_ids: &Bound<'_, PyDict>) -> PyResult<Vec<i32>> {
-        self.batch
-            .series
-            .iter()
-            .map(|s| match series_ids.get_item(s.hash)? {
-                Some(id) => id.extract::<i32>(),
-                None => Err(PyKeyError::new_err(s.hash)),
-            })
-            .collect()
-    }
 }
 
 #[pymethods]
@@ -116,21 +101,6 @@ impl DecodedBatch {
                 )
             })
             .collect()
-    }
-
-    /// encode_copy(series_ids)
-    /// --
-    ///
-    /// Binary COPY tuples ``(series_id, time, value)`` of every accepted point.
-    fn encode_copy<'py>(
-        &self,
-        py: Python<'py>,
-        series_ids: &Bound<'py, PyDict>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let ids = self.series_ids(series_ids)?;
-        let points = &self.batch.points;
-        let out = py.detach(|| copy::encode_points(points, &ids));
-        Ok(PyBytes::new(py, &out))
     }
 
     /// encode_block(series_ids)
@@ -198,31 +168,6 @@ impl DecodedBatch {
         Ok(PyBytes::new(py, &out))
     }
 
-    /// encode_rollups(series_ids, bucket_seconds=60)
-    /// --
-    ///
-    /// Binary COPY rollup tuples, one per ``(series_id, bucket)``.
-    #[pyo3(signature = (series_ids, bucket_seconds = 60))]
-    fn encode_rollups<'py>(
-        &self,
-        py: Python<'py>,
-        series_ids: &Bound<'py, PyDict>,
-        bucket_seconds: i64,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let width = bucket_seconds
-            .checked_mul(1_000_000)
-            .filter(|w| *w > 0)
-            .ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "bucket_seconds must be a positive number of seconds, got {bucket_seconds}"
-                ))
-            })?;
-        let ids = self.series_ids(series_ids)?;
-        let points = &self.batch.points;
-        let out = py.detach(|| copy::encode_rollups(&copy::rollups(points, &ids, width)));
-        Ok(PyBytes::new(py, &out))
-    }
-
     fn __len__(&self) -> usize {
         self.batch.points.len()
     }
@@ -275,8 +220,6 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MalformedBody", py.get_type::<MalformedBody>())?;
     m.add("BodyTooLarge", py.get_type::<BodyTooLarge>())?;
     m.add("UnknownFormat", py.get_type::<UnknownFormat>())?;
-    m.add("COPY_HEADER", PyBytes::new(py, &copy::HEADER))?;
-    m.add("COPY_TRAILER", PyBytes::new(py, &copy::TRAILER))?;
     m.add_class::<DecodedBatch>()?;
     m.add_function(wrap_pyfunction!(decode_points, m)?)?;
     Ok(())

@@ -61,8 +61,6 @@ __all__ = [
     "decode_points",
     "encode_block",
     "encode_chunk",
-    "group_blocks",
-    "merge_chunk",
     "murmur3_x86_32",
     "reencode_chunks",
     "rollout_bucket",
@@ -409,19 +407,6 @@ def chunk_header(data: bytes) -> tuple[Literal["pco", "gorilla"], int, int | Non
         ChunkError: the bytes are not a valid chunk header or fail the checksum.
     """
 
-def merge_chunk(data: bytes, timestamps_us: Sequence[int], values: Sequence[float]) -> bytes:
-    """Merge samples into a chunk and re-encode it with the chunk's codec.
-
-    The result is sorted by time with out-of-order samples in place; a timestamp
-    present more than once is written once and the later write wins: a new sample
-    replaces an existing one at the same time, and among new samples the last one in
-    input order wins. NaN bit patterns are preserved. Runs with the GIL released.
-
-    Raises:
-        ChunkError: ``data`` is not a valid chunk, the lengths differ, or the merged
-            chunk would hold more than ``CHUNK_MAX_SAMPLES`` samples.
-    """
-
 def rollups(
     timestamps_us: Sequence[int],
     values: Sequence[float],
@@ -477,19 +462,6 @@ def decode_block(data: bytes) -> tuple[list[int], list[int], list[float]]:
 
     Raises:
         BlockError: the bytes are not a valid block.
-    """
-
-def group_blocks(blocks: Sequence[bytes]) -> list[tuple[int, list[int], list[float]]]:
-    """Blocks, given in write order, grouped by series: ``(series_id, timestamps_us, values)``.
-
-    For folding the write log into chunks. Series in ascending id order; each series'
-    timestamps strictly increasing, one sample per timestamp: the later write wins (a
-    later block over an earlier one, within a block the later sample in input order).
-    Values are bit-exact. Runs with the GIL released.
-
-    Raises:
-        BlockError: a block is not valid (the message names its index).
-        TypeError: an item is not ``bytes``.
     """
 
 HOUR_US: int

@@ -5,13 +5,9 @@ set -euo pipefail
 need=()
 have_pg() { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 have_pg || need+=(postgresql postgresql-contrib)
-# PL/Python runs the SQL `metrics` function (it decodes chunks with the native core).
+# PL/Python runs the SQL `metrics` function (it decodes chunks with the native core). Debian
+# names it by PostgreSQL's major version, known once PostgreSQL is installed (below).
 have_plpython() { ls /usr/lib/postgresql/*/lib/plpython3.so >/dev/null 2>&1; }
-if ! have_pg; then
-  need+=(postgresql-plpython3)
-elif ! have_plpython; then
-  need+=("postgresql-plpython3-$(ls /usr/lib/postgresql | sort -n | tail -1)")
-fi
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }
@@ -22,15 +18,19 @@ if [ "${HEARTH_WITH_BROWSER:-0}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
 fi
 
-if [ ${#need[@]} -eq 0 ]; then
+if [ ${#need[@]} -eq 0 ] && have_plpython; then
   exit 0
 fi
-echo "[setup] installing Debian packages: ${need[*]}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+install() {
+  echo "[setup] installing Debian packages: $*"
+  $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+[ ${#need[@]} -eq 0 ] || install "${need[@]}"
+have_plpython || install "postgresql-plpython3-$(ls /usr/lib/postgresql | sort -n | tail -1)"
 # Debian starts a cluster and a redis service of its own; ours are private, so stop theirs.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true

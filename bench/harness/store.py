@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -28,6 +29,38 @@ TABLES = {
     "series": ("metric_series",),
     "write log": ("metric_log",),
 }
+
+
+def stored_count(
+    server: Server,
+    token: str,
+    *,
+    namespace: str,
+    names: Iterable[str],
+    group_by: str,
+    start_s: float,
+    end_s: float,
+    step: int,
+    timeout: float = 300,
+) -> int:
+    """Samples the store holds, by the public query API: ``agg=count`` per ``step`` window of
+    every name, grouped by a label every series has (so each sample counts once)."""
+    total = 0
+    for name in names:
+        query = urllib.parse.urlencode(
+            {
+                "namespace": namespace,
+                "name": name,
+                "agg": "count",
+                "group_by": group_by,
+                "step": str(step),
+                "start": f"{start_s - 1:.3f}",
+                "end": f"{end_s + 1:.3f}",
+            }
+        )
+        doc = get_json(f"{server.base}/v1/metrics/query?{query}", token, timeout=timeout)
+        total += sum(int(v) for r in doc["data"]["result"] for _t, v in r["values"])
+    return total
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,13 @@ import array
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import math
 import os
 import random
 import re
 import time
-import urllib.parse
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -66,14 +66,14 @@ import orjson
 
 from bench.harness.bulk import send_all
 from bench.harness.charts import pyplot
-from bench.harness.client import bearer_token, create_client, get_json
+from bench.harness.client import bearer_token, create_client
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import CpuMeter, cpu_rows, machine_info, machine_line
 from bench.harness.metric_names import COUNTERS, GAUGES
 from bench.harness.profiler import Profiler, profile_lines
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server
-from bench.harness.store import wait_drained
+from bench.harness.store import stored_count, wait_drained
 from bench.harness.tables import md_table, print_grid
 from hearth_core.metrics import repo
 from hearth_core.metrics.codec import decode_points
@@ -237,27 +237,6 @@ async def make_tables(conn: asyncpg.Connection) -> None:
 
 async def log_samples(conn: asyncpg.Connection, table: str = "metric_log") -> int:
     return int(await conn.fetchval(f"SELECT coalesce(sum(samples), 0) FROM {table}"))
-
-
-def stored_count(server: Server, token: str, data: Dataset) -> int:
-    """Samples the store holds, by the public query API: ``agg=count`` by hour of every name
-    (every series has a region)."""
-    total = 0
-    for name in COUNTERS + GAUGES:
-        query = urllib.parse.urlencode(
-            {
-                "namespace": "app",
-                "name": name,
-                "agg": "count",
-                "group_by": "region",
-                "step": "3600",
-                "start": f"{data.lo - 1:.3f}",
-                "end": f"{data.hi + 1:.3f}",
-            }
-        )
-        doc = get_json(f"{server.base}/v1/metrics/query?{query}", token, timeout=300)
-        total += sum(int(v) for r in doc["data"]["result"] for _t, v in r["values"])
-    return total
 
 
 # ---------------------------------------------------------------- wait events
@@ -582,7 +561,19 @@ async def run_paths(
             drain = await asyncio.to_thread(wait_drained, server, token, every=0.1)
             out.compacted_s = drain.log_s
             say(f"    compacted by the server's compactor in {drain.log_s:.1f} s")
-            n = await asyncio.to_thread(stored_count, server, token, data)
+            n = await asyncio.to_thread(
+                functools.partial(
+                    stored_count,
+                    server,
+                    token,
+                    namespace="app",
+                    names=COUNTERS + GAUGES,
+                    group_by="region",  # every series has one
+                    start_s=data.lo,
+                    end_s=data.hi,
+                    step=3600,
+                )
+            )
             if not out.problem and n != data.points:
                 out.problem = f"/v1/metrics/query counts {n:,} samples, expected {data.points:,}"
         finally:

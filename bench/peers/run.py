@@ -56,7 +56,7 @@ import orjson
 
 from bench.harness.bulk import bulk_check
 from bench.harness.charts import pyplot
-from bench.harness.client import bearer_token, create_client, get_json, http
+from bench.harness.client import bearer_token, create_client, http
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise, wait_for_quiet
 from bench.harness.peers import (
@@ -72,10 +72,10 @@ from bench.harness.peers import (
 from bench.harness.remote_write import HEADERS as RW_HEADERS
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.scrapes import NAMES, NAMESPACE, Dataset, make_data
-from bench.harness.server import Server, hearth_server, hello_server
+from bench.harness.server import hearth_server, hello_server
 from bench.harness.sharded import Sent, send_sharded
 from bench.harness.stats import median, spread
-from bench.harness.store import monitor, table_sizes, wait_drained
+from bench.harness.store import monitor, stored_count, table_sizes, wait_drained
 from bench.harness.tables import md_table, print_grid
 
 HERE = Path(__file__).resolve().parent
@@ -187,26 +187,6 @@ async def db_size(conn: asyncpg.Connection, vacuum: bool) -> int:
     return int(await conn.fetchval("SELECT pg_database_size(current_database())"))
 
 
-def hearth_count(server: Server, token: str, data: Dataset) -> int:
-    """Samples stored, by the public query API: count per hourly window, every metric name."""
-    total = 0
-    for name in NAMES:
-        query = urllib.parse.urlencode(
-            {
-                "namespace": NAMESPACE,
-                "name": name,
-                "agg": "count",
-                "group_by": "job",
-                "step": "3600",
-                "start": f"{data.t0_ms / 1000 - 1:.3f}",
-                "end": f"{data.last_ms / 1000 + 1:.3f}",
-            }
-        )
-        doc = get_json(f"{server.base}/v1/metrics/query?{query}", token, timeout=300)
-        total += sum(int(v) for r in doc["data"]["result"] for _t, v in r["values"])
-    return total
-
-
 def run_hearth(data: Dataset, processes: int, workers: int, seal_after: float) -> Outcome:
     env = {"HEARTH_METRICS_SEAL_AFTER_S": f"{seal_after:g}"}
     with hearth_server(workers=workers, env=env) as server:
@@ -235,7 +215,16 @@ def run_hearth(data: Dataset, processes: int, workers: int, seal_after: float) -
             f"    write log drained {drain.log_s:.1f} s after the load, every chunk sealed "
             f"after {drain.sealed_s:.1f} s"
         )
-        out.stored = hearth_count(server, token, data)
+        out.stored = stored_count(
+            server,
+            token,
+            namespace=NAMESPACE,
+            names=NAMES,
+            group_by="job",
+            start_s=data.t0_ms / 1000,
+            end_s=data.last_ms / 1000,
+            step=3600,
+        )
         as_is, tables_as_is = asyncio.run(size(vacuum=False))
         t = time.monotonic()
         vacuumed, tables = asyncio.run(size(vacuum=True))

@@ -74,7 +74,7 @@ from bench.harness.machine import (
 )
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server
-from bench.harness.store import TABLES, wait_drained
+from bench.harness.store import TABLES, table_sizes, wait_drained
 from bench.harness.tables import md_table, print_grid
 from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
 from hearth_core.db.paging import Where
@@ -351,18 +351,10 @@ async def prepare(server: Server, token: str, spec: Spec, facts: dict[str, Any])
         say(f"  {facts['vacuum_s']:.1f} s")
         facts["pg_version"] = await conn.fetchval("SHOW server_version")
         facts["sizes"] = {}
+        sizes = await table_sizes(conn)
         for what, tables in TABLES.items():
             rows = sum([await conn.fetchval(f"SELECT count(*) FROM {t}") for t in tables])
-            size = await conn.fetchval(
-                """
-                SELECT coalesce(sum(pg_total_relation_size(p.relid)), 0)::bigint
-                FROM unnest($1::text[]) AS t,
-                     -- a table that is not partitioned has no partition tree: itself
-                     LATERAL (SELECT relid FROM pg_partition_tree(t::regclass)
-                              UNION SELECT t::regclass) p
-                """,
-                list(tables),
-            )
+            size = sizes[what]
             facts["sizes"][f"{what} ({', '.join(tables)})"] = (rows, size)
         facts["chunk_bytes"] = await conn.fetchval(
             "SELECT coalesce(sum(octet_length(data)), 0) FROM metric_chunks"

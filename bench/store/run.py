@@ -28,47 +28,26 @@ from __future__ import annotations
 
 import argparse
 import time
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.harness.bulk import bulk_check
 from bench.harness.charts import pyplot
-from bench.harness.client import bearer_token, create_client, get_json
+from bench.harness.client import bearer_token, create_client
 from bench.harness.log import run_main, say
 from bench.harness.machine import CpuMeter, cpu_rows, machine_info, machine_line, noise
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.scrapes import NAMES, NAMESPACE, SCRAPE_MS, looped_json
-from bench.harness.server import Server, hearth_server
+from bench.harness.server import hearth_server
 from bench.harness.sharded import Sent, send_sharded_for
-from bench.harness.store import Drain, StoreSample, monitor, wait_drained
+from bench.harness.store import Drain, StoreSample, monitor, stored_count, wait_drained
 from bench.harness.tables import md_table, print_grid
 from hearth_core.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 AIM_GROWTH = 0.02  # bounded: over the second half the log grows by < 2 % of what arrives
 MAX_CYCLE_SAMPLES = 2_000_000  # pre-encoded samples at most (memory of the senders)
-
-
-def stored_count(server: Server, token: str, t0_ms: int, last_ms: int) -> int:
-    """Samples the store holds, by the public query API (``agg=count`` by day, every name)."""
-    total = 0
-    for name in NAMES:
-        query = urllib.parse.urlencode(
-            {
-                "namespace": NAMESPACE,
-                "name": name,
-                "agg": "count",
-                "group_by": "job",
-                "step": "86400",
-                "start": f"{t0_ms / 1000 - 1:.3f}",
-                "end": f"{last_ms / 1000 + 1:.3f}",
-            }
-        )
-        doc = get_json(f"{server.base}/v1/metrics/query?{query}", token, timeout=600)
-        total += sum(int(v) for r in doc["data"]["result"] for _t, v in r["values"])
-    return total
 
 
 # ---------------------------------------------------------------- analysis
@@ -361,7 +340,17 @@ def sustained(series: int, args: argparse.Namespace, problems: list[str]) -> tup
         say(f"  write log drained {drain.log_s:.1f} s after the load")
         run = Run(series, args.duration, sent, backlog.samples, drain, cpu)
         # Shards run at their own pace: count up to the latest sample time accepted.
-        run.stored = stored_count(server, token, t0_ms, int(time.time() + 86400) * 1000)
+        run.stored = stored_count(
+            server,
+            token,
+            namespace=NAMESPACE,
+            names=NAMES,
+            group_by="job",
+            start_s=t0_ms / 1000,
+            end_s=time.time() + 86400,
+            step=86400,
+            timeout=600,
+        )
         tag = f"{series:,} series"
         if sent.problems:
             problems.append(f"{tag}: {len(sent.problems)}+ requests failed: {sent.problems[0]}")

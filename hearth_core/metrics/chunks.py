@@ -6,9 +6,9 @@ function releases the GIL for its real work, so call it through
 ``native/src/chunk/mod.rs``, ``native/src/block/mod.rs``, ``bench/ingest/CODECS.md``.
 
 Compaction is one call per pass: ``touched_windows`` lists the ``(series_id,
-window_start_us)`` chunks a pass's blocks touch, ``compact_columns`` merges the blocks into them and recomputes the hourly rollups of the
-affected hours, returning columns ready for the multi-row writes
-(``native/src/compact/mod.rs``).
+window_start_us)`` chunks a pass's blocks touch, ``compact_columns`` merges the blocks into
+them and recomputes the hourly rollups of the affected hours, returning columns ready for
+the multi-row writes (``native/src/compact/mod.rs``).
 
 Reading is one call per query (``native/src/query/mod.rs``): ``aggregate_windows``
 answers an analytics query (one value per group and step window, ``Agg``) from the
@@ -19,8 +19,6 @@ semantics of ``rollups``; ``series_samples`` returns the merged raw samples;
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -38,8 +36,6 @@ from hearth_core._native import (
     decode_chunk,
     encode_block,
     encode_chunk,
-    group_blocks,
-    merge_chunk,
     reencode_chunks,
     rollups,
     series_samples,
@@ -51,14 +47,12 @@ __all__ = [
     "CHUNK_MAX_SAMPLES",
     "CODEC_IDS",
     "HOUR_US",
-    "STALE_NAN",
     "STALE_NAN_BITS",
     "WINDOW_US",
     "Agg",
     "BlockError",
     "ChunkError",
     "Codec",
-    "Rollup",
     "aggregate_windows",
     "chunk_header",
     "compact_columns",
@@ -66,12 +60,8 @@ __all__ = [
     "decode_chunk",
     "encode_block",
     "encode_chunk",
-    "group_blocks",
-    "is_stale",
-    "merge_chunk",
     "native_path",
     "reencode_chunks",
-    "rollup_rows",
     "rollups",
     "series_samples",
     "touched_windows",
@@ -87,42 +77,6 @@ WINDOW_US: int = 2 * HOUR_US
 it: 480 samples at a 15-s scrape, enough for pcodec to pay off (``bench/ingest/CODECS.md``)."""
 CODEC_IDS: dict[Codec, int] = {"gorilla": 1, "pco": 2}
 """``metric_chunks.codec`` of each codec."""
-
-_BITS = struct.Struct("<Q")
-_FLOAT = struct.Struct("<d")
-
-STALE_NAN: float = _FLOAT.unpack(_BITS.pack(STALE_NAN_BITS))[0]
-"""Prometheus's staleness marker as a float (compare with ``is_stale``, never ``==``)."""
-
-
-def is_stale(value: float) -> bool:
-    """Is ``value`` the staleness marker, bit for bit (other NaNs are not)?"""
-    return _BITS.unpack(_FLOAT.pack(value))[0] == STALE_NAN_BITS
-
-
-@dataclass(frozen=True, slots=True)
-class Rollup:
-    """One bucket of ``rollups`` (see its docstring for NaN/Inf and counter resets)."""
-
-    bucket_us: int
-    count: int
-    sum: float
-    min: float
-    max: float
-    last: float
-    last_time_us: int
-    increase: float
-
-
-def rollup_rows(
-    timestamps_us: list[int],
-    values: list[float],
-    bucket_seconds: int,
-    prev_value: float | None = None,
-) -> list[Rollup]:
-    """``rollups`` as named tuples."""
-    return [Rollup(*r) for r in rollups(timestamps_us, values, bucket_seconds, prev_value)]
-
 
 def native_path() -> str:
     """Where the native module's file is (the SQL ``metrics`` function loads it)."""

@@ -29,12 +29,20 @@ MAX_SAMPLES = 1 << 20
 DOD_CLASSES = ((0b10, 2, 14), (0b110, 3, 17), (0b1110, 4, 20))
 
 
+def is_stale(v: float) -> bool:
+    """Is ``v`` Prometheus's staleness marker, bit for bit (other NaNs are not)?"""
+    return float_bits(v) == STALE_NAN_BITS
+
+
 def float_bits(v: float) -> int:
     return struct.unpack("<Q", struct.pack("<d", v))[0]
 
 
 def bits_float(b: int) -> float:
     return struct.unpack("<d", struct.pack("<Q", b))[0]
+
+
+STALE_NAN = bits_float(STALE_NAN_BITS)
 
 
 def signed(u: int) -> int:
@@ -52,13 +60,6 @@ def normalize(ts: Sequence[int], bits: Sequence[int]) -> tuple[list[int], list[i
         latest[t] = b
     keys = sorted(latest)
     return keys, [latest[t] for t in keys]
-
-
-def merge(
-    old_ts: Sequence[int], old_bits: Sequence[int], ts: Sequence[int], bits: Sequence[int]
-) -> tuple[list[int], list[int]]:
-    """Existing samples, then new ones: the later write wins."""
-    return normalize([*old_ts, *ts], [*old_bits, *bits])
 
 
 # --- varints and bits -----------------------------------------------------------

@@ -91,7 +91,7 @@ class Window:
     last_value: float | None
     data: bytes
     baseline: float | None
-    rollups: list[chunks.Rollup]
+    rollups: list[ref.Rollup]
     empty_hours: tuple[int, ...]
 
 
@@ -111,7 +111,7 @@ def compact(blocks, existing, window_us, codec="pco", prev=None) -> list[Window]
     # key order, then hour order: the rows come grouped by window
     assert hour_rows == sorted(hour_rows, key=lambda r: (r[0], r[1]))
     for sid, *r in hour_rows:
-        at[(sid, r[0] // window_us * window_us)].rollups.append(chunks.Rollup(*r))
+        at[(sid, r[0] // window_us * window_us)].rollups.append(ref.Rollup(*r))
     for sid, h in zip(empty_sids, empty_hours, strict=True):
         w = at[(sid, h // window_us * window_us)]
         w.empty_hours = (*w.empty_hours, h)
@@ -181,7 +181,7 @@ def test_staleness_marker_and_prev_value() -> None:
     [c] = compact(blocks, {(7, T0): old}, 2 * HOUR, "gorilla", {(7, T0): 0.5})
     ts, vs = chunks.decode_chunk(c.data)
     assert ts == [T0, T0 + 15, T0 + 30]
-    assert chunks.is_stale(vs[1])
+    assert ref.is_stale(vs[1])
     [r] = c.rollups
     assert (r.bucket_us, r.count, r.sum, r.increase, r.last) == (T0, 2, 4.0, 2.5, 3.0)
     assert c.empty_hours == ()

@@ -112,7 +112,7 @@ def test_blocks_override_chunks_and_markers_are_stored_samples() -> None:
     b2 = chunks.encode_block([7, 7, 7, 8], [T0 + 35, T0 + 35, T0, T0 + 5], [6.0, 7.0, STALE, 1.0])
     [(sid, ts, vs)] = chunks.series_samples([(7, newer), (7, old)], [b1, b2], T0, T0 + 40, [7])
     assert (sid, ts) == (7, [T0, T0 + 10, T0 + 20, T0 + 30, T0 + 35])
-    assert chunks.is_stale(vs[0])
+    assert ref.is_stale(vs[0])
     assert vs[1:] == [20.0, 3.0, 4.0, 7.0]
     # The marker is skipped by the aggregates: window T0 holds only 20.
     got = chunks.aggregate_windows(

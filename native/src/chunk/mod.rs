@@ -183,29 +183,37 @@ pub fn normalize(timestamps: &[i64], values: &[f64]) -> Result<Samples, ChunkErr
     Ok(out)
 }
 
-/// Merge new samples into the decoded samples of an existing chunk.
-///
-/// The result is sorted by time with out-of-order samples in place. A
-/// timestamp present more than once is written once: the later write wins, so
-/// a new sample replaces an existing one at the same time, and among new
-/// samples with the same timestamp the last one in input order wins. Values
-/// are copied bit for bit (NaN payloads are preserved).
-pub fn merge(
-    existing: &Samples,
-    timestamps: &[i64],
-    values: &[f64],
-) -> Result<Samples, ChunkError> {
-    check_lengths(timestamps, values)?;
-    if existing.is_empty() {
-        return normalize(timestamps, values);
+/// Merge two sorted, distinct-timestamp sample lists in one pass; `new` wins
+/// on equal timestamps (the later write). Values are copied bit for bit.
+pub fn merge_sorted(old: &Samples, new_ts: &[i64], new_vs: &[f64]) -> Samples {
+    let n = old.len() + new_ts.len();
+    let mut out = Samples {
+        timestamps: Vec::with_capacity(n),
+        values: Vec::with_capacity(n),
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new_ts.len() {
+        let take_new = match (old.timestamps.get(i), new_ts.get(j)) {
+            (Some(&a), Some(&b)) => {
+                if a == b {
+                    i += 1;
+                }
+                b <= a
+            }
+            (None, _) => true,
+            (_, None) => false,
+        };
+        if take_new {
+            out.timestamps.push(new_ts[j]);
+            out.values.push(new_vs[j]);
+            j += 1;
+        } else {
+            out.timestamps.push(old.timestamps[i]);
+            out.values.push(old.values[i]);
+            i += 1;
+        }
     }
-    let mut ts = Vec::with_capacity(existing.len() + timestamps.len());
-    ts.extend_from_slice(&existing.timestamps);
-    ts.extend_from_slice(timestamps);
-    let mut vs = Vec::with_capacity(ts.len());
-    vs.extend_from_slice(&existing.values);
-    vs.extend_from_slice(values);
-    normalize(&ts, &vs)
+    out
 }
 
 /// Encode samples given in any order with the default codec (pcodec).
@@ -353,16 +361,4 @@ pub fn decode(data: &[u8]) -> Result<Samples, ChunkError> {
         }
     }
     Ok(out)
-}
-
-/// Decode a chunk, merge new samples into it ([`merge`]) and encode the
-/// result with the same codec.
-pub fn merge_encoded(
-    chunk: &[u8],
-    timestamps: &[i64],
-    values: &[f64],
-) -> Result<Vec<u8>, ChunkError> {
-    let codec = header(chunk)?.codec;
-    let merged = merge(&decode(chunk)?, timestamps, values)?;
-    encode_sorted(codec, &merged.timestamps, &merged.values)
 }

@@ -230,39 +230,6 @@ pub fn touched_windows<B: AsRef<[u8]>>(
     Ok(keys)
 }
 
-/// Merge two sorted, distinct-timestamp sample lists; `new` wins on equal
-/// timestamps.
-fn merge_sorted(old: &Samples, new_ts: &[i64], new_vs: &[f64]) -> Samples {
-    let n = old.len() + new_ts.len();
-    let mut out = Samples {
-        timestamps: Vec::with_capacity(n),
-        values: Vec::with_capacity(n),
-    };
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new_ts.len() {
-        let take_new = match (old.timestamps.get(i), new_ts.get(j)) {
-            (Some(&a), Some(&b)) => {
-                if a == b {
-                    i += 1;
-                }
-                b <= a
-            }
-            (None, _) => true,
-            (_, None) => false,
-        };
-        if take_new {
-            out.timestamps.push(new_ts[j]);
-            out.values.push(new_vs[j]);
-            j += 1;
-        } else {
-            out.timestamps.push(old.timestamps[i]);
-            out.values.push(old.values[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 /// Compact one pass: the blocks (in write order) merged into the existing
 /// chunks of the windows they touch (`existing`, keyed by
 /// `(series_id, window_start_us)`; a missing key is an empty window; keys the
@@ -309,7 +276,7 @@ pub fn compact<B: AsRef<[u8]>, C: AsRef<[u8]>>(
                             "existing chunk holds samples outside its window",
                         )));
                     }
-                    merge_sorted(&old, new_ts, new_vs)
+                    chunk::merge_sorted(&old, new_ts, new_vs)
                 }
                 None => Samples {
                     timestamps: new_ts.to_vec(),

@@ -90,20 +90,6 @@ fn chunk_header(data: &[u8]) -> PyResult<(&'static str, usize, Option<i64>)> {
     Ok((codec_name(h.codec), h.count, h.first))
 }
 
-/// merge_chunk(data, timestamps_us, values)
-/// --
-///
-/// Merge samples into a chunk and re-encode it with its codec (GIL released).
-#[pyfunction]
-fn merge_chunk(
-    py: Python<'_>,
-    data: PyBackedBytes,
-    timestamps_us: Vec<i64>,
-    values: Vec<f64>,
-) -> PyResult<Vec<u8>> {
-    Ok(py.detach(move || chunk::merge_encoded(&data, &timestamps_us, &values))?)
-}
-
 pub(super) type RollupRow = (i64, i64, f64, f64, f64, f64, i64, f64);
 
 /// rollups(timestamps_us, values, bucket_seconds, prev_value=None)
@@ -169,31 +155,6 @@ fn decode_block(py: Python<'_>, data: PyBackedBytes) -> PyResult<(Vec<i64>, Vec<
     Ok((b.series_ids, b.timestamps, b.values))
 }
 
-type SeriesGroup = (i64, Vec<i64>, Vec<f64>);
-
-/// group_blocks(blocks)
-/// --
-///
-/// Blocks (in write order) grouped by series, the later write winning
-/// (GIL released).
-#[pyfunction]
-fn group_blocks(py: Python<'_>, blocks: Vec<PyBackedBytes>) -> PyResult<Vec<SeriesGroup>> {
-    let groups = py
-        .detach(move || {
-            let decoded = blocks
-                .iter()
-                .enumerate()
-                .map(|(i, b)| block::decode(b).map_err(|e| (i, e)))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, (usize, block::BlockError)>(block::fold(&decoded))
-        })
-        .map_err(|(i, e)| BlockError::new_err(format!("blocks[{i}]: {e}")))?;
-    Ok(groups
-        .into_iter()
-        .map(|(id, s)| (id, s.timestamps, s.values))
-        .collect())
-}
-
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("ChunkError", py.get_type::<ChunkError>())?;
@@ -203,10 +164,8 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(decode_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(chunk_header, m)?)?;
-    m.add_function(wrap_pyfunction!(merge_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(rollups, m)?)?;
     m.add_function(wrap_pyfunction!(encode_block, m)?)?;
     m.add_function(wrap_pyfunction!(decode_block, m)?)?;
-    m.add_function(wrap_pyfunction!(group_blocks, m)?)?;
     Ok(())
 }

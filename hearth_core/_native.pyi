@@ -62,6 +62,7 @@ __all__ = [
     "encode_block",
     "encode_chunk",
     "murmur3_x86_32",
+    "rebase_rollups",
     "reencode_chunks",
     "rollout_bucket",
     "rollout_buckets",
@@ -547,6 +548,33 @@ def compact_columns(
             message names the key).
         ValueError: ``window_us`` is not a positive multiple of ``HOUR_US``, or
             ``codec`` is unknown.
+    """
+
+def rebase_rollups(
+    chunks: dict[tuple[int, int], bytes], prev_values: dict[tuple[int, int], float]
+) -> tuple[
+    list[int],
+    list[int],
+    list[int],
+    list[float],
+    list[float],
+    list[float],
+    list[float],
+    list[int],
+    list[float],
+]:
+    """The hourly rollups of stored chunks recomputed with new baselines, as columns.
+
+    ``chunks`` maps ``(series_id, window_start_us)`` to a stored chunk;
+    ``prev_values[key]`` is the series' new last value before that window (a key
+    without one has no baseline: its first sample adds nothing to the increase).
+    This is what a window's rollups become when a late sample changed the last value
+    of the window before it: the chunk itself is unchanged. Returns the hour columns
+    of ``compact_columns`` for every hour of every chunk, in key then hour order.
+    Runs with the GIL released.
+
+    Raises:
+        ChunkError: a chunk is not valid (the message names the key).
     """
 
 def aggregate_windows(

@@ -8,7 +8,8 @@ function releases the GIL for its real work, so call it through
 Compaction is one call per pass: ``touched_windows`` lists the ``(series_id,
 window_start_us)`` chunks a pass's blocks touch, ``compact_columns`` merges the blocks into
 them and recomputes the hourly rollups of the affected hours, returning columns ready for
-the multi-row writes (``native/src/compact/mod.rs``).
+the multi-row writes (``native/src/compact/mod.rs``); ``rebase_rollups`` recomputes a stored
+window's rollups when a late sample changed the value before it.
 
 Reading is one call per query (``native/src/query/mod.rs``): ``aggregate_windows``
 answers an analytics query (one value per group and step window, ``Agg``) from the
@@ -36,6 +37,7 @@ from hearth_core._native import (
     decode_chunk,
     encode_block,
     encode_chunk,
+    rebase_rollups,
     reencode_chunks,
     rollups,
     series_samples,
@@ -61,6 +63,7 @@ __all__ = [
     "encode_block",
     "encode_chunk",
     "native_path",
+    "rebase_rollups",
     "reencode_chunks",
     "rollups",
     "series_samples",
@@ -77,6 +80,7 @@ WINDOW_US: int = 2 * HOUR_US
 it: 480 samples at a 15-s scrape, enough for pcodec to pay off (``bench/ingest/CODECS.md``)."""
 CODEC_IDS: dict[Codec, int] = {"gorilla": 1, "pco": 2}
 """``metric_chunks.codec`` of each codec."""
+
 
 def native_path() -> str:
     """Where the native module's file is (the SQL ``metrics`` function loads it)."""

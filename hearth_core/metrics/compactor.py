@@ -13,8 +13,8 @@ chunks. Readers see either.
 The counter baseline of a window (the series' value before it, for the first sample's
 increase) is stored with its chunk, so a pass re-merging a window looks nothing up; only new
 windows whose previous window is not in the same pass ask for the latest earlier chunk. A pass
-that changes an older window (late samples) stores its new last value as the baseline of the
-window after it, so that window's next re-merge uses it.
+that changes an older window's last value (late samples) stores it as the baseline of the
+stored window after it and recomputes that window's rollups with it.
 
 Open chunks are written with Gorilla (cheap to rewrite on every pass); a chunk not written for
 ``seal_after`` seconds is re-encoded with pcodec (smaller: ``bench/ingest/CODECS.md``).
@@ -36,6 +36,7 @@ from hearth_core.metrics.chunks import (
     BlockError,
     ChunkError,
     compact_columns,
+    rebase_rollups,
     reencode_chunks,
     touched_windows,
 )
@@ -67,20 +68,17 @@ def baselines_to_find(
 
 
 def baselines_to_pass_on(
-    keys: list[tuple[int, int]], last_values: list[float | None]
+    keys: list[tuple[int, int]], last_values: list[float | None], newest: int
 ) -> tuple[list[int], list[int], list[float]]:
     """(series_ids, window_starts_us, baselines) of the windows after the touched ones that
-    are older than the pass's newest window (late samples) and not touched themselves: their
-    stored chunk, if any, gets the touched window's new last value as its baseline, for the
-    pass that next re-merges it. The pass's newest windows have none after them yet, so the
-    steady state writes nothing here."""
+    can exist (not after ``newest``, the newest window written) and are not touched
+    themselves (late samples): a stored chunk there gets the touched window's new last value
+    as its baseline, and its rollups are recomputed with it. The windows of the present have
+    none after them yet, so the steady state looks nothing up here."""
     out: tuple[list[int], list[int], list[float]] = ([], [], [])
-    if not keys:
-        return out
-    newest = max(w for _, w in keys)
     for i, ((sid, w), last) in enumerate(zip(keys, last_values, strict=True)):
         after = (sid, w + WINDOW_US)
-        if w < newest and last is not None and (i + 1 == len(keys) or keys[i + 1] != after):
+        if after[1] <= newest and last is not None and (i + 1 == len(keys) or keys[i + 1] != after):
             out[0].append(sid)
             out[1].append(after[1])
             out[2].append(last)
@@ -126,11 +124,32 @@ class Compactor:
             await repo.upsert_chunks(conn, CODEC_IDS["gorilla"], chunk_cols)
             await repo.upsert_hours(conn, hour_cols)
             await repo.delete_hours(conn, empty_cols)
-            await repo.set_baselines(conn, *baselines_to_pass_on(keys, chunk_cols[5]))
+            if keys:
+                newest = await repo.advance_newest_window(conn, max(w for _, w in keys))
+                await self._rebase(conn, *baselines_to_pass_on(keys, chunk_cols[5], newest))
             await repo.delete_blocks(conn, [r["block_id"] for r in rows])
         samples = sum(r["samples"] for r in rows)
         self.compacted_samples += samples
         return PassResult(len(rows), samples, len(keys), time.perf_counter() - started)
+
+    @staticmethod
+    async def _rebase(
+        conn: asyncpg.Connection, series_ids: list[int], windows: list[int], bases: list[float]
+    ) -> None:
+        """Give the stored chunks of these windows their new baselines and recompute their
+        rollups with them (a late sample changed the value before the window)."""
+        if not series_ids:
+            return
+        keys = list(zip(series_ids, windows, strict=True))
+        stored, old = await repo.chunks_at(conn, keys)
+        new = {k: b for k, b in zip(keys, bases, strict=True) if k in stored and old.get(k) != b}
+        if not new:
+            return
+        hours = await asyncio.to_thread(rebase_rollups, {k: stored[k] for k in new}, new)
+        await repo.upsert_hours(conn, hours)
+        await repo.set_baselines(
+            conn, [sid for sid, _ in new], [w for _, w in new], list(new.values())
+        )
 
     async def _ensure_partitions(self) -> None:
         async with self.pool.acquire() as conn:

@@ -159,6 +159,16 @@ async def try_lock_compactor(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", COMPACT_LOCK))
 
 
+async def advance_newest_window(conn: asyncpg.Connection, window_us: int) -> int:
+    """Record ``window_us`` as written; the newest window start (µs) written so far."""
+    newest: int = await conn.fetchval(
+        "UPDATE metric_store_state SET newest_window = greatest(newest_window, us_time($1))"
+        " RETURNING time_us(newest_window)",
+        window_us,
+    )
+    return newest
+
+
 async def chunks_at(
     conn: asyncpg.Connection, keys: Sequence[tuple[int, int]]
 ) -> tuple[dict[tuple[int, int], bytes], dict[tuple[int, int], float]]:

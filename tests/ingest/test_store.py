@@ -148,6 +148,38 @@ async def test_out_of_order_samples_are_merged_into_their_chunk(live, http, mh, 
     assert [s[2] for s in await _sql_samples(live)] == [1.0, 3.0, 5.0, 7.0, 9.0]
 
 
+async def test_a_late_sample_rebases_the_next_windows_counter_increase(live, http, mh, stopped):
+    base = NOW // 7200 * 7200 - 3 * 7200  # windows base and base + 2 h, both in the past
+    counter = [(base + 600, 5.0), (base + 7200 + 1800, 9.0), (base + 7200 + 5400, 12.0)]
+    await _post(http, live, mh, [_point("hits_total", "a", v, t) for t, v in counter])
+    await stopped.catch_up()
+    params = {"namespace": "st", "name": "hits_total", "agg": "rate", "step": "3600"}
+    params |= {"start": str(base), "end": str(base + 4 * 3600)}
+
+    async def hourly_rate() -> list:
+        async with http.get(f"{live.url}/v1/metrics/query", headers=mh, params=params) as resp:
+            body = await resp.json()
+            assert resp.status == 200, body
+        return body["data"]["result"][0]["values"]
+
+    # a pass holding only a late sample that raises the first window's last value
+    await _post(http, live, mh, [_point("hits_total", "a", 7.0, base + 7200 - 60)])
+    from_log = await hourly_rate()
+    await stopped.catch_up()
+    rows = await live.app[DB].fetch(
+        "SELECT time_us(bucket) / 1000000 AS b, increase FROM metric_rollup_1h"
+        " WHERE bucket >= to_timestamp($1) ORDER BY bucket",
+        base + 7200,
+    )
+    assert [(r["b"], r["increase"]) for r in rows] == [(base + 7200, 2.0), (base + 10800, 3.0)]
+    baseline = await live.app[DB].fetchval(
+        "SELECT baseline FROM metric_chunks WHERE window_start = to_timestamp($1)", base + 7200
+    )
+    assert baseline == 7.0
+    assert await hourly_rate() == from_log
+    assert [v for _, v in from_log] == pytest.approx([2 / 3600, 2 / 3600, 3 / 3600])
+
+
 async def test_store_state_in_metrics_and_api(live, http, mh, stopped):
     window = NOW // 7200 * 7200 - 7200  # ten minutes inside one 2-hour window: one chunk
     await _post(http, live, mh, [_point("temp", "a", 1.0, window + 60 * i) for i in range(10)])

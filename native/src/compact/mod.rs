@@ -24,8 +24,9 @@
 //! increase, which may lie in a later hour. The increase of the window's first
 //! sample needs the last value before the window: the caller may pass it
 //! (`prev`); without it that sample adds nothing to its hour's increase. A late
-//! sample that changes a window's last value does not update the next window's
-//! first increase unless that window is compacted again with the new `prev`.
+//! sample that changes a window's last value changes the next window's first
+//! increase: [`rebase`] recomputes that window's rollups with the new `prev`
+//! (its chunk is unchanged).
 
 #[cfg(test)]
 mod tests;
@@ -133,6 +134,20 @@ pub struct HourColumns {
     pub increases: Vec<f64>,
 }
 
+impl HourColumns {
+    fn push(&mut self, series_id: i64, r: &Rollup) {
+        self.series_ids.push(series_id);
+        self.buckets_us.push(r.bucket_us);
+        self.counts.push(r.count);
+        self.sums.push(r.sum);
+        self.mins.push(r.min);
+        self.maxs.push(r.max);
+        self.lasts.push(r.last);
+        self.last_times_us.push(r.last_time_us);
+        self.increases.push(r.increase);
+    }
+}
+
 /// One row per touched hour left with only staleness markers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EmptyHourColumns {
@@ -145,16 +160,8 @@ impl From<Vec<Compacted>> for Columns {
         let mut out = Columns::default();
         let (c, h, e) = (&mut out.chunks, &mut out.hours, &mut out.empty_hours);
         for w in windows {
-            for r in w.rollups {
-                h.series_ids.push(w.series_id);
-                h.buckets_us.push(r.bucket_us);
-                h.counts.push(r.count);
-                h.sums.push(r.sum);
-                h.mins.push(r.min);
-                h.maxs.push(r.max);
-                h.lasts.push(r.last);
-                h.last_times_us.push(r.last_time_us);
-                h.increases.push(r.increase);
+            for r in &w.rollups {
+                h.push(w.series_id, r);
             }
             for b in w.empty_hours {
                 e.series_ids.push(w.series_id);
@@ -322,4 +329,33 @@ pub fn compact_columns<B: AsRef<[u8]>, C: AsRef<[u8]>>(
     prev: &HashMap<WindowKey, f64>,
 ) -> Result<Columns, CompactError> {
     compact(blocks, existing, window_us, codec, prev).map(Columns::from)
+}
+
+/// The 1-hour rollups of stored chunks recomputed with a new baseline (`prev`,
+/// per key; a key without one has none): what a window's rollups become when a
+/// late sample changed the last value of the window before it. Only the hour
+/// of the first counter increase can differ, but every hour of the chunk is
+/// returned (at most `window_us / HOUR_US`). Rows in key order.
+pub fn rebase<C: AsRef<[u8]>>(
+    chunks: &HashMap<WindowKey, C>,
+    prev: &HashMap<WindowKey, f64>,
+) -> Result<HourColumns, CompactError> {
+    let mut keys: Vec<&WindowKey> = chunks.keys().collect();
+    keys.sort_unstable();
+    let mut h = HourColumns::default();
+    for &key in keys {
+        let err = |error| CompactError::Chunk { key, error };
+        let samples = chunk::decode(chunks[&key].as_ref()).map_err(err)?;
+        let all = rollup::rollups(
+            &samples.timestamps,
+            &samples.values,
+            HOUR_US,
+            prev.get(&key).copied(),
+        )
+        .map_err(err)?;
+        for r in &all {
+            h.push(key.0, r);
+        }
+    }
+    Ok(h)
 }

@@ -361,3 +361,60 @@ fn bad_windows_and_chunks_are_errors() {
         })
     ));
 }
+
+#[test]
+fn rebase_gives_the_next_window_the_rollups_of_one_pass() {
+    let m = 60 * 1_000_000;
+    // a counter over two windows; the late sample raises the first window's last value
+    let early = [
+        (1, 10 * m, 5.0),
+        (1, W2 + 30 * m, 9.0),
+        (1, W2 + 90 * m, 12.0),
+    ];
+    let late = [(1, W2 - m, 7.0)];
+    let block = |s: &[(i64, i64, f64)]| {
+        let ids: Vec<i64> = s.iter().map(|x| x.0).collect();
+        let ts: Vec<i64> = s.iter().map(|x| x.1).collect();
+        let vs: Vec<f64> = s.iter().map(|x| x.2).collect();
+        block::encode(&ids, &ts, &vs).unwrap()
+    };
+    let none: HashMap<WindowKey, Vec<u8>> = HashMap::new();
+    let whole = compact(
+        &[block(&early), block(&late)],
+        &none,
+        W2,
+        Codec::Gorilla,
+        &HashMap::new(),
+    )
+    .unwrap();
+    let first = compact(&[block(&early)], &none, W2, Codec::Gorilla, &HashMap::new()).unwrap();
+    let stored: HashMap<WindowKey, Vec<u8>> = first
+        .iter()
+        .map(|c| ((c.series_id, c.window_start_us), c.chunk.clone()))
+        .collect();
+    let again = compact(
+        &[block(&late)],
+        &stored,
+        W2,
+        Codec::Gorilla,
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].last_value, Some(7.0));
+    // before: 9 - 5 = 4 in the next window's first hour; after: 9 - 7 = 2
+    assert_eq!(first[1].rollups[0].increase, 4.0);
+    let next = HashMap::from([((1, W2), stored[&(1, W2)].clone())]);
+    let rebased = rebase(&next, &HashMap::from([((1, W2), 7.0)])).unwrap();
+    let mut expected = HourColumns::default();
+    for r in &whole[1].rollups {
+        expected.push(1, r);
+    }
+    assert_eq!(rebased, expected);
+    assert_eq!(rebased.increases, vec![2.0, 3.0]);
+    // without a baseline the first sample adds nothing
+    assert_eq!(
+        rebase(&next, &HashMap::new()).unwrap().increases,
+        vec![0.0, 3.0]
+    );
+}

@@ -111,9 +111,35 @@ fn compact_columns(
     ))
 }
 
+/// rebase_rollups(chunks, prev_values)
+/// --
+///
+/// The hourly rollups of stored chunks recomputed with new baselines, as
+/// columns (GIL released).
+#[pyfunction]
+fn rebase_rollups(
+    py: Python<'_>,
+    chunks: HashMap<WindowKey, PyBackedBytes>,
+    prev_values: HashMap<WindowKey, f64>,
+) -> PyResult<HourCols> {
+    let h = py.detach(move || kernel::rebase(&chunks, &prev_values))?;
+    Ok((
+        h.series_ids,
+        h.buckets_us,
+        h.counts,
+        h.sums,
+        h.mins,
+        h.maxs,
+        h.lasts,
+        h.last_times_us,
+        h.increases,
+    ))
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("HOUR_US", kernel::HOUR_US)?;
     m.add_function(wrap_pyfunction!(touched_windows, m)?)?;
     m.add_function(wrap_pyfunction!(compact_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(rebase_rollups, m)?)?;
     Ok(())
 }

@@ -19,8 +19,15 @@ def test_lookups_only_for_new_windows_without_the_window_before_in_the_pass() ->
 def test_late_windows_pass_their_last_value_on() -> None:
     keys = [(1, T), (1, T + W), (2, T), (3, T + W), (4, T - W), (5, T)]
     last = [1.0, 2.0, 3.0, 4.0, 5.0, None]
-    # (1, T) is followed in the pass; the newest window (T + W) has no window after it yet;
+    # (1, T) is followed in the pass; nothing after the newest window (T + W) exists yet;
     # (5, T) has no last value (staleness markers only)
-    assert baselines_to_pass_on(keys, last) == ([2, 4], [T + W, T], [3.0, 5.0])
-    assert baselines_to_pass_on([(1, T)], [1.0]) == ([], [], [])
-    assert baselines_to_pass_on([], []) == ([], [], [])
+    assert baselines_to_pass_on(keys, last, T + W) == ([2, 4], [T + W, T], [3.0, 5.0])
+    assert baselines_to_pass_on([(1, T)], [1.0], T) == ([], [], [])
+    assert baselines_to_pass_on([], [], T) == ([], [], [])
+
+
+def test_a_pass_of_late_samples_only_passes_on_to_the_windows_written_before() -> None:
+    # every key is late: the newest window written is later than any in the pass
+    keys = [(1, T - 2 * W), (2, T - W)]
+    assert baselines_to_pass_on(keys, [1.0, 2.0], T) == ([1, 2], [T - W, T], [1.0, 2.0])
+    assert baselines_to_pass_on(keys, [1.0, 2.0], T - W) == ([1], [T - W], [1.0])

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import time
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -15,7 +16,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from api.keys import CORS_ORIGINS, METRICS, REQUEST_ID, USAGE
+from api.keys import CORS_ORIGINS, ENDPOINTS, METRICS, REQUEST_ID, USAGE
 from api.principal import PRINCIPAL
 from api.problems import FieldError, problem_response, validation_errors
 from hearth_core.errors import ServiceError
@@ -102,70 +103,72 @@ async def stamp_request_id(request: web.Request, response: web.StreamResponse) -
 
 @web.middleware
 async def problem_details(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-    """Every error a client can see, as RFC 9457 problem+json; unknown ones opaque."""
+    """Every error a client can see, as RFC 9457 problem+json — or in the error shape of the
+    protocol a route speaks (``Endpoint.error_shape``); unknown ones opaque."""
     rid = request.get(REQUEST_ID)
+    endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
+    shape = endpoint.error_shape if endpoint is not None else None
+
+    def answer(
+        status: int, detail: str, *, headers: dict[str, str] | None = None, **kw: Any
+    ) -> web.Response:
+        if shape is not None:
+            return shape(status, detail, headers or {})
+        return problem_response(status, detail, headers=headers, request_id=rid, **kw)
+
     try:
         return await handler(request)
     except msgspec.ValidationError as exc:
         errors = validation_errors(exc)
-        return problem_response(
-            400, f"invalid request body at {errors[0].path}", errors=errors, request_id=rid
-        )
+        return answer(400, f"invalid request body at {errors[0].path}", errors=errors)
     except msgspec.DecodeError as exc:
         # A handler decoding a raw body itself: the same answer read_document gives.
-        return problem_response(
+        return answer(
             400,
             "the body is not valid JSON",
             errors=[FieldError(path="$", message=str(exc))],
-            request_id=rid,
         )
     except asyncpg.UniqueViolationError:
-        return problem_response(409, "that already exists", request_id=rid)
+        return answer(409, "that already exists")
     except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
         # The database refused a value the request carried (a NUL in text, a number out of
         # range, a constraint): the client's input, so a 400 — with PostgreSQL's reason.
-        return problem_response(
+        return answer(
             400,
             f"a value in the request cannot be stored: {exc.args[0] if exc.args else type(exc).__name__}",
-            request_id=rid,
         )
     except ServiceError as exc:
-        return problem_response(
+        return answer(
             exc.status,
             exc.detail,
             title=exc.title,
             errors=[FieldError(path=e["path"], message=e["message"]) for e in exc.errors],
             headers=exc.headers or None,
             type_=exc.type,
-            request_id=rid,
         )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         headers = {h: exc.headers[h] for h in _PASS_HEADERS if h in exc.headers}
-        return problem_response(
-            exc.status, _http_detail(request, exc), headers=headers or None, request_id=rid
-        )
+        return answer(exc.status, _http_detail(request, exc), headers=headers or None)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except UNAVAILABLE as exc:
         # PostgreSQL or Redis is down or restarting: nothing was done that was acknowledged,
         # and the client may retry — say so instead of an opaque 500.
         error_log.warning("backing service unavailable", extra={"error": type(exc).__name__})
-        return problem_response(
+        return answer(
             503,
             "a backing service is unavailable; retry shortly",
             headers={"Retry-After": "1"},
-            request_id=rid,
         )
     except Exception:
         error_log.exception(
             "unhandled exception", extra={"method": request.method, "route": route_label(request)}
         )
-        return problem_response(
+        return answer(
             500,
             f"An internal error occurred. Quote request id {rid} when reporting it.",
-            request_id=rid,
         )
 
 

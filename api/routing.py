@@ -15,6 +15,7 @@ from aiohttp import web
 from hearth_core.scopes import ALL_SCOPES, PUBLIC
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorShape = Callable[[int, str, dict[str, str]], web.Response]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Endpoint:
     content_types: tuple[str, ...] = ("application/json",)
     responses: dict[int, str] = field(default_factory=dict)
     max_body: int = 1 << 20  # JSON bodies; streaming routes (bulk, import) enforce their own
+    # A protocol route's own error answer (status, detail, headers) instead of problem+json:
+    # Prometheus remote write, OTLP and InfluxDB clients read their protocol's error shape.
+    error_shape: ErrorShape | None = None
 
     @property
     def route_name(self) -> str:

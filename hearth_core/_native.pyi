@@ -262,6 +262,23 @@ class DecodedBatch:
     def max_time_us(self) -> int | None:
         """Latest time of the accepted points, µs since the Unix epoch (None if none)."""
 
+    @property
+    def too_old(self) -> int:
+        """Rejected samples whose time is before the accepted window (older than retention).
+
+        Counted by the protocol decoders (remote write, OTLP, line protocol) only.
+        """
+
+    @property
+    def ignored(self) -> list[tuple[str, int]]:
+        """``(what, count)`` of what the protocol carried but Hearth does not store, e.g.
+        ``("exemplars", 3)``, ``("native_histograms", 1)``; each ``what`` once."""
+
+    def without_series(self, hashes: list[int]) -> DecodedBatch:
+        """A copy without the points of the series whose hash is in ``hashes`` (a
+        cardinality limit refused creating them); ``accepted``, ``series()`` and the
+        times follow, ``total`` and ``rejected`` are kept. Runs with the GIL released."""
+
     def series(self) -> list[tuple[int, str, str, str]]:
         """Unique series of the accepted points, in order of first appearance.
 

@@ -19,7 +19,7 @@ from hearth_core import idempotency
 from hearth_core.errors import InvalidInput, Unavailable
 from hearth_core.metrics import repo as metrics_repo
 from hearth_core.metrics.chunks import native_path
-from hearth_core.metrics.codec import Format, decode
+from hearth_core.metrics.codec import DecodedBatch, Format, decode
 from hearth_core.metrics.compactor import Compactor
 from hearth_core.metrics.partitions import Partitions
 from hearth_core.metrics.series import SeriesDictionary
@@ -174,6 +174,29 @@ class IngestService:
                 async with self.pool.acquire() as conn:
                     await idempotency.complete(conn, reservation, 200, response)
             return 200, response
+        await self._write(batch, reservation=reservation, response=response, queued=queued)
+        return 200, response
+
+    async def write(self, batch: DecodedBatch, *, client_id: str) -> int:
+        """Store a decoded batch (any protocol): returns the samples written, once the write
+        committed. Raises Unavailable (503, Retry-After) when ingest is at capacity or the
+        write did not commit — nothing of the batch was stored then."""
+        started = time.perf_counter()
+        if batch.accepted:
+            await self._write(batch, reservation=None, response=None, queued=[])
+        self.usage.points(client_id, batch.accepted)
+        summary = {"accepted": batch.accepted, "rejected_total": len(batch.rejected)}
+        await self._record_status(client_id, summary, 0, time.perf_counter() - started)
+        return batch.accepted
+
+    async def _write(
+        self,
+        batch: DecodedBatch,
+        *,
+        reservation: idempotency.Reservation | None,
+        response: dict[str, Any] | None,
+        queued: list[Job],
+    ) -> None:
         try:
             self.batcher.reserve(batch.accepted)
         except Overloaded:
@@ -201,7 +224,6 @@ class IngestService:
                 ) from None
         finally:
             self.batcher.release(batch.accepted)
-        return 200, response
 
     async def _record_status(
         self, client_id: str, response: dict[str, Any], size: int, seconds: float

@@ -13,8 +13,11 @@
 //! (`(index, reason)` in [`Batch::rejected`]) for everything else.
 
 pub mod csv;
+pub mod influx;
 pub mod json;
+pub mod otlp;
 pub mod point;
+pub mod remote_write;
 pub mod time;
 
 use std::collections::HashMap;
@@ -113,6 +116,11 @@ pub struct Batch {
     /// Earliest and latest time of the accepted points.
     pub min_time_us: Option<i64>,
     pub max_time_us: Option<i64>,
+    /// Rejected items whose time is before the window (older than retention).
+    pub too_old: usize,
+    /// What a protocol decoder accepted but does not store (exemplars, native
+    /// histograms, metadata, …): `(what, count)`, each `what` once.
+    pub ignored: Vec<(&'static str, u64)>,
 }
 
 impl Batch {
@@ -130,6 +138,38 @@ impl Batch {
         (self.series.iter())
             .map(|s| map.get(s.hash).map(i64::from).ok_or(s.hash))
             .collect()
+    }
+
+    /// The batch without the points of the series whose hash is in `refused`
+    /// (a cardinality limit refused creating them); counts and times follow.
+    pub fn without(&self, refused: &[i64]) -> Batch {
+        let keep: Vec<bool> = (self.series.iter())
+            .map(|s| !refused.contains(&s.hash))
+            .collect();
+        let mut renumber = vec![u32::MAX; self.series.len()];
+        let mut out = Batch {
+            total: self.total,
+            rejected: self.rejected.clone(),
+            too_old: self.too_old,
+            ignored: self.ignored.clone(),
+            ..Batch::default()
+        };
+        for (i, s) in self.series.iter().enumerate() {
+            if keep[i] {
+                renumber[i] = out.series.len() as u32;
+                out.series.push(s.clone());
+            }
+        }
+        for p in &self.points {
+            let idx = renumber[p.series as usize];
+            if idx != u32::MAX {
+                out.points.push(Point { series: idx, ..*p });
+                let t = p.time_us;
+                out.min_time_us = Some(out.min_time_us.map_or(t, |m| m.min(t)));
+                out.max_time_us = Some(out.max_time_us.map_or(t, |m| m.max(t)));
+            }
+        }
+        out
     }
 
     /// One write-log block ([`block::encode`]) of every accepted point, with
@@ -191,6 +231,39 @@ impl Builder {
         match point::validate(p, &self.window) {
             Ok(v) => self.accept(v),
             Err(reason) => self.reject(reason),
+        }
+    }
+
+    /// Validate one sample of a protocol that names its series itself
+    /// ([`point::validate_sample`]) and accept or reject it.
+    pub fn sample(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        labels: Vec<(&str, &str)>,
+        time_us: i64,
+        value: f64,
+    ) {
+        match point::validate_sample(namespace, name, labels, time_us, value, &self.window) {
+            Ok(v) => self.accept(v),
+            Err(reason) => {
+                if time_us < self.window.min_time_us && reason == point::OUTSIDE_WINDOW {
+                    self.batch.too_old += 1;
+                }
+                self.reject(reason)
+            }
+        }
+    }
+
+    /// Count `n` things of kind `what` the protocol carried but Hearth does not
+    /// store.
+    pub fn ignore(&mut self, what: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.batch.ignored.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, c)) => *c += n,
+            None => self.batch.ignored.push((what, n)),
         }
     }
 

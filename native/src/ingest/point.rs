@@ -258,32 +258,77 @@ fn check_labels<'p>(labels: &'p Labels<'_>) -> Result<Vec<(&'p str, &'p str)>, S
     let mut out: Vec<(&'p str, &'p str)> = Vec::with_capacity(entries.len());
     for (k, v) in entries {
         let k: &str = k;
-        if !is_valid_label_key(k) {
-            return Err(format!(
-                "labels.{}: key must match {LABEL_KEY_PATTERN}",
-                shown(k)
-            ));
-        }
-        if k.len() > MAX_LABEL_KEY_CHARS {
-            return Err(format!(
-                "labels.{}: key longer than {MAX_LABEL_KEY_CHARS} characters",
-                shown(k)
-            ));
-        }
+        check_label_key(k)?;
         let LabelValue::Str(v) = v else {
             return Err(format!("labels.{k}: must be a string"));
         };
-        if longer_than(v, MAX_LABEL_VALUE_CHARS) {
-            return Err(format!(
-                "labels.{k}: longer than {MAX_LABEL_VALUE_CHARS} characters"
-            ));
-        }
-        if out.iter().any(|(seen, _)| *seen == k) {
-            return Err(format!("labels.{k}: duplicate label"));
-        }
+        check_label(&out, k, v)?;
         out.push((k, v));
     }
     Ok(out)
+}
+
+fn check_label_key(k: &str) -> Result<(), String> {
+    if !is_valid_label_key(k) {
+        return Err(format!(
+            "labels.{}: key must match {LABEL_KEY_PATTERN}",
+            shown(k)
+        ));
+    }
+    if k.len() > MAX_LABEL_KEY_CHARS {
+        return Err(format!(
+            "labels.{}: key longer than {MAX_LABEL_KEY_CHARS} characters",
+            shown(k)
+        ));
+    }
+    Ok(())
+}
+
+/// The value and uniqueness rules of one label, `seen` the labels before it.
+fn check_label(seen: &[(&str, &str)], k: &str, v: &str) -> Result<(), String> {
+    if longer_than(v, MAX_LABEL_VALUE_CHARS) {
+        return Err(format!(
+            "labels.{k}: longer than {MAX_LABEL_VALUE_CHARS} characters"
+        ));
+    }
+    if seen.iter().any(|(s, _)| *s == k) {
+        return Err(format!("labels.{k}: duplicate label"));
+    }
+    Ok(())
+}
+
+/// Validate a sample of a protocol that names its series itself (remote write,
+/// OTLP, line protocol): `namespace` and `name` by rule 2, the labels by rule 3
+/// (in input order), the time against the window. Any value is kept, NaN and
+/// infinities included (Prometheus keeps them; NaN carries staleness markers).
+pub fn validate_sample<'p>(
+    namespace: &'p str,
+    name: &'p str,
+    labels: Vec<(&'p str, &'p str)>,
+    time_us: i64,
+    value: f64,
+    w: &Window,
+) -> Result<ValidPoint<'p>, String> {
+    if labels.len() > MAX_LABELS {
+        return Err(format!("labels: at most {MAX_LABELS} labels"));
+    }
+    let namespace =
+        check_name("namespace", &Value::Str(Cow::Borrowed(namespace))).map(|_| namespace)?;
+    let name = check_name("name", &Value::Str(Cow::Borrowed(name))).map(|_| name)?;
+    for (i, (k, v)) in labels.iter().enumerate() {
+        check_label_key(k)?;
+        check_label(&labels[..i], k, v)?;
+    }
+    if time_us < w.min_time_us || time_us > w.max_time_us {
+        return Err(OUTSIDE_WINDOW.to_owned());
+    }
+    Ok(ValidPoint {
+        namespace,
+        name,
+        labels,
+        value,
+        time_us,
+    })
 }
 
 /// Reason for an unparseable timestamp.

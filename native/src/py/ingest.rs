@@ -84,6 +84,18 @@ impl DecodedBatch {
         self.batch.max_time_us
     }
 
+    /// Rejected samples older than the accepted window (retention).
+    #[getter]
+    fn too_old(&self) -> usize {
+        self.batch.too_old
+    }
+
+    /// What the protocol carried but is not stored, e.g. ``{"exemplars": 3}``.
+    #[getter]
+    fn ignored(&self) -> Vec<(&'static str, u64)> {
+        self.batch.ignored.clone()
+    }
+
     /// series()
     /// --
     ///
@@ -166,6 +178,17 @@ impl DecodedBatch {
         });
         let out = out.map_err(UnmappedSeries::new_err)??;
         Ok(PyBytes::new(py, &out))
+    }
+
+    /// without_series(hashes)
+    /// --
+    ///
+    /// A copy without the points of the series whose hash is in ``hashes``.
+    fn without_series(&self, py: Python<'_>, hashes: Vec<i64>) -> DecodedBatch {
+        let batch = &self.batch;
+        DecodedBatch {
+            batch: py.detach(|| batch.without(&hashes)),
+        }
     }
 
     fn __len__(&self) -> usize {

@@ -16,8 +16,11 @@ use crate::series;
 mod bucket;
 mod chunk;
 mod compact;
+mod influx;
 mod ingest;
+mod otlp;
 mod query;
+mod remote_write;
 mod series_map;
 
 create_exception!(
@@ -228,8 +231,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bucket::register(m)?;
     chunk::register(m)?;
     compact::register(m)?;
+    influx::register(m)?;
     ingest::register(m)?;
+    otlp::register(m)?;
     query::register(m)?;
+    remote_write::register(m)?;
     series_map::register(m)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ from prometheus_client import (
 )
 
 from hearth_core.metrics.service import StoreState
+from ingest.counters import IngestCounters
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -40,6 +41,7 @@ class HttpMetrics:
         )
 
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.ingest = IngestCounters(self.registry)
         self.ratelimit_degraded = Counter(
             "hearth_ratelimit_degraded_total",
             "Rate-limit decisions made without Redis, by fail mode and outcome",

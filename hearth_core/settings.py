@@ -61,6 +61,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     metrics_inflight_points: int = 2_000_000  # accepted but unwritten; beyond it: 503
     metrics_series_cache: int = 500_000  # hash -> series_id entries kept per worker
     metrics_max_body_bytes: int = 64 * 1024 * 1024
+    # Remote write, OTLP and line protocol name no Hearth namespace: a series takes it from this
+    # label (removed from its labels) if it has it, else from the URL's ?namespace=, else this.
+    metrics_namespace_label: str = "hearth_namespace"
+    metrics_default_namespace: str = "default"
     usage_flush_seconds: float = 10.0
     command_workers: int = 2  # command worker tasks per server process; 0: none
     log_level: str = "INFO"

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -27,11 +28,22 @@ from hearth_core.settings import Settings
 from hearth_core.usage import UsageMeter
 from ingest import errors
 from ingest.batcher import Batcher, Job, Overloaded
+from ingest.counters import IngestCounters
 
 log = logging.getLogger("hearth.ingest")
 MAX_REPORTED = 100
 STATUS_KEEP = 50
 MAINTENANCE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Written:
+    """What ``IngestService.write`` stored of a batch."""
+
+    accepted: int  # samples stored
+    refused_series: int  # new series a cardinality limit refused
+    refused_samples: int  # their samples, not stored
+    refusal: str | None = None  # why, for the answer
 
 
 def status_key(client_id: str) -> str:
@@ -40,9 +52,15 @@ def status_key(client_id: str) -> str:
 
 class IngestService:
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, usage: UsageMeter
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        usage: UsageMeter,
+        counters: IngestCounters | None = None,
     ) -> None:
         self.settings = settings
+        self.counters = counters or IngestCounters(None)
         self.usage = usage
         self.pool = pool
         self.redis = redis
@@ -177,17 +195,28 @@ class IngestService:
         await self._write(batch, reservation=reservation, response=response, queued=queued)
         return 200, response
 
-    async def write(self, batch: DecodedBatch, *, client_id: str) -> int:
-        """Store a decoded batch (any protocol): returns the samples written, once the write
-        committed. Raises Unavailable (503, Retry-After) when ingest is at capacity or the
-        write did not commit — nothing of the batch was stored then."""
+    async def write(self, batch: DecodedBatch, *, client_id: str, protocol: str) -> Written:
+        """Store a decoded batch of any protocol once the write committed, and count what
+        happened to its samples (``IngestCounters``). Raises Unavailable (503, Retry-After)
+        when ingest is at capacity or the write did not commit — nothing of the batch was
+        stored then."""
         started = time.perf_counter()
+        written = Written(accepted=batch.accepted, refused_series=0, refused_samples=0)
         if batch.accepted:
             await self._write(batch, reservation=None, response=None, queued=[])
-        self.usage.points(client_id, batch.accepted)
-        summary = {"accepted": batch.accepted, "rejected_total": len(batch.rejected)}
+        self.counters.record(
+            protocol,
+            accepted=written.accepted,
+            rejected=len(batch.rejected),
+            too_old=batch.too_old,
+            refused_samples=written.refused_samples,
+            refused_series=written.refused_series,
+            ignored=batch.ignored,
+        )
+        self.usage.points(client_id, written.accepted)
+        summary = {"accepted": written.accepted, "rejected_total": len(batch.rejected)}
         await self._record_status(client_id, summary, 0, time.perf_counter() - started)
-        return batch.accepted
+        return written
 
     async def _write(
         self,

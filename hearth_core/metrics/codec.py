@@ -31,9 +31,21 @@ __all__ = [
     "decode_points",
     "encode",
     "encode_mapped",
+    "window",
 ]
 
 FUTURE_SLACK_US = 24 * 3600 * 1_000_000  # a day ahead: clock skew, never far-future junk
+
+
+def window(retention_days: int) -> dict[str, int]:
+    """The clock and accepted time window of a decode call: ``now_us``, ``min_time_us`` (the
+    retention horizon) and ``max_time_us`` (a day ahead), as keyword arguments."""
+    now_us = time.time_ns() // 1000
+    return {
+        "now_us": now_us,
+        "min_time_us": now_us - retention_days * 86_400_000_000,
+        "max_time_us": now_us + FUTURE_SLACK_US,
+    }
 
 
 async def decode(
@@ -41,14 +53,11 @@ async def decode(
 ) -> DecodedBatch:
     """Decode and validate ``body`` (off the loop). Raises ``MalformedBody``, ``BodyTooLarge``
     or ``UnknownFormat`` (all ``IngestError``) when the body as a whole is unusable."""
-    now_us = time.time_ns() // 1000
     return await asyncio.to_thread(
         decode_points,
         body,
         fmt,
-        now_us=now_us,
-        min_time_us=now_us - retention_days * 86_400_000_000,
-        max_time_us=now_us + FUTURE_SLACK_US,
+        **window(retention_days),
         gzip=gzip,
         max_decompressed=max_decompressed,
     )

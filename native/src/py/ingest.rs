@@ -52,6 +52,13 @@ pub struct DecodedBatch {
     batch: Batch,
 }
 
+impl DecodedBatch {
+    /// Wrap a batch a protocol decoder made (the other binding modules).
+    pub(super) fn new(batch: Batch) -> Self {
+        DecodedBatch { batch }
+    }
+}
+
 #[pymethods]
 impl DecodedBatch {
     /// Items seen (accepted + rejected).

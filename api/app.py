@@ -118,7 +118,14 @@ async def _close_streams(app: web.Application) -> None:
 
 
 async def _ingest(app: web.Application) -> AsyncIterator[None]:
-    service = IngestService(app[SETTINGS], app[DB], app[REDIS], app[USAGE], app[METRICS].ingest)
+    service = IngestService(
+        app[SETTINGS],
+        app[DB],
+        app[REDIS],
+        app[USAGE],
+        app[METRICS].ingest,
+        app[SERVICES].config,
+    )
     await service.start()
     app[INGEST] = service
     yield

@@ -65,6 +65,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # label (removed from its labels) if it has it, else from the URL's ?namespace=, else this.
     metrics_namespace_label: str = "hearth_namespace"
     metrics_default_namespace: str = "default"
+    # The config-store environment holding the cardinality policy (key "metrics.cardinality").
+    metrics_policy_environment: str = "default"
     usage_flush_seconds: float = 10.0
     command_workers: int = 2  # command worker tasks per server process; 0: none
     log_level: str = "INFO"

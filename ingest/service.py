@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hearth_core import idempotency
+from hearth_core.config.service import ConfigService
 from hearth_core.errors import InvalidInput, Unavailable
 from hearth_core.metrics import repo as metrics_repo
 from hearth_core.metrics.chunks import native_path
@@ -28,6 +29,7 @@ from hearth_core.settings import Settings
 from hearth_core.usage import UsageMeter
 from ingest import errors
 from ingest.batcher import Batcher, Job, Overloaded
+from ingest.cardinality import CardinalityPolicy
 from ingest.counters import IngestCounters
 
 log = logging.getLogger("hearth.ingest")
@@ -58,9 +60,11 @@ class IngestService:
         redis: aioredis.Redis,
         usage: UsageMeter,
         counters: IngestCounters | None = None,
+        config: ConfigService | None = None,
     ) -> None:
         self.settings = settings
         self.counters = counters or IngestCounters(None)
+        self.policy = CardinalityPolicy(config, settings.metrics_policy_environment)
         self.usage = usage
         self.pool = pool
         self.redis = redis
@@ -142,13 +146,28 @@ class IngestService:
         queued: list[Job] = []
         try:
             status, response = await self._ingest(
-                body, fmt, gzip=gzip, partial=partial, reservation=reservation, queued=queued
+                body,
+                fmt,
+                gzip=gzip,
+                partial=partial,
+                client_id=client_id,
+                reservation=reservation,
+                queued=queued,
             )
         except BaseException:
             # Once queued, the job completes its key in its own transaction: keep the key then.
             if reservation is not None and not queued:
                 await idempotency.release(self.pool, reservation)
             raise
+        self.counters.record(
+            fmt,
+            accepted=response.get("accepted", 0),
+            rejected=response.get("rejected_total", 0),
+            too_old=0,
+            refused_samples=response.get("refused_samples", 0),
+            refused_series=response.get("refused_series", 0),
+            ignored=[],
+        )
         self.usage.points(client_id, int(response.get("accepted", 0)))
         await self._record_status(client_id, response, len(body), time.perf_counter() - started)
         return status, response
@@ -160,6 +179,7 @@ class IngestService:
         *,
         gzip: bool,
         partial: bool,
+        client_id: str,
         reservation: idempotency.Reservation | None,
         queued: list[Job],
     ) -> tuple[int, dict[str, Any]]:
@@ -186,24 +206,31 @@ class IngestService:
             "accepted": batch.accepted,
             "rejected": [{"index": i, "reason": r} for i, r in rejected[:MAX_REPORTED]],
             "rejected_total": len(rejected),
+            "refused_series": 0,
+            "refused_samples": 0,
         }
         if batch.accepted == 0:
             if reservation is not None:
                 async with self.pool.acquire() as conn:
                     await idempotency.complete(conn, reservation, 200, response)
             return 200, response
-        await self._write(batch, reservation=reservation, response=response, queued=queued)
+        await self._write(
+            batch, client_id=client_id, reservation=reservation, response=response, queued=queued
+        )
         return 200, response
 
     async def write(self, batch: DecodedBatch, *, client_id: str, protocol: str) -> Written:
         """Store a decoded batch of any protocol once the write committed, and count what
-        happened to its samples (``IngestCounters``). Raises Unavailable (503, Retry-After)
-        when ingest is at capacity or the write did not commit — nothing of the batch was
-        stored then."""
+        happened to its samples (``IngestCounters``). The samples of new series the client's
+        cardinality limits refuse are not stored (``Written.refused_*``). Raises Unavailable
+        (503, Retry-After) when ingest is at capacity or the write did not commit — nothing of
+        the batch was stored then."""
         started = time.perf_counter()
-        written = Written(accepted=batch.accepted, refused_series=0, refused_samples=0)
+        written = Written(accepted=0, refused_series=0, refused_samples=0)
         if batch.accepted:
-            await self._write(batch, reservation=None, response=None, queued=[])
+            written = await self._write(
+                batch, client_id=client_id, reservation=None, response=None, queued=[]
+            )
         self.counters.record(
             protocol,
             accepted=written.accepted,
@@ -222,10 +249,11 @@ class IngestService:
         self,
         batch: DecodedBatch,
         *,
+        client_id: str,
         reservation: idempotency.Reservation | None,
         response: dict[str, Any] | None,
         queued: list[Job],
-    ) -> None:
+    ) -> Written:
         try:
             self.batcher.reserve(batch.accepted)
         except Overloaded:
@@ -233,12 +261,32 @@ class IngestService:
                 "ingest is at capacity; retry shortly", headers={"Retry-After": "1"}
             ) from None
         try:
-            assert batch.min_time_us is not None and batch.max_time_us is not None
+            encoded = await self.series.encode_block(
+                self.pool, batch, client_id=client_id, limits=self.policy.limits(client_id)
+            )
+            kept = encoded.batch
+            written = Written(
+                accepted=kept.accepted,
+                refused_series=encoded.refused_series,
+                refused_samples=batch.accepted - kept.accepted,
+                refusal=encoded.refusal,
+            )
+            if response is not None and written.refused_series:
+                response["accepted"] = written.accepted
+                response["refused_series"] = written.refused_series
+                response["refused_samples"] = written.refused_samples
+                response["refusal"] = written.refusal
+            if encoded.block is None:  # every series was refused
+                if reservation is not None:
+                    async with self.pool.acquire() as conn:
+                        await idempotency.complete(conn, reservation, 200, response)
+                return written
+            assert kept.min_time_us is not None and kept.max_time_us is not None
             job = Job(
-                block=await self.series.encode_block(self.pool, batch),
-                count=batch.accepted,
-                min_time_us=batch.min_time_us,
-                max_time_us=batch.max_time_us,
+                block=encoded.block,
+                count=kept.accepted,
+                min_time_us=kept.min_time_us,
+                max_time_us=kept.max_time_us,
                 reservation=reservation,
                 response=response,
             )
@@ -253,6 +301,7 @@ class IngestService:
                 ) from None
         finally:
             self.batcher.release(batch.accepted)
+        return written
 
     async def _record_status(
         self, client_id: str, response: dict[str, Any], size: int, seconds: float

@@ -38,6 +38,10 @@ class BulkResult(msgspec.Struct, kw_only=True):
     accepted: int
     rejected: list[Rejected]
     rejected_total: int
+    # New series the client's cardinality limits refused, and their points (not stored).
+    refused_series: int = 0
+    refused_samples: int = 0
+    refusal: str | None = None
 
 
 class StatusQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

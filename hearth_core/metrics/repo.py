@@ -52,6 +52,33 @@ async def upsert_series(
     return {r["hash"]: r["series_id"] for r in rows}
 
 
+async def series_quota(conn: asyncpg.Connection, client_id: str) -> tuple[int, int]:
+    """(series created, series created this clock hour) by ``client_id``, its row locked until
+    the caller's transaction ends (a new hour starts the hour's count at 0)."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO metric_series_quota AS q (client_id, hour) VALUES ($1, date_trunc('hour', now()))
+        ON CONFLICT (client_id) DO UPDATE SET
+            hour = EXCLUDED.hour,
+            hour_series = CASE WHEN q.hour = EXCLUDED.hour THEN q.hour_series ELSE 0 END
+        RETURNING series, hour_series
+        """,
+        client_id,
+    )
+    assert row is not None
+    return row["series"], row["hour_series"]
+
+
+async def add_series_quota(conn: asyncpg.Connection, client_id: str, n: int) -> None:
+    """Count ``n`` more series created by ``client_id`` (after :func:`series_quota`)."""
+    await conn.execute(
+        "UPDATE metric_series_quota SET series = series + $2, hour_series = hour_series + $2"
+        " WHERE client_id = $1",
+        client_id,
+        n,
+    )
+
+
 async def series_ids(conn: asyncpg.Connection, hashes: Sequence[int]) -> dict[int, int]:
     """series_id by hash of the known series among ``hashes``."""
     rows = await conn.fetch(

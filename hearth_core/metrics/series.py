@@ -1,4 +1,5 @@
-"""The series dictionary: hash -> series_id in memory, unknown series upserted in one round trip.
+"""The series dictionary: hash -> series_id in memory, unknown series created in one transaction
+as far as the client's cardinality limits allow (``SeriesLimits``; the rest are refused).
 
 The map is native (``SeriesMap``): a request whose series are all known costs no Python object
 per series, and the ids are looked up and the write-log block encoded with the GIL released.
@@ -8,6 +9,8 @@ restarts and workers because PostgreSQL's unique hash is the source of truth.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -21,6 +24,48 @@ from hearth_core.metrics.codec import DecodedBatch, encode, encode_mapped
 MAPPED_ATTEMPTS = 2
 
 
+@dataclass(frozen=True)
+class SeriesLimits:
+    """A client's cardinality limits (None: unlimited): series it may create in all, and per
+    clock hour."""
+
+    max_series: int | None = None
+    max_new_series_per_hour: int | None = None
+
+    def room(self, created: int, created_this_hour: int) -> int | None:
+        """How many more series the client may create now (None: any number)."""
+        rooms = [
+            limit - used
+            for limit, used in (
+                (self.max_series, created),
+                (self.max_new_series_per_hour, created_this_hour),
+            )
+            if limit is not None
+        ]
+        return max(0, min(rooms)) if rooms else None
+
+    def why(self, created: int, created_this_hour: int) -> str:
+        if self.max_series is not None and created >= self.max_series:
+            return f"the client's limit of {self.max_series} series is reached"
+        return (
+            f"the client's limit of {self.max_new_series_per_hour} new series per hour is reached"
+        )
+
+
+NO_LIMITS = SeriesLimits()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A batch's write-log block (None when nothing is left to write) and what a cardinality
+    limit refused: ``batch`` is what the block holds."""
+
+    block: bytes | None
+    batch: DecodedBatch
+    refused_series: int = 0
+    refusal: str | None = None
+
+
 class SeriesDictionary:
     def __init__(self, capacity: int) -> None:
         self._map = SeriesMap(capacity)
@@ -32,25 +77,43 @@ class SeriesDictionary:
     def __len__(self) -> int:
         return len(self._map)
 
-    async def encode_block(self, pool: asyncpg.Pool, batch: DecodedBatch) -> bytes:
-        """The write-log block of ``batch``'s accepted samples, upserting its unknown series."""
+    async def encode_block(
+        self,
+        pool: asyncpg.Pool,
+        batch: DecodedBatch,
+        *,
+        client_id: str = "",
+        limits: SeriesLimits = NO_LIMITS,
+    ) -> Encoded:
+        """The write-log block of ``batch``'s accepted samples, creating its unknown series as
+        far as ``client_id``'s ``limits`` allow; the samples of refused series are left out."""
+        refused, refusal = 0, None
         for _ in range(MAPPED_ATTEMPTS):
             missing = batch.missing_series(self._map)
             if missing:
                 # insert_many never evicts what it inserts: these are all there for the encode,
                 # unless a concurrent request's insert evicts them first.
-                self._map.insert_many((await self._upsert(pool, missing)).items())
+                found, no, why = await self._create(pool, missing, client_id, limits)
+                self._map.insert_many(found.items())
+                if no:
+                    batch = batch.without_series(no)
+                    refused, refusal = refused + len(no), why
+            if not batch.accepted:
+                return Encoded(None, batch, refused, refusal)
             try:
-                return await encode_mapped(batch, self._map)
+                return Encoded(await encode_mapped(batch, self._map), batch, refused, refusal)
             except UnmappedSeries:
                 continue
         # The live series churn faster than the map holds them: resolve into a dict of our own.
-        return await encode(batch, await self.resolve(pool, batch.series()))
+        # Every series of the batch exists by now (the refused ones are gone from it).
+        ids = await self.resolve(pool, batch.series())
+        return Encoded(await encode(batch, ids), batch, refused, refusal)
 
     async def resolve(
         self, pool: asyncpg.Pool, series: list[tuple[int, str, str, str]]
     ) -> dict[int, int]:
-        """series_id of every (hash, namespace, name, labels_json) given."""
+        """series_id of every (hash, namespace, name, labels_json) given, creating the unknown
+        ones without a limit."""
         out: dict[int, int] = {}
         missing: list[tuple[int, str, str, str]] = []
         for item in series:
@@ -60,21 +123,38 @@ class SeriesDictionary:
             else:
                 out[item[0]] = sid
         if missing:
-            found = await self._upsert(pool, missing)
+            found, _, _ = await self._create(pool, missing, "", NO_LIMITS)
             out.update(found)
             self._map.insert_many(found.items())
         return out
 
-    async def _upsert(
-        self, pool: asyncpg.Pool, items: list[tuple[int, str, str, str]]
-    ) -> dict[int, int]:
-        # Sorted by hash: concurrent requests creating overlapping new series then take the
-        # unique-index locks in one order and cannot deadlock each other.
-        items = sorted(items)
-        async with pool.acquire() as conn:
-            found = await repo.upsert_series(conn, items)
-            if len(found) < len(items):
+    async def _create(
+        self,
+        pool: asyncpg.Pool,
+        items: list[tuple[int, str, str, str]],
+        client_id: str,
+        limits: SeriesLimits,
+    ) -> tuple[dict[int, int], list[int], str | None]:
+        """(series_id by hash of the known and created series, hashes refused, why)."""
+        async with pool.acquire() as conn, conn.transaction():
+            known = await repo.series_ids(conn, [h for h, *_ in items])
+            new = [i for i in items if i[0] not in known]  # in order of first appearance
+            refused: list[int] = []
+            why = None
+            if new and client_id:
+                created, this_hour = await repo.series_quota(conn, client_id)
+                room = limits.room(created, this_hour)
+                if room is not None and room < len(new):
+                    why = limits.why(created + room, this_hour + room)
+                    refused = [h for h, *_ in new[room:]]
+                    new = new[:room]
+                await repo.add_series_quota(conn, client_id, len(new))
+            # Sorted by hash: concurrent requests creating overlapping new series then take the
+            # unique-index locks in one order and cannot deadlock each other.
+            new.sort()
+            found = await repo.upsert_series(conn, new)
+            if len(found) < len(new):
                 # Another worker inserted some of them concurrently: our statement waited for it
                 # (DO NOTHING) but its snapshot predates that commit. A second look sees them.
-                found.update(await repo.series_ids(conn, [h for h, *_ in items if h not in found]))
-        return found
+                found.update(await repo.series_ids(conn, [h for h, *_ in new if h not in found]))
+        return known | found, refused, why

@@ -85,7 +85,13 @@ async def test_every_format_and_encoding(live, http, mh, shape, gz):
         body, extra = gzip.compress(body), {"Content-Encoding": "gzip"}
     status, result, _ = await _bulk(http, live, mh, body, ctype, extra=extra)
     assert status == 200, result
-    assert result == {"accepted": 50, "rejected": [], "rejected_total": 0}
+    assert result == {
+        "accepted": 50,
+        "rejected": [],
+        "rejected_total": 0,
+        "refused_series": 0,
+        "refused_samples": 0,
+    }
     rows = await live.app[DB].fetch(
         'SELECT namespace, name, labels, value, "timestamp" FROM metrics ORDER BY "timestamp"'
     )

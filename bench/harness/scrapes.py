@@ -15,10 +15,12 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
+from bench.harness import line_protocol as lines
+from bench.harness import otlp_bodies
 from bench.harness.metric_names import COUNTERS, GAUGES
 from bench.harness.remote_write import ShardEncoder
 from bench.harness.sharded import Request
@@ -78,8 +80,14 @@ class Dataset:
     t0_ms: int  # first scrape's timestamp
     json: list[list[Request]]  # per sender: its requests in time order
     remote_write: list[list[Request]]
+    # The same samples as OTLP protobuf and line protocol bodies, when make_data is asked to.
+    otlp: list[list[Request]] = field(default_factory=list)
+    influx: list[list[Request]] = field(default_factory=list)
     json_bytes: int = 0
     rw_bytes: int = 0
+
+    def bytes_of(self, kind: str) -> int:
+        return sum(len(b) for shard in getattr(self, kind) for b, _ in shard)
 
     @property
     def samples(self) -> int:
@@ -94,8 +102,11 @@ class Dataset:
         return self.scrapes * self.senders
 
 
-def make_data(n: int, min_samples: int, senders: int, seed: int = 1) -> Dataset:
-    """At least ``min_samples`` samples of ``n`` series, the last scrape 10 minutes ago."""
+def make_data(
+    n: int, min_samples: int, senders: int, seed: int = 1, protocols: bool = False
+) -> Dataset:
+    """At least ``min_samples`` samples of ``n`` series, the last scrape 10 minutes ago; with
+    ``protocols`` also as OTLP and line protocol bodies."""
     rng = random.Random(seed)
     scrapes = math.ceil(min_samples / n)
     end_ms = (int(time.time()) // 15 * 15 - 600) * 1000
@@ -106,8 +117,17 @@ def make_data(n: int, min_samples: int, senders: int, seed: int = 1) -> Dataset:
         values = Values([name for name, _ in labels], rng)
         templates = [{"namespace": NAMESPACE, "name": name, "labels": lb} for name, lb in labels]
         encoder = ShardEncoder([[("__name__", name), *sorted(lb.items())] for name, lb in labels])
+        others = (
+            [
+                (data.otlp, otlp_bodies.ShardEncoder(labels)),
+                (data.influx, lines.ShardEncoder(labels)),
+            ]
+            if protocols
+            else []
+        )
         js: list[Request] = []
         rw: list[Request] = []
+        more: list[list[Request]] = [[] for _ in others]
         for k in range(scrapes):
             t = t0_ms + k * SCRAPE_MS
             value = values.next()
@@ -116,8 +136,12 @@ def make_data(n: int, min_samples: int, senders: int, seed: int = 1) -> Dataset:
             )
             js.append((body, hi - lo))
             rw.append((encoder.encode(value, t), hi - lo))
+            for out, (_, enc) in zip(more, others, strict=True):
+                out.append((enc.encode(value, t), hi - lo))
         data.json.append(js)
         data.remote_write.append(rw)
+        for out, (shards, _) in zip(more, others, strict=True):
+            shards.append(out)
     data.json_bytes = sum(len(b) for shard in data.json for b, _ in shard)
     data.rw_bytes = sum(len(b) for shard in data.remote_write for b, _ in shard)
     return data

@@ -1,5 +1,7 @@
-"""Ingest side by side (issue 16): Hearth's ``POST /v1/metrics/bulk`` beside Prometheus 2.42's
-remote-write receiver and VictoriaMetrics v1.151.0's ``/api/v1/write``, the same samples, the
+"""Ingest side by side (issues 16 and 17): Hearth's ``POST /v1/metrics/bulk`` (JSON) and its
+emitter protocols — remote write ``/api/v1/write``, OTLP protobuf ``/v1/metrics``, line protocol
+``/api/v2/write`` — beside Prometheus 2.42's remote-write receiver and VictoriaMetrics
+v1.151.0's ``/api/v1/write`` receiving the same remote-write requests, the same samples, the
 same senders, in one run; then the disk each needs per sample.
 
     .venv/bin/python bench/peers/run.py [--series 10000,100000] [--rounds 3] [--samples 4800000]
@@ -10,8 +12,11 @@ series each), one sample per series per request, requests 15 s apart in sample t
 ``--senders`` sharded senders (each owns a contiguous shard of the hosts and sends its
 requests one after another, so every series gets its samples in time order) spread over
 ``--processes`` forked processes, at least ``--samples`` samples per series count. Every
-request body is encoded before any timing: Hearth's JSON (namespace ``bench``) and remote
-write 1.0 (protobuf ``WriteRequest``, snappy) for the peers, the same values and timestamps.
+request body is encoded before any timing: Hearth's JSON (namespace ``bench``), remote write
+1.0 (protobuf ``WriteRequest``, snappy) for the peers and Hearth's ``hearth-rw`` target, and
+for ``hearth-otlp``/``hearth-influx`` OTLP protobuf (``bench/harness/otlp_bodies.py``) and line
+protocol (``bench/harness/line_protocol.py``), the same values and timestamps. The protocol
+targets are measured for rate and completeness only (the store is the JSON target's).
 
 Each round starts every target afresh on a private data dir (Hearth: ``hearth serve``, embedded
 PostgreSQL; ``HEARTH_*`` from the environment), sends every request, counts the samples
@@ -57,8 +62,10 @@ import orjson
 from bench.harness.bulk import bulk_check
 from bench.harness.charts import pyplot
 from bench.harness.client import bearer_token, create_client, http
+from bench.harness.line_protocol import HEADERS as LP_HEADERS
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise, wait_for_quiet
+from bench.harness.otlp_bodies import HEADERS as OTLP_HEADERS
 from bench.harness.peers import (
     Peer,
     disk_bytes,
@@ -73,7 +80,7 @@ from bench.harness.remote_write import HEADERS as RW_HEADERS
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.scrapes import NAMES, NAMESPACE, Dataset, make_data
 from bench.harness.server import hearth_server, hello_server
-from bench.harness.sharded import Sent, send_sharded
+from bench.harness.sharded import Sent, send_sharded, status_2xx
 from bench.harness.stats import median, spread
 from bench.harness.store import monitor, stored_count, table_sizes, wait_drained
 from bench.harness.tables import md_table, print_grid
@@ -87,12 +94,42 @@ DRAINED = "database growth, compacted and sealed (dead rows not yet vacuumed)"
 VACUUMED = "database growth, after VACUUM FULL"
 PEAK_KEY = "largest write log during the load, samples"
 DRAIN_KEY = "write log drained after the last ack, s"
+AIM_VS_REMOTE_WRITE = 0.8  # OTLP and line protocol beside Hearth's own remote write
 TARGETS = {
     "hearth": "Hearth, JSON (POST /v1/metrics/bulk)",
+    "hearth-rw": "Hearth, remote write (POST /api/v1/write)",
+    "hearth-otlp": "Hearth, OTLP protobuf (POST /v1/metrics)",
+    "hearth-influx": "Hearth, line protocol (POST /api/v2/write)",
     "prometheus": "Prometheus, remote write",
     "victoriametrics": "VictoriaMetrics, remote write",
 }
-SHORT = {"hearth": "Hearth", "prometheus": "Prometheus", "victoriametrics": "VictoriaMetrics"}
+SHORT = {
+    "hearth": "Hearth",
+    "hearth-rw": "Hearth RW",
+    "hearth-otlp": "Hearth OTLP",
+    "hearth-influx": "Hearth LP",
+    "prometheus": "Prometheus",
+    "victoriametrics": "VictoriaMetrics",
+}
+# The bodies each target is sent (Dataset attribute), and the name of that kind of body.
+BODIES = {
+    "hearth": ("json", "json"),
+    "hearth-rw": ("remote_write", "remote write"),
+    "hearth-otlp": ("otlp", "otlp protobuf"),
+    "hearth-influx": ("influx", "line protocol"),
+    "prometheus": ("remote_write", "remote write"),
+    "victoriametrics": ("remote_write", "remote write"),
+}
+# Hearth's protocol routes: path (the namespace in the URL) and headers besides the token.
+PROTOCOLS = {
+    "hearth-rw": (f"/api/v1/write?namespace={NAMESPACE}", RW_HEADERS, "Bearer"),
+    "hearth-otlp": (f"/v1/metrics?namespace={NAMESPACE}", OTLP_HEADERS, "Bearer"),
+    "hearth-influx": (
+        f"/api/v2/write?org=bench&bucket={NAMESPACE}&precision=ns",
+        LP_HEADERS,
+        "Token",
+    ),
+}
 
 
 # ---------------------------------------------------------------- one target
@@ -250,12 +287,46 @@ def run_hearth(data: Dataset, processes: int, workers: int, seal_after: float) -
     return out
 
 
+def run_hearth_protocol(target: str, data: Dataset, processes: int, workers: int) -> Outcome:
+    """Hearth receiving the samples in one of the emitters' protocols: the rate and the check
+    that every sample is held (the store is the one the JSON target measures on disk)."""
+    path, headers, scheme = PROTOCOLS[target]
+    with hearth_server(workers=workers) as server:
+        token = bearer_token(
+            server, create_client(server, "bench-peers", "metrics.write,metrics.read")
+        )
+        say(f"  {target}: {data.samples:,} samples in {data.requests:,} requests")
+        sent = send_sharded(
+            f"{server.base}{path}",
+            {**headers, "Authorization": f"{scheme} {token}"},
+            getattr(data, BODIES[target][0]),
+            processes,
+            check=status_2xx,
+        )
+        say(f"    {sent.rate:,.0f} samples/s ({sent.seconds:.2f} s)")
+        out = Outcome(target, data.series, sent)
+        out.stored = stored_count(
+            server,
+            token,
+            namespace=NAMESPACE,
+            names=NAMES,
+            group_by="job",
+            start_s=data.t0_ms / 1000,
+            end_s=data.last_ms / 1000,
+            step=3600,
+        )
+        check_complete(out, data)
+    return out
+
+
 # ---------------------------------------------------------------- the run
-def ceiling(data: Dataset, processes: int) -> dict[str, Sent]:
+def ceiling(data: Dataset, processes: int, targets: list[str]) -> dict[str, Sent]:
     """The generator's own limit: the same bodies to the hello-world, which reads each."""
     out = {}
+    kinds = dict(BODIES[t][::-1] for t in targets)  # kind name -> Dataset attribute
     with hello_server() as url:
-        for kind, shards in (("json", data.json), ("remote write", data.remote_write)):
+        for kind, attr in kinds.items():
+            shards = getattr(data, attr)
             out[kind] = sent = send_sharded(url, {}, shards, processes)
             say(f"  generator ceiling, {kind} bodies: {sent.rate:,.0f} samples/s")
             if sent.problems:
@@ -293,22 +364,30 @@ class PerSeries:
 def run_series(n: int, args: argparse.Namespace) -> PerSeries:
     say(f"{n:,} series: encoding every request body (not timed)")
     t = time.monotonic()
-    data = make_data(n, args.samples, args.senders)
+    data = make_data(
+        n, args.samples, args.senders, protocols=any(t in PROTOCOLS for t in args.targets)
+    )
+    sizes = ", ".join(
+        f"{kind} {data.bytes_of(attr) / 1e6:.0f} MB"
+        for attr, kind in dict(BODIES.values()).items()
+        if getattr(data, attr)
+    )
     say(
         f"  {data.samples:,} samples: {data.scrapes} requests of ≈ {n // args.senders:,} "
-        f"samples per sender; JSON {data.json_bytes / 1e6:.0f} MB, remote write "
-        f"{data.rw_bytes / 1e6:.0f} MB ({time.monotonic() - t:.1f} s)"
+        f"samples per sender; {sizes} ({time.monotonic() - t:.1f} s)"
     )
     res = PerSeries(data)
     for rnd in range(1, args.rounds + 1):
         wait_for_quiet(args.max_load, args.load_wait)
         res.noise.append(noise())
         say(f"[{n:,} series, round {rnd}/{args.rounds}] ({res.noise[-1]})")
-        for kind, sent in ceiling(data, args.processes).items():
+        for kind, sent in ceiling(data, args.processes, args.targets).items():
             res.ceilings.setdefault(kind, []).append(sent)
         for target in args.targets:
             if target == "hearth":
                 out = run_hearth(data, args.processes, args.workers, args.seal_after)
+            elif target in PROTOCOLS:
+                out = run_hearth_protocol(target, data, args.processes, args.workers)
             else:
                 out = run_peer(target, data, args.processes)
             res.runs.setdefault(target, []).append(out)
@@ -328,13 +407,24 @@ def rate_text(values: list[float]) -> str:
     return f"{median(values):,.0f} ({' / '.join(k(v) for v in values)})"
 
 
-def ratio(res: PerSeries, peer: str) -> float | None:
-    a, b = res.median_rate("hearth"), res.median_rate(peer)
-    return a / b if res.rates("hearth") and res.rates(peer) and b else None
+def ratio(res: PerSeries, peer: str, ours: str = "hearth") -> float | None:
+    a, b = res.median_rate(ours), res.median_rate(peer)
+    return a / b if res.rates(ours) and res.rates(peer) and b else None
 
 
-def round_ratios(res: PerSeries, peer: str) -> list[float]:
-    return [h / p if p else 0.0 for h, p in zip(res.rates("hearth"), res.rates(peer), strict=False)]
+def round_ratios(res: PerSeries, peer: str, ours: str = "hearth") -> list[float]:
+    return [h / p if p else 0.0 for h, p in zip(res.rates(ours), res.rates(peer), strict=False)]
+
+
+# (ours, theirs, aim, issue): every ratio the run checks
+AIMS = (
+    ("hearth", "prometheus", AIM_VS_PROMETHEUS, 16),
+    ("hearth", "victoriametrics", AIM_VS_VICTORIA, 16),
+    ("hearth-rw", "prometheus", AIM_VS_PROMETHEUS, 17),
+    ("hearth-rw", "victoriametrics", AIM_VS_VICTORIA, 17),
+    ("hearth-otlp", "hearth-rw", AIM_VS_REMOTE_WRITE, 17),
+    ("hearth-influx", "hearth-rw", AIM_VS_REMOTE_WRITE, 17),
+)
 
 
 HEADER = [
@@ -382,7 +472,7 @@ def ceiling_rows(results: list[PerSeries]) -> list[list[str]]:
     for res in results:
         for kind, sents in res.ceilings.items():
             rates = [s.rate for s in sents]
-            targets = ["hearth"] if kind == "json" else ["prometheus", "victoriametrics"]
+            targets = [t for t, (_, body) in BODIES.items() if body == kind]
             fastest = max((res.median_rate(t) for t in targets if res.rates(t)), default=0.0)
             rows.append(
                 [
@@ -432,10 +522,13 @@ def backlog_rows(results: list[PerSeries]) -> list[list[str]]:
 def verdicts(results: list[PerSeries]) -> Iterator[tuple[str, bool]]:
     for res in results:
         n = f"{res.data.series:,} series"
-        for peer, aim in (("prometheus", AIM_VS_PROMETHEUS), ("victoriametrics", AIM_VS_VICTORIA)):
-            r = ratio(res, peer)
+        for ours, peer, aim, issue in AIMS:
+            r = ratio(res, peer, ours)
             if r is not None:
-                yield f"Hearth ÷ {SHORT[peer]} ≥ {aim:g}x, {n} (aim): {r:.2f}x", r >= aim
+                yield (
+                    f"{TARGETS[ours]} ÷ {SHORT[peer]} ≥ {aim:g}x, {n} (issue {issue}): {r:.2f}x",
+                    r >= aim,
+                )
         b = res.bytes("hearth")
         if b:
             yield (
@@ -457,7 +550,14 @@ def versions() -> dict[str, str]:
 def write_chart(results: list[PerSeries]) -> None:
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
-    colors = {"hearth": "#1f77b4", "prometheus": "#e6522c", "victoriametrics": "#7b3fbf"}
+    colors = {
+        "hearth": "#1f77b4",
+        "hearth-rw": "#17becf",
+        "hearth-otlp": "#2ca02c",
+        "hearth-influx": "#bcbd22",
+        "prometheus": "#e6522c",
+        "victoriametrics": "#7b3fbf",
+    }
     width = 0.8 / max(1, len(results))
     for i, res in enumerate(results):
         targets = [t for t in TARGETS if res.rates(t)]
@@ -532,9 +632,13 @@ def write_report(
         f"{args.processes} forked processes (aiohttp on uvloop), a 503 retried after its "
         "Retry-After. Series: 16 metric names (8 counters, 8 gauges), labels job, instance, "
         "region, cpu. Every body encoded before the timing: Hearth's JSON array of points "
-        "(namespace `bench`, epoch-ms timestamps), and remote write 1.0 for the peers "
-        "(protobuf `prometheus.WriteRequest` by the `protobuf` package, snappy block format "
-        "by `cramjam`): the same values and timestamps. samples/s = samples acknowledged "
+        "(namespace `bench`, epoch-ms timestamps), remote write 1.0 for the peers and Hearth's "
+        "`/api/v1/write` (protobuf `prometheus.WriteRequest` by the `protobuf` package, snappy "
+        "block format by `cramjam`), OTLP protobuf `ExportMetricsServiceRequest` (by "
+        "`opentelemetry-proto`: one resource per host with service.name/service.instance.id, "
+        "counters as monotonic cumulative sums, uncompressed) and line protocol (one field per "
+        "line, measurement = the name up to its first `_`, ns timestamps, uncompressed): the "
+        "same values and timestamps. samples/s = samples acknowledged "
         "(2xx) ÷ the time from the first send to the last answer.",
         "- Checked after every load: every request acknowledged, and every sample held by the "
         "target, counted through its query API, per metric name and summed over the 16: "
@@ -568,7 +672,7 @@ def write_report(
         "",
         *md_table(HEADER, table_rows(results)),
         "",
-        "Aims (issue 16):",
+        "Aims (issues 16 and 17):",
         "",
     ]
     lines += [f"- {text}: **{'met' if ok else 'NOT met'}**" for text, ok in verdicts(results)]
@@ -600,14 +704,17 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
     for res in results:
         n = f"{res.data.series:,} series"
         hp = res.problems("hearth")
-        for peer, aim in (("prometheus", AIM_VS_PROMETHEUS), ("victoriametrics", AIM_VS_VICTORIA)):
-            r = ratio(res, peer)
+        for ours, peer, aim, _issue in AIMS:
+            r = ratio(res, peer, ours)
             if r is None:
                 continue
-            errors = len(hp) + len(res.problems(peer))
+            errors = len(res.problems(ours)) + len(res.problems(peer))
+            body = BODIES[ours][1]
             figs.append(
                 figure(
-                    f"Hearth ÷ {SHORT[peer]}, samples/s ({n})",
+                    f"{SHORT[ours]} ÷ {SHORT[peer]}, samples/s ({n})"
+                    if ours != "hearth"
+                    else f"Hearth ÷ {SHORT[peer]}, samples/s ({n})",
                     round(r, 2),  # as RESULTS.md prints it
                     "x peer",
                     f"aim ≥ {aim:g}x",
@@ -617,10 +724,10 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
                     limit=f"{SHORT[peer]} {res.median_rate(peer):,.0f} samples/s",
                     limit_value=1.0,
                     chart="peers/peers.png",
-                    detail=f"Hearth {res.median_rate('hearth'):,.0f} samples/s (JSON); "
+                    detail=f"{SHORT[ours]} {res.median_rate(ours):,.0f} samples/s ({body}); "
                     f"{args.senders} sharded senders, 1 sample per series per request",
                     errors=errors,
-                    rounds=[round(x, 3) for x in round_ratios(res, peer)],
+                    rounds=[round(x, 3) for x in round_ratios(res, peer, ours)],
                 )
             )
         if res.bytes("hearth"):
@@ -650,7 +757,7 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
             rates = res.rates(target)
             if not rates:
                 continue
-            ceil = res.ceilings["json" if target == "hearth" else "remote write"]
+            ceil = res.ceilings[BODIES[target][1]]
             figs.append(
                 figure(
                     f"{TARGETS[target]}, samples/s ({n})",
@@ -678,7 +785,7 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
                         rounds=[round(x, 1) for x in drains],
                     )
                 )
-            if target != "hearth" and res.bytes(target):
+            if target in ("prometheus", "victoriametrics") and res.bytes(target):
                 figs.append(
                     figure(
                         f"{SHORT[target]} disk per sample ({n})",

@@ -152,7 +152,7 @@ class SeriesDictionary:
             # Sorted by hash: concurrent requests creating overlapping new series then take the
             # unique-index locks in one order and cannot deadlock each other.
             new.sort()
-            found = await repo.upsert_series(conn, new)
+            found = await repo.upsert_series(conn, new) if new else {}
             if len(found) < len(new):
                 # Another worker inserted some of them concurrently: our statement waited for it
                 # (DO NOTHING) but its snapshot predates that commit. A second look sees them.

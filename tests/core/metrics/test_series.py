@@ -14,7 +14,7 @@ from hearth_core._native import DecodedBatch, decode_points
 from hearth_core.db.pool import create_pool
 from hearth_core.metrics import repo
 from hearth_core.metrics import series as series_module
-from hearth_core.metrics.series import SeriesDictionary
+from hearth_core.metrics.series import SeriesDictionary, SeriesLimits
 from hearth_core.settings import Settings
 
 
@@ -65,15 +65,15 @@ async def expected_block(db: asyncpg.Connection, batch: DecodedBatch) -> bytes:
 async def test_unknown_series_are_upserted_once_then_served_from_memory(db, pool, upserts):
     d = SeriesDictionary(1000)
     first = batch_of([1, 2, 1, 3])
-    block = await d.encode_block(pool, first)
+    block = (await d.encode_block(pool, first)).block
     assert block == await expected_block(db, first)
     assert (upserts, len(d)) == ([3], 3)
     # Known series and one new: only the new one goes to PostgreSQL.
     second = batch_of([3, 2, 4])
-    assert await d.encode_block(pool, second) == await expected_block(db, second)
+    assert (await d.encode_block(pool, second)).block == await expected_block(db, second)
     assert (upserts, len(d)) == ([3, 1], 4)
     third = batch_of([4, 1])
-    assert await d.encode_block(pool, third) == await expected_block(db, third)
+    assert (await d.encode_block(pool, third)).block == await expected_block(db, third)
     assert upserts == [3, 1]
     assert await db.fetchval("SELECT count(*) FROM metric_series") == 4
 
@@ -82,7 +82,10 @@ async def test_workers_share_the_ids_of_postgresql(db, pool):
     a, b = SeriesDictionary(1000), SeriesDictionary(1000)
     batch = batch_of(list(range(50)))
     # Concurrent first sight of the same new series by two workers: both get the same ids.
-    blocks = await asyncio.gather(a.encode_block(pool, batch), b.encode_block(pool, batch))
+    blocks = [
+        e.block
+        for e in await asyncio.gather(a.encode_block(pool, batch), b.encode_block(pool, batch))
+    ]
     assert blocks[0] == blocks[1] == await expected_block(db, batch)
     assert await db.fetchval("SELECT count(*) FROM metric_series") == 50
 
@@ -102,18 +105,19 @@ async def test_a_full_map_evicting_the_known_series_still_encodes(db, pool, upse
     # putting those back evicts at least 3 of the new ones: both mapped attempts fail and the
     # per-request dict encodes.
     batch = batch_of([0, 1, 2, 3, 4, *range(100, 108)])
-    assert await d.encode_block(pool, batch) == await expected_block(db, batch)
-    assert (upserts[:2], len(upserts), fallbacks) == ([10, 8], 4, [13])
+    assert (await d.encode_block(pool, batch)).block == await expected_block(db, batch)
+    # only series PostgreSQL lacks are inserted: the evicted ones are looked up, not upserted
+    assert (upserts, fallbacks) == ([10, 8], [13])
     # A batch larger than the capacity goes through the map: an insert keeps all it adds.
     big = batch_of(list(range(200, 240)))
-    assert await d.encode_block(pool, big) == await expected_block(db, big)
-    assert (upserts[4:], fallbacks) == ([40], [13])
+    assert (await d.encode_block(pool, big)).block == await expected_block(db, big)
+    assert (upserts[2:], fallbacks) == ([40], [13])
 
 
 async def test_concurrent_requests_over_a_small_map_all_encode_right(db, pool):
     d = SeriesDictionary(30)
     batches = [batch_of([(k * 7 + i) % 90 for i in range(25)]) for k in range(24)]
-    blocks = await asyncio.gather(*(d.encode_block(pool, b) for b in batches))
+    blocks = [e.block for e in await asyncio.gather(*(d.encode_block(pool, b) for b in batches))]
     for batch, block in zip(batches, blocks, strict=True):
         assert block == await expected_block(db, batch)
     assert await db.fetchval("SELECT count(*) FROM metric_series") == 90
@@ -127,5 +131,33 @@ async def test_resolve_returns_the_ids_of_the_given_series(db, pool, upserts):
     assert await d.resolve(pool, series) == ids
     assert upserts == [2]
     batch = batch_of([2, 1])
-    assert await d.encode_block(pool, batch) == await expected_block(db, batch)
+    assert (await d.encode_block(pool, batch)).block == await expected_block(db, batch)
     assert upserts == [2]
+
+
+async def test_limits_create_the_first_new_series_and_refuse_the_rest(db, pool, upserts):
+    d = SeriesDictionary(1000)
+    limits = SeriesLimits(max_new_series_per_hour=4)
+    first = await d.encode_block(pool, batch_of([5, 1, 7]), client_id="c", limits=limits)
+    assert (first.refused_series, first.batch.accepted) == (0, 3)
+    # two known, two new of which one fits: the one that appears first
+    second = await d.encode_block(pool, batch_of([9, 1, 8, 5, 9]), client_id="c", limits=limits)
+    assert second.refused_series == 1 and "4 new series per hour" in (second.refusal or "")
+    assert second.batch.accepted == 4 and second.block == await expected_block(db, second.batch)
+    assert await db.fetchval("SELECT count(*) FROM metric_series") == 4
+    # everything refused: no block; another client has its own count
+    third = await d.encode_block(pool, batch_of([2]), client_id="c", limits=limits)
+    assert third.block is None and third.refused_series == 1
+    other = await d.encode_block(pool, batch_of([2]), client_id="d", limits=limits)
+    assert other.block is not None and other.refused_series == 0
+    assert await db.fetch("SELECT client_id, series FROM metric_series_quota ORDER BY 1") == [
+        ("c", 4),
+        ("d", 1),
+    ]
+
+
+def test_the_room_left_is_the_tighter_limit() -> None:
+    assert SeriesLimits().room(10**9, 10**9) is None
+    assert SeriesLimits(max_series=10, max_new_series_per_hour=5).room(7, 1) == 3
+    assert SeriesLimits(max_series=10, max_new_series_per_hour=5).room(2, 4) == 1
+    assert SeriesLimits(max_series=10).room(12, 0) == 0

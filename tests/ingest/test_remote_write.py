@@ -295,7 +295,11 @@ class PrometheusRun:
 
 
 @pytest.fixture
-async def prometheus(live, http, mh, tmp_path) -> AsyncIterator[PrometheusRun]:
+async def prometheus(request, live, http, mh, tmp_path) -> AsyncIterator[PrometheusRun]:
+    """Prometheus sending to Hearth through the proxy. Parametrized (indirect) with "oauth2",
+    it fetches its own tokens with a client's credentials (as the README configures it) and
+    names the namespace with an external label instead of ?namespace=."""
+    oauth2 = getattr(request, "param", None) == "oauth2"
     if not os.access(PROMETHEUS, os.X_OK):
         pytest.fail(f"{PROMETHEUS} is missing: scripts/system-deps.sh installs Debian's prometheus")
     target = Target(drop_after=4)
@@ -313,9 +317,29 @@ async def prometheus(live, http, mh, tmp_path) -> AsyncIterator[PrometheusRun]:
         ports[name] = free_port()
         await web.TCPSite(runner, "127.0.0.1", ports[name]).start()
         runners.append(runner)
-    token = mh["Authorization"].removeprefix("Bearer ")
+    remote: dict = {"url": f"http://127.0.0.1:{ports['proxy']}/api/v1/write?namespace=rw_prom"}
+    glob: dict = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    if oauth2:
+        client, secret = await live.identity.create_client(
+            name="prometheus",
+            grants=["client_credentials"],
+            scopes=["metrics.write"],
+            redirect_uris=[],
+            confidential=True,
+            actor="test",
+        )
+        remote["url"] = f"http://127.0.0.1:{ports['proxy']}/api/v1/write"
+        remote["oauth2"] = {
+            "client_id": client.client_id,
+            "client_secret": secret,
+            "token_url": f"{live.url}/oauth/token",
+            "scopes": ["metrics.write"],
+        }
+        glob["external_labels"] = {live.settings.metrics_namespace_label: "rw_oauth"}
+    else:
+        remote["authorization"] = {"credentials": mh["Authorization"].removeprefix("Bearer ")}
     config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "global": glob,
         "scrape_configs": [
             {
                 "job_name": "rw_target",
@@ -323,9 +347,8 @@ async def prometheus(live, http, mh, tmp_path) -> AsyncIterator[PrometheusRun]:
             }
         ],
         "remote_write": [
-            {
-                "url": f"http://127.0.0.1:{ports['proxy']}/api/v1/write?namespace=rw_prom",
-                "authorization": {"credentials": token},
+            remote
+            | {
                 "queue_config": {
                     "batch_send_deadline": "1s",
                     "min_backoff": "100ms",
@@ -491,3 +514,18 @@ async def test_prometheus_remote_write_lands_with_prometheus_values(
 async def _has_stale_marker(live: Live, key: tuple) -> bool:
     rows = _by_series(await _samples(live, "rw_prom")).get(key, {})
     return any(math.isnan(v) and bits(v) == STALE_NAN_BITS for v in rows.values())
+
+
+@pytest.mark.parametrize("prometheus", ["oauth2"], indirect=True)
+async def test_prometheus_with_oauth2_and_a_namespace_label(live, prometheus) -> None:
+    run = prometheus
+
+    async def arrived() -> bool:
+        return sum(1 for name, *_ in await _samples(live, "rw_oauth") if name == "up") >= 3
+
+    await _until("Prometheus's samples never arrived with its own token", arrived, run)
+    assert {status for status, _ in run.proxy.answers} == {204}
+    stored = await _samples(live, "rw_oauth")
+    assert all(live.settings.metrics_namespace_label not in labels for _, labels, *_ in stored)
+    assert {labels["job"] for _, labels, *_ in stored} == {"rw_target"}
+    assert await _samples(live, live.settings.metrics_default_namespace) == []

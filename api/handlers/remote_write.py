@@ -108,7 +108,8 @@ async def write(request: web.Request) -> web.Response:
             namespace=namespace,
             namespace_label=settings.metrics_namespace_label,
             retention_days=settings.metrics_retention_days,
-            max_decompressed=settings.metrics_max_body_bytes,
+            # The bulk route's bound on gzip bodies.
+            max_decompressed=settings.metrics_max_body_bytes * 8,
         )
     except BodyTooLarge as exc:
         raise TooLarge(str(exc)) from None

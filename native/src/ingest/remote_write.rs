@@ -19,7 +19,8 @@ use prost::Message;
 
 use super::point::Window;
 use super::{Batch, Builder, IngestError};
-use proto::{RequestV2, Sample, WriteRequest};
+use proto::lazy;
+use proto::{Sample, TimeSeries, TimeSeriesV2};
 
 /// Which protocol message the body holds (the request's Content-Type says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,17 +74,13 @@ pub fn decode(body: &[u8], opts: &Options<'_>) -> Result<Batch, IngestError> {
     let mut b = Builder::new(opts.window);
     match opts.version {
         Version::V1 => {
-            let req = WriteRequest::decode(raw).map_err(|e| {
-                IngestError::Malformed(format!("body is not a prometheus.WriteRequest: {e}"))
-            })?;
-            decode_v1(&req, opts, &mut b);
+            let req = lazy::WriteRequest::decode(raw)
+                .map_err(|e| IngestError::Malformed(format!("body is not {V1_MESSAGE}: {e}")))?;
+            decode_v1(&req, opts, &mut b)?;
         }
         Version::V2 => {
-            let req = RequestV2::decode(raw).map_err(|e| {
-                IngestError::Malformed(format!(
-                    "body is not an io.prometheus.write.v2.Request: {e}"
-                ))
-            })?;
+            let req = lazy::RequestV2::decode(raw)
+                .map_err(|e| IngestError::Malformed(format!("body is not {V2_MESSAGE}: {e}")))?;
             decode_v2(&req, opts, &mut b)?;
         }
     }
@@ -182,9 +179,31 @@ fn utf8(b: &Bytes) -> Option<&str> {
     std::str::from_utf8(b).ok()
 }
 
-fn decode_v1(req: &WriteRequest, opts: &Options<'_>, b: &mut Builder) {
-    b.reserve(req.timeseries.iter().map(|ts| ts.samples.len()).sum());
-    for ts in &req.timeseries {
+/// Decode the `i`th time series into `ts` (reused: its vectors keep their capacity).
+fn next_series<M: Message>(
+    ts: &mut M,
+    raw: &Bytes,
+    i: usize,
+    what: &str,
+) -> Result<(), IngestError> {
+    ts.clear();
+    ts.merge(raw.clone())
+        .map_err(|e| IngestError::Malformed(format!("body is not {what}: timeseries[{i}]: {e}")))
+}
+
+const V1_MESSAGE: &str = "a prometheus.WriteRequest";
+const V2_MESSAGE: &str = "an io.prometheus.write.v2.Request";
+
+fn decode_v1(
+    req: &lazy::WriteRequest,
+    opts: &Options<'_>,
+    b: &mut Builder,
+) -> Result<(), IngestError> {
+    // Scrape-shaped requests carry one sample per series.
+    b.reserve(req.timeseries.len());
+    let mut ts = TimeSeries::default();
+    for (i, raw) in req.timeseries.iter().enumerate() {
+        next_series(&mut ts, raw, i, V1_MESSAGE)?;
         b.ignore("exemplars", ts.exemplars.len() as u64);
         b.ignore("native_histograms", ts.histograms.len() as u64);
         if ts.samples.is_empty() {
@@ -197,6 +216,7 @@ fn decode_v1(req: &WriteRequest, opts: &Options<'_>, b: &mut Builder) {
         series.emit(&ts.samples, opts.namespace, b);
     }
     b.ignore("metadata", req.metadata.len() as u64);
+    Ok(())
 }
 
 /// Every ref of `refs` must index `symbols`; the error names `field`.
@@ -211,11 +231,17 @@ fn check_refs(refs: &[u32], symbols: usize, field: impl Fn() -> String) -> Resul
     }
 }
 
-fn decode_v2(req: &RequestV2, opts: &Options<'_>, b: &mut Builder) -> Result<(), IngestError> {
+fn decode_v2(
+    req: &lazy::RequestV2,
+    opts: &Options<'_>,
+    b: &mut Builder,
+) -> Result<(), IngestError> {
     let symbols: Vec<Option<&str>> = req.symbols.iter().map(utf8).collect();
     let n = symbols.len();
-    b.reserve(req.timeseries.iter().map(|ts| ts.samples.len()).sum());
-    for (i, ts) in req.timeseries.iter().enumerate() {
+    b.reserve(req.timeseries.len());
+    let mut ts = TimeSeriesV2::default();
+    for (i, raw) in req.timeseries.iter().enumerate() {
+        next_series(&mut ts, raw, i, V2_MESSAGE)?;
         let refs = &ts.labels_refs;
         if refs.len() % 2 != 0 {
             return Err(IngestError::Malformed(format!(

@@ -192,3 +192,29 @@ pub struct MetadataV2 {
     #[prost(uint32, tag = "4")]
     pub unit_ref: u32,
 }
+
+/// The requests with each time series left encoded, for decoding them one at a
+/// time into one reused [`TimeSeries`] / [`TimeSeriesV2`] (`Message::merge` after
+/// `clear`, which keeps the vectors' capacity): no allocation per series.
+/// The same wire format as [`WriteRequest`] and [`RequestV2`].
+pub mod lazy {
+    use super::{Bytes, MetricMetadata};
+
+    /// [`super::WriteRequest`] with `timeseries` still encoded.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WriteRequest {
+        #[prost(bytes = "bytes", repeated, tag = "1")]
+        pub timeseries: Vec<Bytes>,
+        #[prost(message, repeated, tag = "3")]
+        pub metadata: Vec<MetricMetadata>,
+    }
+
+    /// [`super::RequestV2`] with `timeseries` still encoded.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct RequestV2 {
+        #[prost(bytes = "bytes", repeated, tag = "4")]
+        pub symbols: Vec<Bytes>,
+        #[prost(bytes = "bytes", repeated, tag = "5")]
+        pub timeseries: Vec<Bytes>,
+    }
+}

@@ -50,6 +50,9 @@ pub const NAME_LABEL: &str = "__name__";
 pub const NO_NAME: &str = "series has no __name__ label";
 /// Reason for the samples of a series with a label that is not UTF-8.
 pub const NOT_UTF8: &str = "labels: not valid UTF-8";
+/// The messages, as errors name them.
+const V1_MESSAGE: &str = "a prometheus.WriteRequest";
+const V2_MESSAGE: &str = "an io.prometheus.write.v2.Request";
 
 /// Decompress a snappy block-format body, refusing more than `max` bytes of
 /// output before allocating it (the length is the block's header).
@@ -190,9 +193,6 @@ fn next_series<M: Message>(
     ts.merge(raw.clone())
         .map_err(|e| IngestError::Malformed(format!("body is not {what}: timeseries[{i}]: {e}")))
 }
-
-const V1_MESSAGE: &str = "a prometheus.WriteRequest";
-const V2_MESSAGE: &str = "an io.prometheus.write.v2.Request";
 
 fn decode_v1(
     req: &lazy::WriteRequest,

@@ -59,6 +59,7 @@ __all__ = [
     "decode_block",
     "decode_chunk",
     "decode_points",
+    "decode_remote_write",
     "encode_block",
     "encode_chunk",
     "murmur3_x86_32",
@@ -361,6 +362,54 @@ def decode_points(
             ``max_decompressed`` bytes.
         UnknownFormat: ``format`` is none of the three.
         OverflowError: ``max_decompressed`` is negative, or a time is not a 64-bit int.
+    """
+
+def decode_remote_write(
+    body: bytes,
+    *,
+    version: Literal[1, 2],
+    namespace: str,
+    namespace_label: str,
+    now_us: int,
+    min_time_us: int,
+    max_time_us: int,
+    max_decompressed: int,
+) -> DecodedBatch:
+    """Decode a Prometheus remote write body into a ``DecodedBatch`` of validated samples.
+
+    The body is snappy (block format) compressed protobuf: ``prometheus.WriteRequest``
+    for ``version=1`` (remote write 1.0), ``io.prometheus.write.v2.Request`` for
+    ``version=2`` (2.0, labels as references into its symbols table). Decompression,
+    decoding, validation and hashing run with the GIL released.
+
+    Each series maps to Hearth as: name from ``__name__``; namespace from the label
+    ``namespace_label`` when present (that label is then not stored), else
+    ``namespace``; every other label as a label. Labels with an empty value are
+    dropped first (Prometheus treats them as absent). The samples of a series without
+    a name, with a duplicate ``__name__``/namespace label or with a label that is not
+    UTF-8 are rejected items, as are samples the rules of ``decode_points`` refuse
+    (names, labels, the time window); rejected items are counted in ``too_old`` when
+    older than ``min_time_us``. Values are kept bit for bit (staleness markers, NaN,
+    infinities); timestamps are converted from ms to µs. Exemplars, native histograms
+    and metadata are not stored, only counted in ``DecodedBatch.ignored``
+    (``"exemplars"``, ``"native_histograms"``, ``"metadata"``).
+
+    Args:
+        body: the request body as sent (snappy-compressed).
+        version: 1 or 2, from the request's Content-Type.
+        namespace: namespace of the series without the namespace label.
+        namespace_label: label whose value is a series' namespace.
+        now_us: the clock, µs since the Unix epoch (remote write samples carry times).
+        min_time_us: earliest accepted time (inclusive).
+        max_time_us: latest accepted time (inclusive).
+        max_decompressed: largest accepted decompressed size in bytes.
+
+    Raises:
+        MalformedBody: not snappy, not the protobuf message of ``version``, or (2.0) a
+            symbol reference out of range or an odd ``labels_refs``; the message names
+            the field.
+        BodyTooLarge: the body decompresses to more than ``max_decompressed`` bytes.
+        ValueError: ``version`` is not 1 or 2.
     """
 
 CHUNK_MAX_SAMPLES: int

@@ -13,6 +13,8 @@ command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # the console's vendor files (npm ci)
+# Debian's Prometheus: the real remote write sender in tests/ingest/test_remote_write.py.
+[ -x /usr/bin/prometheus ] || need+=(prometheus)
 # Debian's Chromium, driven by Playwright in the console's tests (`make test` sets this).
 if [ "${HEARTH_WITH_BROWSER:-0}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need+=(chromium)
@@ -31,8 +33,11 @@ install() {
 }
 [ ${#need[@]} -eq 0 ] || install "${need[@]}"
 have_plpython || install "postgresql-plpython3-$(ls /usr/lib/postgresql | sort -n | tail -1)"
-# Debian starts a cluster and a redis service of its own; ours are private, so stop theirs.
+# Debian starts a cluster, a redis and a prometheus service of its own; ours are private, so
+# stop theirs.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 $SUDO service redis-server stop >/dev/null 2>&1 || true
+$SUDO service prometheus stop >/dev/null 2>&1 || true

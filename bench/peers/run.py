@@ -441,7 +441,7 @@ HEADER = [
 def table_rows(results: list[PerSeries]) -> list[list[str]]:
     rows = []
     for res in results:
-        h = res.median_rate("hearth")
+        h = res.median_rate("hearth") if res.rates("hearth") else 0.0
         for target in TARGETS:
             rates = res.rates(target)
             if not rates:

@@ -122,6 +122,33 @@ pub fn encode_sorted_into<K: AsRef<str>, V: AsRef<str>>(
     Ok(())
 }
 
+/// `(namespace, name, labels)` of a canonical encoding made by this module.
+///
+/// # Panics
+/// If `encoded` is not such an encoding (it is only ever read back by the
+/// code that wrote it).
+pub fn decode_encoded(encoded: &[u8]) -> (&str, &str, Vec<(&str, &str)>) {
+    fn next_u32(rest: &mut &[u8]) -> usize {
+        let (n, tail) = rest.split_at(4);
+        *rest = tail;
+        u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize
+    }
+    fn next_str<'a>(rest: &mut &'a [u8]) -> &'a str {
+        let len = next_u32(rest);
+        let (s, tail) = rest.split_at(len);
+        *rest = tail;
+        std::str::from_utf8(s).expect("encoded from a str")
+    }
+    let mut rest = encoded;
+    let namespace = next_str(&mut rest);
+    let name = next_str(&mut rest);
+    let count = next_u32(&mut rest);
+    let labels = (0..count)
+        .map(|_| (next_str(&mut rest), next_str(&mut rest)))
+        .collect();
+    (namespace, name, labels)
+}
+
 /// Reusable encoder for callers that produce labels one at a time and cannot
 /// keep the `&str`s alive together (e.g. the Python binding, where each string
 /// is borrowed from a temporary object), or that encode many identities in a

@@ -91,11 +91,19 @@ pub struct Point {
     pub value: f64,
 }
 
-/// A unique series of a batch.
+/// A unique series of a batch: its hash, and where its canonical encoding
+/// lies in [`Batch::keys`] (the identity is spelled out only for the series a
+/// caller does not know yet: [`Batch::identity`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Series {
     /// [`series::series_hash`] of the identity.
     pub hash: i64,
+    key: std::ops::Range<usize>,
+}
+
+/// A series identity spelled out, for the series dictionary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
     pub namespace: String,
     pub name: String,
     /// Compact JSON object, keys sorted (see [`point::labels_json`]).
@@ -113,6 +121,9 @@ pub struct Batch {
     pub rejected: Vec<(usize, String)>,
     /// Unique series of the accepted points, in order of first appearance.
     pub series: Vec<Series>,
+    /// The canonical encodings ([`series::encode_sorted_into`]) of the series,
+    /// one after another.
+    keys: Vec<u8>,
     /// Earliest and latest time of the accepted points.
     pub min_time_us: Option<i64>,
     pub max_time_us: Option<i64>,
@@ -124,6 +135,17 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Series `i` spelled out (namespace, name, labels as JSON).
+    pub fn identity(&self, i: usize) -> Identity {
+        let (namespace, name, labels) =
+            series::decode_encoded(&self.keys[self.series[i].key.clone()]);
+        Identity {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            labels_json: point::labels_json(&labels),
+        }
+    }
+
     /// Indexes (into [`Batch::series`]) of the series `map` does not hold.
     pub fn unmapped(&self, map: &SeriesMap) -> Vec<usize> {
         (self.series.iter().enumerate())
@@ -152,6 +174,7 @@ impl Batch {
             rejected: self.rejected.clone(),
             too_old: self.too_old,
             ignored: self.ignored.clone(),
+            keys: self.keys.clone(),
             ..Batch::default()
         };
         for (i, s) in self.series.iter().enumerate() {
@@ -208,7 +231,6 @@ pub struct Builder {
     window: Window,
     batch: Batch,
     by_hash: HashIndex,
-    scratch: Vec<u8>,
 }
 
 impl Builder {
@@ -217,7 +239,6 @@ impl Builder {
             window,
             batch: Batch::default(),
             by_hash: HashIndex::default(),
-            scratch: Vec::with_capacity(256),
         }
     }
 
@@ -276,23 +297,22 @@ impl Builder {
     fn accept(&mut self, mut v: ValidPoint<'_>) {
         // Keys are unique (validated), so an unstable sort is deterministic.
         v.labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        self.scratch.clear();
-        if let Err(e) =
-            series::encode_sorted_into(&mut self.scratch, v.namespace, v.name, &v.labels)
-        {
+        // Encoded straight into the batch's key arena; dropped again if the series is known.
+        let keys = &mut self.batch.keys;
+        let start = keys.len();
+        if let Err(e) = series::encode_sorted_into(keys, v.namespace, v.name, &v.labels) {
+            keys.truncate(start);
             // Unreachable with the length limits of `validate`.
             return self.reject(format!("series: {e}"));
         }
-        let hash = series::hash_encoded(&self.scratch);
+        let hash = series::hash_encoded(&keys[start..]);
         let next = self.batch.series.len() as u32;
         let idx = *self.by_hash.entry(hash).or_insert(next);
         if idx == next {
-            self.batch.series.push(Series {
-                hash,
-                namespace: v.namespace.to_owned(),
-                name: v.name.to_owned(),
-                labels_json: point::labels_json(&v.labels),
-            });
+            let key = start..keys.len();
+            self.batch.series.push(Series { hash, key });
+        } else {
+            keys.truncate(start);
         }
         let t = v.time_us;
         self.batch.points.push(Point {

@@ -46,8 +46,8 @@ fn json_array_and_points_object() {
     assert_eq!(b.series.len(), 2);
     let h = crate::series::series_hash("app", "up", &[("a", "1"), ("b", "2")]).unwrap();
     assert_eq!(b.series[1].hash, h);
-    assert_eq!(b.series[1].labels_json, r#"{"a":"1","b":"2"}"#);
-    assert_eq!(b.series[0].labels_json, "{}");
+    assert_eq!(b.identity(1).labels_json, r#"{"a":"1","b":"2"}"#);
+    assert_eq!(b.identity(0).labels_json, "{}");
     assert_eq!(
         b.points,
         vec![
@@ -218,7 +218,7 @@ fn csv_basic() {
             },
         ]
     );
-    assert_eq!(b.series[0].labels_json, "{\"host\":\"h1\"}");
+    assert_eq!(b.identity(0).labels_json, "{\"host\":\"h1\"}");
     // optional columns absent; BOM
     let b = dec("\u{feff}namespace,name,value\napp,up,1\n", Format::Csv);
     assert_eq!((b.total, b.points.len()), (1, 1));
@@ -323,7 +323,7 @@ fn strings_with_escapes() {
         r#"[{"namespace":"a","name":"b","value":1,"labels":{"k":"x\"\n\u00e9\ud83d\udd25"}}]"#,
         Format::Json,
     );
-    assert_eq!(b.series[0].labels_json, "{\"k\":\"x\\\"\\né🔥\"}");
+    assert_eq!(b.identity(0).labels_json, "{\"k\":\"x\\\"\\né🔥\"}");
     let h = crate::series::series_hash("a", "b", &[("k", "x\"\né🔥")]).unwrap();
     assert_eq!(b.series[0].hash, h);
 }

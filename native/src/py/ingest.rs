@@ -46,6 +46,12 @@ impl From<ingest::IngestError> for PyErr {
     }
 }
 
+/// `(hash, namespace, name, labels_json)` of series `i`.
+fn identity_tuple(batch: &Batch, i: usize) -> (i64, String, String, String) {
+    let id = batch.identity(i);
+    (batch.series[i].hash, id.namespace, id.name, id.labels_json)
+}
+
 /// The decoded, validated points of one body.
 #[pyclass(frozen, module = "hearth_core._native")]
 pub struct DecodedBatch {
@@ -108,17 +114,8 @@ impl DecodedBatch {
     ///
     /// Unique series of the accepted points: ``(hash, namespace, name, labels_json)``.
     fn series(&self) -> Vec<(i64, String, String, String)> {
-        self.batch
-            .series
-            .iter()
-            .map(|s| {
-                (
-                    s.hash,
-                    s.namespace.clone(),
-                    s.name.clone(),
-                    s.labels_json.clone(),
-                )
-            })
+        (0..self.batch.series.len())
+            .map(|i| identity_tuple(&self.batch, i))
             .collect()
     }
 
@@ -155,15 +152,7 @@ impl DecodedBatch {
         let missing = batch.unmapped(&map.get().read());
         missing
             .into_iter()
-            .map(|i| {
-                let s = &batch.series[i];
-                (
-                    s.hash,
-                    s.namespace.clone(),
-                    s.name.clone(),
-                    s.labels_json.clone(),
-                )
-            })
+            .map(|i| identity_tuple(batch, i))
             .collect()
     }
 

@@ -62,8 +62,8 @@ type Row = (String, String, String, i64, u64);
 fn rows(b: &Batch) -> Vec<Row> {
     (b.points.iter())
         .map(|p| {
-            let s = &b.series[p.series as usize];
-            let (ns, name, labels) = (s.namespace.clone(), s.name.clone(), s.labels_json.clone());
+            let s = b.identity(p.series as usize);
+            let (ns, name, labels) = (s.namespace, s.name, s.labels_json);
             (ns, name, labels, p.time_us, p.value.to_bits())
         })
         .collect()

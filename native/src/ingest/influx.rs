@@ -27,7 +27,9 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
-use influxdb_line_protocol::{parse_lines, split_lines, FieldValue, ParsedLine};
+use influxdb_line_protocol::{
+    parse_lines, split_lines, Error as ParseError, FieldValue, ParsedLine,
+};
 
 use super::point::{shown, Window};
 use super::{gunzip, Batch, Builder, IngestError};
@@ -100,6 +102,9 @@ pub struct Options<'a> {
 
 /// Reason for a line whose bytes are not UTF-8.
 pub const NOT_UTF8: &str = "line is not valid UTF-8";
+/// Message for a line the parser finds no more precise fault in.
+pub const SHAPE: &str =
+    "expected <measurement>[,<tag>=<value>...] <field>=<value>[,<field>=<value>...] [<timestamp>]";
 /// Longest parser message kept in a reason, in characters.
 const MESSAGE_CHARS: usize = 200;
 
@@ -194,10 +199,15 @@ impl Decoder<'_, '_> {
                 None => {} // blank or a comment
                 Some(Ok(parsed)) => self.line(&parsed, offset),
                 Some(Err(e)) => {
+                    let message = match e {
+                        // Its kind is nom's, which tells a user nothing.
+                        ParseError::GenericParsingError { .. } => Cow::Borrowed(SHAPE),
+                        e => Cow::Owned(e.to_string()),
+                    };
                     let reason = format!(
                         "unable to parse '{}': {}",
                         shown(line.trim()),
-                        cut(&e.to_string(), MESSAGE_CHARS)
+                        cut(&message, MESSAGE_CHARS)
                     );
                     self.reject_at(offset, reason);
                 }

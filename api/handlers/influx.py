@@ -175,7 +175,7 @@ def partial_write(batch: DecodedBatch, written: Written, retention_days: int) ->
         first = f"line {index + 1}: {reason}"
     else:
         first = written.refusal or "new series refused"
-    counts = f"{written.accepted} samples written, {dropped} rejected"
+    counts = f"{written.accepted} sample{'s' * (written.accepted != 1)} written, {dropped} rejected"
     if batch.too_old:
         counts += f" ({batch.too_old} older than the {retention_days}-day retention)"
     if written.refused_samples and batch.rejected:

@@ -31,7 +31,7 @@ use influxdb_line_protocol::{
     parse_lines, split_lines, Error as ParseError, FieldValue, ParsedLine,
 };
 
-use super::point::{shown, Window};
+use super::point::{is_valid_label_key, shown, Window};
 use super::{gunzip, Batch, Builder, IngestError};
 
 /// Unit of the timestamps of a request.
@@ -221,21 +221,24 @@ impl Decoder<'_, '_> {
             .timestamp
             .map_or(opts.window.now_us, |t| opts.precision.to_us(t));
         let tags = parsed.series.tag_set.as_deref().unwrap_or_default();
-        let mut namespace = None;
-        let mut labels: Vec<(Cow<'_, str>, &str)> = Vec::with_capacity(tags.len());
-        for (k, v) in tags {
-            let key = label_key(k);
-            if key == opts.namespace_label {
-                if namespace.is_some() {
-                    let reason = format!("labels.{}: duplicate label", shown(&key));
+        // Keys are nearly always valid already: sanitised copies only when not.
+        let sanitised: Option<Vec<Cow<'_, str>>> =
+            match tags.iter().all(|(k, _)| is_valid_label_key(k)) {
+                true => None,
+                false => Some(tags.iter().map(|(k, _)| label_key(k)).collect()),
+            };
+        let key = |i: usize| -> &str { sanitised.as_ref().map_or(&tags[i].0, |s| &s[i]) };
+        let mut namespace_tag = None;
+        for i in 0..tags.len() {
+            if key(i) == opts.namespace_label {
+                if namespace_tag.is_some() {
+                    let reason = format!("labels.{}: duplicate label", shown(key(i)));
                     return self.reject_at(offset, reason);
                 }
-                namespace = Some(v.as_str());
-            } else {
-                labels.push((key, v));
+                namespace_tag = Some(i);
             }
         }
-        let namespace = namespace.unwrap_or(opts.namespace);
+        let namespace = namespace_tag.map_or(opts.namespace, |i| tags[i].1.as_str());
         for (field, value) in &parsed.field_set {
             let value = match value {
                 FieldValue::F64(v) => *v,
@@ -250,7 +253,10 @@ impl Decoder<'_, '_> {
             };
             self.name.clear();
             push_name(&mut self.name, &parsed.series.measurement, field);
-            let labels = labels.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+            let labels = (0..tags.len())
+                .filter(|&i| Some(i) != namespace_tag)
+                .map(|i| (key(i), tags[i].1.as_str()))
+                .collect();
             let mark = self.b.batch.rejected.len();
             self.b.sample(namespace, &self.name, labels, time_us, value);
             if self.b.batch.rejected.len() > mark {
@@ -294,7 +300,7 @@ fn key_char(c: char, first: bool) -> bool {
 /// Append `s` with every character `ok` refuses replaced by `_`; when `s`
 /// starts the result (`first`), a leading digit keeps its place behind a `_`
 /// (`2xx` → `_2xx`, so distinct inputs stay distinct where they can).
-fn push_sanitised(out: &mut String, s: &str, ok: fn(char, bool) -> bool, first: bool) {
+fn push_sanitised(out: &mut String, s: &str, ok: impl Fn(char, bool) -> bool, first: bool) {
     // Valid characters are ASCII, so the common, valid case is a byte scan.
     let valid = (s.bytes().enumerate()).all(|(i, c)| ok(char::from(c), first && i == 0));
     if valid {
@@ -324,7 +330,7 @@ pub fn push_name(out: &mut String, measurement: &str, field: &str) {
 
 /// A tag key sanitised to `^[A-Za-z_][A-Za-z0-9_]*$` (see [`push_sanitised`]).
 pub fn label_key(key: &str) -> Cow<'_, str> {
-    if super::point::is_valid_label_key(key) {
+    if is_valid_label_key(key) {
         return Cow::Borrowed(key);
     }
     let mut out = String::with_capacity(key.len() + 1);

@@ -551,6 +551,23 @@ proptest! {
     }
 
     #[test]
+    fn nearly_line_protocol_never_panics(
+        lines in prop::collection::vec(
+            "[a-z\\\\ ]{1,3}(,[a-z=]{1,2}=[a-z\\\\ ,=\"]{0,3}){0,2}( [a-z]{0,2}=[0-9.eE+iu\"tTfFrs\\\\-]{0,6}(,[a-z]=-?[0-9]{1,3}[iu]?){0,2})?( -?[0-9]{0,20})?[ \r]?",
+            1..6,
+        ),
+        precision in prop::sample::select(vec![Precision::Nanoseconds, Precision::Seconds, Precision::Hours]),
+    ) {
+        let body = lines.join("\n");
+        let b = decode(body.as_bytes(), &opts(precision)).unwrap();
+        prop_assert_eq!(b.total, b.points.len() + b.rejected.len());
+        prop_assert!(b.rejected.iter().all(|(i, _)| *i < lines.len()));
+        for s in &b.series {
+            prop_assert!(is_valid_name(&s.name), "{}", s.name);
+        }
+    }
+
+    #[test]
     fn builder_lines_round_trip(
         points in prop::collection::vec(ref_point(), 1..8),
         precision in prop::sample::select(vec![

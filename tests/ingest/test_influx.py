@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import logging
 import time
@@ -255,12 +256,13 @@ async def test_tokens_where_each_route_takes_them(live, http, mh, caplog):
     assert (await post("/api/v2/write", {"Authorization": f"Token {token}"}))[0] == 204
     assert (await post("/api/v2/write", mh))[0] == 204
     # v1's ways are v1's only: not on v2, not on the rest of the API.
-    basic = {
-        "Authorization": "Basic " + __import__("base64").b64encode(f"u:{token}".encode()).decode()
-    }
+    basic = {"Authorization": "Basic " + base64.b64encode(f"u:{token}".encode()).decode()}
     assert (await post("/api/v2/write", basic))[0] == 401
     assert (await post(f"/api/v2/write?p={token}", {}))[0] == 401
     assert (await post("/write", basic))[0] == 204
+    assert (await post("/write", {"Authorization": "Basic not-base64!"}))[0] == 401
+    no_password = base64.b64encode(token.encode()).decode()  # no "user:" part
+    assert (await post("/write", {"Authorization": f"Basic {no_password}"}))[0] == 401
     status, answer = await post("/write?u=x&p=wrong", {})
     assert status == 401 and "error" in answer
     async with http.get(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from api.keys import ENDPOINTS, IDENTITY
@@ -15,22 +19,62 @@ from hearth_core.security.certs import peer_common_name
 REALM = 'Bearer realm="hearth"'
 
 
+BEARER_ONLY = ("Bearer",)
+# How each scheme a route may accept (Endpoint.token_schemes) is spelled, for the 401 message.
+_SCHEME_HINTS = {
+    "Bearer": "Authorization: Bearer <token>",
+    "Token": "Authorization: Token <token>",
+    "Basic": "HTTP Basic with the token as password",
+    "query": "?p=<token>",
+}
+
+
 def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+    return request_token(request, BEARER_ONLY)
 
 
-async def authenticate(request: web.Request) -> Principal:
-    """The principal behind the request's bearer token; 401 (problem+json) if there is none."""
-    token = bearer_token(request)
+def request_token(request: web.Request, schemes: Sequence[str]) -> str | None:
+    """The access token the request carries in one of ``schemes``: ``Bearer`` or ``Token``
+    (``Authorization: <scheme> <token>``; InfluxDB 2 clients say Token), ``Basic`` (the
+    password of HTTP Basic, user ignored) or ``query`` (``?p=<token>``, user ``u`` ignored):
+    InfluxDB 1.x clients send their credentials these two ways."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    for accepted in schemes:
+        if accepted == "query":
+            token = request.query.get("p", "").strip()
+        elif scheme.lower() != accepted.lower() or not value:
+            continue
+        elif accepted == "Basic":
+            token = _basic_password(value)
+        else:
+            token = value
+        if token:
+            return token
+    return None
+
+
+def _basic_password(value: str) -> str:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2].strip()
+
+
+async def authenticate(request: web.Request, schemes: Sequence[str] = BEARER_ONLY) -> Principal:
+    """The principal behind the request's token, looked for in the route's ``schemes``
+    (bearer only unless a route declares more); 401 if there is none."""
+    token = request_token(request, schemes)
     if token is None:
         principal = _mtls_principal(request)
         if principal is not None:
             return principal
-        raise Unauthorized("a bearer token is required", headers={"WWW-Authenticate": REALM})
+        if tuple(schemes) == BEARER_ONLY:
+            detail = "a bearer token is required"
+        else:
+            detail = "a token is required: " + ", or ".join(_SCHEME_HINTS[s] for s in schemes)
+        raise Unauthorized(detail, headers={"WWW-Authenticate": REALM})
     try:
         claims = await request.app[IDENTITY].verify_bearer(token)
     except InvalidToken as exc:
@@ -74,7 +118,7 @@ async def scope_guard(request: web.Request, handler: web.Handler) -> web.StreamR
     endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
     if endpoint is None or endpoint.scope == PUBLIC:
         return await handler(request)
-    principal = await authenticate(request)
+    principal = await authenticate(request, endpoint.token_schemes)
     require_scope(principal, endpoint.scope)
     request[PRINCIPAL] = principal
     return await limited(request, principal, handler)

@@ -14,6 +14,9 @@ from aiohttp import web
 
 from hearth_core.scopes import ALL_SCOPES, PUBLIC
 
+# Where a route may take its access token from (see api.auth.request_token).
+TOKEN_SCHEMES = frozenset({"Bearer", "Token", "Basic", "query"})
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorShape = Callable[[int, str, dict[str, str]], web.Response]
 
@@ -36,6 +39,10 @@ class Endpoint:
     # A protocol route's own error answer (status, detail, headers) instead of problem+json:
     # Prometheus remote write, OTLP and InfluxDB clients read their protocol's error shape.
     error_shape: ErrorShape | None = None
+    # Where the access token may be (api.auth.request_token): a Bearer header everywhere, and
+    # on a route of a protocol whose clients send it otherwise, also "Token", "Basic" or
+    # "query" (?p=), as InfluxDB clients do.
+    token_schemes: tuple[str, ...] = ("Bearer",)
 
     @property
     def route_name(self) -> str:
@@ -52,6 +59,8 @@ class Routes:
     def route(self, method: str, path: str, *, scope: str, summary: str, **kw: Any):
         if scope != PUBLIC and scope not in ALL_SCOPES:
             raise ValueError(f"{method} {path}: unknown scope {scope!r}")
+        if not set(kw.get("token_schemes", ())) <= TOKEN_SCHEMES:
+            raise ValueError(f"{method} {path}: token_schemes must be some of {TOKEN_SCHEMES}")
 
         def deco(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(method, path, handler, scope, summary, self.tag, **kw))

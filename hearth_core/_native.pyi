@@ -58,6 +58,7 @@ __all__ = [
     "compact_columns",
     "decode_block",
     "decode_chunk",
+    "decode_influx",
     "decode_points",
     "decode_remote_write",
     "encode_block",
@@ -732,4 +733,45 @@ def reencode_chunks(chunks: Sequence[bytes], codec: Literal["pco", "gorilla"]) -
     Raises:
         ChunkError: a chunk is not valid (the message names its index).
         ValueError: ``codec`` is neither ``"pco"`` nor ``"gorilla"``.
+    """
+
+def decode_influx(
+    body: bytes,
+    *,
+    precision: Literal["ns", "n", "us", "u", "ms", "s", "m", "h"],
+    gzip: bool,
+    namespace: str,
+    namespace_label: str,
+    now_us: int,
+    min_time_us: int,
+    max_time_us: int,
+    max_decompressed: int,
+) -> DecodedBatch:
+    """Decode an InfluxDB line protocol body (v1 ``/write``, v2 ``/api/v2/write``).
+
+    Decompression, parsing (InfluxData's ``influxdb-line-protocol`` parser) and
+    validation run with the GIL released. Each field of a line is one sample of the
+    series ``<measurement>_<field>``, sanitised to ``^[A-Za-z_:][A-Za-z0-9_:.]*$``
+    (every other character becomes ``_``; a leading digit gets a ``_`` in front);
+    tags are labels, keys sanitised the same way to ``^[A-Za-z_][A-Za-z0-9_]*$``; a tag
+    whose sanitised key is ``namespace_label`` gives the series' namespace (else
+    ``namespace``). Float, integer (``i``) and unsigned (``u``) fields are stored as
+    ``float``, booleans as 1.0/0.0; string fields are rejected, the line's other
+    fields kept. A timestamp is read in ``precision`` (``ns``/``n``, ``us``/``u``,
+    ``ms``, ``s``, and v1's ``m``, ``h``), floored to µs; a line without one is at
+    ``now_us``. Blank lines and ``#`` comments are skipped.
+
+    Errors are per line, as an InfluxDB partial write: the batch's ``rejected`` holds
+    ``(line_index, reason)``, ``line_index`` 0-based over every ``\n`` of the
+    (decompressed) body. A line that does not parse (reason ``unable to parse '<line>':
+    <parser message>``), is not UTF-8, a string field (``field <key>: string values
+    are not stored``) or a sample refused by the shared rules (``field <key>:
+    <reason>``, e.g. a time outside the window) each add one rejection; decoding goes
+    on. ``total`` is accepted samples plus rejections.
+
+    Raises:
+        MalformedBody: ``gzip`` is set and the body is not valid gzip.
+        BodyTooLarge: ``gzip`` is set and the body decompresses to more than
+            ``max_decompressed`` bytes.
+        ValueError: ``precision`` is not one of the units above.
     """

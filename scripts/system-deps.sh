@@ -10,6 +10,7 @@ have_pg || need+=(postgresql postgresql-contrib)
 have_plpython() { ls /usr/lib/postgresql/*/lib/plpython3.so >/dev/null 2>&1; }
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v curl >/dev/null 2>&1 || need+=(curl)  # tests/ingest/test_influx.py posts with the real curl
 command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust) is required: https://rustup.rs" >&2; exit 1; }
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # the console's vendor files (npm ci)

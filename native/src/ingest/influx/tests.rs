@@ -31,16 +31,17 @@ fn dec(body: &str) -> Batch {
     decode(body.as_bytes(), &opts(Precision::Nanoseconds)).unwrap()
 }
 
-/// `(namespace, name, labels_json, time_us, value)` of each accepted point.
-fn samples(b: &Batch) -> Vec<(&str, &str, &str, i64, f64)> {
+/// `(namespace, name, labels_json, time_us, value)` of each accepted point (the
+/// identities leaked, so the tests compare against string literals).
+fn samples(b: &Batch) -> Vec<(&'static str, &'static str, &'static str, i64, f64)> {
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     (b.points.iter())
         .map(|p| {
-            let s = &b.series[p.series as usize];
-            let (ns, name, labels) = (&s.namespace, &s.name, &s.labels_json);
+            let s = b.identity(p.series as usize);
             (
-                ns.as_str(),
-                name.as_str(),
-                labels.as_str(),
+                leak(s.namespace),
+                leak(s.name),
+                leak(s.labels_json),
                 p.time_us,
                 p.value,
             )
@@ -278,7 +279,7 @@ fn names_and_label_keys_are_sanitised() {
             ("_2xx.resp_ok:1", labels),
         ]
     );
-    assert_eq!(dec(".m v=1").series[0].name, "_m_v");
+    assert_eq!(dec(".m v=1").identity(0).name, "_m_v");
     assert_eq!(label_key("ok_1"), Cow::Borrowed("ok_1"));
     assert_eq!(label_key("a.b"), "a_b");
     assert_eq!(label_key("1"), "_1");
@@ -542,8 +543,9 @@ proptest! {
     fn arbitrary_line_protocol_text_never_panics(text in lp_text(200)) {
         let b = dec(&text);
         prop_assert_eq!(b.total, b.points.len() + b.rejected.len());
-        for s in &b.series {
-            prop_assert!(is_valid_name(&s.name), "{}", s.name);
+        for i in 0..b.series.len() {
+            let name = b.identity(i).name;
+            prop_assert!(is_valid_name(&name), "{}", name);
         }
         let lines = text.matches('\n').count();
         prop_assert!(b.rejected.windows(2).all(|w| w[0].0 <= w[1].0));
@@ -562,8 +564,9 @@ proptest! {
         let b = decode(body.as_bytes(), &opts(precision)).unwrap();
         prop_assert_eq!(b.total, b.points.len() + b.rejected.len());
         prop_assert!(b.rejected.iter().all(|(i, _)| *i < lines.len()));
-        for s in &b.series {
-            prop_assert!(is_valid_name(&s.name), "{}", s.name);
+        for i in 0..b.series.len() {
+            let name = b.identity(i).name;
+            prop_assert!(is_valid_name(&name), "{}", name);
         }
     }
 
@@ -609,8 +612,8 @@ proptest! {
         };
         let got = decode(&body, &o).unwrap();
         prop_assert_eq!(&got, &want, "body {:?}", String::from_utf8_lossy(&body));
-        for s in &got.series {
-            prop_assert!(is_valid_name(&s.name));
+        for i in 0..got.series.len() {
+            prop_assert!(is_valid_name(&got.identity(i).name));
         }
     }
 }

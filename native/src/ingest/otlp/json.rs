@@ -23,6 +23,13 @@ use crate::ingest::IngestError;
 
 /// Parse an OTLP/JSON body.
 pub fn parse(body: &[u8]) -> Result<proto::ExportMetricsServiceRequest, IngestError> {
+    // serde's derived structs also read arrays (fields by position): the
+    // request itself must be an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(IngestError::Malformed(
+            "body is not OTLP JSON: expected an ExportMetricsServiceRequest object".into(),
+        ));
+    }
     let req: Request = serde_json::from_slice(body)
         .map_err(|e| IngestError::Malformed(format!("body is not OTLP JSON: {e}")))?;
     Ok(req.into())

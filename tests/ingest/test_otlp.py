@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from google.protobuf.json_format import ParseDict
 from google.rpc.status_pb2 import Status
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -46,7 +47,7 @@ async def _rows(live, namespace: str) -> list[tuple[str, dict[str, str], float, 
     return [
         (
             r["name"],
-            json.loads(r["labels"]),  # jsonb arrives as text
+            r["labels"] if isinstance(r["labels"], dict) else json.loads(r["labels"]),
             r["value"],
             r["timestamp"].timestamp(),
         )
@@ -64,20 +65,30 @@ def _values(rows, name: str) -> dict[str, float]:
     return out
 
 
-async def test_the_sdk_exporter_stores_counter_updown_gauge_and_histogram(live, mh):
+@pytest.mark.parametrize(
+    ("compression", "namespace_attribute"),
+    [(Compression.NoCompression, False), (Compression.Gzip, True)],
+    ids=["namespace-in-url", "gzip-namespace-in-resource"],
+)
+async def test_the_sdk_exporter_stores_counter_updown_gauge_and_histogram(
+    live, mh, compression, namespace_attribute
+):
+    query = "" if namespace_attribute else "?namespace=otel"
     exporter = OTLPMetricExporter(
-        endpoint=f"{live.url}/v1/metrics?namespace=otel",
+        endpoint=f"{live.url}/v1/metrics{query}",
         headers={"Authorization": mh["Authorization"]},
+        compression=compression,
     )
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-    resource = Resource.create(
-        {
-            "service.name": "shop",
-            "service.namespace": "acme",
-            "service.instance.id": "i-7",
-            "deployment.environment": "test",
-        }
-    )
+    attributes = {
+        "service.name": "shop",
+        "service.namespace": "acme",
+        "service.instance.id": "i-7",
+        "deployment.environment": "test",
+    }
+    if namespace_attribute:
+        attributes["hearth.namespace"] = "otel"  # the namespace label, translated
+    resource = Resource.create(attributes)
     provider = MeterProvider(resource=resource, metric_readers=[reader])
     meter = provider.get_meter("shop.lib", "0.3")
     orders = meter.create_counter("shop.orders", unit="{order}")
@@ -124,6 +135,8 @@ async def test_the_sdk_exporter_stores_counter_updown_gauge_and_histogram(live, 
     assert info["deployment_environment"] == "test"
     assert info["telemetry_sdk_language"] == "python"
     assert info.items() >= IDENTITY.items() and not info.keys() & SCOPE.keys()
+    assert "hearth_namespace" not in info
+    assert await _rows(live, "default") == []
     # Every point the SDK sent is one row: 2 + 1 + 1 counters/gauges, the histogram's
     # buckets + _sum + _count, and target_info.
     assert len(rows) == 4 + len(buckets) + 2 + 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from api.jsonio import read_limited
 from api.keys import INGEST, SETTINGS
@@ -40,7 +41,7 @@ class StatusResponse(web.Response):
         super().__init__(status=status, headers=headers)
         self._message = message
 
-    async def prepare(self, request: web.BaseRequest):  # type: ignore[override]
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         json = request.content_type == JSON
         self.body = otlp.status_body(self.status, self._message, json=json)
         self.content_type = JSON if json else PROTOBUF

@@ -25,6 +25,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 from api.keys import DB, INGEST
+from hearth_core.errors import Unavailable
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -343,3 +344,20 @@ async def test_errors_are_rpc_status_in_the_request_encoding(live, http, mh):
         assert (resp.status, resp.headers["Content-Type"]) == (401, JSON)
         assert (await resp.json())["code"] == 16
     assert await _rows(live, "e") == []
+
+
+async def test_at_capacity_the_answer_is_a_retryable_status(live, http, mh, monkeypatch):
+    async def full(*_: Any, **__: Any) -> None:
+        raise Unavailable("ingest is at capacity; retry", headers={"Retry-After": "2"})
+
+    monkeypatch.setattr(live.app[INGEST], "write", full)
+    status, ctype, body = await _post(http, live, mh, _protobuf(REQUEST), PROTOBUF, "full")
+    assert (status, ctype) == (503, PROTOBUF)
+    assert Status.FromString(body).code == 14  # UNAVAILABLE: the exporter retries
+    async with http.post(
+        f"{live.url}/v1/metrics",
+        data=json.dumps(REQUEST).encode(),
+        headers={**mh, "Content-Type": JSON},
+    ) as resp:
+        assert (resp.status, resp.headers["Retry-After"]) == (503, "2")
+        assert (await resp.json())["code"] == 14

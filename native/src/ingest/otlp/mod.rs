@@ -153,6 +153,8 @@ impl ResourceLabels {
             .collect::<Vec<_>>();
         let namespace =
             (info.iter().position(|(k, _)| k == namespace_label)).map(|i| info.remove(i).1);
+        // target_info carries job and instance once: the service's, when it has them.
+        info.retain(|(k, _)| !identity.iter().any(|(i, _)| i == k));
         ResourceLabels {
             namespace,
             identity,

@@ -379,7 +379,12 @@ fn colliding_labels_join_in_key_order_and_namespace_label_moves() {
 #[test]
 fn resource_namespace_label_applies_to_its_series() {
     let b = proto_batch(&request(
-        vec![kv("hearth.namespace", s("team_b")), kv("host", s("h"))],
+        vec![
+            kv("hearth.namespace", s("team_b")),
+            kv("host", s("h")),
+            kv("job", s("theirs")),
+            kv("service.name", s("svc")),
+        ],
         vec![gauge(
             "g",
             "",
@@ -390,6 +395,8 @@ fn resource_namespace_label_applies_to_its_series() {
         .map(|s| (&*s.namespace, &*s.name))
         .collect();
     assert_eq!(ns, [("team_b", "g"), ("team_b", "target_info")]);
+    let info = labels_json(&[("host", "h"), ("job", "svc")]);
+    assert_eq!(b.series[1].labels_json, info);
 }
 
 #[test]

@@ -24,8 +24,11 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from api.app import create_app
 from api.keys import DB, INGEST
 from hearth_core.errors import Unavailable
+from tests.conftest import free_port
+from tests.fixtures import Live, service_token
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -361,3 +364,25 @@ async def test_at_capacity_the_answer_is_a_retryable_status(live, http, mh, monk
     ) as resp:
         assert (resp.status, resp.headers["Retry-After"]) == (503, "2")
         assert (await resp.json())["code"] == 14
+
+
+async def test_too_large_bodies_are_413_status(settings, aiohttp_server, http):
+    port = free_port()
+    s = settings.replace(issuer=f"http://127.0.0.1:{port}", metrics_max_body_bytes=4096)
+    server = await aiohttp_server(create_app(s), port=port)
+    lv = Live(url=f"http://127.0.0.1:{port}", app=server.app, settings=s)
+    headers = await service_token(lv, http, ["metrics.write"])
+    body = _protobuf(REQUEST)
+    padded = body + b"\x00" * 4096  # over the body limit before decoding
+    status, ctype, answer = await _post(http, lv, headers, padded, PROTOBUF, "big")
+    assert (status, ctype) == (413, PROTOBUF)
+    assert Status.FromString(answer).code == 11
+    # Inflating past 8 times the body limit (32 KiB): 413 too, nothing stored.
+    bomb = gzip.compress(json.dumps(REQUEST).encode() + b" " * 32 * 1024)
+    assert len(bomb) < 4096
+    status, ctype, answer = await _post(
+        http, lv, headers, bomb, JSON, "big", **{"Content-Encoding": "gzip"}
+    )
+    assert (status, ctype) == (413, JSON)
+    assert json.loads(answer)["message"] == "decompressed body exceeds the limit of 32768 bytes"
+    assert await _rows(lv, "big") == []

@@ -299,55 +299,70 @@ fn time_us(ns: u64) -> Option<i64> {
     (ns != 0).then_some((ns / 1000) as i64)
 }
 
+/// The data points of a metric, by how they translate.
+enum DataPoints<'m> {
+    Numbers(&'m [proto::NumberDataPoint]),
+    Histograms(&'m [proto::HistogramDataPoint]),
+    Summaries(&'m [proto::SummaryDataPoint]),
+}
+
+impl DataPoints<'_> {
+    fn len(&self) -> usize {
+        match self {
+            DataPoints::Numbers(p) => p.len(),
+            DataPoints::Histograms(p) => p.len(),
+            DataPoints::Summaries(p) => p.len(),
+        }
+    }
+}
+
 fn metric(m: &proto::Metric, ctx: &Context<'_>, b: &mut Builder, latest: &mut Option<i64>) {
-    use proto::{Data, TEMPORALITY_CUMULATIVE, TEMPORALITY_DELTA};
+    use proto::{Data, TEMPORALITY_CUMULATIVE as CUMULATIVE, TEMPORALITY_DELTA as DELTA};
+    use DataPoints::*;
     let reject_all = |b: &mut Builder, n: usize, why: &str| {
         for _ in 0..n {
             b.reject(format!("metric {:?}: {why}", shown(&m.name)));
         }
     };
-    let temporality_reason = |t: i32| match t {
-        TEMPORALITY_DELTA => {
-            "delta histograms are not stored (export cumulative temporality)".to_owned()
-        }
-        t => format!("aggregationTemporality {t} is not delta (1) or cumulative (2)"),
-    };
-    let (kind, n) = match &m.data {
+    let unspecified =
+        |t: i32| format!("aggregationTemporality {t} is not delta (1) or cumulative (2)");
+    let (kind, points) = match &m.data {
         None => return,
-        Some(Data::Gauge(g)) => (Kind::Gauge, g.data_points.len()),
+        Some(Data::Gauge(g)) => (Kind::Gauge, Numbers(&g.data_points)),
         Some(Data::Sum(s)) => match s.aggregation_temporality {
-            TEMPORALITY_CUMULATIVE if s.is_monotonic => (Kind::Counter, s.data_points.len()),
-            TEMPORALITY_CUMULATIVE | TEMPORALITY_DELTA => (Kind::Other, s.data_points.len()),
-            t => return reject_all(b, s.data_points.len(), &temporality_reason(t)),
+            CUMULATIVE if s.is_monotonic => (Kind::Counter, Numbers(&s.data_points)),
+            CUMULATIVE | DELTA => (Kind::Other, Numbers(&s.data_points)),
+            t => return reject_all(b, s.data_points.len(), &unspecified(t)),
         },
         Some(Data::Histogram(h)) => match h.aggregation_temporality {
-            TEMPORALITY_CUMULATIVE => (Kind::Other, h.data_points.len()),
-            t => return reject_all(b, h.data_points.len(), &temporality_reason(t)),
+            CUMULATIVE => (Kind::Other, Histograms(&h.data_points)),
+            DELTA => {
+                let why = "delta histograms are not stored (export cumulative temporality)";
+                return reject_all(b, h.data_points.len(), why);
+            }
+            t => return reject_all(b, h.data_points.len(), &unspecified(t)),
         },
         Some(Data::ExponentialHistogram(e)) => {
             return b.ignore("exponential_histograms", e.data_points.len() as u64);
         }
-        Some(Data::Summary(s)) => (Kind::Other, s.data_points.len()),
+        Some(Data::Summary(s)) => (Kind::Other, Summaries(&s.data_points)),
     };
     let name = names::metric_name(&m.name, &m.unit, kind);
     if name.is_empty() {
-        return reject_all(b, n, "the name has no character valid in a Prometheus name");
+        let why = "the name has no character valid in a Prometheus name";
+        return reject_all(b, points.len(), why);
     }
-    let mut points = Points {
+    let mut out = Points {
         b,
         ctx,
         metric: &m.name,
         name: &name,
         latest,
     };
-    match &m.data {
-        Some(Data::Gauge(proto::Gauge { data_points }))
-        | Some(Data::Sum(proto::Sum { data_points, .. })) => {
-            data_points.iter().for_each(|p| points.number(p))
-        }
-        Some(Data::Histogram(h)) => h.data_points.iter().for_each(|p| points.histogram(p)),
-        Some(Data::Summary(s)) => s.data_points.iter().for_each(|p| points.summary(p)),
-        _ => unreachable!("handled above"),
+    match points {
+        Numbers(ps) => ps.iter().for_each(|p| out.number(p)),
+        Histograms(ps) => ps.iter().for_each(|p| out.histogram(p)),
+        Summaries(ps) => ps.iter().for_each(|p| out.summary(p)),
     }
 }
 

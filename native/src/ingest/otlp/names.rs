@@ -149,6 +149,21 @@ fn label_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
 }
 
+/// Only `[A-Za-z0-9_]`, no `__`, at least one letter or digit (one pass: the
+/// common case, checked for every attribute of every point).
+fn already_clean(name: &[u8]) -> bool {
+    let (mut any, mut underscore) = (false, false);
+    for &c in name {
+        match c {
+            b'_' if underscore => return false,
+            b'_' => underscore = true,
+            c if c.is_ascii_alphanumeric() => (any, underscore) = (true, false),
+            _ => return false,
+        }
+    }
+    any
+}
+
 /// The Prometheus name of an attribute key, or `None` if it has none (empty,
 /// or only underscores once cleaned). Borrowed when already valid.
 pub fn label_name(key: &str) -> Option<Cow<'_, str>> {
@@ -160,11 +175,7 @@ pub fn label_name(key: &str) -> Option<Cow<'_, str>> {
         Some(inner) if key.len() >= 4 => (true, inner),
         _ => (false, key),
     };
-    let unchanged = !key.starts_with(|c: char| c.is_ascii_digit())
-        && inner.chars().any(label_char)
-        && inner.chars().all(|c| label_char(c) || c == '_')
-        && !inner.contains("__");
-    if unchanged {
+    if !key.starts_with(|c: char| c.is_ascii_digit()) && already_clean(inner.as_bytes()) {
         return Some(Cow::Borrowed(key));
     }
     let mut out = String::with_capacity(key.len() + 4);

@@ -59,10 +59,13 @@ __all__ = [
     "decode_block",
     "decode_chunk",
     "decode_influx",
+    "decode_otlp",
     "decode_points",
     "decode_remote_write",
     "encode_block",
     "encode_chunk",
+    "encode_otlp_response",
+    "encode_rpc_status",
     "murmur3_x86_32",
     "rebase_rollups",
     "reencode_chunks",
@@ -775,3 +778,56 @@ def decode_influx(
             ``max_decompressed`` bytes.
         ValueError: ``precision`` is not one of the units above.
     """
+
+def decode_otlp(
+    body: bytes,
+    *,
+    json: bool,
+    gzip: bool,
+    namespace: str,
+    namespace_label: str,
+    now_us: int,
+    min_time_us: int,
+    max_time_us: int,
+    max_decompressed: int,
+) -> DecodedBatch:
+    """Decode an OTLP/HTTP ``ExportMetricsServiceRequest`` into Prometheus-style samples.
+
+    Decompression, parsing and translation run with the GIL released. Translation follows
+    OpenTelemetry's Prometheus compatibility specification as Prometheus's OTLP receiver
+    does: metric names cleaned and given unit and type suffixes (``_seconds``, ``_total``
+    for monotonic cumulative sums, ``_ratio`` for gauges of unit ``1``), attribute names
+    cleaned to label names (colliding ones joined with ``;``), ``service.name`` (with
+    ``service.namespace``) as ``job`` and ``service.instance.id`` as ``instance``, the
+    scope as ``otel_scope_*`` labels, the other resource attributes as one
+    ``target_info`` sample per resource; histograms as ``_bucket{le}``/``_sum``/``_count``,
+    summaries as ``{quantile}``/``_sum``/``_count``; NO_RECORDED_VALUE points as the
+    staleness marker. Delta sums are stored as they are (without ``_total``); delta
+    histograms, points without a value or time are rejected items; exemplars and
+    exponential histograms are counted in ``ignored``. A series whose attributes (or
+    resource attributes) translate to ``namespace_label`` goes to that namespace.
+
+    Args:
+        body: the request body.
+        json: OTLP/JSON (the protobuf JSON mapping) rather than protobuf.
+        gzip: the body is gzip-compressed.
+        namespace: namespace of series that do not name one.
+        namespace_label: the label whose value is a series' namespace.
+        now_us: the clock, µs since the Unix epoch.
+        min_time_us: earliest accepted time (inclusive).
+        max_time_us: latest accepted time (inclusive).
+        max_decompressed: largest accepted decompressed size in bytes.
+
+    Raises:
+        MalformedBody: not an ``ExportMetricsServiceRequest`` in that encoding, or bad gzip.
+        BodyTooLarge: ``gzip`` is set and the body decompresses to more than
+            ``max_decompressed`` bytes.
+    """
+
+def encode_otlp_response(rejected_data_points: int, error_message: str) -> bytes:
+    """A protobuf ``ExportMetricsServiceResponse``; ``partial_success`` is set only when
+    ``rejected_data_points`` is not 0 or ``error_message`` is not empty."""
+
+def encode_rpc_status(code: int, message: str) -> bytes:
+    """A protobuf ``google.rpc.Status`` (``code`` a ``google.rpc.Code``), the body of an
+    OTLP/HTTP error answer."""

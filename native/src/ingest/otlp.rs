@@ -1,1 +1,0 @@
-//! Decoding of OTLP/HTTP metrics (ExportMetricsServiceRequest as protobuf or JSON) into a [`super::Batch`] through [`super::Builder::sample`].

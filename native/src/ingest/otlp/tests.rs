@@ -37,15 +37,9 @@ type Sample = (String, String, String, i64, u64);
 fn samples(b: &Batch) -> Vec<Sample> {
     let mut out: Vec<Sample> = (b.points.iter())
         .map(|p| {
-            let s = &b.series[p.series as usize];
+            let s = b.identity(p.series as usize);
             let v = p.value.to_bits();
-            (
-                s.namespace.clone(),
-                s.name.clone(),
-                s.labels_json.clone(),
-                p.time_us,
-                v,
-            )
+            (s.namespace, s.name, s.labels_json, p.time_us, v)
         })
         .collect();
     out.sort();
@@ -363,9 +357,9 @@ fn colliding_labels_join_in_key_order_and_namespace_label_moves() {
         )],
     ));
     assert_eq!(b.rejected, vec![]);
-    assert_eq!(b.series[0].namespace, "team_a");
+    assert_eq!(b.identity(0).namespace, "team_a");
     assert_eq!(
-        b.series[0].labels_json,
+        b.identity(0).labels_json,
         labels_json(&[
             ("a_b", "1;2"),
             ("bytes", "aGVsbG8="),
@@ -391,12 +385,18 @@ fn resource_namespace_label_applies_to_its_series() {
             vec![number(vec![], NOW_NS, Some(Number::AsInt(2)))],
         )],
     ));
-    let ns: Vec<(&str, &str)> = (b.series.iter())
-        .map(|s| (&*s.namespace, &*s.name))
+    let ns: Vec<(String, String)> = (0..b.series.len())
+        .map(|i| (b.identity(i).namespace, b.identity(i).name))
         .collect();
-    assert_eq!(ns, [("team_b", "g"), ("team_b", "target_info")]);
+    assert_eq!(
+        ns,
+        [
+            ("team_b".to_owned(), "g".to_owned()),
+            ("team_b".to_owned(), "target_info".to_owned())
+        ]
+    );
     let info = labels_json(&[("host", "h"), ("job", "svc")]);
-    assert_eq!(b.series[1].labels_json, info);
+    assert_eq!(b.identity(1).labels_json, info);
 }
 
 #[test]

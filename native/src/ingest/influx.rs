@@ -179,6 +179,54 @@ impl LineCounter<'_> {
     }
 }
 
+/// Where the k-th line the parser yields starts (byte offset in the body) and its text:
+/// the lines of `split_lines` that are not blank or a comment, walked once, lazily.
+struct LineStarts<'t> {
+    text: &'t str,
+    base: usize,
+    lines: Box<dyn Iterator<Item = &'t str> + 't>,
+    seen: usize,
+}
+
+impl<'t> LineStarts<'t> {
+    fn new(text: &'t str, base: usize) -> Self {
+        let lines = split_lines(text).filter(|line| !skipped_by_parser(line));
+        LineStarts {
+            text,
+            base,
+            lines: Box::new(lines),
+            seen: 0,
+        }
+    }
+
+    /// Offset and text of line `k` of the parser's; `k` must not decrease. (Past the end,
+    /// which the filter mirroring the parser's rule rules out, the end of the text.)
+    fn nth(&mut self, k: usize) -> (usize, &'t str) {
+        let line = self
+            .lines
+            .nth(k - self.seen)
+            .unwrap_or(&self.text[self.text.len()..]);
+        self.seen = k + 1;
+        (
+            self.base + (line.as_ptr() as usize - self.text.as_ptr() as usize),
+            line,
+        )
+    }
+}
+
+/// Does `parse_lines` skip this line of `split_lines`? Its own rule (`trim_leading`):
+/// blanks and newlines, then a `#` comment up to the next newline, repeatedly; nothing left.
+fn skipped_by_parser(line: &str) -> bool {
+    let mut rest = line;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', '\n']);
+        match rest.strip_prefix('#') {
+            Some(comment) => rest = &comment[comment.find('\n').unwrap_or(comment.len())..],
+            None => return rest.is_empty(),
+        }
+    }
+}
+
 struct Decoder<'o, 'b> {
     b: Builder,
     opts: &'o Options<'o>,
@@ -187,35 +235,69 @@ struct Decoder<'o, 'b> {
     name: String,
 }
 
-impl Decoder<'_, '_> {
+impl<'b> Decoder<'_, 'b> {
     /// Decode the lines of `text`, which starts at byte `base` of the body.
-    fn text(&mut self, text: &str, base: usize) {
-        for line in split_lines(text) {
-            let offset = base + (line.as_ptr() as usize - text.as_ptr() as usize);
-            // The parser takes trailing blanks (and the CR of CRLF) for
-            // content; Go's InfluxDB ignores them, and so do we.
-            let line = line.trim_end_matches([' ', '\t', '\r']);
-            match parse_lines(line).next() {
-                None => {} // blank or a comment
-                Some(Ok(parsed)) => self.line(&parsed, offset),
-                Some(Err(e)) => {
-                    let message = match e {
-                        // Its kind is nom's, which tells a user nothing.
-                        ParseError::GenericParsingError { .. } => Cow::Borrowed(SHAPE),
-                        e => Cow::Owned(e.to_string()),
-                    };
-                    let reason = format!(
-                        "unable to parse '{}': {}",
-                        shown(line.trim()),
-                        cut(&message, MESSAGE_CHARS)
-                    );
-                    self.reject_at(offset, reason);
+    fn text(&mut self, text: &'b str, base: usize) {
+        // The parser takes trailing blanks (and the CR of CRLF) for content; Go's InfluxDB
+        // ignores them, and so do we — line by line, when the body has any.
+        let blank_ends = text.contains('\r')
+            || text.contains(" \n")
+            || text.contains("\t\n")
+            || text.ends_with([' ', '\t']);
+        if blank_ends {
+            for line in split_lines(text) {
+                let offset = base + (line.as_ptr() as usize - text.as_ptr() as usize);
+                let line = line.trim_end_matches([' ', '\t', '\r']);
+                match parse_lines(line).next() {
+                    None => {} // blank or a comment
+                    Some(Ok(parsed)) => self.line(&parsed, Some(offset)),
+                    Some(Err(e)) => self.unparsed(line, offset, e),
+                }
+            }
+            return;
+        }
+        // One pass of the parser over the whole text; where a line starts is looked up only
+        // for a rejection (the parser skips blank and comment lines and says nothing of where
+        // a line was).
+        let mut starts = LineStarts::new(text, base);
+        for (k, item) in parse_lines(text).enumerate() {
+            match item {
+                Ok(parsed) => {
+                    let mark = self.b.batch.rejected.len();
+                    self.line(&parsed, None);
+                    if self.b.batch.rejected.len() > mark {
+                        let (offset, _) = starts.nth(k);
+                        let line = self.lines.index(offset);
+                        for (index, _) in &mut self.b.batch.rejected[mark..] {
+                            *index = line;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let (offset, line) = starts.nth(k);
+                    self.unparsed(line.trim_end(), offset, e);
                 }
             }
         }
     }
 
-    fn line(&mut self, parsed: &ParsedLine<'_>, offset: usize) {
+    fn unparsed(&mut self, line: &str, offset: usize, e: ParseError) {
+        let message = match e {
+            // Its kind is nom's, which tells a user nothing.
+            ParseError::GenericParsingError { .. } => Cow::Borrowed(SHAPE),
+            e => Cow::Owned(e.to_string()),
+        };
+        let reason = format!(
+            "unable to parse '{}': {}",
+            shown(line.trim()),
+            cut(&message, MESSAGE_CHARS)
+        );
+        self.reject_at(offset, reason);
+    }
+
+    /// One parsed line starting at byte `offset`; without it the caller numbers the line's
+    /// rejections.
+    fn line(&mut self, parsed: &ParsedLine<'_>, offset: Option<usize>) {
         let opts = self.opts;
         let time_us = parsed
             .timestamp
@@ -233,7 +315,7 @@ impl Decoder<'_, '_> {
             if key(i) == opts.namespace_label {
                 if namespace_tag.is_some() {
                     let reason = format!("labels.{}: duplicate label", shown(key(i)));
-                    return self.reject_at(offset, reason);
+                    return self.reject_line(offset, reason);
                 }
                 namespace_tag = Some(i);
             }
@@ -247,7 +329,7 @@ impl Decoder<'_, '_> {
                 FieldValue::Boolean(v) => f64::from(u8::from(*v)),
                 FieldValue::String(_) => {
                     let reason = format!("field {}: string values are not stored", shown(field));
-                    self.reject_at(offset, reason);
+                    self.reject_line(offset, reason);
                     continue;
                 }
             };
@@ -262,12 +344,21 @@ impl Decoder<'_, '_> {
             if self.b.batch.rejected.len() > mark {
                 // The builder numbers a rejection by sample and does not know
                 // the field: report it by line and field, as everything else.
-                let line = self.lines.index(offset);
+                let line = offset.map(|o| self.lines.index(o));
                 for (index, reason) in &mut self.b.batch.rejected[mark..] {
-                    *index = line;
+                    if let Some(line) = line {
+                        *index = line;
+                    }
                     *reason = format!("field {}: {reason}", shown(field));
                 }
             }
+        }
+    }
+
+    fn reject_line(&mut self, offset: Option<usize>, reason: String) {
+        match offset {
+            Some(offset) => self.reject_at(offset, reason),
+            None => self.b.reject(reason),
         }
     }
 

@@ -617,3 +617,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lines_are_numbered_alike_in_one_pass_and_line_by_line() {
+    // blank and comment lines, a line that does not parse, a string field, a bad label value:
+    // the one-pass parse (no line ends in a blank) and the line-by-line one (CRLF) agree
+    let lines = [
+        "# a comment",
+        "m,host=a v=1 1700000000000000000",
+        "",
+        "   ",
+        "m v=",
+        "  # indented comment",
+        "m,host=b s=\"x\",v=2 1700000000000000000",
+        "m,host=c v=3 1700000000000000000",
+        "bad line here",
+        "m,host=d v=4 1700000000000000000",
+    ];
+    let lf = lines.join("\n");
+    let crlf = lines.join("\r\n");
+    let (a, b) = (dec(&lf), dec(&crlf));
+    assert_eq!(reasons(&a), reasons(&b));
+    assert_eq!(
+        reasons(&a).iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![4, 6, 8]
+    );
+    assert_eq!(samples(&a), samples(&b));
+    assert_eq!(samples(&a).len(), 4);
+}

@@ -76,7 +76,7 @@ BENCH_QUERY := --points 2000000 --duration 2 --warmup 1 --rounds 3 --load-wait 1
 BENCH_MIXED := --duration 15 --profile 8
 BENCH_PEERS := --series 10000 --rounds 1 --load-wait 15
 BENCH_STORE := --series 10000 --duration 45
-BENCH_TIME_LIMIT ?= 300
+BENCH_TIME_LIMIT ?= 420
 export BENCH_TIME_LIMIT
 endif
 BENCH_RUN := $(PY) -m bench.harness.suite run

@@ -104,6 +104,16 @@ async def test_v1_stores_samples_and_answers_204_with_counts(live, http, mh) -> 
     assert "X-Prometheus-Remote-Write-Samples-Written" not in headers  # a 2.0 header
     assert await _samples(live, "rw_a") == [("rw_up", {"job": "a"}, t, 1.0)]
     assert await _samples(live, "rw_other") == [("rw_up", {}, t, 2.0)]
+    async with http.get(f"{live.url}/metrics") as resp:
+        exposition = await resp.text()
+    for line in (
+        'hearth_ingest_samples_total{outcome="accepted",protocol="remote_write"} 2.0',
+        'hearth_ingest_samples_total{outcome="rejected",protocol="remote_write"} 1.0',
+        'hearth_ingest_samples_total{outcome="too_old",protocol="remote_write"} 1.0',
+        'hearth_ingest_ignored_total{protocol="remote_write",what="exemplars"} 1.0',
+        'hearth_ingest_ignored_total{protocol="remote_write",what="native_histograms"} 1.0',
+    ):
+        assert line in exposition
     # Without ?namespace= the default namespace.
     body = prompb.body(prompb.v1([([("__name__", "rw_dflt")], [(5.0, t)])]))
     assert (await _post(http, live, mh, body))[0] == 204

@@ -17,3 +17,8 @@ pub mod varint;
 
 #[cfg(feature = "python")]
 mod py;
+
+// Only the extension module: `cargo test` keeps the system allocator.
+#[cfg(feature = "python")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

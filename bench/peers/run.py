@@ -576,20 +576,24 @@ def write_chart(results: list[PerSeries]) -> None:
             [f"{res.data.series // 1000}k series\n{k(res.median_rate(t))}/s" for t in targets],
             fontsize=7,
         )
-        per = [median(res.bytes(t)) if res.bytes(t) else 0.0 for t in targets]
+        # Disk only where it was measured (the protocol targets share the JSON target's store).
+        measured = [t for t in targets if res.bytes(t)]
+        xs2 = [j + (i - (len(results) - 1) / 2) * width for j in range(len(measured))]
+        per = [median(res.bytes(t)) for t in measured]
         bars = ax2.bar(
-            xs,
+            xs2,
             per,
             width * 0.95,
-            color=[colors[t] for t in targets],
+            color=[colors[t] for t in measured],
             alpha=1.0 if i == 0 else 0.6,
             edgecolor="black",
             linewidth=0.4,
         )
         ax2.bar_label(bars, [f"{res.data.series // 1000}k\n{v:.1f}" for v in per], fontsize=7)
-    names = [SHORT[t] for t in TARGETS]
-    for ax in (ax1, ax2):
-        ax.set_xticks(range(len(names)), names)
+    shown = [t for t in TARGETS if any(res.rates(t) for res in results)]
+    ax1.set_xticks(range(len(shown)), [SHORT[t] for t in shown], fontsize=8, rotation=15)
+    on_disk = [t for t in TARGETS if any(res.bytes(t) for res in results)]
+    ax2.set_xticks(range(len(on_disk)), [SHORT[t] for t in on_disk], fontsize=8)
     ax1.yaxis.set_major_formatter(lambda v, _pos: f"{v / 1e6:g} M")
     ax1.set_ylabel("samples / s acknowledged (median of the rounds)")
     ax1.set_title("Ingest, same samples, 8 sharded senders")

@@ -46,16 +46,19 @@ def build_document(endpoints: list[Endpoint], base_url: str) -> dict[str, Any]:
         }
         if params:
             op["parameters"] = params
+        error = _problem if ep.error_shape is None else _protocol_error
         if ep.scope != PUBLIC:
-            op["security"] = [{"oauth2": [ep.scope]}, {"bearer": [ep.scope]}]
-            op["responses"]["401"] = _problem("missing or invalid token", problem_ref)
-            op["responses"]["403"] = _problem(f"token lacks scope {ep.scope}", problem_ref)
+            op["security"] = [{"oauth2": [ep.scope]}] + [
+                {_SCHEMES[s]: [ep.scope]} for s in ep.token_schemes
+            ]
+            op["responses"]["401"] = error("missing or invalid token", problem_ref)
+            op["responses"]["403"] = error(f"token lacks scope {ep.scope}", problem_ref)
         if ep.body is not None:
             op["requestBody"] = {
                 "required": True,
                 "content": {ct: {"schema": by_type[ep.body]} for ct in ep.content_types},
             }
-            op["responses"]["400"] = _problem("invalid input, naming the field", problem_ref)
+            op["responses"]["400"] = error("invalid input, naming the field", problem_ref)
         ok: dict[str, Any] = {"description": "success"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": by_type[ep.response]}}
@@ -63,7 +66,7 @@ def build_document(endpoints: list[Endpoint], base_url: str) -> dict[str, Any]:
             ok["content"] = {ct: {} for ct in ep.content_types}
         op["responses"][str(ep.status)] = ok
         for code, text in ep.responses.items():
-            op["responses"][str(code)] = _problem(text, problem_ref)
+            op["responses"][str(code)] = error(text, problem_ref)
         paths.setdefault(path, {})[ep.method.lower()] = op
 
     scopes = {s: s for s in ALL_SCOPES}
@@ -76,6 +79,24 @@ def build_document(endpoints: list[Endpoint], base_url: str) -> dict[str, Any]:
             "schemas": components,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                # The InfluxDB routes' spellings of the same access token (Telegraf, clients).
+                "influxToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`Token <access token>`",
+                },
+                "basic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "the access token as the password",
+                },
+                "tokenQuery": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "p",
+                    "description": "the access token (InfluxDB 1.x `?u=&p=`)",
+                },
                 "oauth2": {
                     "type": "oauth2",
                     "flows": {
@@ -90,6 +111,15 @@ def build_document(endpoints: list[Endpoint], base_url: str) -> dict[str, Any]:
             },
         },
     }
+
+
+# Endpoint.token_schemes -> the security scheme that documents it.
+_SCHEMES = {"Bearer": "bearer", "Token": "influxToken", "Basic": "basic", "query": "tokenQuery"}
+
+
+def _protocol_error(description: str, _ref: dict[str, Any]) -> dict[str, Any]:
+    # A protocol route (Endpoint.error_shape) answers in its protocol's own error shape.
+    return {"description": f"{description} (in the protocol's own error format)"}
 
 
 def _problem(description: str, ref: dict[str, Any]) -> dict[str, Any]:

@@ -59,3 +59,17 @@ async def test_a_new_route_appears_by_itself(settings, aiohttp_client):
     params = {p["name"]: p for p in op["parameters"]}
     assert params["widget_id"]["in"] == "path" and params["widget_id"]["required"]
     assert params["limit"]["in"] == "query" and not params["limit"]["required"]
+
+
+async def test_protocol_routes_document_their_token_spellings_and_error_format(client):
+    doc = await (await client.get("/openapi.json")).json()
+    v1 = doc["paths"]["/write"]["post"]
+    schemes = [next(iter(s)) for s in v1["security"]]
+    assert schemes == ["oauth2", "influxToken", "bearer", "basic", "tokenQuery"]
+    assert "content" not in v1["responses"]["401"]  # not problem+json: InfluxDB's shape
+    rw = doc["paths"]["/api/v1/write"]["post"]
+    assert [next(iter(s)) for s in rw["security"]] == ["oauth2", "bearer"]
+    bulk = doc["paths"]["/v1/metrics/bulk"]["post"]
+    assert "application/problem+json" in bulk["responses"]["401"]["content"]
+    for name in ("influxToken", "basic", "tokenQuery"):
+        assert name in doc["components"]["securitySchemes"]

@@ -26,11 +26,12 @@ from typing import Annotated, Literal, TypeVar
 import msgspec
 from aiohttp import web
 
+from api.ingest_request import gzipped
 from api.jsonio import json_response, read_limited, read_query
 from api.keys import INGEST, SETTINGS
 from api.principal import PRINCIPAL
 from api.routing import Routes
-from hearth_core.errors import InvalidInput, UnsupportedMediaType
+from hearth_core.errors import InvalidInput
 from hearth_core.metrics import influx
 from hearth_core.metrics.codec import DecodedBatch
 from ingest.errors import CLIENT_ERRORS, problem
@@ -142,15 +143,13 @@ async def _write(
     request: web.Request, precision: influx.Precision, namespace: str | None
 ) -> web.Response:
     settings = request.app[SETTINGS]
-    encoding = request.headers.get("Content-Encoding", "identity").lower()
-    if encoding not in ("identity", "gzip"):
-        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported (gzip is)")
+    gzip = gzipped(request)
     body = await read_limited(request, settings.metrics_max_body_bytes)
     try:
         batch = await influx.decode(
             body,
             precision=precision,
-            gzip=encoding == "gzip",
+            gzip=gzip,
             namespace=namespace or settings.metrics_default_namespace,
             namespace_label=settings.metrics_namespace_label,
             retention_days=settings.metrics_retention_days,

@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
+from api.ingest_request import gzipped
 from api.jsonio import json_response, read_limited, read_query
 from api.keys import INGEST, SETTINGS
 from api.principal import PRINCIPAL
@@ -80,14 +81,12 @@ async def bulk(request: web.Request) -> web.Response:
         raise UnsupportedMediaType(
             f"send one of {', '.join(FORMATS)}, not {request.content_type!r}"
         )
-    encoding = request.headers.get("Content-Encoding", "identity").lower()
-    if encoding not in ("identity", "gzip"):
-        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported (gzip is)")
+    gzip = gzipped(request)
     body = await read_limited(request, request.app[SETTINGS].metrics_max_body_bytes)
     status, result = await request.app[INGEST].ingest(
         body,
         fmt,
-        gzip=encoding == "gzip",
+        gzip=gzip,
         partial=q.partial,
         client_id=request[PRINCIPAL].client_id,
         idempotency_key=request.headers.get("Idempotency-Key"),

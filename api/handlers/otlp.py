@@ -9,11 +9,10 @@ Retry-After — as a ``google.rpc.Status``.
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
+from api.ingest_request import gzipped, query_namespace
 from api.jsonio import read_limited
 from api.keys import INGEST, SETTINGS
 from api.principal import PRINCIPAL
@@ -27,7 +26,6 @@ routes = Routes("otlp")
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 # A series' namespace (the native validation's NAME_PATTERN, 1-200 characters).
-_NAMESPACE = re.compile(r"[A-Za-z_:][A-Za-z0-9_:.]{0,199}")
 # How many rejection reasons an answer quotes.
 _REASONS = 3
 
@@ -85,22 +83,15 @@ async def export(request: web.Request) -> web.Response:
     if request.content_type not in (PROTOBUF, JSON):
         raise UnsupportedMediaType(f"send {PROTOBUF} or {JSON}, not {request.content_type!r}")
     json = request.content_type == JSON
-    encoding = request.headers.get("Content-Encoding", "identity").lower()
-    if encoding not in ("identity", "gzip"):
-        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported (gzip is)")
+    gzip = gzipped(request)
     settings = request.app[SETTINGS]
-    namespace = request.query.get("namespace", settings.metrics_default_namespace)
-    if not _NAMESPACE.fullmatch(namespace):
-        raise InvalidInput(
-            f"query parameter namespace: {namespace[:64]!r} must match "
-            "^[A-Za-z_:][A-Za-z0-9_:.]*$ (1 to 200 characters)"
-        )
+    namespace = query_namespace(request)
     body = await read_limited(request, settings.metrics_max_body_bytes)
     try:
         batch = await otlp.decode(
             body,
             json=json,
-            gzip=encoding == "gzip",
+            gzip=gzip,
             namespace=namespace,
             namespace_label=settings.metrics_namespace_label,
             retention_days=settings.metrics_retention_days,

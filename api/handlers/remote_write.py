@@ -13,6 +13,7 @@ import re
 
 from aiohttp import web
 
+from api.ingest_request import query_namespace
 from api.jsonio import read_limited
 from api.keys import INGEST, SETTINGS
 from api.principal import PRINCIPAL
@@ -33,7 +34,6 @@ PROTOS: dict[str | None, remote_write.Version] = {
 # X-Prometheus-Remote-Write-Version of each protocol version (the header is optional).
 VERSION_HEADER = "X-Prometheus-Remote-Write-Version"
 SENDER_VERSIONS = re.compile(r"^(0\.1|2\.0)\.\d+$")
-NAMESPACE = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:.]{0,199}$")
 
 
 def plain_error(status: int, detail: str, headers: dict[str, str]) -> web.Response:
@@ -66,17 +66,6 @@ def _version(request: web.Request) -> remote_write.Version:
     return PROTOS[proto]
 
 
-def _namespace(request: web.Request) -> str:
-    ns = request.query.get("namespace")
-    if ns is None:
-        return request.app[SETTINGS].metrics_default_namespace
-    if not NAMESPACE.match(ns):
-        raise InvalidInput(
-            f"query parameter namespace: must be 1 to 200 characters matching {NAMESPACE.pattern}"
-        )
-    return ns
-
-
 def _header_text(s: str) -> str:
     """A reason fit for a header: ASCII, one line, short."""
     return s.encode("ascii", "backslashreplace").decode()[:200].replace("\n", " ")
@@ -98,7 +87,7 @@ def _header_text(s: str) -> str:
 )
 async def write(request: web.Request) -> web.Response:
     version = _version(request)
-    namespace = _namespace(request)
+    namespace = query_namespace(request)
     settings = request.app[SETTINGS]
     body = await read_limited(request, settings.metrics_max_body_bytes)
     try:

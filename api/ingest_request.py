@@ -1,0 +1,35 @@
+"""What every metrics ingestion route reads the same way: the body's Content-Encoding and the
+``?namespace=`` of the protocols whose series name none (the error shape is the route's)."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from api.keys import SETTINGS
+from hearth_core.errors import InvalidInput, UnsupportedMediaType
+
+# Hearth's namespace rule (native/src/ingest/point.rs NAME_PATTERN, 1 to 200 characters).
+NAMESPACE = re.compile(r"[A-Za-z_:][A-Za-z0-9_:.]{0,199}")
+
+
+def gzipped(request: web.Request) -> bool:
+    """Whether the body is gzip; 415 for any encoding but gzip or identity."""
+    encoding = request.headers.get("Content-Encoding", "identity").lower()
+    if encoding not in ("identity", "gzip"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported (gzip is)")
+    return encoding == "gzip"
+
+
+def query_namespace(request: web.Request) -> str:
+    """``?namespace=``, validated, else ``HEARTH_METRICS_DEFAULT_NAMESPACE``."""
+    ns = request.query.get("namespace")
+    if ns is None:
+        return request.app[SETTINGS].metrics_default_namespace
+    if not NAMESPACE.fullmatch(ns):
+        raise InvalidInput(
+            f"query parameter namespace: {ns[:64]!r} must be 1 to 200 characters matching "
+            f"^{NAMESPACE.pattern}$"
+        )
+    return ns

@@ -10,6 +10,7 @@ pub mod bucket;
 pub mod chunk;
 pub mod compact;
 pub mod ingest;
+pub mod promql;
 pub mod query;
 pub mod series;
 pub mod series_map;

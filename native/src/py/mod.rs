@@ -19,6 +19,7 @@ mod compact;
 mod influx;
 mod ingest;
 mod otlp;
+mod promql;
 mod query;
 mod remote_write;
 mod series_map;
@@ -236,6 +237,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     otlp::register(m)?;
     query::register(m)?;
     remote_write::register(m)?;
+    promql::register(m)?;
     series_map::register(m)?;
     Ok(())
 }

@@ -54,6 +54,7 @@ __all__ = [
     "__version__",
     "aggregate_windows",
     "canonical_encoding",
+    "chunk_edges",
     "chunk_header",
     "compact_columns",
     "decode_block",
@@ -478,6 +479,24 @@ def chunk_header(data: bytes) -> tuple[Literal["pco", "gorilla"], int, int | Non
         ChunkError: the bytes are not a valid chunk header or fail the checksum.
     """
 
+def chunk_edges(
+    chunks: Sequence[tuple[int, bytes]],
+) -> tuple[list[int], list[int], list[int], list[float], list[int], list[float]]:
+    """The hourly edges of stored chunks, as columns.
+
+    ``chunks`` are ``(series_id, data)``. For every hour a chunk holds any entry in:
+    ``(series_ids, buckets_us, first_times_us, firsts, end_times_us, ends)`` — the
+    hour's first and last raw entry, staleness markers and NaN included, bit for
+    bit. An instant PromQL selector evaluated at a whole hour ``t`` (lookback at most
+    an hour) reads exactly one of them: the first entry of the hour starting at
+    ``t`` if it lies at ``t``, else the last entry of the hour before; so a series
+    thinned to its edges answers it as its raw samples do. Rows in input order, then
+    hour order. Runs with the GIL released.
+
+    Raises:
+        ChunkError: a chunk is not valid.
+    """
+
 def rollups(
     timestamps_us: Sequence[int],
     values: Sequence[float],
@@ -579,6 +598,7 @@ def compact_columns(
         list[float],
     ],
     tuple[list[int], list[int]],
+    tuple[list[int], list[int], list[int], list[float], list[int], list[float]],
 ]:
     """Fold one compaction pass's write-log blocks into per-window chunks, as columns.
 
@@ -590,7 +610,7 @@ def compact_columns(
     with ``codec``. Compacting the same blocks again into the result changes
     nothing (a pass that did not commit can simply be redone).
 
-    Returns three groups of equally long lists, ready for multi-row writes:
+    Returns four groups of equally long lists, ready for multi-row writes:
 
     - chunks, one row per touched key in key order: ``(series_ids, window_starts_us,
       samples, min_us, max_us, last_values, data, baselines)``. ``last_values`` is
@@ -605,6 +625,10 @@ def compact_columns(
       lie in a later hour.
     - empty hours: ``(series_ids, buckets_us)``, touched hours left with only
       staleness markers: their stored rollup row is obsolete.
+    - edges: ``(series_ids, buckets_us, first_times_us, firsts, end_times_us,
+      ends)``, the first and last raw entry (staleness markers and NaN included, bit
+      for bit) of the same hours, hours with only markers included: what an instant
+      PromQL selector reads at an hour boundary (see ``chunk_edges``).
 
     The increase of a window's first sample uses the last value of the window just
     before when this call merges that one too, else ``prev_values[key]`` (the series'

@@ -118,12 +118,13 @@ class Compactor:
             keys = await asyncio.to_thread(touched_windows, blocks, WINDOW_US)
             existing, prev = await repo.chunks_at(conn, keys)
             prev |= await repo.values_before(conn, baselines_to_find(keys, existing), WINDOW_US)
-            chunk_cols, hour_cols, empty_cols = await asyncio.to_thread(
+            chunk_cols, hour_cols, empty_cols, edge_cols = await asyncio.to_thread(
                 compact_columns, blocks, existing, WINDOW_US, "gorilla", prev
             )
             await repo.upsert_chunks(conn, CODEC_IDS["gorilla"], chunk_cols)
             await repo.upsert_hours(conn, hour_cols)
             await repo.delete_hours(conn, empty_cols)
+            await repo.upsert_edges(conn, edge_cols)
             if keys:
                 newest = await repo.advance_newest_window(conn, max(w for _, w in keys))
                 await self._rebase(conn, *baselines_to_pass_on(keys, chunk_cols[5], newest))

@@ -17,7 +17,11 @@ from hearth_core.metrics.query import Query, build_hours_sql
 
 PARTITION_LOCK = 0x70617274  # "part"
 COMPACT_LOCK = 0x636F6D70  # "comp"
-PARTITIONED = ("metric_chunks", "metric_rollup_1h")  # by day of window_start / bucket
+PARTITIONED = (
+    "metric_chunks",
+    "metric_rollup_1h",
+    "metric_edges_1h",
+)  # by day of window_start / bucket
 
 
 # -- the series dictionary ---------------------------------------------------------------
@@ -334,6 +338,29 @@ async def upsert_hours(conn: asyncpg.Connection, cols: HourColumns) -> None:
     compactor recomputes whole hours)."""
     if cols[0]:
         await conn.execute(_UPSERT_HOURS, *cols)
+
+
+_UPSERT_EDGES = """
+INSERT INTO metric_edges_1h AS e (series_id, bucket, first_time, first_value, end_time, end_value)
+SELECT sid, us_time(b), us_time(ft), fv, us_time(et), ev
+FROM unnest($1::integer[], $2::bigint[], $3::bigint[], $4::float8[], $5::bigint[], $6::float8[])
+     AS t(sid, b, ft, fv, et, ev)
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    first_time = EXCLUDED.first_time, first_value = EXCLUDED.first_value,
+    end_time = EXCLUDED.end_time, end_value = EXCLUDED.end_value
+"""
+
+EdgeColumns = tuple[
+    Sequence[int], Sequence[int], Sequence[int], Sequence[float], Sequence[int], Sequence[float]
+]
+"""series_ids, buckets_us, first_times_us, firsts, end_times_us, ends."""
+
+
+async def upsert_edges(conn: asyncpg.Connection, cols: EdgeColumns) -> None:
+    """Write the hourly edges of ``cols`` (each row replaces the hour's: the compactor
+    recomputes whole hours)."""
+    if cols[0]:
+        await conn.execute(_UPSERT_EDGES, *cols)
 
 
 async def delete_hours(conn: asyncpg.Connection, cols: tuple[Sequence[int], Sequence[int]]) -> None:

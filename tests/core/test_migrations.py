@@ -108,3 +108,58 @@ async def test_existing_points_move_into_the_log_and_compact_into_chunks(stack):
         await conn.close()
     finally:
         await _drop(base, name)
+
+
+async def test_hourly_edges_are_computed_from_stored_chunks(stack):
+    """0020: a store with chunks (migrations up to 0019) gets every hour's edges."""
+    import struct
+    from datetime import UTC, datetime, timedelta
+
+    from hearth_core.db.pool import connect
+    from hearth_core.metrics import repo
+    from hearth_core.metrics.chunks import HOUR_US, STALE_NAN_BITS, chunk_edges, encode_chunk
+
+    base, name = await _empty_db(stack)
+    try:
+        conn = await connect(f"{base}/{name}")
+        await migrations.apply_all(conn, until=19)
+        day = datetime.now(UTC).date() - timedelta(days=1)
+        for table in ("metric_chunks", "metric_rollup_1h"):
+            await conn.execute(
+                f"CREATE TABLE {repo.partition_name(table, day)} PARTITION OF {table}"
+                f" FOR VALUES FROM ('{day}') TO ('{day + timedelta(days=1)}')"
+            )
+        start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 10**6
+        stale = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
+        stored = []
+        for sid in (1, 2):
+            ts = [start + i * 60_000_000 for i in range(0, 120, 7)] + [start + HOUR_US + 5]
+            vs = [float(i * sid) for i in range(len(ts) - 1)] + [stale]
+            data = encode_chunk(ts, vs, "pco")
+            stored.append((sid, data))
+            await conn.execute(
+                "INSERT INTO metric_chunks (series_id, window_start, codec, samples, min_time,"
+                " max_time, data) VALUES ($1, us_time($2), 2, $3, us_time($4), us_time($5), $6)",
+                sid,
+                start,
+                len(ts),
+                ts[0],
+                max(ts),
+                data,
+            )
+        applied = await migrations.apply_all(conn)
+        assert next(m.version for m in applied) == 20
+        rows = await conn.fetch(
+            "SELECT series_id, time_us(bucket), time_us(first_time), first_value,"
+            " time_us(end_time), end_value FROM metric_edges_1h ORDER BY series_id, bucket"
+        )
+
+        def bits(row) -> tuple:
+            return tuple(struct.pack("<d", v) if isinstance(v, float) else v for v in row)
+
+        want = list(zip(*chunk_edges(stored), strict=True))
+        assert len(want) == 4  # two hours per series, the second ending on a marker
+        assert [bits(tuple(r)) for r in rows] == [bits(w) for w in want]
+        await conn.close()
+    finally:
+        await _drop(base, name)

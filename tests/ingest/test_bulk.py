@@ -362,11 +362,14 @@ async def test_partitions_and_retention(live, http, mh):
         )
     }
     today = datetime.now(UTC).date()
-    for table in ("metric_chunks", "metric_rollup_1h"):
+    for table in ("metric_chunks", "metric_rollup_1h", "metric_edges_1h"):
         assert f"{table}_{today:%Y%m%d}" in names
         assert f"{table}_{today + timedelta(3):%Y%m%d}" in names
     dropped = await parts.maintain(live.app[DB], retention_days=30)
-    assert dropped == [f"metric_chunks_{old_day:%Y%m%d}", f"metric_rollup_1h_{old_day:%Y%m%d}"]
+    assert dropped == [
+        f"{table}_{old_day:%Y%m%d}"
+        for table in ("metric_chunks", "metric_rollup_1h", "metric_edges_1h")
+    ]
     assert await live.app[DB].fetchval("SELECT count(*) FROM metric_rollup_1h") == 0
 
 

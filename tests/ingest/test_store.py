@@ -4,6 +4,7 @@ through the HTTP query API and the SQL ``metrics`` function at every stage."""
 from __future__ import annotations
 
 import random
+import struct
 import time
 
 import orjson
@@ -195,3 +196,59 @@ async def test_store_state_in_metrics_and_api(live, http, mh, stopped):
         state = await resp.json()
     assert state["log_samples"] == 0 and state["compaction_lag_seconds"] == 0
     assert state["open_chunks"] == 1
+
+
+async def test_hourly_edges_are_each_hours_first_and_last_raw_entry(live, http, mh, stopped):
+    """metric_edges_1h (what PromQL's hour-aligned instant selectors read) holds each hour's
+    first and last raw entry, staleness markers included, bit for bit — across passes that
+    add samples before, inside and after an hour's stored ones."""
+    from hearth_core.metrics.chunks import STALE_NAN_BITS, chunk_edges
+    from tests import prompb
+
+    stale = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
+    hour = (NOW // 3600 - 4) * 3600 * 1000  # ms, four hours back
+
+    async def write(samples: list[tuple[float, int]]) -> None:
+        body = prompb.body(prompb.v1([([("__name__", "edge_g"), ("k", "a")], samples)]))
+        headers = {**mh, "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"}
+        async with http.post(
+            f"{live.url}/api/v1/write?namespace=st", data=body, headers=headers
+        ) as resp:
+            assert resp.status == 204, await resp.text()
+        await stopped.catch_up()
+
+    # hour 0: values then a trailing marker; hour 1: only a marker, at its very start;
+    # hour 2: values, the first at its start
+    await write([(1.0, hour + 10_000), (2.0, hour + 600_000), (stale, hour + 900_000)])
+    await write([(stale, hour + 3_600_000), (5.0, hour + 7_200_000), (6.0, hour + 7_300_000)])
+    await write([(0.5, hour + 5_000), (7.0, hour + 7_250_000)])  # earlier and in between
+    rows = await live.app[DB].fetch(
+        """SELECT time_us(e.bucket), time_us(first_time), first_value, time_us(end_time),
+                  end_value
+           FROM metric_edges_1h e JOIN metric_series s USING (series_id)
+           WHERE s.name = 'edge_g' ORDER BY bucket"""
+    )
+
+    def bits(v: float) -> int:
+        return struct.unpack("<Q", struct.pack("<d", v))[0]
+
+    got = [(r[0], r[1], bits(r[2]), r[3], bits(r[4])) for r in rows]
+    us = hour * 1000
+    assert got == [
+        (us, us + 5_000_000, bits(0.5), us + 900_000_000, STALE_NAN_BITS),
+        (
+            us + 3_600_000_000,
+            us + 3_600_000_000,
+            STALE_NAN_BITS,
+            us + 3_600_000_000,
+            STALE_NAN_BITS,
+        ),
+        (us + 7_200_000_000, us + 7_200_000_000, bits(5.0), us + 7_300_000_000, bits(6.0)),
+    ]
+    # ... and exactly what the stored chunks give
+    chunks = await live.app[DB].fetch(
+        "SELECT c.series_id, c.data FROM metric_chunks c JOIN metric_series s USING (series_id)"
+        " WHERE s.name = 'edge_g' ORDER BY window_start"
+    )
+    cols = chunk_edges([(c[0], c[1]) for c in chunks])
+    assert [(b, f, bits(fv), e, bits(ev)) for _, b, f, fv, e, ev in zip(*cols, strict=True)] == got

@@ -4,6 +4,7 @@ pure-Python model built on decode_block / decode_chunk and the reference rollups
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 
 import pytest
@@ -97,11 +98,13 @@ class Window:
 
 def compact(blocks, existing, window_us, codec="pco", prev=None) -> list[Window]:
     """compact_columns, regrouped per window (checking the columns are consistent)."""
-    chunk_cols, hour_cols, (empty_sids, empty_hours) = chunks.compact_columns(
+    chunk_cols, hour_cols, (empty_sids, empty_hours), edge_cols = chunks.compact_columns(
         blocks, existing, window_us, codec, prev
     )
     assert len({len(c) for c in chunk_cols}) <= 1 and len({len(c) for c in hour_cols}) <= 1
     assert len(empty_sids) == len(empty_hours)
+    # Edges: one row per recomputed hour holding any entry, as chunk_edges gives them.
+    assert len({len(c) for c in edge_cols}) <= 1
     out = [
         Window(sid, w, n, lo, hi, last, data, base, [], ())
         for sid, w, n, lo, hi, last, data, base in zip(*chunk_cols, strict=True)
@@ -115,7 +118,31 @@ def compact(blocks, existing, window_us, codec="pco", prev=None) -> list[Window]
     for sid, h in zip(empty_sids, empty_hours, strict=True):
         w = at[(sid, h // window_us * window_us)]
         w.empty_hours = (*w.empty_hours, h)
+    # Edges: every recomputed hour's first and last raw entry (markers included), bit for
+    # bit — the tail of what chunk_edges reads from the merged chunk.
+    edge_rows = list(zip(*edge_cols, strict=True))
+    for w in out:
+        got = [
+            e
+            for e in edge_rows
+            if (e[0], e[1] // window_us * window_us) == (w.series_id, w.window_start_us)
+        ]
+        assert got, "every touched window has a touched hour"
+        whole = list(zip(*chunks.chunk_edges([(w.series_id, w.data)]), strict=True))
+        assert [_bits(e) for e in got] == [_bits(e) for e in whole if e[1] >= got[0][1]]
     return out
+
+
+def _bits(edge: tuple[int, int, int, float, int, float]) -> tuple[int, ...]:
+    sid, b, ft, f, et, e = edge
+    return (
+        sid,
+        b,
+        ft,
+        struct.unpack("<Q", struct.pack("<d", f))[0],
+        et,
+        struct.unpack("<Q", struct.pack("<d", e))[0],
+    )
 
 
 def same_float(a: float, b: float) -> bool:

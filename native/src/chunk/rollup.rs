@@ -107,3 +107,57 @@ pub fn rollups(
     }
     Ok(out)
 }
+
+/// The first and the last raw entry of one bucket — staleness markers and NaN
+/// included, values bit for bit — of every bucket holding any entry.
+///
+/// They are what an instant PromQL selector reads at a bucket boundary `t`:
+/// the latest sample in `[t - lookback, t]` (lookback ≤ the bucket width) is
+/// the bucket starting at `t`'s first entry when that lies at `t`, else the
+/// bucket before's last entry; a staleness marker there means no value. So a
+/// series thinned to its buckets' edges answers such a selector exactly as
+/// its raw samples do, at every bucket boundary (`crate::promql`'s rollup
+/// plan).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Edge {
+    pub bucket_us: i64,
+    pub first_time_us: i64,
+    pub first: f64,
+    pub end_time_us: i64,
+    pub end: f64,
+}
+
+/// The [`Edge`]s of one series per bucket of `width_us`, in bucket order.
+/// Samples may come in any order (as in [`rollups`]).
+///
+/// # Panics
+/// If `width_us <= 0`.
+pub fn edges(timestamps: &[i64], values: &[f64], width_us: i64) -> Result<Vec<Edge>, ChunkError> {
+    assert!(width_us > 0, "bucket width must be positive");
+    let sorted;
+    let (ts, vs) = if timestamps.windows(2).all(|w| w[0] < w[1]) && timestamps.len() == values.len()
+    {
+        (timestamps, values)
+    } else {
+        sorted = normalize(timestamps, values)?;
+        (&sorted.timestamps[..], &sorted.values[..])
+    };
+    let mut out: Vec<Edge> = Vec::new();
+    for (&t, &v) in ts.iter().zip(vs) {
+        let bucket_us = bucket_start(t, width_us);
+        match out.last_mut() {
+            Some(e) if e.bucket_us == bucket_us => {
+                e.end_time_us = t;
+                e.end = v;
+            }
+            _ => out.push(Edge {
+                bucket_us,
+                first_time_us: t,
+                first: v,
+                end_time_us: t,
+                end: v,
+            }),
+        }
+    }
+    Ok(out)
+}

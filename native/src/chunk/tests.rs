@@ -390,3 +390,35 @@ proptest! {
         prop_assert!(same_rollups(&got, &want), "{:?}\n{:?}", got, want);
     }
 }
+
+#[test]
+fn edges_are_each_buckets_first_and_last_raw_entry() {
+    use super::rollup::edges;
+    let stale = f64::from_bits(STALE_NAN_BITS);
+    // Unsorted input with a duplicate (the later write wins), a lone marker in a bucket.
+    let ts = [15, 5, 12, 25, 12, 31];
+    let vs = [2.0, 1.0, 7.0, stale, 3.0, f64::NAN];
+    let got: Vec<_> = edges(&ts, &vs, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            (
+                e.bucket_us,
+                e.first_time_us,
+                e.first.to_bits(),
+                e.end_time_us,
+                e.end.to_bits(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, 5, 1f64.to_bits(), 5, 1f64.to_bits()),
+            (10, 12, 3f64.to_bits(), 15, 2f64.to_bits()),
+            (20, 25, STALE_NAN_BITS, 25, STALE_NAN_BITS),
+            (30, 31, f64::NAN.to_bits(), 31, f64::NAN.to_bits()),
+        ]
+    );
+    assert!(edges(&[], &[], 10).unwrap().is_empty());
+}

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::block::{self, BlockError};
-use crate::chunk::rollup::{self, Rollup};
+use crate::chunk::rollup::{self, Edge, Rollup};
 use crate::chunk::{self, bucket_start, ChunkError, Codec, Samples};
 
 /// One hour in microseconds: the rollup bucket of a compaction.
@@ -89,6 +89,9 @@ pub struct Compacted {
     /// Touched hours without a rollup (only staleness markers left): a rollup
     /// row stored for them before is obsolete.
     pub empty_hours: Vec<i64>,
+    /// The first and last raw entries ([`Edge`]) of the same hours, including
+    /// hours holding only staleness markers (PromQL's rollup plan reads them).
+    pub edges: Vec<Edge>,
     /// The window's last value that is neither a staleness marker nor NaN: the
     /// baseline of the next window's first counter increase (`prev`).
     pub last_value: Option<f64>,
@@ -105,6 +108,7 @@ pub struct Columns {
     pub chunks: ChunkColumns,
     pub hours: HourColumns,
     pub empty_hours: EmptyHourColumns,
+    pub edges: EdgeColumns,
 }
 
 /// One row per touched window, in key order (the fields of [`Compacted`]).
@@ -155,6 +159,28 @@ pub struct EmptyHourColumns {
     pub buckets_us: Vec<i64>,
 }
 
+/// One row per recomputed hour holding any raw entry (the fields of [`Edge`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EdgeColumns {
+    pub series_ids: Vec<i64>,
+    pub buckets_us: Vec<i64>,
+    pub first_times_us: Vec<i64>,
+    pub firsts: Vec<f64>,
+    pub end_times_us: Vec<i64>,
+    pub ends: Vec<f64>,
+}
+
+impl EdgeColumns {
+    pub fn push(&mut self, series_id: i64, e: &Edge) {
+        self.series_ids.push(series_id);
+        self.buckets_us.push(e.bucket_us);
+        self.first_times_us.push(e.first_time_us);
+        self.firsts.push(e.first);
+        self.end_times_us.push(e.end_time_us);
+        self.ends.push(e.end);
+    }
+}
+
 impl From<Vec<Compacted>> for Columns {
     fn from(windows: Vec<Compacted>) -> Columns {
         let mut out = Columns::default();
@@ -162,6 +188,9 @@ impl From<Vec<Compacted>> for Columns {
         for w in windows {
             for r in &w.rollups {
                 h.push(w.series_id, r);
+            }
+            for edge in &w.edges {
+                out.edges.push(w.series_id, edge);
             }
             for b in w.empty_hours {
                 e.series_ids.push(w.series_id);
@@ -296,6 +325,9 @@ pub fn compact<B: AsRef<[u8]>, C: AsRef<[u8]>>(
             let mut all = rollup::rollups(&merged.timestamps, &merged.values, HOUR_US, baseline)
                 .map_err(err)?;
             all.retain(|h| h.bucket_us >= first_hour);
+            let mut edges =
+                rollup::edges(&merged.timestamps, &merged.values, HOUR_US).map_err(err)?;
+            edges.retain(|h| h.bucket_us >= first_hour);
             let mut empty_hours: Vec<i64> = Vec::new();
             for &t in new_ts {
                 let h = bucket_start(t, HOUR_US);
@@ -312,6 +344,7 @@ pub fn compact<B: AsRef<[u8]>, C: AsRef<[u8]>>(
                 max_time_us: *merged.timestamps.last().expect("at least one new sample"),
                 rollups: all,
                 empty_hours,
+                edges,
                 last_value: merged.values.iter().rev().copied().find(|v| !v.is_nan()),
                 baseline,
             });

@@ -155,6 +155,35 @@ fn check_against_model(
             .filter(|h| want_rollups.iter().all(|r| r.bucket_us != *h))
             .collect();
         prop_assert_eq!(&c.empty_hours, &want_empty);
+        // Edges: every recomputed hour holding any entry, markers included, bit for bit.
+        let want_edges: Vec<(i64, i64, u64, i64, u64)> = rollup::edges(&ts, &vs, HOUR_US)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.bucket_us >= first)
+            .map(|e| {
+                (
+                    e.bucket_us,
+                    e.first_time_us,
+                    e.first.to_bits(),
+                    e.end_time_us,
+                    e.end.to_bits(),
+                )
+            })
+            .collect();
+        let got_edges: Vec<(i64, i64, u64, i64, u64)> = c
+            .edges
+            .iter()
+            .map(|e| {
+                (
+                    e.bucket_us,
+                    e.first_time_us,
+                    e.first.to_bits(),
+                    e.end_time_us,
+                    e.end.to_bits(),
+                )
+            })
+            .collect();
+        prop_assert_eq!(got_edges, want_edges);
     }
     Ok(())
 }
@@ -316,6 +345,13 @@ fn an_hour_left_with_only_staleness_markers_is_reported_empty() {
     .unwrap();
     assert!(got[0].rollups.is_empty());
     assert_eq!(got[0].empty_hours, vec![0]);
+    // ... but its edges are kept: a marker at an hour's start ends the series there.
+    let e = got[0].edges[0];
+    assert_eq!((e.bucket_us, e.first_time_us, e.end_time_us), (0, 10, 10));
+    assert_eq!(
+        (e.first.to_bits(), e.end.to_bits()),
+        (STALE_NAN_BITS, STALE_NAN_BITS)
+    );
 }
 
 #[test]

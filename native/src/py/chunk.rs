@@ -131,6 +131,28 @@ pub(super) fn rollup_row(r: rollup::Rollup) -> RollupRow {
     )
 }
 
+/// chunk_edges(chunks)
+/// --
+///
+/// The hourly edges of stored chunks, as columns (GIL released).
+#[pyfunction]
+fn chunk_edges(
+    py: Python<'_>,
+    chunks: Vec<(i64, PyBackedBytes)>,
+) -> PyResult<super::compact::EdgeCols> {
+    let cols = py.detach(move || -> Result<_, chunk::ChunkError> {
+        let mut cols = crate::compact::EdgeColumns::default();
+        for (series_id, data) in &chunks {
+            let s = chunk::decode(data)?;
+            for e in rollup::edges(&s.timestamps, &s.values, crate::compact::HOUR_US)? {
+                cols.push(*series_id, &e);
+            }
+        }
+        Ok(cols)
+    })?;
+    Ok(super::compact::edge_cols(cols))
+}
+
 /// encode_block(series_ids, timestamps_us, values)
 /// --
 ///
@@ -165,6 +187,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_chunk, m)?)?;
     m.add_function(wrap_pyfunction!(chunk_header, m)?)?;
     m.add_function(wrap_pyfunction!(rollups, m)?)?;
+    m.add_function(wrap_pyfunction!(chunk_edges, m)?)?;
     m.add_function(wrap_pyfunction!(encode_block, m)?)?;
     m.add_function(wrap_pyfunction!(decode_block, m)?)?;
     Ok(())

@@ -62,6 +62,18 @@ type HourCols = (
     Vec<f64>,
 );
 type EmptyHourCols = (Vec<i64>, Vec<i64>);
+pub(super) type EdgeCols = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<f64>, Vec<i64>, Vec<f64>);
+
+pub(super) fn edge_cols(e: kernel::EdgeColumns) -> EdgeCols {
+    (
+        e.series_ids,
+        e.buckets_us,
+        e.first_times_us,
+        e.firsts,
+        e.end_times_us,
+        e.ends,
+    )
+}
 
 /// compact_columns(blocks, existing, window_us, codec="pco", prev_values=None)
 /// --
@@ -77,13 +89,14 @@ fn compact_columns(
     window_us: i64,
     codec: &str,
     prev_values: Option<HashMap<WindowKey, f64>>,
-) -> PyResult<(ChunkCols, HourCols, EmptyHourCols)> {
+) -> PyResult<(ChunkCols, HourCols, EmptyHourCols, EdgeCols)> {
     let codec = self::codec(codec)?;
     let prev = prev_values.unwrap_or_default();
     let kernel::Columns {
         chunks: c,
         hours: h,
         empty_hours: e,
+        edges,
     } = py.detach(move || kernel::compact_columns(&blocks, &existing, window_us, codec, &prev))?;
     Ok((
         (
@@ -108,6 +121,7 @@ fn compact_columns(
             h.increases,
         ),
         (e.series_ids, e.buckets_us),
+        edge_cols(edges),
     ))
 }
 

@@ -311,16 +311,32 @@ async def test_console_end_to_end(live: Live, http: aiohttp.ClientSession, brows
     await page.locator("#last-ingest").scroll_into_view_if_needed()
     await c.shot("metrics")
 
-    # --- Analytics: the chart of what was just sent, filtered by a label
+    # --- Analytics: PromQL (the Prometheus query API); the pickers write the query
     await c.panel("analytics", "Analytics")
     await page.wait_for_selector(".chart canvas")
-    await page.get_by_label("Metric").select_option(label="shop / orders")
+    await page.get_by_label("Namespace").select_option("shop")
+    await page.get_by_label("Metric").select_option("orders")
     await page.get_by_label("Label", exact=True).select_option("region")
     await page.get_by_label("Label value").select_option("eu")
     await page.get_by_label("Step").select_option("5m")
+    assert await page.get_by_label("PromQL").input_value() == 'orders{region="eu"}'
     await page.click("button:text-is('Run query')")
     await page.wait_for_selector("text=1 series · step 300s")
     await page.wait_for_selector(".u-legend :text('region=eu')")
+    await page.get_by_label("Label value").select_option("")
+    await page.get_by_label("Aggregation").select_option("sum")
+    await page.get_by_label("Group by label").select_option("region")
+    assert await page.get_by_label("PromQL").input_value() == "sum by (region) (orders)"
+    await page.click("button:text-is('Run query')")
+    await page.wait_for_selector("text=2 series · step 300s")
+    await page.wait_for_selector(".u-legend :text('region=us')")
+    # a typed query: PromQL's own error, in place of the chart
+    await page.get_by_label("PromQL").fill("sum(orders")
+    await page.click("button:text-is('Run query')")
+    await page.wait_for_selector("[role=alert]:has-text('bad_data')")
+    await page.get_by_label("PromQL").fill("sum by (region) (orders)")
+    await page.click("button:text-is('Run query')")
+    await page.wait_for_selector("text=2 series · step 300s")
     await c.shot("analytics")
 
     # --- Conference rooms: create, join, see the participant, end

@@ -449,6 +449,31 @@ async def log_between(conn: asyncpg.Connection, lo_us: int, hi_us: int) -> list[
     return [r[0] for r in rows]
 
 
+_EDGES_COPY = """
+SELECT series_id, time_us(first_time), first_value, time_us(end_time), end_value
+FROM metric_edges_1h
+WHERE series_id = ANY($1::integer[]) AND bucket >= us_time($2) AND bucket < us_time($3)
+ORDER BY series_id, bucket
+"""
+
+
+async def edges_copy(
+    conn: asyncpg.Connection, series_ids: Sequence[int], lo_us: int, hi_us: int
+) -> bytes:
+    """The hourly edges of ``series_ids`` for the hours starting in [lo, hi), as PostgreSQL's
+    binary COPY stream (decoded in Rust: no row objects for the ~720 rows per series a month
+    by hour reads)."""
+    parts: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        parts.append(data)
+
+    await conn.copy_from_query(
+        _EDGES_COPY, list(series_ids), lo_us, hi_us, output=sink, format="binary"
+    )
+    return b"".join(parts)
+
+
 async def log_min_time(conn: asyncpg.Connection, lo_us: int, hi_us: int) -> int | None:
     """µs of the earliest not-yet-compacted sample in [lo, hi)'s blocks, if any."""
     v: int | None = await conn.fetchval(

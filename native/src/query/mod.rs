@@ -13,6 +13,7 @@
 //! and counter resets mean exactly what they mean in stored rollups. A
 //! series' windows are then combined per group ([`Agg`]).
 
+pub mod edges;
 #[cfg(test)]
 mod tests;
 

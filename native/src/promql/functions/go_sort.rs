@@ -351,7 +351,9 @@ mod tests {
         let mut v: Vec<(u64, usize)> = keys.iter().copied().zip(0..).collect();
         go_sort_by(&mut v, |a, b| a.0 < b.0);
         let idx: Vec<usize> = v.iter().map(|p| p.1).collect();
-        let h = idx.iter().fold(0u64, |h, &i| h.wrapping_mul(1_000_003).wrapping_add(i as u64));
+        let h = idx.iter().fold(0u64, |h, &i| {
+            h.wrapping_mul(1_000_003).wrapping_add(i as u64)
+        });
         (idx, h)
     }
 
@@ -362,7 +364,10 @@ mod tests {
         // second field.
         let keys: Vec<u64> = (0..20).map(|i| [3, 1, 2][i % 3]).collect();
         let (idx, h) = order_hash(&keys);
-        assert_eq!(idx, [7, 1, 19, 16, 4, 13, 10, 5, 8, 11, 14, 17, 2, 9, 6, 12, 0, 15, 3, 18]);
+        assert_eq!(
+            idx,
+            [7, 1, 19, 16, 4, 13, 10, 5, 8, 11, 14, 17, 2, 9, 6, 12, 0, 15, 3, 18]
+        );
         assert_eq!(h, 9363453316624948704);
         // 200 keys with 5 distinct values (partition_equal at work).
         let mut x: u64 = 12345;
@@ -375,8 +380,9 @@ mod tests {
             .collect();
         assert_eq!(order_hash(&keys).1, 7574296560543913130);
         // An organ pipe of 300 with ties (unbalanced partitions, patterns broken).
-        let keys: Vec<u64> =
-            (0..300).map(|i| if i < 150 { i / 3 } else { (299 - i) / 3 }).collect();
+        let keys: Vec<u64> = (0..300)
+            .map(|i| if i < 150 { i / 3 } else { (299 - i) / 3 })
+            .collect();
         assert_eq!(order_hash(&keys).1, 16088554289696785962);
     }
 }

@@ -25,11 +25,19 @@ pub(super) fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> 
         else {
             continue;
         };
-        let key: Labels = s.labels.into_iter().filter(|(n, _)| n != BUCKET_LABEL).collect();
+        let key: Labels = s
+            .labels
+            .into_iter()
+            .filter(|(n, _)| n != BUCKET_LABEL)
+            .collect();
         let i = match index.get(&key) {
             Some(&i) => i,
             None => {
-                let out_labels = key.iter().filter(|(n, _)| n != METRIC_NAME).cloned().collect();
+                let out_labels = key
+                    .iter()
+                    .filter(|(n, _)| n != METRIC_NAME)
+                    .cloned()
+                    .collect();
                 groups.push((out_labels, Vec::new()));
                 index.insert(key, groups.len() - 1);
                 groups.len() - 1
@@ -39,7 +47,11 @@ pub(super) fn histogram_quantile(q: f64, v: Vec<Sample>, t: i64) -> Vec<Sample> 
     }
     groups
         .into_iter()
-        .map(|(labels, mut buckets)| Sample { labels, t, v: bucket_quantile(q, &mut buckets) })
+        .map(|(labels, mut buckets)| Sample {
+            labels,
+            t,
+            v: bucket_quantile(q, &mut buckets),
+        })
         .collect()
 }
 
@@ -143,7 +155,11 @@ fn parse_go_float(s: &str) -> Option<f64> {
     };
     let lower = body.to_ascii_lowercase();
     if lower == "inf" || lower == "infinity" {
-        return Some(if neg { f64::NEG_INFINITY } else { f64::INFINITY });
+        return Some(if neg {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
     }
     if lower == "nan" {
         // Go accepts no sign on NaN.
@@ -154,7 +170,9 @@ fn parse_go_float(s: &str) -> Option<f64> {
     } else {
         // Rust's grammar otherwise matches Go's (no underscores without a
         // base prefix), bar the spelled-out specials handled above.
-        if !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        if !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
         {
             return None;
         }
@@ -197,9 +215,15 @@ mod tests {
     fn hq(q: f64, buckets: &[(&str, f64)]) -> Vec<Sample> {
         let v = buckets
             .iter()
-            .map(|&(le, count)| sample(&[("__name__", "h_bucket"), ("job", "a"), ("le", le)], count))
+            .map(|&(le, count)| {
+                sample(&[("__name__", "h_bucket"), ("job", "a"), ("le", le)], count)
+            })
             .collect();
-        vec_call("histogram_quantile", vec![Arg::Scalar(q), Arg::Vector(v)], 0)
+        vec_call(
+            "histogram_quantile",
+            vec![Arg::Scalar(q), Arg::Vector(v)],
+            0,
+        )
     }
 
     fn hq1(q: f64, buckets: &[(&str, f64)]) -> f64 {
@@ -239,13 +263,19 @@ mod tests {
         assert!(hq1(0.5, &[("0.1", 0.0), ("+Inf", 0.0)]).is_nan());
         // Equal bounds merge: "1" and "1.0" are one bucket.
         assert!(hq1(0.5, &[("+Inf", 2.0), ("+inf", 1.0)]).is_nan());
-        assert!(close(hq1(0.5, &[("1", 1.0), ("1.0", 1.0), ("+Inf", 4.0)]), 1.0));
+        assert!(close(
+            hq1(0.5, &[("1", 1.0), ("1.0", 1.0), ("+Inf", 4.0)]),
+            1.0
+        ));
     }
 
     #[test]
     fn non_positive_first_bound_answers_the_bound() {
         assert_eq!(hq1(0.1, &[("-1", 5.0), ("0", 8.0), ("+Inf", 10.0)]), -1.0);
-        assert!(close(hq1(0.65, &[("-1", 5.0), ("1", 8.0), ("+Inf", 10.0)]), 0.0));
+        assert!(close(
+            hq1(0.65, &[("-1", 5.0), ("1", 8.0), ("+Inf", 10.0)]),
+            0.0
+        ));
     }
 
     #[test]
@@ -268,14 +298,21 @@ mod tests {
             mk("h_bucket", "a", "garbage", 100.0),
             sample(&[("__name__", "h_bucket"), ("job", "a")], 100.0),
         ];
-        let out = vec_call("histogram_quantile", vec![Arg::Scalar(0.5), Arg::Vector(v)], 0);
+        let out = vec_call(
+            "histogram_quantile",
+            vec![Arg::Scalar(0.5), Arg::Vector(v)],
+            0,
+        );
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].labels, labels(&[("job", "a")]));
         assert_eq!(out[0].v, 1.0);
         assert_eq!(out[1].labels, labels(&[("job", "b")]));
         assert_eq!(out[1].v, 0.5);
         // Two metric names with the same other labels collide.
-        let v = vec![mk("x_bucket", "a", "+Inf", 1.0), mk("y_bucket", "a", "+Inf", 1.0)];
+        let v = vec![
+            mk("x_bucket", "a", "+Inf", 1.0),
+            mk("y_bucket", "a", "+Inf", 1.0),
+        ];
         let err = super::super::call(
             "histogram_quantile",
             vec![Arg::Scalar(0.5), Arg::Vector(v)],

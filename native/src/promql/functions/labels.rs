@@ -9,13 +9,17 @@ use crate::promql::value::Labels;
 /// Prometheus's label name rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
 fn is_valid_label_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit())
-        })
+        && name
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit()))
 }
 
 fn get<'l>(labels: &'l Labels, name: &str) -> &'l str {
-    labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
+    labels
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 /// Sets `name` to `value` (an empty value deletes it), keeping the order.
@@ -42,7 +46,9 @@ pub(super) fn label_replace(
     regex: &str,
 ) -> Result<Vec<Sample>, PromqlError> {
     let re = Regex::new(&format!("^(?:{regex})$")).map_err(|_| {
-        PromqlError::Execution(format!("invalid regular expression in label_replace(): {regex}"))
+        PromqlError::Execution(format!(
+            "invalid regular expression in label_replace(): {regex}"
+        ))
     })?;
     if !is_valid_label_name(dst) {
         return Err(PromqlError::Execution(format!(
@@ -58,7 +64,11 @@ pub(super) fn label_replace(
             expand(&mut res, replacement, &caps, &names);
             set(&mut s.labels, dst, res);
         }
-        out.push(Sample { labels: s.labels, t, v: s.v });
+        out.push(Sample {
+            labels: s.labels,
+            t,
+            v: s.v,
+        });
     }
     Ok(out)
 }
@@ -155,10 +165,17 @@ pub(super) fn label_join(
     }
     let mut out = Vec::with_capacity(v.len());
     for mut s in v {
-        let joined =
-            srcs.iter().map(|src| get(&s.labels, src)).collect::<Vec<_>>().join(sep);
+        let joined = srcs
+            .iter()
+            .map(|src| get(&s.labels, src))
+            .collect::<Vec<_>>()
+            .join(sep);
         set(&mut s.labels, dst, joined);
-        out.push(Sample { labels: s.labels, t, v: s.v });
+        out.push(Sample {
+            labels: s.labels,
+            t,
+            v: s.v,
+        });
     }
     Ok(out)
 }
@@ -184,26 +201,51 @@ mod tests {
     fn label_replace_expands_groups_and_keeps_the_name() {
         let l = [("__name__", "m"), ("src", "source-value-10")];
         assert_eq!(
-            replace(&l, "dst", "destination-value-$1", "src", "source-value-(.*)"),
-            labels(&[("__name__", "m"), ("dst", "destination-value-10"), ("src", "source-value-10")])
+            replace(
+                &l,
+                "dst",
+                "destination-value-$1",
+                "src",
+                "source-value-(.*)"
+            ),
+            labels(&[
+                ("__name__", "m"),
+                ("dst", "destination-value-10"),
+                ("src", "source-value-10")
+            ])
         );
         // Anchored: a partial match is no match.
         assert_eq!(replace(&l, "dst", "x", "src", "value-(.*)"), labels(&l));
         // ${1} delimits; $1x is the (missing) group "1x".
         assert_eq!(
             replace(&l, "dst", "${1}x|$1x|$$|$", "src", "source-value-(.*)"),
-            labels(&[("__name__", "m"), ("dst", "10x||$|$"), ("src", "source-value-10")])
+            labels(&[
+                ("__name__", "m"),
+                ("dst", "10x||$|$"),
+                ("src", "source-value-10")
+            ])
         );
         // Named groups.
         assert_eq!(
             replace(&l, "dst", "$num-${num}", "src", "source-value-(?P<num>.*)"),
-            labels(&[("__name__", "m"), ("dst", "10-10"), ("src", "source-value-10")])
+            labels(&[
+                ("__name__", "m"),
+                ("dst", "10-10"),
+                ("src", "source-value-10")
+            ])
         );
         // An empty result deletes the destination; a missing source is "".
-        assert_eq!(replace(&l, "src", "", "src", ".*"), labels(&[("__name__", "m")]));
+        assert_eq!(
+            replace(&l, "src", "", "src", ".*"),
+            labels(&[("__name__", "m")])
+        );
         assert_eq!(
             replace(&l, "dst", "empty", "nonexistent", ""),
-            labels(&[("__name__", "m"), ("dst", "empty"), ("src", "source-value-10")])
+            labels(&[
+                ("__name__", "m"),
+                ("dst", "empty"),
+                ("src", "source-value-10")
+            ])
         );
         // The metric name can be the destination.
         assert_eq!(
@@ -272,7 +314,10 @@ mod tests {
             labels(&[("__name__", "m"), ("a", "x"), ("b", "y"), ("d", "x-y-")])
         );
         // No sources: the destination is deleted.
-        assert_eq!(join(&l, "a", ",", &[]).unwrap(), labels(&[("__name__", "m"), ("b", "y")]));
+        assert_eq!(
+            join(&l, "a", ",", &[]).unwrap(),
+            labels(&[("__name__", "m"), ("b", "y")])
+        );
         assert_eq!(
             join(&l, "d", ",", &["a", "1bad"]).unwrap_err(),
             "invalid source label name in label_join(): 1bad"

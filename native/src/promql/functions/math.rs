@@ -141,7 +141,12 @@ mod tests {
     const INF: f64 = f64::INFINITY;
 
     fn apply(name: &str, v: f64) -> f64 {
-        vec_call(name, vec![Arg::Vector(vec![sample(&[("__name__", "x")], v)])], 0)[0].v
+        vec_call(
+            name,
+            vec![Arg::Vector(vec![sample(&[("__name__", "x")], v)])],
+            0,
+        )[0]
+        .v
     }
 
     #[test]
@@ -212,12 +217,20 @@ mod tests {
             ])
         };
         let values = |v: Vec<crate::promql::Sample>| v.iter().map(|s| s.v).collect::<Vec<_>>();
-        let out = vec_call("clamp", vec![vec(), Arg::Scalar(-25.0), Arg::Scalar(75.0)], 0);
+        let out = vec_call(
+            "clamp",
+            vec![vec(), Arg::Scalar(-25.0), Arg::Scalar(75.0)],
+            0,
+        );
         assert_eq!(out[0].labels, labels(&[("s", "a")]));
         let v = values(out);
         assert_eq!(&v[..3], &[-25.0, 0.0, 75.0]);
         assert!(v[3].is_nan());
-        let v = values(vec_call("clamp", vec![vec(), Arg::Scalar(0.0), Arg::Scalar(NAN)], 0));
+        let v = values(vec_call(
+            "clamp",
+            vec![vec(), Arg::Scalar(0.0), Arg::Scalar(NAN)],
+            0,
+        ));
         assert!(v.iter().all(|x| x.is_nan()));
         assert!(vec_call("clamp", vec![vec(), Arg::Scalar(5.0), Arg::Scalar(-5.0)], 0).is_empty());
         let v = values(vec_call("clamp_max", vec![vec(), Arg::Scalar(75.0)], 0));

@@ -21,8 +21,8 @@ use promql_parser::parser::Expr;
 use super::error::PromqlError;
 use super::value::{Labels, RangeSeries, Sample, METRIC_NAME};
 
-mod histogram;
 mod go_sort;
+mod histogram;
 mod labels;
 mod math;
 mod over_time;
@@ -142,12 +142,21 @@ pub fn call(name: &str, args: Vec<Arg>, ctx: &Ctx<'_>) -> Result<FnValue, Promql
         // Labels (labels.rs).
         "label_replace" => {
             let (dst, repl, src, regex) = (a.string(1)?, a.string(2)?, a.string(3)?, a.string(4)?);
-            Value::V(labels::label_replace(a.vector(0)?, t, &dst, &repl, &src, &regex)?)
+            Value::V(labels::label_replace(
+                a.vector(0)?,
+                t,
+                &dst,
+                &repl,
+                &src,
+                &regex,
+            )?)
         }
         "label_join" => {
             let dst = a.string(1)?;
             let sep = a.string(2)?;
-            let srcs = (3..a.len()).map(|i| a.string(i)).collect::<Result<Vec<_>, _>>()?;
+            let srcs = (3..a.len())
+                .map(|i| a.string(i))
+                .collect::<Result<Vec<_>, _>>()?;
             Value::V(labels::label_join(a.vector(0)?, t, &dst, &sep, &srcs)?)
         }
         // Time (time.rs).
@@ -156,7 +165,11 @@ pub fn call(name: &str, args: Vec<Arg>, ctx: &Ctx<'_>) -> Result<FnValue, Promql
         "minute" | "hour" | "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month"
         | "month" | "year" => {
             let part = time::date_part(name).expect("listed above");
-            let input = if a.len() == 0 { None } else { Some(a.vector(0)?) };
+            let input = if a.len() == 0 {
+                None
+            } else {
+                Some(a.vector(0)?)
+            };
             Value::V(time::date_function(input, t, part))
         }
         // Histograms (histogram.rs).
@@ -223,7 +236,9 @@ impl Args<'_> {
     }
 
     fn take(&mut self, i: usize) -> Option<Arg> {
-        self.items.get_mut(i).map(|a| std::mem::replace(a, Arg::Scalar(f64::NAN)))
+        self.items
+            .get_mut(i)
+            .map(|a| std::mem::replace(a, Arg::Scalar(f64::NAN)))
     }
 
     fn matrix(&mut self, i: usize) -> Result<MatrixArg, PromqlError> {
@@ -270,7 +285,11 @@ fn per_series(
             continue;
         }
         if let Some(v) = f(&s.points, &m) {
-            let labels = if keep_name { s.labels.clone() } else { drop_metric_name(&s.labels) };
+            let labels = if keep_name {
+                s.labels.clone()
+            } else {
+                drop_metric_name(&s.labels)
+            };
             out.push(Sample { labels, t, v });
         }
     }
@@ -307,13 +326,21 @@ fn over(m: MatrixArg, t: i64, f: impl Fn(&[(i64, f64)]) -> f64) -> Value {
 /// `f` applied to every sample's value, the metric name dropped.
 fn map_values(v: Vec<Sample>, t: i64, f: impl Fn(f64) -> f64) -> Vec<Sample> {
     v.into_iter()
-        .map(|s| Sample { labels: drop_metric_name_owned(s.labels), t, v: f(s.v) })
+        .map(|s| Sample {
+            labels: drop_metric_name_owned(s.labels),
+            t,
+            v: f(s.v),
+        })
         .collect()
 }
 
 /// `labels` without the metric name.
 pub(crate) fn drop_metric_name(labels: &Labels) -> Labels {
-    labels.iter().filter(|(n, _)| n != METRIC_NAME).cloned().collect()
+    labels
+        .iter()
+        .filter(|(n, _)| n != METRIC_NAME)
+        .cloned()
+        .collect()
 }
 
 fn drop_metric_name_owned(mut labels: Labels) -> Labels {
@@ -341,7 +368,11 @@ fn check_unique_labels(v: &[Sample]) -> Result<(), PromqlError> {
 /// `kahanSumInc`: adds `inc` to `sum` and the lost low-order part to `c`.
 pub(crate) fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
-    let c = if sum.abs() >= inc.abs() { c + ((sum - t) + inc) } else { c + ((inc - t) + sum) };
+    let c = if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
     (t, c)
 }
 
@@ -361,13 +392,20 @@ pub(crate) mod test_util {
     use super::*;
 
     pub fn labels(pairs: &[(&str, &str)]) -> Labels {
-        let mut l: Labels = pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        let mut l: Labels = pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
         l.sort();
         l
     }
 
     pub fn sample(pairs: &[(&str, &str)], v: f64) -> Sample {
-        Sample { labels: labels(pairs), t: 0, v }
+        Sample {
+            labels: labels(pairs),
+            t: 0,
+            v,
+        }
     }
 
     pub fn ctx(t: i64) -> Ctx<'static> {
@@ -444,7 +482,12 @@ mod tests {
 
     #[test]
     fn unknown_functions_are_unsupported() {
-        let err = call("first_over_time", vec![matrix(0, 10, &[(1, 1.0)])], &ctx(10)).unwrap_err();
+        let err = call(
+            "first_over_time",
+            vec![matrix(0, 10, &[(1, 1.0)])],
+            &ctx(10),
+        )
+        .unwrap_err();
         assert!(matches!(err, PromqlError::Unsupported(m) if m.contains("first_over_time")));
     }
 

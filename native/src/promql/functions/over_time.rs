@@ -132,7 +132,10 @@ mod tests {
     const NAN: f64 = f64::NAN;
 
     fn pts(vs: &[f64]) -> Vec<(i64, f64)> {
-        vs.iter().enumerate().map(|(i, &v)| (i as i64 * 1000, v)).collect()
+        vs.iter()
+            .enumerate()
+            .map(|(i, &v)| (i as i64 * 1000, v))
+            .collect()
     }
 
     fn value(name: &str, vs: &[f64]) -> f64 {
@@ -170,7 +173,11 @@ mod tests {
         assert_eq!(value("count_over_time", &[1.0, NAN, 3.0]), 3.0);
         assert_eq!(value("present_over_time", &[NAN]), 1.0);
         assert!(value("last_over_time", &[1.0, NAN]).is_nan());
-        let v = vec_call("last_over_time", vec![matrix(0, 10, &[(0, 1.0), (5, 4.0)])], 10);
+        let v = vec_call(
+            "last_over_time",
+            vec![matrix(0, 10, &[(0, 1.0), (5, 4.0)])],
+            10,
+        );
         assert_eq!(v[0].labels, labels(&[("__name__", "m"), ("a", "b")]));
         assert_eq!(v[0].v, 4.0);
     }

@@ -65,10 +65,16 @@ fn extrapolated_rate(
 
     let threshold = average_between * 1.1;
     let mut extrapolate_to = sampled_interval;
-    extrapolate_to +=
-        if duration_to_start < threshold { duration_to_start } else { average_between / 2.0 };
-    extrapolate_to +=
-        if duration_to_end < threshold { duration_to_end } else { average_between / 2.0 };
+    extrapolate_to += if duration_to_start < threshold {
+        duration_to_start
+    } else {
+        average_between / 2.0
+    };
+    extrapolate_to += if duration_to_end < threshold {
+        duration_to_end
+    } else {
+        average_between / 2.0
+    };
     let mut factor = extrapolate_to / sampled_interval;
     if is_rate {
         factor /= (range_end - range_start) as f64 / 1000.0;
@@ -93,7 +99,11 @@ fn instant_value(p: &Points, is_rate: bool) -> Option<f64> {
     }
     let (last_t, last_v) = p[p.len() - 1];
     let (prev_t, prev_v) = p[p.len() - 2];
-    let mut result = if is_rate && last_v < prev_v { last_v } else { last_v - prev_v };
+    let mut result = if is_rate && last_v < prev_v {
+        last_v
+    } else {
+        last_v - prev_v
+    };
     let interval = last_t - prev_t;
     if interval == 0 {
         return None;
@@ -224,10 +234,15 @@ mod tests {
         // Values 0, 10, …, 40 every 10 s from 10 s to 50 s, window [0, 60 s]:
         // both edges are 10 s away (< 1.1 × 10 s). The counter's zero point is
         // its first sample (value 0), so the start is not extrapolated.
-        let p: Vec<_> = (1..=5).map(|i| (i * 10 * S, (i - 1) as f64 * 10.0)).collect();
+        let p: Vec<_> = (1..=5)
+            .map(|i| (i * 10 * S, (i - 1) as f64 * 10.0))
+            .collect();
         // duration_to_zero = 40 × 0/40 = 0 → start 0; end 10 → 40 × 50/40 = 50.
         assert_eq!(range_value("increase", 0, 60 * S, &p), Some(50.0));
-        assert!(close(range_value("rate", 0, 60 * S, &p).unwrap(), 50.0 / 60.0));
+        assert!(close(
+            range_value("rate", 0, 60 * S, &p).unwrap(),
+            50.0 / 60.0
+        ));
         // delta is not a counter: no zero cut, both edges: 40 × 60/40.
         assert_eq!(range_value("delta", 0, 60 * S, &p), Some(60.0));
     }
@@ -283,23 +298,38 @@ mod tests {
     #[test]
     fn deriv_is_the_least_squares_slope() {
         // y = 3 + 2x (x in s): slope 2.
-        let p: Vec<_> = (0..5).map(|i| (i * 15 * S, 3.0 + 2.0 * 15.0 * i as f64)).collect();
+        let p: Vec<_> = (0..5)
+            .map(|i| (i * 15 * S, 3.0 + 2.0 * 15.0 * i as f64))
+            .collect();
         assert!(close(range_value("deriv", 0, 60 * S, &p).unwrap(), 2.0));
         // Constant: 0; constant infinite: NaN.
-        assert_eq!(range_value("deriv", 0, 60 * S, &[(0, 4.0), (S, 4.0)]), Some(0.0));
-        let inf = range_value("deriv", 0, 60 * S, &[(0, f64::INFINITY), (S, f64::INFINITY)]);
+        assert_eq!(
+            range_value("deriv", 0, 60 * S, &[(0, 4.0), (S, 4.0)]),
+            Some(0.0)
+        );
+        let inf = range_value(
+            "deriv",
+            0,
+            60 * S,
+            &[(0, f64::INFINITY), (S, f64::INFINITY)],
+        );
         assert!(inf.unwrap().is_nan());
     }
 
     #[test]
     fn predict_linear_extends_the_line_from_the_evaluation_time() {
         // y = 10 + x/s at 0..40 s; evaluated at 60 s, 30 s ahead: y(90 s) = 100.
-        let p: Vec<_> = (0..5).map(|i| (i * 10 * S, 10.0 + 10.0 * i as f64)).collect();
+        let p: Vec<_> = (0..5)
+            .map(|i| (i * 10 * S, 10.0 + 10.0 * i as f64))
+            .collect();
         let args = vec![matrix(0, 60 * S, &p), Arg::Scalar(30.0)];
         let v = vec_call("predict_linear", args, 60 * S);
         assert!(close(v[0].v, 100.0), "{}", v[0].v);
         // Constant series: the constant.
-        let args = vec![matrix(0, 60 * S, &[(0, 7.0), (S, 7.0)]), Arg::Scalar(1000.0)];
+        let args = vec![
+            matrix(0, 60 * S, &[(0, 7.0), (S, 7.0)]),
+            Arg::Scalar(1000.0),
+        ];
         assert_eq!(vec_call("predict_linear", args, 60 * S)[0].v, 7.0);
     }
 
@@ -322,9 +352,16 @@ mod tests {
         let err = call("holt_winters", args, &ctx(0)).unwrap_err();
         assert!(err.to_string().starts_with("invalid trend factor"));
         // No series: nothing to check, no error (as in Prometheus).
-        let empty = Arg::Matrix(MatrixArg { series: vec![], range_start: 0, range_end: 1 });
+        let empty = Arg::Matrix(MatrixArg {
+            series: vec![],
+            range_start: 0,
+            range_end: 1,
+        });
         let args = vec![empty, Arg::Scalar(5.0), Arg::Scalar(0.5)];
-        assert_eq!(call("holt_winters", args, &ctx(0)).unwrap(), FnValue::Vector(vec![]));
+        assert_eq!(
+            call("holt_winters", args, &ctx(0)).unwrap(),
+            FnValue::Vector(vec![])
+        );
     }
 
     #[test]
@@ -339,7 +376,11 @@ mod tests {
 
     #[test]
     fn rate_drops_the_metric_name() {
-        let v = vec_call("rate", vec![matrix(0, 10 * S, &[(0, 0.0), (10 * S, 10.0)])], 10 * S);
+        let v = vec_call(
+            "rate",
+            vec![matrix(0, 10 * S, &[(0, 0.0), (10 * S, 10.0)])],
+            10 * S,
+        );
         assert_eq!(v[0].labels, labels(&[("a", "b")]));
         assert_eq!(v[0].t, 10 * S);
     }

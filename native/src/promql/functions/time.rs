@@ -12,7 +12,11 @@ use super::{drop_metric_name_owned, map_values, Sample};
 /// selector's samples with their stored times), the metric name dropped.
 pub(super) fn timestamp(v: Vec<Sample>, t: i64) -> Vec<Sample> {
     v.into_iter()
-        .map(|s| Sample { v: s.t as f64 / 1000.0, labels: drop_metric_name_owned(s.labels), t })
+        .map(|s| Sample {
+            v: s.t as f64 / 1000.0,
+            labels: drop_metric_name_owned(s.labels),
+            t,
+        })
         .collect()
 }
 
@@ -48,7 +52,11 @@ pub(super) fn date_part(name: &str) -> Option<DatePart> {
 /// evaluation time, as a one-sample vector with no labels.
 pub(super) fn date_function(input: Option<Vec<Sample>>, t: i64, part: DatePart) -> Vec<Sample> {
     match input {
-        None => vec![Sample { labels: Vec::new(), t, v: date_value(t / 1000, part) }],
+        None => vec![Sample {
+            labels: Vec::new(),
+            t,
+            v: date_value(t / 1000, part),
+        }],
         Some(v) => map_values(v, t, |x| date_value(go_float_to_int(x), part)),
     }
 }
@@ -144,7 +152,12 @@ fn civil_date(abs: u64) -> CivilDate {
     let mut day = yday;
     if is_leap(year) {
         if day == 31 + 29 - 1 {
-            return CivilDate { year, month: 2, day: 29, yday };
+            return CivilDate {
+                year,
+                month: 2,
+                day: 29,
+                yday,
+            };
         }
         if day > 31 + 29 - 1 {
             day -= 1;
@@ -159,7 +172,12 @@ fn civil_date(abs: u64) -> CivilDate {
     } else {
         DAYS_BEFORE[month as usize]
     };
-    CivilDate { year, month: month + 1, day: day - begin + 1, yday }
+    CivilDate {
+        year,
+        month: month + 1,
+        day: day - begin + 1,
+        yday,
+    }
 }
 
 #[cfg(test)]
@@ -169,7 +187,10 @@ mod tests {
     use super::*;
 
     fn date(name: &str, unix: f64) -> f64 {
-        let args = vec![Arg::Vector(vec![sample(&[("__name__", "x"), ("a", "b")], unix)])];
+        let args = vec![Arg::Vector(vec![sample(
+            &[("__name__", "x"), ("a", "b")],
+            unix,
+        )])];
         let v = vec_call(name, args, 0);
         assert_eq!(v[0].labels, labels(&[("a", "b")]));
         v[0].v
@@ -214,7 +235,11 @@ mod tests {
             assert_eq!(date("year", secs as f64), dt.year() as f64, "{secs}");
             assert_eq!(date("month", secs as f64), dt.month() as f64, "{secs}");
             assert_eq!(date("day_of_month", secs as f64), dt.day() as f64, "{secs}");
-            assert_eq!(date("day_of_year", secs as f64), dt.ordinal() as f64, "{secs}");
+            assert_eq!(
+                date("day_of_year", secs as f64),
+                dt.ordinal() as f64,
+                "{secs}"
+            );
             let wd = dt.weekday().num_days_from_sunday() as f64;
             assert_eq!(date("day_of_week", secs as f64), wd, "{secs}");
         }
@@ -223,12 +248,27 @@ mod tests {
     #[test]
     fn without_an_argument_the_evaluation_time() {
         // Time 0: 1970-01-01 00:00, a Thursday; the result has no labels.
-        for (name, want) in [("year", 1970.0), ("month", 1.0), ("day_of_week", 4.0), ("hour", 0.0)] {
+        for (name, want) in [
+            ("year", 1970.0),
+            ("month", 1.0),
+            ("day_of_week", 4.0),
+            ("hour", 0.0),
+        ] {
             let v = vec_call(name, vec![], 0);
-            assert_eq!(v, vec![Sample { labels: vec![], t: 0, v: want }]);
+            assert_eq!(
+                v,
+                vec![Sample {
+                    labels: vec![],
+                    t: 0,
+                    v: want
+                }]
+            );
         }
         assert_eq!(vec_call("minute", vec![], 3_599_999)[0].v, 59.0);
-        assert_eq!(vec_call("days_in_month", vec![], 40 * 86_400_000)[0].v, 28.0);
+        assert_eq!(
+            vec_call("days_in_month", vec![], 40 * 86_400_000)[0].v,
+            28.0
+        );
     }
 
     #[test]
@@ -240,10 +280,20 @@ mod tests {
 
     #[test]
     fn time_and_timestamp() {
-        assert_eq!(call("time", vec![], &ctx(1)).unwrap(), FnValue::Scalar(0.001));
+        assert_eq!(
+            call("time", vec![], &ctx(1)).unwrap(),
+            FnValue::Scalar(0.001)
+        );
         let mut s = sample(&[("__name__", "x"), ("a", "b")], 5.0);
         s.t = 1_500;
         let v = vec_call("timestamp", vec![Arg::Vector(vec![s])], 10_000);
-        assert_eq!(v, vec![Sample { labels: labels(&[("a", "b")]), t: 10_000, v: 1.5 }]);
+        assert_eq!(
+            v,
+            vec![Sample {
+                labels: labels(&[("a", "b")]),
+                t: 10_000,
+                v: 1.5
+            }]
+        );
     }
 }

@@ -80,7 +80,11 @@ pub(super) fn scalar(v: &[Sample]) -> f64 {
 
 /// The scalar as a one-sample vector without labels.
 pub(super) fn vector(v: f64, t: i64) -> Vec<Sample> {
-    vec![Sample { labels: Vec::new(), t, v }]
+    vec![Sample {
+        labels: Vec::new(),
+        t,
+        v,
+    }]
 }
 
 /// Ascending by value, NaN last (Prometheus sorts descending with NaN first
@@ -119,9 +123,16 @@ mod tests {
 
     fn absent_of(q: &str) -> Vec<Sample> {
         let exprs = [arg_expr(q)];
-        let ctx = Ctx { t: 5, exprs: &exprs };
+        let ctx = Ctx {
+            t: 5,
+            exprs: &exprs,
+        };
         let arg = if q.starts_with("absent_over_time") {
-            Arg::Matrix(MatrixArg { series: vec![], range_start: 0, range_end: 5 })
+            Arg::Matrix(MatrixArg {
+                series: vec![],
+                range_start: 0,
+                range_end: 5,
+            })
         } else {
             Arg::Vector(vec![])
         };
@@ -134,10 +145,18 @@ mod tests {
 
     #[test]
     fn absent_takes_the_equality_matchers() {
-        let one = |l: &[(&str, &str)]| vec![Sample { labels: labels(l), t: 5, v: 1.0 }];
+        let one = |l: &[(&str, &str)]| {
+            vec![Sample {
+                labels: labels(l),
+                t: 5,
+                v: 1.0,
+            }]
+        };
         assert_eq!(absent_of("absent(nonexistent)"), one(&[]));
         assert_eq!(
-            absent_of(r#"absent(nonexistent{job="testjob", instance="testinstance", method=~".x"})"#),
+            absent_of(
+                r#"absent(nonexistent{job="testjob", instance="testinstance", method=~".x"})"#
+            ),
             one(&[("instance", "testinstance"), ("job", "testjob")])
         );
         assert_eq!(
@@ -152,9 +171,15 @@ mod tests {
             absent_of(r#"absent(nonexistent{job="testjob",job=~"testjob2",foo="bar"})"#),
             one(&[("foo", "bar")])
         );
-        assert_eq!(absent_of(r#"absent({__name__="x", a="b"})"#), one(&[("a", "b")]));
+        assert_eq!(
+            absent_of(r#"absent({__name__="x", a="b"})"#),
+            one(&[("a", "b")])
+        );
         assert_eq!(absent_of(r#"absent(x{a=""})"#), one(&[]));
-        assert_eq!(absent_of(r#"absent(sum(nonexistent{job="testjob"}))"#), one(&[]));
+        assert_eq!(
+            absent_of(r#"absent(sum(nonexistent{job="testjob"}))"#),
+            one(&[])
+        );
         assert_eq!(
             absent_of(r#"absent_over_time(http_requests{handler="/foo"}[5m])"#),
             one(&[("handler", "/foo")])
@@ -163,7 +188,10 @@ mod tests {
             absent_of(r#"absent_over_time(x{handler="/foo", handler="/bar", instance="1"}[5m])"#),
             one(&[("instance", "1")])
         );
-        assert_eq!(absent_of(r#"absent_over_time({instance="1"}[5m:5s])"#), one(&[]));
+        assert_eq!(
+            absent_of(r#"absent_over_time({instance="1"}[5m:5s])"#),
+            one(&[])
+        );
     }
 
     #[test]
@@ -172,8 +200,14 @@ mod tests {
         assert!(absent(&v, 0, &[]).is_empty());
         let m = MatrixArg {
             series: vec![
-                RangeSeries { labels: labels(&[("a", "1")]), points: vec![] },
-                RangeSeries { labels: labels(&[("a", "2")]), points: vec![(1, 1.0)] },
+                RangeSeries {
+                    labels: labels(&[("a", "1")]),
+                    points: vec![],
+                },
+                RangeSeries {
+                    labels: labels(&[("a", "2")]),
+                    points: vec![(1, 1.0)],
+                },
             ],
             range_start: 0,
             range_end: 5,
@@ -191,9 +225,16 @@ mod tests {
         assert!(matches!(s(two), FnValue::Scalar(v) if v.is_nan()));
         assert_eq!(
             call("vector", vec![Arg::Scalar(2.0)], &ctx).unwrap(),
-            FnValue::Vector(vec![Sample { labels: vec![], t: 7, v: 2.0 }])
+            FnValue::Vector(vec![Sample {
+                labels: vec![],
+                t: 7,
+                v: 2.0
+            }])
         );
-        assert_eq!(call("pi", vec![], &ctx).unwrap(), FnValue::Scalar(std::f64::consts::PI));
+        assert_eq!(
+            call("pi", vec![], &ctx).unwrap(),
+            FnValue::Scalar(std::f64::consts::PI)
+        );
     }
 
     #[test]
@@ -208,7 +249,10 @@ mod tests {
         };
         let order = |out: Vec<Sample>| {
             assert!(out.iter().all(|s| s.labels[0].0 == "__name__"));
-            out.iter().map(|s| s.labels[1].1.clone()).collect::<Vec<_>>().join(",")
+            out.iter()
+                .map(|s| s.labels[1].1.clone())
+                .collect::<Vec<_>>()
+                .join(",")
         };
         assert_eq!(order(vec_call("sort", vec![v()], 0)), "2,0,3,1");
         assert_eq!(order(vec_call("sort_desc", vec![v()], 0)), "3,0,2,1");

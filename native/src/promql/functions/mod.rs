@@ -79,41 +79,28 @@ pub fn call(name: &str, args: Vec<Arg>, ctx: &Ctx<'_>) -> Result<FnValue, Promql
     let mut a = Args { name, items: args };
     let t = ctx.t;
     let out = match name {
-        // Range functions (range.rs).
-        "rate" => per_series(a.matrix(0)?, t, false, range::rate),
-        "increase" => per_series(a.matrix(0)?, t, false, range::increase),
-        "delta" => per_series(a.matrix(0)?, t, false, range::delta),
-        "irate" => per_series(a.matrix(0)?, t, false, |p, _| range::irate(p)),
-        "idelta" => per_series(a.matrix(0)?, t, false, |p, _| range::idelta(p)),
-        "deriv" => per_series(a.matrix(0)?, t, false, |p, _| range::deriv(p)),
-        "predict_linear" => {
-            let duration = a.scalar(1)?;
-            per_series(a.matrix(0)?, t, false, |p, _| {
-                range::predict_linear(p, t, duration)
-            })
-        }
-        // Prometheus 2.42's name; later versions (and the parser crate) call
-        // it double_exponential_smoothing.
-        "holt_winters" | "double_exponential_smoothing" => {
-            let (sf, tf) = (a.scalar(1)?, a.scalar(2)?);
-            try_per_series(a.matrix(0)?, t, false, |p| range::holt_winters(p, sf, tf))?
-        }
-        "resets" => per_series(a.matrix(0)?, t, false, |p, _| Some(range::resets(p))),
-        "changes" => per_series(a.matrix(0)?, t, false, |p, _| Some(range::changes(p))),
-        // Aggregations over time (over_time.rs).
-        "avg_over_time" => over(a.matrix(0)?, t, over_time::avg),
-        "min_over_time" => over(a.matrix(0)?, t, over_time::min),
-        "max_over_time" => over(a.matrix(0)?, t, over_time::max),
-        "sum_over_time" => over(a.matrix(0)?, t, over_time::sum),
-        "count_over_time" => over(a.matrix(0)?, t, over_time::count),
-        "stddev_over_time" => over(a.matrix(0)?, t, over_time::stddev),
-        "stdvar_over_time" => over(a.matrix(0)?, t, over_time::stdvar),
-        "present_over_time" => over(a.matrix(0)?, t, |_| 1.0),
-        // last_over_time acts like an offset: it keeps the metric name.
-        "last_over_time" => per_series(a.matrix(0)?, t, true, |p, _| p.last().map(|&(_, v)| v)),
-        "quantile_over_time" => {
-            let q = a.scalar(0)?;
-            over(a.matrix(1)?, t, |p| over_time::quantile_over_time(q, p))
+        // Functions of a range vector, series by series (range.rs, over_time.rs).
+        _ if RangeFn::from_name(name).is_some() => {
+            let f = RangeFn::from_name(name).expect("checked");
+            let (matrix_at, params) = match f {
+                RangeFn::QuantileOverTime => (1, vec![a.scalar(0)?]),
+                RangeFn::PredictLinear => (0, vec![a.scalar(1)?]),
+                RangeFn::HoltWinters => (0, vec![a.scalar(1)?, a.scalar(2)?]),
+                _ => (0, vec![]),
+            };
+            let m = a.matrix(matrix_at)?;
+            let mut out = Vec::with_capacity(m.series.len());
+            for s in &m.series {
+                if let Some(v) = f.eval(&s.points, m.range_start, m.range_end, t, &params)? {
+                    let labels = if f.keeps_metric_name() {
+                        s.labels.clone()
+                    } else {
+                        drop_metric_name(&s.labels)
+                    };
+                    out.push(Sample { labels, t, v });
+                }
+            }
+            Value::V(out)
         }
         // Element-wise math (math.rs).
         "abs" | "ceil" | "floor" | "exp" | "sqrt" | "ln" | "log2" | "log10" | "sgn" | "deg"
@@ -270,57 +257,112 @@ impl Args<'_> {
     }
 }
 
-/// A range function over each series of `m` that has points in its window:
-/// `f(points, m)` is the series' value, `None` for no sample. The metric name
-/// is dropped unless `keep_name`.
-fn per_series(
-    m: MatrixArg,
-    t: i64,
-    keep_name: bool,
-    mut f: impl FnMut(&[(i64, f64)], &MatrixArg) -> Option<f64>,
-) -> Value {
-    let mut out = Vec::with_capacity(m.series.len());
-    for s in &m.series {
-        if s.points.is_empty() {
-            continue;
-        }
-        if let Some(v) = f(&s.points, &m) {
-            let labels = if keep_name {
-                s.labels.clone()
-            } else {
-                drop_metric_name(&s.labels)
-            };
-            out.push(Sample { labels, t, v });
-        }
-    }
-    Value::V(out)
+/// A function of a range vector, evaluated series by series: an evaluator
+/// may call [`RangeFn::eval`] per series and step directly (computing each
+/// series' output labels once) instead of going through [`call`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    HoltWinters,
+    Resets,
+    Changes,
+    AvgOverTime,
+    MinOverTime,
+    MaxOverTime,
+    SumOverTime,
+    CountOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    PresentOverTime,
+    LastOverTime,
+    QuantileOverTime,
 }
 
-/// [`per_series`] for a function that can fail (holt_winters checks its
-/// factors only when it has a series to smooth, as Prometheus does).
-fn try_per_series(
-    m: MatrixArg,
-    t: i64,
-    keep_name: bool,
-    mut f: impl FnMut(&[(i64, f64)]) -> Result<Option<f64>, PromqlError>,
-) -> Result<Value, PromqlError> {
-    let mut err = None;
-    let out = per_series(m, t, keep_name, |p, _| match f(p) {
-        Ok(v) => v,
-        Err(e) => {
-            err.get_or_insert(e);
-            None
-        }
-    });
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
+impl RangeFn {
+    /// The function called `name`; `None` for functions that are not
+    /// evaluated series by series (`absent_over_time` looks at all series).
+    pub fn from_name(name: &str) -> Option<RangeFn> {
+        Some(match name {
+            "rate" => RangeFn::Rate,
+            "increase" => RangeFn::Increase,
+            "delta" => RangeFn::Delta,
+            "irate" => RangeFn::Irate,
+            "idelta" => RangeFn::Idelta,
+            "deriv" => RangeFn::Deriv,
+            "predict_linear" => RangeFn::PredictLinear,
+            // Prometheus 2.42's name; later versions (and the parser crate)
+            // call it double_exponential_smoothing.
+            "holt_winters" | "double_exponential_smoothing" => RangeFn::HoltWinters,
+            "resets" => RangeFn::Resets,
+            "changes" => RangeFn::Changes,
+            "avg_over_time" => RangeFn::AvgOverTime,
+            "min_over_time" => RangeFn::MinOverTime,
+            "max_over_time" => RangeFn::MaxOverTime,
+            "sum_over_time" => RangeFn::SumOverTime,
+            "count_over_time" => RangeFn::CountOverTime,
+            "stddev_over_time" => RangeFn::StddevOverTime,
+            "stdvar_over_time" => RangeFn::StdvarOverTime,
+            "present_over_time" => RangeFn::PresentOverTime,
+            "last_over_time" => RangeFn::LastOverTime,
+            "quantile_over_time" => RangeFn::QuantileOverTime,
+            _ => return None,
+        })
     }
-}
 
-/// An aggregation over time: one value for every series with points.
-fn over(m: MatrixArg, t: i64, f: impl Fn(&[(i64, f64)]) -> f64) -> Value {
-    per_series(m, t, false, |p, _| Some(f(p)))
+    /// Whether the output keeps the series' metric name (only
+    /// last_over_time, which acts like an offset); all others drop it.
+    pub fn keeps_metric_name(self) -> bool {
+        self == RangeFn::LastOverTime
+    }
+
+    /// The value for one series whose `points` (ascending, no staleness
+    /// markers) lie in `[range_start, range_end]`, evaluated at `t`;
+    /// `params` are the call's scalar arguments in order (quantile_over_time:
+    /// φ; predict_linear: the seconds ahead; holt_winters: the smoothing and
+    /// trend factors). `None`: no output sample for this series (no points,
+    /// or too few for the function).
+    pub fn eval(
+        self,
+        points: &[(i64, f64)],
+        range_start: i64,
+        range_end: i64,
+        t: i64,
+        params: &[f64],
+    ) -> Result<Option<f64>, PromqlError> {
+        if points.is_empty() {
+            return Ok(None);
+        }
+        let param = |i: usize| params.get(i).copied().unwrap_or(f64::NAN);
+        let p = points;
+        Ok(match self {
+            RangeFn::Rate => range::rate(p, range_start, range_end),
+            RangeFn::Increase => range::increase(p, range_start, range_end),
+            RangeFn::Delta => range::delta(p, range_start, range_end),
+            RangeFn::Irate => range::irate(p),
+            RangeFn::Idelta => range::idelta(p),
+            RangeFn::Deriv => range::deriv(p),
+            RangeFn::PredictLinear => range::predict_linear(p, t, param(0)),
+            RangeFn::HoltWinters => range::holt_winters(p, param(0), param(1))?,
+            RangeFn::Resets => Some(range::resets(p)),
+            RangeFn::Changes => Some(range::changes(p)),
+            RangeFn::AvgOverTime => Some(over_time::avg(p)),
+            RangeFn::MinOverTime => Some(over_time::min(p)),
+            RangeFn::MaxOverTime => Some(over_time::max(p)),
+            RangeFn::SumOverTime => Some(over_time::sum(p)),
+            RangeFn::CountOverTime => Some(over_time::count(p)),
+            RangeFn::StddevOverTime => Some(over_time::stddev(p)),
+            RangeFn::StdvarOverTime => Some(over_time::stdvar(p)),
+            RangeFn::PresentOverTime => Some(1.0),
+            RangeFn::LastOverTime => Some(p[p.len() - 1].1),
+            RangeFn::QuantileOverTime => Some(over_time::quantile_over_time(param(0), p)),
+        })
+    }
 }
 
 /// `f` applied to every sample's value, the metric name dropped.
@@ -472,6 +514,25 @@ mod tests {
         );
         // last_over_time keeps the name: no collision.
         assert_eq!(vec_call("last_over_time", vec![m], 10).len(), 2);
+    }
+
+    #[test]
+    fn range_functions_series_by_series() {
+        let f = RangeFn::from_name("rate").unwrap();
+        assert!(!f.keeps_metric_name());
+        let p = [(0, 0.0), (10_000, 10.0)];
+        assert_eq!(f.eval(&p, 0, 10_000, 10_000, &[]), Ok(Some(1.0)));
+        assert_eq!(f.eval(&p[..1], 0, 10_000, 10_000, &[]), Ok(None));
+        assert_eq!(f.eval(&[], 0, 10_000, 10_000, &[]), Ok(None));
+        let q = RangeFn::from_name("quantile_over_time").unwrap();
+        assert_eq!(q.eval(&p, 0, 10_000, 10_000, &[0.5]), Ok(Some(5.0)));
+        assert!(RangeFn::from_name("last_over_time")
+            .unwrap()
+            .keeps_metric_name());
+        assert_eq!(RangeFn::from_name("absent_over_time"), None);
+        let hw = RangeFn::from_name("holt_winters").unwrap();
+        assert!(hw.eval(&p, 0, 10_000, 10_000, &[2.0, 0.5]).is_err());
+        assert_eq!(hw.eval(&[], 0, 10_000, 10_000, &[2.0, 0.5]), Ok(None));
     }
 
     #[test]

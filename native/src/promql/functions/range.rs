@@ -5,20 +5,20 @@
 //! Points are `(ms, value)` in ascending time, staleness markers already
 //! left out by the matrix selector.
 
-use super::{go_fmt_f, kahan_sum_inc, MatrixArg, PromqlError};
+use super::{go_fmt_f, kahan_sum_inc, PromqlError};
 
 type Points = [(i64, f64)];
 
-pub(super) fn rate(p: &Points, m: &MatrixArg) -> Option<f64> {
-    extrapolated_rate(p, m.range_start, m.range_end, true, true)
+pub(super) fn rate(p: &Points, range_start: i64, range_end: i64) -> Option<f64> {
+    extrapolated_rate(p, range_start, range_end, true, true)
 }
 
-pub(super) fn increase(p: &Points, m: &MatrixArg) -> Option<f64> {
-    extrapolated_rate(p, m.range_start, m.range_end, true, false)
+pub(super) fn increase(p: &Points, range_start: i64, range_end: i64) -> Option<f64> {
+    extrapolated_rate(p, range_start, range_end, true, false)
 }
 
-pub(super) fn delta(p: &Points, m: &MatrixArg) -> Option<f64> {
-    extrapolated_rate(p, m.range_start, m.range_end, false, false)
+pub(super) fn delta(p: &Points, range_start: i64, range_end: i64) -> Option<f64> {
+    extrapolated_rate(p, range_start, range_end, false, false)
 }
 
 /// The change over the window `[range_start, range_end]`, extrapolated to
@@ -224,7 +224,7 @@ pub(super) fn changes(p: &Points) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::super::test_util::*;
-    use super::super::{call, Arg, FnValue};
+    use super::super::{call, Arg, FnValue, MatrixArg};
     use super::*;
 
     const S: i64 = 1000;

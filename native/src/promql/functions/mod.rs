@@ -21,7 +21,7 @@ use promql_parser::parser::Expr;
 use super::error::PromqlError;
 use super::value::{Labels, RangeSeries, Sample, METRIC_NAME};
 
-mod go_sort;
+pub(crate) mod go_sort;
 mod histogram;
 mod labels;
 mod math;

@@ -878,8 +878,9 @@ class PromqlError(ValueError):
 
 def promql_needs(
     query: str, start_ms: int, end_ms: int, step_ms: int, lookback_ms: int
-) -> list[tuple[list[tuple[str, str, str]], int, int]]:
-    """What evaluating ``query`` reads: per selector ``(matchers, min_t_ms, max_t_ms)``.
+) -> list[tuple[list[tuple[str, str, str]], int, int, bool]]:
+    """What evaluating ``query`` reads: per selector ``(matchers, min_t_ms, max_t_ms,
+    hour_edges)``.
 
     Times are milliseconds since the epoch; an instant query has ``start_ms ==
     end_ms`` and ``step_ms == 0``; ``lookback_ms`` is how far back an instant
@@ -888,7 +889,11 @@ def promql_needs(
     value)`` with ``op`` one of ``=``, ``!=``, ``=~``, ``!~`` (regexes as written,
     unanchored; Prometheus anchors them), the metric name as label ``__name__``.
     Every series the selector matches satisfies every matcher listed (a selector
-    with ``or`` groups lists none).
+    with ``or`` groups lists none). ``hour_edges`` is true when every read of the
+    selector is an instant lookup at a whole hour (evaluation times minus its offset,
+    or its ``@`` time, multiples of an hour; outside subqueries; lookback at most an
+    hour): its series may then be read as their hourly edges (``chunk_edges``) with
+    an identical result.
 
     Raises:
         PromqlError: the query does not parse (``bad_data``) or uses a construct the
@@ -906,6 +911,7 @@ def promql_eval(
     blocks: Sequence[bytes],
     timeout_s: float,
     max_samples: int,
+    edges: bytes | None = None,
 ) -> bytes:
     """Evaluate ``query``; the ``data`` member of Prometheus's answer as JSON bytes.
 
@@ -917,8 +923,11 @@ def promql_eval(
     of two samples in one millisecond the later is kept). Parameters as
     ``promql_needs``; ``timeout_s`` bounds the call, ``max_samples`` the samples
     loaded (and Prometheus's limit on samples held at once). The result is
-    ``{"resultType": …, "result": …}`` with values as strings. Runs with the GIL
-    released.
+    ``{"resultType": …, "result": …}`` with values as strings. ``edges`` is
+    PostgreSQL's binary COPY stream of hourly edge rows ``(series_id int4,
+    first_time_us int8, first float8, end_time_us int8, end float8)`` ordered by
+    series and hour, for the selectors ``promql_needs`` marks ``hour_edges``: each
+    row's entries join the series' samples. Runs with the GIL released.
 
     Raises:
         PromqlError: as ``promql_needs``; ``timeout`` past ``timeout_s``;

@@ -281,7 +281,7 @@ async def query(request: web.Request, params: Params) -> web.Response:
     budget = timeout_s(params, request.app[SETTINGS].promql_timeout_s)
     namespace = _namespace(request, params)
     try:
-        data = await promql.evaluate(
+        answer = await promql.evaluate(
             request.app[DB_READ],
             namespace=namespace,
             query=params.get("query"),
@@ -295,7 +295,7 @@ async def query(request: web.Request, params: Params) -> web.Response:
         if exc.error_type == "bad_data":  # the query does not parse: Prometheus names it
             raise invalid("query", exc.message) from None
         raise
-    return success_raw(data)
+    return _answered(answer)
 
 
 @_both(
@@ -325,7 +325,7 @@ async def query_range(request: web.Request, params: Params) -> web.Response:
             "Try decreasing the query resolution (?step=XX)",
         )
     budget = timeout_s(params, request.app[SETTINGS].promql_timeout_s)
-    data = await promql.evaluate(
+    answer = await promql.evaluate(
         request.app[DB_READ],
         namespace=_namespace(request, params),
         query=params.get("query"),
@@ -335,7 +335,15 @@ async def query_range(request: web.Request, params: Params) -> web.Response:
         timeout_s=budget,
         limits=_limits(request),
     )
-    return success_raw(data)
+    return _answered(answer)
+
+
+def _answered(answer: promql.Evaluated) -> web.Response:
+    """The answer, saying what the query read (X-Hearth-Read: edges, chunks, edges+chunks or
+    none; README "Which queries read what")."""
+    resp = success_raw(answer.data)
+    resp.headers["X-Hearth-Read"] = answer.read
+    return resp
 
 
 def _span(params: Params) -> TimeRange:

@@ -27,7 +27,7 @@ import asyncpg
 from hearth_core import _native
 from hearth_core.db.paging import Where
 from hearth_core.metrics import repo
-from hearth_core.metrics.chunks import WINDOW_US
+from hearth_core.metrics.chunks import HOUR_US, WINDOW_US
 from hearth_core.metrics.selectors import NAME_LABEL, Matcher, match_where
 from hearth_core.settings import Settings
 
@@ -119,6 +119,15 @@ async def _selected(
     return rows
 
 
+@dataclass(frozen=True)
+class Evaluated:
+    """A query's answer: the ``data`` member of Prometheus's answer as JSON bytes, and what it
+    read — ``edges`` (hourly edges), ``chunks`` (chunks and write log), both, or ``none``."""
+
+    data: bytes
+    read: str
+
+
 async def evaluate(
     db: asyncpg.Connection | asyncpg.Pool,
     *,
@@ -129,9 +138,14 @@ async def evaluate(
     step_ms: int,
     timeout_s: float,
     limits: Limits,
-) -> bytes:
-    """The ``data`` member of Prometheus's answer to ``query`` (instant: ``step_ms == 0`` and
-    ``start_ms == end_ms``), as JSON bytes."""
+) -> Evaluated:
+    """Evaluate ``query`` (instant: ``step_ms == 0`` and ``start_ms == end_ms``).
+
+    The rollup plan: a selector the engine marks ``hour_edges`` (every read an instant lookup
+    at a whole hour) reads its series' hourly edges — two entries per hour instead of every
+    sample — for the hours the compactor has written, and chunks and log only from the first
+    hour the write log still holds; every other selector reads chunks and log over its range.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     try:
@@ -141,21 +155,37 @@ async def evaluate(
     series: dict[int, tuple[int, str, dict[str, str]]] = {}
     chunks: list[tuple[int, bytes]] = []
     blocks: list[bytes] = []
+    edges: bytes | None = None
     try:
         async with asyncio.timeout_at(deadline), _snapshot(db) as conn:
-            ids_by_range: dict[tuple[int, int], set[int]] = {}
+            raw_spans: dict[tuple[int, int], set[int]] = {}
+            edge_ids: set[int] = set()
+            edge_lo, edge_hi = _MAX_US, _MIN_US
             by_matchers: dict[tuple[Matcher, ...], list[int]] = {}
-            for matchers, min_t, max_t in needs:
+            for matchers, min_t, max_t, hour_edges in needs:
                 key = tuple(matchers)
                 if key not in by_matchers:
                     rows = await _selected(conn, namespace, key, limits)
                     for r in rows:
                         series[r["series_id"]] = (r["series_id"], r["name"], r["labels"])
                     by_matchers[key] = [r["series_id"] for r in rows]
-                ids_by_range.setdefault((_us(min_t), _us(max_t + 1)), set()).update(
-                    by_matchers[key]
-                )
-            spans = [(sorted(ids), lo, hi) for (lo, hi), ids in ids_by_range.items() if ids]
+                lo, hi = _us(min_t), _us(max_t + 1)
+                if hour_edges and by_matchers[key]:
+                    edge_ids.update(by_matchers[key])
+                    edge_lo, edge_hi = min(edge_lo, lo), max(edge_hi, hi)
+                else:
+                    raw_spans.setdefault((lo, hi), set()).update(by_matchers[key])
+            if edge_ids:
+                # Hours from the first the write log holds a sample in are read raw.
+                logged = await repo.log_min_time(conn, edge_lo, edge_hi)
+                cutoff = edge_hi if logged is None else max(edge_lo, _hour_floor(logged))
+                if cutoff < edge_hi:
+                    raw_spans.setdefault((cutoff, edge_hi), set()).update(edge_ids)
+                if cutoff > edge_lo:
+                    edges = await repo.edges_copy(
+                        conn, sorted(edge_ids), _hour_floor(edge_lo), cutoff
+                    )
+            spans = [(sorted(ids), lo, hi) for (lo, hi), ids in raw_spans.items() if ids]
             loaded = 0
             for ids, lo, hi in spans:
                 loaded += await repo.chunk_samples(conn, ids, lo, hi, WINDOW_US)
@@ -177,7 +207,7 @@ async def evaluate(
     if remaining <= 0:
         raise _timed_out("query execution")
     try:
-        return await asyncio.to_thread(
+        data = await asyncio.to_thread(
             _native.promql_eval,
             query,
             start_ms,
@@ -189,9 +219,16 @@ async def evaluate(
             blocks,
             remaining,
             limits.max_samples,
+            edges,
         )
     except _native.PromqlError as exc:
         raise _failed(exc) from None
+    read = "+".join(name for name, used in (("edges", edges), ("chunks", spans)) if used)
+    return Evaluated(data, read or "none")
+
+
+def _hour_floor(us: int) -> int:
+    return us - us % HOUR_US
 
 
 # -- the metadata routes: series, label names, label values ----------------------------

@@ -149,7 +149,7 @@ fn params(
     }
 }
 
-type Need = (Vec<MatcherTuple>, i64, i64);
+type Need = (Vec<MatcherTuple>, i64, i64, bool);
 
 /// promql_needs(query, start_ms, end_ms, step_ms, lookback_ms)
 /// --
@@ -171,7 +171,7 @@ fn promql_needs(
             let expr = promql::parse(query)?;
             Ok(promql::needs(&expr, &p)
                 .into_iter()
-                .map(|n| (conjunction(&n.matchers), n.min_t, n.max_t))
+                .map(|n| (conjunction(&n.matchers), n.min_t, n.max_t, n.hour_edges))
                 .collect())
         })
     })
@@ -219,6 +219,7 @@ fn storage<C: AsRef<[u8]>, B: AsRef<[u8]>>(
     series: Vec<(i64, String, HashMap<String, String>)>,
     chunks: &[(i64, C)],
     blocks: &[B],
+    edges: Option<&[u8]>,
     range: Option<(i64, i64)>,
     max_samples: usize,
 ) -> Result<MemStorage, Failure> {
@@ -226,8 +227,15 @@ fn storage<C: AsRef<[u8]>, B: AsRef<[u8]>>(
         return Ok(MemStorage::default());
     };
     let ids: Vec<i64> = series.iter().map(|(sid, _, _)| *sid).collect();
-    let merged = kernel::series_samples(chunks, blocks, lo_us, hi_us, Some(&ids))
+    let mut merged = kernel::series_samples(chunks, blocks, lo_us, hi_us, Some(&ids))
         .map_err(|e| Failure::Internal(format!("stored samples cannot be read: {e}")))?;
+    if let Some(edges) = edges {
+        // Edges are raw entries: their union with the raw samples read for other selectors
+        // (or for the hours the log still holds) is a subset of the raw series, which every
+        // selector reads exactly as it reads the raw one.
+        let thinned = kernel::edges::decode(edges).map_err(|e| Failure::Internal(e.to_string()))?;
+        merged = kernel::edges::union(merged, thinned);
+    }
     let total: usize = merged.iter().map(|(_, s)| s.len()).sum();
     if total > max_samples {
         return Err(promql::PromqlError::TooManySamples(max_samples).into());
@@ -254,12 +262,13 @@ fn storage<C: AsRef<[u8]>, B: AsRef<[u8]>>(
 
 type SeriesRow = (i64, String, HashMap<String, String>);
 
-/// promql_eval(query, start_ms, end_ms, step_ms, lookback_ms, series, chunks, blocks, timeout_s, max_samples)
+/// promql_eval(query, start_ms, end_ms, step_ms, lookback_ms, series, chunks, blocks, timeout_s, max_samples, edges=None)
 /// --
 ///
 /// Evaluate ``query`` over the stored samples of ``series`` (``(series_id, name,
 /// labels)``); the ``data`` member of Prometheus's answer as JSON bytes.
 #[pyfunction]
+#[pyo3(signature = (query, start_ms, end_ms, step_ms, lookback_ms, series, chunks, blocks, timeout_s, max_samples, edges = None))]
 #[allow(clippy::too_many_arguments)] // the Python signature
 fn promql_eval(
     py: Python<'_>,
@@ -273,6 +282,7 @@ fn promql_eval(
     blocks: Vec<PyBackedBytes>,
     timeout_s: f64,
     max_samples: usize,
+    edges: Option<PyBackedBytes>,
 ) -> PyResult<Vec<u8>> {
     let started = Instant::now();
     // A timeout too large for an Instant is no deadline at all.
@@ -294,7 +304,14 @@ fn promql_eval(
             }
             let expr = promql::parse(query)?;
             let range = needed_range(&promql::needs(&expr, &p));
-            let store = storage(series, &chunks, &blocks, range, max_samples)?;
+            let store = storage(
+                series,
+                &chunks,
+                &blocks,
+                edges.as_deref(),
+                range,
+                max_samples,
+            )?;
             let value = promql::evaluate(&expr, &store, &p)?;
             Ok(value.to_json())
         })
@@ -345,8 +362,15 @@ fn metric_selectors(texts: &[String]) -> Result<Vec<Matchers>, Failure> {
 /// Parse each ``match[]`` selector; its matchers as ``(label, op, value)``.
 #[pyfunction]
 fn promql_selectors(py: Python<'_>, selectors: Vec<String>) -> PyResult<Vec<Vec<MatcherTuple>>> {
-    py.detach(|| on_engine_stack(|| Ok(metric_selectors(&selectors)?.iter().map(conjunction).collect())))
-        .map_err(|f| f.into_pyerr(py))
+    py.detach(|| {
+        on_engine_stack(|| {
+            Ok(metric_selectors(&selectors)?
+                .iter()
+                .map(conjunction)
+                .collect())
+        })
+    })
+    .map_err(|f| f.into_pyerr(py))
 }
 
 fn all_match(ms: &[Matcher], name: &str, labels: &HashMap<String, String>) -> bool {
@@ -362,8 +386,7 @@ fn all_match(ms: &[Matcher], name: &str, labels: &HashMap<String, String>) -> bo
 
 fn selects(m: &Matchers, name: &str, labels: &HashMap<String, String>) -> bool {
     all_match(&m.matchers, name, labels)
-        && (m.or_matchers.is_empty()
-            || m.or_matchers.iter().any(|g| all_match(g, name, labels)))
+        && (m.or_matchers.is_empty() || m.or_matchers.iter().any(|g| all_match(g, name, labels)))
 }
 
 /// promql_match_series(selectors, series)

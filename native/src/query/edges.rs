@@ -7,7 +7,10 @@
 //! bytes here; [`decode`] turns them into each series' thinned samples: every hour's first and
 //! last raw entry (see `crate::chunk::rollup::Edge`), in time order, values bit for bit.
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use crate::chunk::Samples;
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 const FIELDS: i16 = 5;
@@ -137,6 +140,46 @@ pub fn decode(buf: &[u8]) -> Result<Vec<Thinned>, EdgesError> {
     Ok(out)
 }
 
+/// The union of each series' raw samples (`raw`, ascending ids, as
+/// `super::series_samples` gives them) and thinned ones, in ascending ids;
+/// on a shared timestamp the raw sample is kept (both are the same entry).
+pub fn union(raw: Vec<(i64, Samples)>, thinned: Vec<Thinned>) -> Vec<(i64, Samples)> {
+    let mut by_id: BTreeMap<i64, Samples> = raw.into_iter().collect();
+    for t in thinned {
+        let entry = by_id.entry(t.series_id).or_default();
+        if entry.timestamps.is_empty() {
+            entry.timestamps = t.timestamps_us;
+            entry.values = t.values;
+            continue;
+        }
+        let a = std::mem::take(entry);
+        let (mut i, mut j) = (0, 0);
+        let n = a.timestamps.len() + t.timestamps_us.len();
+        let mut out = Samples {
+            timestamps: Vec::with_capacity(n),
+            values: Vec::with_capacity(n),
+        };
+        while i < a.timestamps.len() || j < t.timestamps_us.len() {
+            let take_raw = j == t.timestamps_us.len()
+                || (i < a.timestamps.len() && a.timestamps[i] <= t.timestamps_us[j]);
+            if take_raw {
+                if j < t.timestamps_us.len() && a.timestamps[i] == t.timestamps_us[j] {
+                    j += 1;
+                }
+                out.timestamps.push(a.timestamps[i]);
+                out.values.push(a.values[i]);
+                i += 1;
+            } else {
+                out.timestamps.push(t.timestamps_us[j]);
+                out.values.push(t.values[j]);
+                j += 1;
+            }
+        }
+        *entry = out;
+    }
+    by_id.into_iter().filter(|(_, s)| !s.is_empty()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +233,32 @@ mod tests {
         let mut extra = good.clone();
         extra.push(0);
         assert!(decode(&extra).is_err());
+    }
+
+    #[test]
+    fn union_keeps_every_entry_once_in_time_order() {
+        let raw = vec![(
+            1,
+            Samples {
+                timestamps: vec![10, 20, 30],
+                values: vec![1.0, 2.0, 3.0],
+            },
+        )];
+        let thinned = vec![
+            Thinned {
+                series_id: 1,
+                timestamps_us: vec![5, 20, 40],
+                values: vec![0.5, 2.0, 4.0],
+            },
+            Thinned {
+                series_id: 0,
+                timestamps_us: vec![7],
+                values: vec![7.0],
+            },
+        ];
+        let got = union(raw, thinned);
+        assert_eq!(got[0].0, 0);
+        assert_eq!(got[1].1.timestamps, vec![5, 10, 20, 30, 40]);
+        assert_eq!(got[1].1.values, vec![0.5, 1.0, 2.0, 3.0, 4.0]);
     }
 }

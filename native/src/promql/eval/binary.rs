@@ -147,14 +147,21 @@ impl Ev<'_, '_> {
                 } else {
                     (s.lab.clone(), s.h)
                 };
-                out.push(Sm { lab, h, v: value, sid: 0 });
+                out.push(Sm {
+                    lab,
+                    h,
+                    v: value,
+                    sid: 0,
+                });
             }
             Ok(())
         })
     }
 
     fn signatures(&self, m: &[Ser], matching: &Matching) -> Vec<u64> {
-        m.iter().map(|s| signature(&s.lab, matching.on, &matching.labels)).collect()
+        m.iter()
+            .map(|s| signature(&s.lab, matching.on, &matching.labels))
+            .collect()
     }
 
     /// `and`, `or`, `unless`: elements kept whole by whether their signature
@@ -172,7 +179,11 @@ impl Ev<'_, '_> {
                         return Ok(());
                     }
                     sigs.extend(rhs.iter().map(|s| (rsig[s.sid as usize], ())));
-                    out.extend(lhs.iter().filter(|s| sigs.contains_key(&lsig[s.sid as usize])).cloned());
+                    out.extend(
+                        lhs.iter()
+                            .filter(|s| sigs.contains_key(&lsig[s.sid as usize]))
+                            .cloned(),
+                    );
                 }
                 BinOp::Or => {
                     if lhs.is_empty() || rhs.is_empty() {
@@ -182,7 +193,11 @@ impl Ev<'_, '_> {
                     }
                     sigs.extend(lhs.iter().map(|s| (lsig[s.sid as usize], ())));
                     out.extend(lhs.iter().cloned());
-                    out.extend(rhs.iter().filter(|s| !sigs.contains_key(&rsig[s.sid as usize])).cloned());
+                    out.extend(
+                        rhs.iter()
+                            .filter(|s| !sigs.contains_key(&rsig[s.sid as usize]))
+                            .cloned(),
+                    );
                 }
                 _ => {
                     if lhs.is_empty() || rhs.is_empty() {
@@ -190,7 +205,11 @@ impl Ev<'_, '_> {
                         return Ok(());
                     }
                     sigs.extend(rhs.iter().map(|s| (rsig[s.sid as usize], ())));
-                    out.extend(lhs.iter().filter(|s| !sigs.contains_key(&lsig[s.sid as usize])).cloned());
+                    out.extend(
+                        lhs.iter()
+                            .filter(|s| !sigs.contains_key(&lsig[s.sid as usize]))
+                            .cloned(),
+                    );
                 }
             }
             Ok(())
@@ -204,7 +223,11 @@ impl Ev<'_, '_> {
         let lsig = self.signatures(l, m);
         let rsig = self.signatures(r, m);
         // For one-to-many the right side is the "many" side: swap.
-        let (many_sig, one_sig) = if one_to_many { (&rsig, &lsig) } else { (&lsig, &rsig) };
+        let (many_sig, one_sig) = if one_to_many {
+            (&rsig, &lsig)
+        } else {
+            (&lsig, &rsig)
+        };
         let mut right: HashMap<u64, usize, IdBuild> = HashMap::default();
         let mut matched: HashMap<u64, Option<IdMap<()>>, IdBuild> = HashMap::default();
         let mut metrics: HashMap<(u64, u64), (Rc<Labels>, u64)> = HashMap::new();

@@ -49,7 +49,12 @@ impl Ev<'_, '_> {
             Some(a) => (a - s.offset - s.range, a - s.offset),
             None => (self.start - s.offset - s.range, self.end - s.offset),
         };
-        let inner = Ev { start: align_up(from, s.step), end: to, interval: s.step, sh: self.sh };
+        let inner = Ev {
+            start: align_up(from, s.step),
+            end: to,
+            interval: s.step,
+            sh: self.sh,
+        };
         inner.eval_mat(&s.expr)
     }
 
@@ -59,8 +64,10 @@ impl Ev<'_, '_> {
                 return self.call_timestamp(c, s);
             }
         }
-        let matrix_arg =
-            c.args.iter().position(|a| matches!(a.unwrap_inv(), Node::Mat(..) | Node::Subq(_)));
+        let matrix_arg = c
+            .args
+            .iter()
+            .position(|a| matches!(a.unwrap_inv(), Node::Mat(..) | Node::Subq(_)));
         match matrix_arg {
             Some(i) => self.call_range(c, i),
             None => self.call_instant(c),
@@ -83,12 +90,23 @@ impl Ev<'_, '_> {
             let mut samples = Vec::new();
             for (k, ser) in series.iter().enumerate() {
                 if let Some((t, v)) = sample_at(ser.ts, ser.vs, &mut cursors[k], rf, lookback) {
-                    samples.push(Sample { labels: (*ser.lab).clone(), t, v });
+                    samples.push(Sample {
+                        labels: (*ser.lab).clone(),
+                        t,
+                        v,
+                    });
                 }
             }
             let n = samples.len();
             self.hold(n)?;
-            let r = functions::call(&c.name, vec![Arg::Vector(samples)], &Ctx { t: ts, exprs: &c.exprs });
+            let r = functions::call(
+                &c.name,
+                vec![Arg::Vector(samples)],
+                &Ctx {
+                    t: ts,
+                    exprs: &c.exprs,
+                },
+            );
             self.sh.held.set(self.sh.held.get().saturating_sub(n));
             push_result(self, r?, &mut interner, out);
             Ok(())
@@ -130,14 +148,25 @@ impl Ev<'_, '_> {
                         } else {
                             Arg::Vector(
                                 v.iter()
-                                    .map(|s| Sample { labels: (*s.lab).clone(), t: ts, v: s.v })
+                                    .map(|s| Sample {
+                                        labels: (*s.lab).clone(),
+                                        t: ts,
+                                        v: s.v,
+                                    })
                                     .collect(),
                             )
                         });
                     }
                 }
             }
-            let r = functions::call(&c.name, args, &Ctx { t: ts, exprs: &c.exprs })?;
+            let r = functions::call(
+                &c.name,
+                args,
+                &Ctx {
+                    t: ts,
+                    exprs: &c.exprs,
+                },
+            )?;
             push_result(self, r, &mut interner, out);
             Ok(())
         })?;
@@ -174,9 +203,20 @@ impl Ev<'_, '_> {
         let sources: Vec<Source> = match arg {
             Node::Mat(s, _) => self.sh.series[s.id]
                 .iter()
-                .map(|s| Source { lab: &s.lab, ts: s.ts, vs: s.vs })
+                .map(|s| Source {
+                    lab: &s.lab,
+                    ts: s.ts,
+                    vs: s.vs,
+                })
                 .collect(),
-            _ => owned.iter().map(|o| Source { lab: &o.lab, ts: &o.ts, vs: &o.vs }).collect(),
+            _ => owned
+                .iter()
+                .map(|o| Source {
+                    lab: &o.lab,
+                    ts: &o.ts,
+                    vs: &o.vs,
+                })
+                .collect(),
         };
         let held_sub: usize = owned.iter().map(|o| o.ts.len()).sum();
 
@@ -205,7 +245,11 @@ impl Ev<'_, '_> {
         let absent = name == "absent_over_time";
         let keep_name = name == "last_over_time";
         let steps: Vec<i64> = self.steps().collect();
-        let mut found = if absent { vec![false; steps.len()] } else { Vec::new() };
+        let mut found = if absent {
+            vec![false; steps.len()]
+        } else {
+            Vec::new()
+        };
         let mut out: Vec<Ser> = Vec::new();
         for src in &sources {
             self.check_deadline()?;
@@ -248,7 +292,14 @@ impl Ev<'_, '_> {
                         args.push(Arg::Scalar(v));
                     }
                 }
-                let r = functions::call(name, args, &Ctx { t: ts, exprs: &c.exprs });
+                let r = functions::call(
+                    name,
+                    args,
+                    &Ctx {
+                        t: ts,
+                        exprs: &c.exprs,
+                    },
+                );
                 self.sh.held.set(self.sh.held.get().saturating_sub(n));
                 let v = match r? {
                     FnValue::Vector(v) => v.first().map(|s| s.v),
@@ -270,7 +321,9 @@ impl Ev<'_, '_> {
                 out.push(Ser { lab, h, pts });
             }
         }
-        self.sh.held.set(self.sh.held.get().saturating_sub(held_sub));
+        self.sh
+            .held
+            .set(self.sh.held.get().saturating_sub(held_sub));
         for m in others.iter().flatten() {
             self.release(m);
         }
@@ -293,7 +346,11 @@ impl Ev<'_, '_> {
             };
             self.hold(pts.len())?;
             let h = hash_labels(&lab);
-            return Ok(vec![Ser { lab: Rc::new(lab), h, pts }]);
+            return Ok(vec![Ser {
+                lab: Rc::new(lab),
+                h,
+                pts,
+            }]);
         }
         check_unique_series(&out)?;
         Ok(out)
@@ -307,7 +364,12 @@ fn push_result(ev: &Ev, r: FnValue, interner: &mut Interner, out: &mut Vec<Sm>) 
         FnValue::Vector(samples) => {
             for s in samples {
                 let (lab, h) = interner.intern(s.labels);
-                out.push(Sm { lab, h, v: s.v, sid: 0 });
+                out.push(Sm {
+                    lab,
+                    h,
+                    v: s.v,
+                    sid: 0,
+                });
             }
         }
     }

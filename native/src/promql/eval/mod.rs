@@ -36,8 +36,8 @@ use labels::{hash_labels, IdMap};
 use plan::{Node, Ty};
 use selectors::SelSeries;
 
-pub use plan::DEFAULT_SUBQUERY_STEP_MS;
 pub(crate) use plan::is_at_modifier_unsafe;
+pub use plan::DEFAULT_SUBQUERY_STEP_MS;
 
 /// One query's evaluation parameters (milliseconds since the epoch).
 #[derive(Debug, Clone)]
@@ -62,6 +62,33 @@ pub struct SelectorNeed {
     pub matchers: Matchers,
     pub min_t: i64,
     pub max_t: i64,
+    /// Every read of this selector is an instant lookup at a whole hour (its
+    /// evaluation times minus its offset, or its `@` time, are multiples of an
+    /// hour; not inside a subquery; lookback at most an hour). Such a lookup
+    /// finds the latest raw sample in `[t - lookback, t]`, which is always the
+    /// first entry of the hour starting at `t` or the last entry of the hour
+    /// before: the selector's series may be thinned to their hourly edges
+    /// (`crate::chunk::rollup::Edge`) with an identical result.
+    pub hour_edges: bool,
+}
+
+#[cfg(test)]
+mod edges_tests;
+
+/// One hour in milliseconds: the width of the stored edges' buckets.
+pub const HOUR_MS: i64 = 3_600_000;
+
+fn reads_hour_edges(reads: plan::Reads, params: &QueryParams) -> bool {
+    let aligned = |t: i64| t.rem_euclid(HOUR_MS) == 0;
+    params.lookback <= HOUR_MS
+        && match reads {
+            plan::Reads::At(t) => aligned(t),
+            plan::Reads::Steps { offset } => {
+                aligned(params.start.saturating_sub(offset))
+                    && (params.step == 0 || aligned(params.step))
+            }
+            plan::Reads::Other => false,
+        }
 }
 
 /// Parse `query`; a construct the engine does not evaluate answers
@@ -78,12 +105,21 @@ pub fn parse(query: &str) -> Result<Expr, PromqlError> {
 /// (a selector inside a matrix selector or a subquery included), with the
 /// metric name among the matchers.
 pub fn needs(expr: &Expr, params: &QueryParams) -> Vec<SelectorNeed> {
-    let end = if params.step == 0 { params.start } else { params.end };
+    let end = if params.step == 0 {
+        params.start
+    } else {
+        params.end
+    };
     match plan::build(expr, params.start, end, params.lookback) {
         Ok(p) => p
             .selectors
             .into_iter()
-            .map(|s| SelectorNeed { matchers: s.matchers, min_t: s.min_t, max_t: s.max_t })
+            .map(|s| SelectorNeed {
+                hour_edges: reads_hour_edges(s.reads, params),
+                matchers: s.matchers,
+                min_t: s.min_t,
+                max_t: s.max_t,
+            })
             .collect(),
         Err(_) => Vec::new(),
     }
@@ -106,9 +142,15 @@ pub fn evaluate(
                 .into(),
         ));
     }
-    let (start, end) = if instant { (params.start, params.start) } else { (params.start, params.end) };
+    let (start, end) = if instant {
+        (params.start, params.start)
+    } else {
+        (params.start, params.end)
+    };
     if end < start {
-        return Err(PromqlError::Parse("end timestamp must not be before start time".into()));
+        return Err(PromqlError::Parse(
+            "end timestamp must not be before start time".into(),
+        ));
     }
     let plan = plan::build(expr, start, end, params.lookback)?;
     let ty = plan.root.ty();
@@ -128,7 +170,12 @@ pub fn evaluate(
         empty: Rc::new(Vec::new()),
         empty_hash: hash_labels(&[]),
     };
-    let ev = Ev { start, end, interval: if instant { 1 } else { params.step }, sh: &shared };
+    let ev = Ev {
+        start,
+        end,
+        interval: if instant { 1 } else { params.step },
+        sh: &shared,
+    };
     let val = ev.eval(&plan.root)?;
     Ok(match val {
         Val::Str(s) => QueryValue::String { t: start, s },
@@ -140,7 +187,9 @@ pub fn evaluate(
         Val::Mat(m) => match ty {
             Ty::Scalar => QueryValue::Scalar {
                 t: start,
-                v: m.first().and_then(|s| s.pts.first()).map_or(f64::NAN, |p| p.1),
+                v: m.first()
+                    .and_then(|s| s.pts.first())
+                    .map_or(f64::NAN, |p| p.1),
             },
             Ty::Matrix => {
                 let mut out: Vec<RangeSeries> = m.into_iter().map(Ser::into_range_series).collect();
@@ -151,7 +200,11 @@ pub fn evaluate(
                 m.into_iter()
                     .filter_map(|s| {
                         let v = s.pts.first()?.1;
-                        Some(Sample { labels: unwrap_labels(s.lab), t: start, v })
+                        Some(Sample {
+                            labels: unwrap_labels(s.lab),
+                            t: start,
+                            v,
+                        })
                     })
                     .collect(),
             ),
@@ -175,7 +228,10 @@ pub(crate) struct Ser {
 
 impl Ser {
     fn into_range_series(self) -> RangeSeries {
-        RangeSeries { labels: unwrap_labels(self.lab), points: self.pts }
+        RangeSeries {
+            labels: unwrap_labels(self.lab),
+            points: self.pts,
+        }
     }
 }
 
@@ -260,7 +316,12 @@ impl<'a, 's> Ev<'a, 's> {
     }
 
     pub(crate) fn empty_sm(&self, v: f64) -> Sm {
-        Sm { lab: self.sh.empty.clone(), h: self.sh.empty_hash, v, sid: 0 }
+        Sm {
+            lab: self.sh.empty.clone(),
+            h: self.sh.empty_hash,
+            v,
+            sid: 0,
+        }
     }
 
     pub(crate) fn eval(&self, n: &Node) -> Result<Val, PromqlError> {
@@ -314,7 +375,10 @@ impl<'a, 's> Ev<'a, 's> {
         if matches!(e, Node::Num(_) | Node::Str(_)) {
             return self.eval(e);
         }
-        let once = Ev { end: self.start, ..*self };
+        let once = Ev {
+            end: self.start,
+            ..*self
+        };
         let val = once.eval(e)?;
         if matches!(e, Node::Mat(..) | Node::Subq(_)) || self.end == self.start {
             return Ok(val);
@@ -356,7 +420,12 @@ impl<'a, 's> Ev<'a, 's> {
                     let c = &mut cursors[i][si];
                     if let Some(&(t, val)) = s.pts.get(*c) {
                         if t == ts {
-                            v.push(Sm { lab: s.lab.clone(), h: s.h, v: val, sid: si as u32 });
+                            v.push(Sm {
+                                lab: s.lab.clone(),
+                                h: s.h,
+                                v: val,
+                                sid: si as u32,
+                            });
                             *c += 1;
                         }
                     }
@@ -367,7 +436,9 @@ impl<'a, 's> Ev<'a, 's> {
             self.hold(gathered)?;
             result.clear();
             let r = f(ts, &vecs, &mut result);
-            self.sh.held.set(self.sh.held.get().saturating_sub(gathered));
+            self.sh
+                .held
+                .set(self.sh.held.get().saturating_sub(gathered));
             r?;
             self.hold(result.len())?;
             for smp in result.drain(..) {
@@ -383,7 +454,11 @@ impl<'a, 's> Ev<'a, 's> {
                         e.insert(out.len());
                         let mut pts = Vec::with_capacity(num_steps.min(4096));
                         pts.push((ts, smp.v));
-                        out.push(Ser { lab: smp.lab, h: smp.h, pts });
+                        out.push(Ser {
+                            lab: smp.lab,
+                            h: smp.h,
+                            pts,
+                        });
                     }
                 }
             }

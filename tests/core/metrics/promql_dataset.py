@@ -189,7 +189,7 @@ def series(t0: int) -> list[tuple[Labels, Samples]]:
     for inst, start, reset in (("a", t0 + 4, None), ("b", t0 + 6, ms(t0 + 100 * M))):
         buckets = [0.0] * len(bounds)
         total = 0.0
-        rows: dict[str, Samples] = {le: [] for le in les} | {"sum": [], "count": []}
+        rows: dict[str, Samples] = {key: [] for key in (*les, "sum", "count")}
         for t in _times(rng, start, end, 15, 600):
             if reset is not None and t >= reset:
                 reset = None

@@ -237,7 +237,9 @@ def diff(want: dict[str, Any], got: dict[str, Any], ordered: bool) -> list[str]:
     """What differs between Prometheus's successful answer ``want`` and Hearth's ``got``, as
     short lines (empty when equal)."""
     if got.get("status") != "success":
-        return [f"hearth failed: {got.get('errorType')}: {got.get('error')}"]
+        if "errorType" in got:
+            return [f"hearth failed: {got['errorType']}: {got.get('error')}"]
+        return [f"hearth answered no Prometheus envelope: {str(got)[:300]}"]
     wd, gd = want["data"], got.get("data", {})
     if wd["resultType"] != gd.get("resultType"):
         return [f"resultType: prometheus {wd['resultType']}, hearth {gd.get('resultType')}"]
@@ -297,7 +299,7 @@ async def test_hearth_answers_as_prometheus(case: Case, prometheus: Side, hearth
     if what == "error":
         assert (got.get("status"), got.get("errorType")) == ("error", want["errorType"]), (
             f"prometheus: {status} {want['errorType']}: {want['error']}\n"
-            f"hearth: {got_status} {got.get('errorType')}: {got.get('error') or got.get('data')}"
+            f"hearth: {got_status} {str(got)[:300]}"
         )
         return
     problems = diff(want, got, case.ordered)
@@ -307,3 +309,45 @@ async def test_hearth_answers_as_prometheus(case: Case, prometheus: Side, hearth
 def test_corpus_is_large_and_ids_are_unique() -> None:
     assert len(CASES) >= 150
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+def _answer(kind: str, result: Any) -> dict[str, Any]:
+    return {"status": "success", "data": {"resultType": kind, "result": result}}
+
+
+def test_diff_finds_each_kind_of_difference() -> None:
+    """The comparator itself: equal answers pass, every difference is named."""
+    t = T0 + 60
+    a = {"metric": {"__name__": "m", "i": "a"}, "values": [[t, "1"], [t + 60, "NaN"]]}
+    b = {"metric": {"__name__": "m", "i": "b"}, "values": [[t, "+Inf"]]}
+    want = _answer("matrix", [a, b])
+    assert diff(want, _answer("matrix", [b, a]), ordered=False) == []
+    close = {**a, "values": [[t, "1.0000000001"], [t + 60, "NaN"]]}
+    assert diff(want, _answer("matrix", [close, b]), ordered=False) == []
+    far = {**a, "values": [[t, "1.00001"], [t + 60, "0"]]}
+    assert diff(want, _answer("matrix", [far, b]), ordered=False) == [
+        'm{i="a"} at t0+60s: prometheus 1.0, hearth 1.00001',
+        'm{i="a"} at t0+120s: prometheus nan, hearth 0.0',
+    ]
+    shifted = {**a, "values": [[t, "1"], [t + 61, "NaN"]]}
+    assert diff(want, _answer("matrix", [shifted, b]), ordered=False) == [
+        "m{i=\"a\"}: timestamps differ (2 vs 2 points): missing in hearth ['t0+120s'], "
+        "extra in hearth ['t0+121s']"
+    ]
+    renamed = {**b, "metric": {"__name__": "m", "i": "c"}}
+    assert diff(want, _answer("matrix", [a, renamed]), ordered=False) == [
+        f'only in prometheus: m{{i="b"}} [({t * 1000}, inf)]',
+        f'only in hearth: m{{i="c"}} [({t * 1000}, inf)]',
+    ]
+    assert diff(want, _answer("vector", []), ordered=False) == [
+        "resultType: prometheus matrix, hearth vector"
+    ]
+    vec = [{"metric": {"i": "a"}, "value": [t, "1"]}, {"metric": {"i": "b"}, "value": [t, "2"]}]
+    assert diff(_answer("vector", vec), _answer("vector", vec[::-1]), ordered=False) == []
+    assert diff(_answer("vector", vec), _answer("vector", vec[::-1]), ordered=True) == [
+        "order: prometheus ['{i=\"a\"}', '{i=\"b\"}'], hearth ['{i=\"b\"}', '{i=\"a\"}']"
+    ]
+    assert diff(_answer("scalar", [t, "2"]), _answer("scalar", [t, "3"]), ordered=False)
+    assert diff(_answer("string", [t, "x"]), _answer("string", [t, "x"]), ordered=False) == []
+    error = {"status": "error", "errorType": "execution", "error": "boom"}
+    assert diff(want, error, ordered=False) == ["hearth failed: execution: boom"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 M = 60
@@ -46,6 +47,7 @@ class Case:
     end: float = 0.0
     step: float = 0.0
     ordered: bool = False  # the result's order matters (sort, sort_desc)
+    rfc3339: bool = False  # times as RFC 3339, the step as a duration ("5m")
 
     @property
     def kind(self) -> str:
@@ -57,20 +59,21 @@ class Case:
             when = f"@{_dur(self.at)}"
         else:
             when = f"{_dur(self.start)}..{_dur(self.end)}/{_dur(self.step)}"
-        return f"{self.kind}[{when}] {self.query}"
+        return f"{self.kind}[{when}{' rfc3339' if self.rfc3339 else ''}] {self.query}"
 
     def text(self, t0: int) -> str:
         """The query with its ``{t0+…}`` placeholders replaced by Unix times."""
         return _PLACEHOLDER.sub(lambda m: _unix(t0, m.group(1)), self.query)
 
     def params(self, t0: int) -> dict[str, str]:
+        when = _rfc3339 if self.rfc3339 else _num
         if self.at is not None:
-            return {"query": self.text(t0), "time": _num(t0 + self.at)}
+            return {"query": self.text(t0), "time": when(t0 + self.at)}
         return {
             "query": self.text(t0),
-            "start": _num(t0 + self.start),
-            "end": _num(t0 + self.end),
-            "step": _num(self.step),
+            "start": when(t0 + self.start),
+            "end": when(t0 + self.end),
+            "step": _dur(self.step) if self.rfc3339 else _num(self.step),
         }
 
 
@@ -90,6 +93,11 @@ def _unix(t0: int, d: str) -> str:
 
 def _num(x: float) -> str:
     return f"{x:.3f}".rstrip("0").rstrip(".")
+
+
+def _rfc3339(x: float) -> str:
+    moment = datetime.fromtimestamp(x, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _dur(s: float) -> str:
@@ -151,6 +159,8 @@ CASES: list[Case] = [
     span(TEMP, 60),
     span(TEMP, 17),
     span(f"{TEMP} offset 7m", 7 * M),
+    Case(TEMP, start=10 * M + 0.25, end=100 * M, step=7 * M + 30, rfc3339=True),
+    Case(f"rate({REQ}[5m])", at=MID, rfc3339=True),
     span(f"{TEMP} @ start()", 5 * M),
     span(f"{TEMP} @ end()", 5 * M),
     span(f"{REQ} @ {{t0+1h30m}}", 11 * M),
@@ -356,6 +366,10 @@ CASES: list[Case] = [
     instant(f"{TEMP} > bool 20"),
     instant(f"20 < {TEMP}"),
     instant(f"{TEMP} != 18"),
+    instant(f"{TEMP} <= 0"),
+    span(f"{TEMP} >= 15", 10 * M),
+    instant("node_info == 1"),
+    instant(f"{REQ} < bool 1000"),
     instant(f"{TEMP} == bool {TEMP}"),
     *both("node_memory_free_bytes / node_memory_total_bytes", 11 * M),
     instant("node_memory_free_bytes > node_memory_total_bytes * 0.25"),

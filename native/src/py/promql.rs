@@ -10,9 +10,10 @@
 //! selectors of the metadata routes (series, labels, label values), and
 //! `log_series_ids` names the series a write-log holds in a time range.
 //!
-//! A panic in the engine is caught and raised as `PromqlError` with error type
-//! `internal` (Prometheus's class for its own failures), never as an uncaught
-//! `PanicException`.
+//! The engine runs on a thread of its own with a large stack (deeply nested
+//! queries recurse deeply); a panic in it is caught and raised as `PromqlError`
+//! with error type `internal` (Prometheus's class for its own failures), never
+//! as an uncaught `PanicException`.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -85,6 +86,26 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
     })
 }
 
+/// Stack of the thread that parses, plans and evaluates. The parser, the planner and the
+/// evaluator recurse over the expression tree (and dropping it recurses too): a query nested
+/// a hundred thousand levels deep (a 1 MiB form body of `-(…` or `1+1+…`) must not overflow a
+/// default 8 MiB stack — that aborts the process instead of raising. The size is reserved
+/// address space; pages are committed only as the recursion reaches them.
+const ENGINE_STACK: usize = 512 << 20;
+
+/// Run `f` (panics caught) on a thread with [`ENGINE_STACK`], waiting for it.
+fn on_engine_stack<T: Send>(f: impl FnOnce() -> Result<T, Failure> + Send) -> Result<T, Failure> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("promql".to_owned())
+            .stack_size(ENGINE_STACK)
+            .spawn_scoped(scope, || guarded(f))
+            .map_err(|e| Failure::Internal(format!("cannot start the PromQL thread: {e}")))?
+            .join()
+            .unwrap_or_else(|_| Err(Failure::Internal("PromQL engine failure".to_owned())))
+    })
+}
+
 /// `(label, op, value)`: a matcher as the service turns it into SQL.
 type MatcherTuple = (String, String, String);
 
@@ -146,7 +167,7 @@ fn promql_needs(
 ) -> PyResult<Vec<Need>> {
     let p = params(start_ms, end_ms, step_ms, lookback_ms, None, usize::MAX);
     py.detach(|| {
-        guarded(|| {
+        on_engine_stack(|| {
             let expr = promql::parse(query)?;
             Ok(promql::needs(&expr, &p)
                 .into_iter()
@@ -267,7 +288,7 @@ fn promql_eval(
         max_samples,
     );
     py.detach(move || {
-        guarded(|| {
+        on_engine_stack(|| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(promql::PromqlError::Timeout.into());
             }
@@ -300,9 +321,14 @@ fn metric_selector(text: &str) -> Result<Matchers, promql::PromqlError> {
             }
             Ok(m)
         }
-        _ => Err(bad(format!(
-            "{text:?} is not a series selector such as up{{job=\"api\"}}"
-        ))),
+        _ => {
+            // The selector as given, shortened: a message is no place for a megabyte.
+            let shown: String = text.chars().take(100).collect();
+            let more = if shown.len() < text.len() { "…" } else { "" };
+            Err(bad(format!(
+                "{shown:?}{more} is not a series selector such as up{{job=\"api\"}}"
+            )))
+        }
     }
 }
 
@@ -319,7 +345,7 @@ fn metric_selectors(texts: &[String]) -> Result<Vec<Matchers>, Failure> {
 /// Parse each ``match[]`` selector; its matchers as ``(label, op, value)``.
 #[pyfunction]
 fn promql_selectors(py: Python<'_>, selectors: Vec<String>) -> PyResult<Vec<Vec<MatcherTuple>>> {
-    guarded(|| Ok(metric_selectors(&selectors)?.iter().map(conjunction).collect()))
+    py.detach(|| on_engine_stack(|| Ok(metric_selectors(&selectors)?.iter().map(conjunction).collect())))
         .map_err(|f| f.into_pyerr(py))
 }
 
@@ -351,7 +377,7 @@ fn promql_match_series(
     series: Vec<(String, HashMap<String, String>)>,
 ) -> PyResult<Vec<usize>> {
     py.detach(move || {
-        guarded(|| {
+        on_engine_stack(|| {
             let sets = metric_selectors(&selectors)?;
             Ok(series
                 .iter()

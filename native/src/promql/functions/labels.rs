@@ -1,6 +1,8 @@
 //! label_replace and label_join. Both keep the metric name (it is a label
 //! like any other to them, and may be their destination).
 
+use std::cell::RefCell;
+
 use regex::Regex;
 
 use super::{PromqlError, Sample};
@@ -34,6 +36,29 @@ fn set(labels: &mut Labels, name: &str, value: String) {
     }
 }
 
+thread_local! {
+    /// The last few label_replace patterns compiled on this thread: a range
+    /// query calls label_replace once per step with the same pattern.
+    static COMPILED: RefCell<Vec<(String, Option<Regex>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `pattern` anchored at both ends and compiled; `None` if it is invalid.
+fn compiled(pattern: &str) -> Option<Regex> {
+    const KEEP: usize = 8;
+    COMPILED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, re)) = cache.iter().find(|(p, _)| p == pattern) {
+            return re.clone();
+        }
+        let re = Regex::new(&format!("^(?:{pattern})$")).ok();
+        if cache.len() == KEEP {
+            cache.remove(0);
+        }
+        cache.push((pattern.to_string(), re.clone()));
+        re
+    })
+}
+
 /// For each sample whose `src` label value matches `regex` (anchored at both
 /// ends), `dst` becomes `replacement` with `$1`, `${name}`… expanded (Go's
 /// `Regexp.Expand`); an empty result deletes `dst`. No match: unchanged.
@@ -45,7 +70,7 @@ pub(super) fn label_replace(
     src: &str,
     regex: &str,
 ) -> Result<Vec<Sample>, PromqlError> {
-    let re = Regex::new(&format!("^(?:{regex})$")).map_err(|_| {
+    let re = compiled(regex).ok_or_else(|| {
         PromqlError::Execution(format!(
             "invalid regular expression in label_replace(): {regex}"
         ))

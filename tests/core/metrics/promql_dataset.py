@@ -127,9 +127,8 @@ def series(t0: int) -> list[tuple[Labels, Samples]]:
         if not ms(t0 + 60 * M) < t < ms(t0 + 85 * M)
     ]
     out.append((_labels("node_temperature_celsius", instance="b", zone="us"), temp_b))
-    temp_c = [
-        (float(18 + (t // 60_000) % 7), ms(t / 1000)) for t in range(ms(t0), ms(end) + 1, 60_000)
-    ]
+    # (Values depend on the time since t0 only, so every run sees the same ones.)
+    temp_c = [(float(18 + (t - t0) // M % 7), ms(t)) for t in range(t0, end + 1, M)]
     out.append((_labels("node_temperature_celsius", instance="c"), temp_c))
 
     # Counters: resets, a series without `method`, one starting late and ending with a

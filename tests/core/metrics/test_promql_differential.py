@@ -13,6 +13,7 @@ nothing fails too.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import os
 import shutil
@@ -30,6 +31,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
 from api.app import create_app
+from api.keys import DB, INGEST
+from hearth_core.metrics.chunks import CODEC_IDS
+from hearth_core.metrics.service import store_state
 from tests import prompb
 from tests.conftest import _db_url, base_settings, free_port
 from tests.core.metrics.promql_corpus import CASES, Case
@@ -139,12 +143,27 @@ async def _until_ready(side: Side, proc: asyncio.subprocess.Process, log: Path) 
         await asyncio.sleep(0.1)
 
 
+def _parts(t0: int, *cuts_s: int) -> list[bytes]:
+    """The dataset as remote write bodies of consecutive time slices (cuts in seconds after
+    t0), each holding every series' samples of its slice."""
+    bounds = [-(2**62), *((t0 + c) * 1000 for c in cuts_s), 2**62]
+    out = []
+    for lo, hi in itertools.pairwise(bounds):
+        part = [(labels, [s for s in samples if lo <= s[1] < hi]) for labels, samples in series(t0)]
+        out.append(prompb.body(prompb.v1([(lb, ss) for lb, ss in part if ss])))
+    return out
+
+
 @pytest.fixture(scope="module")
 async def hearth(
-    stack: TestStack, template_db: str, session: aiohttp.ClientSession, body: bytes
+    stack: TestStack, template_db: str, session: aiohttp.ClientSession
 ) -> AsyncIterator[Side]:
     """A live Hearth for the whole module (the ``live`` fixture is per test): its own
-    database cloned from the template, the dataset written through remote write."""
+    database cloned from the template, the dataset written through remote write in three
+    slices left in the three states the store reads: the first two hours compacted into
+    chunks (with their hourly rollups) and sealed with pcodec, the next 30 minutes compacted
+    into Gorilla chunks, the rest still in the write log. The background compactor waits an
+    hour between passes, so those states hold while the queries run."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(_db_url(stack, "postgres"))
     try:
@@ -158,17 +177,31 @@ async def hearth(
         await client.aclose()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = base_settings(stack, name).replace(issuer=url)
+    settings = base_settings(stack, name).replace(
+        issuer=url, metrics_compact_interval_ms=3_600_000.0, metrics_seal_after_s=0.0
+    )
     server = TestServer(create_app(settings), port=port)
     await server.start_server()
     try:
         live = Live(url=url, app=server.app, settings=settings)
         headers = await service_token(live, session, ["metrics.write", "metrics.read"])
-        async with session.post(
-            f"{url}/api/v1/write", data=body, headers={**headers, **REMOTE_WRITE}
-        ) as resp:
-            assert resp.status == 204, await resp.text()
-            assert "X-Hearth-Rejected" not in resp.headers, dict(resp.headers)
+        compactor = server.app[INGEST].compactor
+        sealed, compacted, logged = _parts(T0, 2 * 3600, 2 * 3600 + 1800)
+        for part in (sealed, compacted, logged):
+            async with session.post(
+                f"{url}/api/v1/write", data=part, headers={**headers, **REMOTE_WRITE}
+            ) as resp:
+                assert resp.status == 204, await resp.text()
+                assert "X-Hearth-Rejected" not in resp.headers, dict(resp.headers)
+            if part is not logged:
+                await compactor.catch_up()
+            if part is sealed:
+                while await compactor.seal_once():
+                    pass
+        db = server.app[DB]
+        codecs = dict(await db.fetch("SELECT codec, count(*) FROM metric_chunks GROUP BY codec"))
+        assert set(codecs) == {CODEC_IDS["gorilla"], CODEC_IDS["pco"]}, codecs
+        assert (await store_state(db)).log_samples > 0
         yield Side("hearth", url, headers, session)
     finally:
         await server.close()

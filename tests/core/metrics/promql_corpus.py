@@ -92,7 +92,7 @@ def _unix(t0: int, d: str) -> str:
 
 
 def _num(x: float) -> str:
-    return f"{x:.3f}".rstrip("0").rstrip(".")
+    return f"{x:.6f}".rstrip("0").rstrip(".")
 
 
 def _rfc3339(x: float) -> str:
@@ -416,6 +416,51 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- ordered results
     instant(f"sort({TEMP})", ordered=True),
     instant(f"sort_desc(rate({REQ}[5m]))", ordered=True),
+    # ---------------------------------------------------------------- edges
+    # Where the store's states meet (sealed chunks end at 2h, Gorilla chunks at 2h30m, the
+    # write log after), samples exactly at the evaluation time and at a window's start, times
+    # before and after the data, sub-millisecond times, ties, formatting of label values.
+    instant(f"rate({REQ}[5m])", 2 * H + 30 * M + 40),
+    instant(f"{TEMP}[1m]", 2 * H + 30 * M + 20),
+    span(f"increase({REQ}[3m])", 50, (2 * H - 5 * M, 2 * H + 35 * M)),
+    instant("node_info", HOUR),
+    instant("node_info[1m]", HOUR),  # both ends inclusive: 2 samples
+    instant(f'{TEMP}{{instance="c"}}[2m] offset 1500ms', HOUR + 1.5),
+    instant(f"{TEMP}", -M, expect="empty"),
+    span(f"rate({REQ}[5m])", 2 * M, (-10 * M, 15 * M)),
+    instant(f"{TEMP}", END + 10 * M, expect="empty"),
+    instant(f"max_over_time({TEMP}[3h])", END),
+    instant(f"rate({REQ}[3h])", 3 * H),
+    span(f"sum by (job) ({REQ})", 4 * H),  # a step longer than the range: one point
+    span(TEMP, 12.5, (30 * M, 40 * M)),
+    instant(f"{REQ}", MID + 0.0004),  # Prometheus rounds times to milliseconds
+    instant(f"{TEMP} @ {{t0+1h30m}}", HOUR),
+    instant('{__name__="node_info", version=~"1\\\\..*"}'),
+    instant('{__name__!="node_info", __name__=~"node_(info|boot_time_seconds)"}'),
+    instant(f'{REQ}{{instance=~"a|b", code!~"5.."}}'),
+    instant('node_info{os!~""}'),
+    instant("topk(2, node_info)"),
+    instant("bottomk(1, node_info)"),
+    instant('count_values("bytes", node_memory_total_bytes)'),
+    instant(f'count_values("v", round({TEMP} * 1000) / 7)'),
+    instant("sum(special_value)"),
+    instant('stddev(special_value{kind=~"zero|neg|pos_inf"})'),
+    instant("changes(special_value[10m])"),
+    instant("resets(special_value[10m])"),
+    instant("delta(special_value[10m])"),
+    instant("deriv(queue_depth[1h])", HOUR),
+    instant(f"irate({REQ}[20s])"),
+    instant('label_replace(node_info, "all", "$0/$1/$2", "version", "(\\\\d)\\\\.(.*)")'),
+    instant("sort_desc(special_value)", ordered=True),
+    instant(f"timestamp({TEMP} offset 5m)"),
+    instant("node_info * on() group_left vector(2)"),
+    instant("-(node_info == bool 1)"),
+    instant("time() - node_boot_time_seconds"),
+    instant("scalar(vector(1)) + vector(2)"),
+    instant("count(count by (instance) (node_info))"),
+    instant(f"max_over_time({TEMP}[10m:1m] offset 5m)"),
+    instant(f"rate({REQ}[5m:1m])"),
+    span(f"histogram_quantile(0.95, sum by (le) (rate({BUCKET}[2m])))", 90),
     # ---------------------------------------------------------------- errors
     instant("sum(", expect="error"),
     instant(f"rate({TEMP})", expect="error"),

@@ -486,3 +486,23 @@ CASES: list[Case] = [
     span(TEMP, 0.5, expect="error"),  # more than 11,000 points
     Case(TEMP, "error", start=2 * H, end=H, step=60),  # end before start
 ]
+
+
+# The rollup plan's cases: instant selectors read only at whole hours (test_hour_aligned_…).
+WHOLE = (0.0, 3.0 * H)
+EDGE_CASES: list[Case] = [
+    span("edge_probe", H, WHOLE),
+    span("sum by (case) (edge_probe)", H, WHOLE),
+    span(f"sum by (instance) ({TEMP})", H, WHOLE),
+    span(f"avg without (zone) ({TEMP})", 2 * H, WHOLE),
+    span("job_up", H, WHOLE),
+    span("special_value", H, HOURS),
+    span(f"{TEMP} offset 1h", H, HOURS),
+    span(f"{TEMP} - {TEMP} offset 1h", H, HOURS),
+    span("timestamp(edge_probe)", H, WHOLE),
+    span("edge_probe @ {t0+2h}", H, WHOLE),
+    instant("edge_probe", 2 * H),
+    instant("edge_probe", H),
+    instant(f"topk(2, {TEMP})", 2 * H),
+    instant("count by (case) (edge_probe)", H),
+]

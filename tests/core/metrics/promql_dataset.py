@@ -26,6 +26,7 @@ STALE_NAN_BITS = 0x7FF0000000000002
 STALE = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
 SPAN_S = 3 * 3600  # the data covers [t0, t0 + 3 h]
 M = 60  # seconds in a minute, for readable offsets
+H = 60 * M
 
 Labels = tuple[tuple[str, str], ...]
 Samples = list[tuple[float, int]]  # (value, time in ms) as prompb takes them
@@ -240,6 +241,22 @@ def series(t0: int) -> list[tuple[Labels, Samples]]:
         irregular.append((round(rng.gauss(50, 15), 2), t_ms))
         t_ms += rng.randint(1_000, 240_000)
     add("queue_depth", irregular, queue="jobs")
+
+    # Hour boundaries, where hour-aligned queries read hourly edges: a staleness marker exactly
+    # on the hour, samples exactly on the hours, a marker just before an hour.
+    on_stale: Samples = [(float(i), ms(t0 + 30 + i * M)) for i in range(118)]
+    on_stale.append((STALE, ms(t0 + 2 * H)))
+    on_stale += [(float(i), ms(t0 + 2 * H + (i + 1) * M)) for i in range(50)]
+    add("edge_probe", on_stale, case="stale_on_hour")
+    add(
+        "edge_probe",
+        [(float(i), ms(t0 + i * 20 * M)) for i in range(1, 10)],
+        case="value_on_hour",
+    )
+    before: Samples = [(2.0, ms(t0 + 40 * M + i * M)) for i in range(19)]
+    before.append((STALE, ms(t0 + H - M)))
+    before += [(3.0, ms(t0 + H + 10 * M + i * M)) for i in range(100)]
+    add("edge_probe", before, case="stale_before_hour")
 
     first = min(range(len(out)), key=lambda i: out[i][1][0][1])
     out.insert(0, out.pop(first))

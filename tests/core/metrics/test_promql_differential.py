@@ -36,7 +36,7 @@ from hearth_core.metrics.chunks import CODEC_IDS
 from hearth_core.metrics.service import store_state
 from tests import prompb
 from tests.conftest import _db_url, base_settings, free_port
-from tests.core.metrics.promql_corpus import CASES, Case
+from tests.core.metrics.promql_corpus import CASES, EDGE_CASES, HOURS, Case, H, M, span
 from tests.core.metrics.promql_dataset import series
 from tests.fixtures import Live, service_token
 from tests.launch import TestStack
@@ -61,6 +61,7 @@ class Side:
     url: str
     headers: dict[str, str]
     session: aiohttp.ClientSession
+    read: str | None = None  # X-Hearth-Read of the last answer: what Hearth read
 
     async def ask(self, case: Case) -> tuple[int, Any]:
         params = case.params(T0)
@@ -73,6 +74,7 @@ class Side:
                 f"{self.url}/api/v1/query_range", data=params, headers=self.headers
             )
         async with request as resp:
+            self.read = resp.headers.get("X-Hearth-Read")
             text = await resp.text()
             try:
                 return resp.status, await resp.json(content_type=None)
@@ -337,6 +339,30 @@ async def test_hearth_answers_as_prometheus(case: Case, prometheus: Side, hearth
         return
     problems = diff(want, got, case.ordered)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("case", EDGE_CASES, ids=lambda c: c.id)
+async def test_hour_aligned_selectors_read_hourly_edges(
+    case: Case, prometheus: Side, hearth: Side
+) -> None:
+    """The rollup plan: instant selectors read only at whole hours are answered from the
+    hourly edges (plus chunks and log for the hours the log still holds) — and the answer is
+    still Prometheus's, markers on and just before the hour included."""
+    status, want = await prometheus.ask(case)
+    assert isinstance(want, dict) and want["status"] == "success", (status, want)
+    assert not _empty(want)
+    got_status, got = await hearth.ask(case)
+    assert isinstance(got, dict), f"hearth answered {got_status}: {got}"
+    assert hearth.read is not None and "edges" in hearth.read.split("+"), hearth.read
+    problems = diff(want, got, case.ordered)
+    assert not problems, "\n".join(problems)
+
+
+async def test_other_queries_read_chunks(prometheus: Side, hearth: Side) -> None:
+    for case in (span("edge_probe", 30 * M, (0, 3 * H)), span("rate(edge_probe[1h])", H, HOURS)):
+        _, got = await hearth.ask(case)
+        assert isinstance(got, dict) and got["status"] == "success", got
+        assert hearth.read == "chunks", (case.id, hearth.read)
 
 
 def test_corpus_is_large_and_ids_are_unique() -> None:

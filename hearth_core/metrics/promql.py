@@ -135,7 +135,10 @@ async def evaluate(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     try:
-        needs = _native.promql_needs(query, start_ms, end_ms, step_ms, limits.lookback_ms)
+        # Off the event loop: the GIL is released, but the calling thread waits for the parse.
+        needs = await asyncio.to_thread(
+            _native.promql_needs, query, start_ms, end_ms, step_ms, limits.lookback_ms
+        )
     except _native.PromqlError as exc:
         raise _failed(exc) from None
     series: dict[int, tuple[int, str, dict[str, str]]] = {}
@@ -197,10 +200,10 @@ async def evaluate(
 # -- the metadata routes: series, label names, label values ----------------------------
 
 
-def parse_selectors(selectors: Sequence[str]) -> list[list[Matcher]]:
+async def parse_selectors(selectors: Sequence[str]) -> list[list[Matcher]]:
     """The matchers of each ``match[]`` selector; bad_data naming why one does not parse."""
     try:
-        return _native.promql_selectors(list(selectors))
+        return await asyncio.to_thread(_native.promql_selectors, list(selectors))
     except _native.PromqlError as exc:
         raise _failed(exc) from None
 
@@ -262,7 +265,7 @@ async def _matching(
     """(name, labels) of the series of ``namespace`` that any selector matches exactly and
     that have samples in ``span``."""
     found: dict[int, tuple[str, dict[str, str]]] = {}
-    parsed = parse_selectors(selectors)
+    parsed = await parse_selectors(selectors)
     live = await _live(conn, span)
     for matchers in parsed:
         where = match_where(_in_namespace(namespace, live), matchers)

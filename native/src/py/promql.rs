@@ -390,8 +390,15 @@ fn metric_selectors(texts: &[String]) -> Result<Vec<Matchers>, Failure> {
 /// Parse each ``match[]`` selector; its matchers as ``(label, op, value)``.
 #[pyfunction]
 fn promql_selectors(py: Python<'_>, selectors: Vec<String>) -> PyResult<Vec<Vec<MatcherTuple>>> {
-    py.detach(|| on_engine_stack(|| Ok(metric_selectors(&selectors)?.iter().map(conjunction).collect())))
-        .map_err(|f| f.into_pyerr(py))
+    py.detach(|| {
+        on_engine_stack(|| {
+            Ok(metric_selectors(&selectors)?
+                .iter()
+                .map(conjunction)
+                .collect())
+        })
+    })
+    .map_err(|f| f.into_pyerr(py))
 }
 
 fn all_match(ms: &[Matcher], name: &str, labels: &HashMap<String, String>) -> bool {
@@ -407,8 +414,7 @@ fn all_match(ms: &[Matcher], name: &str, labels: &HashMap<String, String>) -> bo
 
 fn selects(m: &Matchers, name: &str, labels: &HashMap<String, String>) -> bool {
     all_match(&m.matchers, name, labels)
-        && (m.or_matchers.is_empty()
-            || m.or_matchers.iter().any(|g| all_match(g, name, labels)))
+        && (m.or_matchers.is_empty() || m.or_matchers.iter().any(|g| all_match(g, name, labels)))
 }
 
 /// promql_match_series(selectors, series)

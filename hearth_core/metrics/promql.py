@@ -18,6 +18,7 @@ Prometheus's ``errorType``.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ async def _selected(
     where = match_where(Where().add("s.namespace = {}", namespace), matchers)
     rows = await repo.selector_series(conn, where, limits.max_series + 1)
     if len(rows) > limits.max_series:
-        shown = ", ".join(f"{label}{op}{value!r}" for label, op, value in matchers)
+        shown = ", ".join(f"{label}{op}{json.dumps(value)}" for label, op, value in matchers)
         raise QueryFailed(
             "execution",
             f"the selector {{{shown}}} matches more than {limits.max_series} series "

@@ -531,7 +531,7 @@ async def test_limits_answer_422_execution(tight, http) -> None:
     )
     assert (status, kind) == (422, "execution")
     assert (
-        msg == "the selector {__name__='m'} matches more than 2 series (HEARTH_PROMQL_MAX_SERIES)"
+        msg == 'the selector {__name__="m"} matches more than 2 series (HEARTH_PROMQL_MAX_SERIES)'
     )
     status, kind, msg = await error(http, live, headers, "/api/v1/series", {"match[]": "m"})
     assert (status, kind) == (422, "execution") and "more than 2 series" in msg

@@ -381,6 +381,10 @@ async def test_compacted_samples_answer_the_same(live, http, mh, data) -> None:
     await _compacted(live)
     assert await live.app[DB].fetchval("SELECT count(*) FROM metric_chunks") > 0
     assert await ok(http, live, mh, "/api/v1/query_range", params) == before
+    # The time filter of the lookups reads chunk time spans now.
+    names = "/api/v1/label/__name__/values"
+    assert await ok(http, live, mh, names, _recent(data)) == ["c", "g"]
+    assert await ok(http, live, mh, names) == ["c", "g", "old"]
     assert before["result"][0]["values"] == _points(
         data, [(0, "0"), (20, "300"), (40, "600"), (60, "900"), (80, "1200")]
     )

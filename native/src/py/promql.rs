@@ -106,6 +106,48 @@ fn on_engine_stack<T: Send>(f: impl FnOnce() -> Result<T, Failure> + Send) -> Re
     })
 }
 
+/// Deepest nesting of `(`, `[` and `{` a query may have. Real queries nest a few levels; the
+/// parser and the evaluator recurse per level, and half a million levels (a 1 MiB body of
+/// `(((…`) overflow even [`ENGINE_STACK`].
+const MAX_NESTING: usize = 1000;
+
+/// Refuse a query nested deeper than [`MAX_NESTING`] before it reaches the parser (string
+/// literals skipped; a bracket in a comment counts, which only errs on the side of refusing).
+fn check_nesting(query: &str) -> Result<(), promql::PromqlError> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' | '`' => quote = Some(c),
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    if deepest > MAX_NESTING {
+        return Err(promql::PromqlError::Parse(format!(
+            "parse error: the query nests parentheses, brackets or braces {deepest} levels deep \
+             (at most {MAX_NESTING})"
+        )));
+    }
+    Ok(())
+}
+
 /// `(label, op, value)`: a matcher as the service turns it into SQL.
 type MatcherTuple = (String, String, String);
 
@@ -168,6 +210,7 @@ fn promql_needs(
     let p = params(start_ms, end_ms, step_ms, lookback_ms, None, usize::MAX);
     py.detach(|| {
         on_engine_stack(|| {
+            check_nesting(query)?;
             let expr = promql::parse(query)?;
             Ok(promql::needs(&expr, &p)
                 .into_iter()
@@ -302,6 +345,7 @@ fn promql_eval(
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(promql::PromqlError::Timeout.into());
             }
+            check_nesting(query)?;
             let expr = promql::parse(query)?;
             let range = needed_range(&promql::needs(&expr, &p));
             let store = storage(
@@ -322,6 +366,7 @@ fn promql_eval(
 /// Parse one `match[]` value: a vector selector and nothing else, its metric
 /// name folded into the matchers as `__name__="…"`.
 fn metric_selector(text: &str) -> Result<Matchers, promql::PromqlError> {
+    check_nesting(text)?;
     let bad = |why: String| promql::PromqlError::Parse(format!("parse error: {why}"));
     match promql_parser::parser::parse(text).map_err(bad)? {
         Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => {

@@ -77,6 +77,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     promql_lookback_s: float = 300.0
     promql_max_samples: int = 50_000_000
     promql_max_series: int = 200_000
+    # The parser's time grows with the square of a long operator chain (a 5,000-term `1+1+…`
+    # took ~0.5 s): longer query texts are refused (400) before parsing.
+    promql_max_query_bytes: int = 16_384
     usage_flush_seconds: float = 10.0
     command_workers: int = 2  # command worker tasks per server process; 0: none
     log_level: str = "INFO"

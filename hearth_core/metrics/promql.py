@@ -67,6 +67,7 @@ class Limits:
     lookback_ms: int
     max_samples: int
     max_series: int
+    max_query_bytes: int = 16_384
 
     @classmethod
     def from_settings(cls, s: Settings) -> Limits:
@@ -75,6 +76,7 @@ class Limits:
             lookback_ms=round(s.promql_lookback_s * 1000),
             max_samples=s.promql_max_samples,
             max_series=s.promql_max_series,
+            max_query_bytes=s.promql_max_query_bytes,
         )
 
 
@@ -147,6 +149,12 @@ async def evaluate(
     sample — for the hours the compactor has written, and chunks and log only from the first
     hour the write log still holds; every other selector reads chunks and log over its range.
     """
+    if len(query.encode()) > limits.max_query_bytes:
+        raise QueryFailed(
+            "bad_data",
+            f"the query is longer than {limits.max_query_bytes} bytes "
+            "(HEARTH_PROMQL_MAX_QUERY_BYTES)",
+        )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     try:

@@ -511,7 +511,9 @@ async def tight(settings, aiohttp_server, http) -> tuple[Live, dict[str, str]]:
     """A server with small PromQL limits: 100 samples per query, 2 series per selector."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    s = settings.replace(issuer=url, promql_max_samples=100, promql_max_series=2)
+    s = settings.replace(
+        issuer=url, promql_max_samples=100, promql_max_series=2, promql_max_query_bytes=64
+    )
     server = await aiohttp_server(create_app(s), port=port)
     live = Live(url=url, app=server.app, settings=s)
     return live, await service_token(live, http, ["metrics.write", "metrics.read"])
@@ -547,6 +549,14 @@ async def test_limits_answer_422_execution(tight, http) -> None:
     # One is within it.
     got = await ok(http, live, headers, "/api/v1/query", {"query": 'm{i="1"}', "time": at})
     assert got["result"][0]["value"] == [float(at), "1"]
+    # A query text over HEARTH_PROMQL_MAX_QUERY_BYTES is refused before parsing.
+    long = "+".join(["1"] * 40)
+    for path, extra in (
+        ("/api/v1/query", {}),
+        ("/api/v1/query_range", {"start": at, "end": at, "step": "1"}),
+    ):
+        status, kind, msg = await error(http, live, headers, path, {"query": long, **extra})
+        assert (status, kind) == (400, "bad_data") and "longer than 64 bytes" in msg, msg
 
 
 # ---------------------------------------------------------------- auth, size and rate limits

@@ -72,7 +72,8 @@ pub struct SelectorNeed {
 /// parse or type-check answers [`PromqlError::Parse`].
 pub fn parse(query: &str) -> Result<Expr, PromqlError> {
     plan::register_functions();
-    let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
+    let expr = promql_parser::parser::parse(query)
+        .map_err(|m| PromqlError::Parse(plan::prometheus_message(&m)))?;
     plan::validate(&expr)?;
     Ok(expr)
 }

@@ -154,26 +154,37 @@ fn instant_vector_keeps_sort_and_topk_order() {
 }
 
 #[test]
-fn topk_ties_follow_go_sort_order() {
-    // Fourteen equal values: more than Go's insertion-sort cutoff of 12, so
-    // the order is pdqsort's over the heap Go's container/heap left.
+fn topk_ties_follow_go_heap_and_sort_order() {
+    // Twenty series with values 0, 1, 2, 0, 1, 2…: more than Go's
+    // insertion-sort cutoff of 12, so the order of ties is that of Go's
+    // container/heap followed by pdqsort.
     let st = MemStorage {
-        series: (0..14)
-            .map(|i| series(&[("__name__", "t"), ("i", &format!("{i:02}"))], &[(0, 1.0)]))
+        series: (0..20)
+            .map(|i| {
+                series(
+                    &[("__name__", "u"), ("i", &format!("{i:02}"))],
+                    &[(0, (i % 3) as f64)],
+                )
+            })
             .collect(),
     };
-    let got: Vec<String> = vector(instant("topk(14, t)", &st, 0).unwrap())
-        .into_iter()
-        .map(|(l, _)| super::labels::get(&l, "i").to_owned())
-        .collect();
-    // What Prometheus 2.42 answers for the same series.
-    assert_eq!(got.len(), 14);
-    let mut sorted = got.clone();
-    sorted.sort();
+    let order = |q: &str| -> Vec<String> {
+        vector(instant(q, &st, 0).unwrap())
+            .into_iter()
+            .map(|(l, _)| super::labels::get(&l, "i").to_owned())
+            .collect()
+    };
+    // Debian's Prometheus 2.42 answered these for the same series.
+    let want = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(
-        sorted,
-        (0..14).map(|i| format!("{i:02}")).collect::<Vec<_>>()
+        order("topk(20, u)"),
+        want("11 08 17 14 02 05 07 16 19 04 10 13 01 09 15 00 12 06 03 18")
     );
+    assert_eq!(
+        order("bottomk(20, u)"),
+        want("15 00 18 03 06 12 09 07 16 01 10 13 19 04 14 08 11 02 17 05")
+    );
+    assert_eq!(order("topk(5, u)"), want("11 08 02 05 14"));
 }
 
 #[test]

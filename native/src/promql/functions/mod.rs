@@ -21,6 +21,7 @@ use promql_parser::parser::Expr;
 use super::error::PromqlError;
 use super::value::{Labels, RangeSeries, Sample, METRIC_NAME};
 
+pub(crate) mod go_regex;
 pub(crate) mod go_sort;
 mod histogram;
 mod labels;

@@ -12,7 +12,12 @@
 //! (time, timestamp, the date functions), `histogram` (histogram_quantile on
 //! classic `le` buckets and the native-histogram functions, which find no
 //! native histograms here), `vectors` (absent, absent_over_time, scalar,
-//! vector, sort, sort_desc).
+//! vector, sort, sort_desc). Two pieces of Go that results depend on:
+//! `go_sort` (Go 1.19's `sort.Sort`, for the order of ties) and `go_regex`
+//! (Go's regular expression syntax, rewritten for the `regex` crate).
+//!
+//! Transcendental functions (exp, ln, the trigonometric ones) use Rust's
+//! `f64` methods: they can differ from Go's `math` in the last bit.
 
 use std::collections::HashSet;
 

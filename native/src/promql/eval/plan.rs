@@ -8,9 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher, Matchers};
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{
-    AtModifier, Expr, LabelModifier, Offset, VectorMatchCardinality,
-};
+use promql_parser::parser::{AtModifier, Expr, LabelModifier, Offset, VectorMatchCardinality};
 
 use super::super::error::PromqlError;
 use super::super::value::{Labels, METRIC_NAME};
@@ -22,29 +20,101 @@ pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
 /// Prometheus v2.42's functions (promql/parser/functions.go at that tag) that
 /// this engine evaluates. The parser crate knows later ones too.
 const FUNCTIONS_2_42: &[&str] = &[
-    "abs", "absent", "absent_over_time", "acos", "acosh", "asin", "asinh", "atan", "atanh",
-    "avg_over_time", "ceil", "changes", "clamp", "clamp_max", "clamp_min", "cos", "cosh",
-    "count_over_time", "days_in_month", "day_of_month", "day_of_week", "day_of_year", "deg",
-    "delta", "deriv", "exp", "floor", "histogram_quantile", "holt_winters", "hour", "idelta",
-    "increase", "irate", "label_replace", "label_join", "last_over_time", "ln", "log10", "log2",
-    "max_over_time", "min_over_time", "minute", "month", "pi", "predict_linear",
-    "present_over_time", "quantile_over_time", "rad", "rate", "resets", "round", "scalar", "sgn",
-    "sin", "sinh", "sort", "sort_desc", "sqrt", "stddev_over_time", "stdvar_over_time",
-    "sum_over_time", "tan", "tanh", "time", "timestamp", "vector", "year",
+    "abs",
+    "absent",
+    "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "cos",
+    "cosh",
+    "count_over_time",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "deg",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_quantile",
+    "holt_winters",
+    "hour",
+    "idelta",
+    "increase",
+    "irate",
+    "label_replace",
+    "label_join",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max_over_time",
+    "min_over_time",
+    "minute",
+    "month",
+    "pi",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rad",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "tan",
+    "tanh",
+    "time",
+    "timestamp",
+    "vector",
+    "year",
 ];
 
 /// Functions of Prometheus 2.42 that act only on native histograms, which
 /// this engine does not store.
 const NATIVE_HISTOGRAM_FUNCTIONS: &[&str] = &[
-    "histogram_count", "histogram_sum", "histogram_fraction", "histogram_avg",
-    "histogram_stddev", "histogram_stdvar", "histogram_quantiles",
+    "histogram_count",
+    "histogram_sum",
+    "histogram_fraction",
+    "histogram_avg",
+    "histogram_stddev",
+    "histogram_stdvar",
+    "histogram_quantiles",
 ];
 
 /// Functions whose result depends on the evaluation time even when their
 /// arguments do not (`AtModifierUnsafeFunctions` in functions.go).
 const AT_MODIFIER_UNSAFE: &[&str] = &[
-    "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour", "minute", "month",
-    "year", "predict_linear", "time", "timestamp",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
 ];
 
 pub(crate) fn is_at_modifier_unsafe(name: &str) -> bool {
@@ -118,12 +188,18 @@ pub(crate) enum BinOp {
 
 impl BinOp {
     pub(crate) fn is_comparison(self) -> bool {
-        matches!(self, BinOp::Eql | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte)
+        matches!(
+            self,
+            BinOp::Eql | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte
+        )
     }
 
     /// Arithmetic drops the metric name; comparisons and set operators keep it.
     pub(crate) fn drops_metric_name(self) -> bool {
-        matches!(self, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow | BinOp::Mod)
+        matches!(
+            self,
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow | BinOp::Mod
+        )
     }
 }
 
@@ -428,11 +504,24 @@ struct Builder {
 
 /// Build the evaluation tree of `expr` for a query over `[start, end]`.
 pub(crate) fn build(expr: &Expr, start: i64, end: i64, lookback: i64) -> Result<Plan, PromqlError> {
-    let mut b = Builder { start, end, lookback, subqs: Vec::new(), selectors: Vec::new() };
+    let mut b = Builder {
+        start,
+        end,
+        lookback,
+        subqs: Vec::new(),
+        selectors: Vec::new(),
+    };
     let root = b.node(expr)?;
     let (root, invariant) = mark_invariant(root);
-    let root = if invariant { Node::Inv(Box::new(root)) } else { root };
-    Ok(Plan { root, selectors: b.selectors })
+    let root = if invariant {
+        Node::Inv(Box::new(root))
+    } else {
+        root
+    };
+    Ok(Plan {
+        root,
+        selectors: b.selectors,
+    })
 }
 
 impl Builder {
@@ -446,11 +535,7 @@ impl Builder {
     }
 
     /// A selector's spec and its time range (`getTimeRangesForSelector`).
-    fn selector(
-        &mut self,
-        vs: &promql_parser::parser::VectorSelector,
-        range: Option<i64>,
-    ) -> Sel {
+    fn selector(&mut self, vs: &promql_parser::parser::VectorSelector, range: Option<i64>) -> Sel {
         let offset = offset_ms(&vs.offset);
         let at = self.at(&vs.at);
         let (mut start, mut end) = (self.start, self.end);
@@ -522,7 +607,13 @@ impl Builder {
                 self.subqs.push(SubqCtx { offset, range, at });
                 let inner = self.node(&s.expr);
                 self.subqs.pop();
-                Node::Subq(Subq { expr: Box::new(inner?), range, step, offset, at })
+                Node::Subq(Subq {
+                    expr: Box::new(inner?),
+                    range,
+                    step,
+                    offset,
+                    at,
+                })
             }
             Expr::Aggregate(a) => {
                 let op_name = a.op.to_string();
@@ -539,7 +630,13 @@ impl Builder {
                     Some(p) => Some(Box::new(self.node(p)?)),
                     None => None,
                 };
-                Node::Agg(Agg { op, param, expr: Box::new(self.node(&a.expr)?), grouping, without })
+                Node::Agg(Agg {
+                    op,
+                    param,
+                    expr: Box::new(self.node(&a.expr)?),
+                    grouping,
+                    without,
+                })
             }
             Expr::Binary(b) => {
                 let op_name = b.op.to_string();
@@ -550,7 +647,11 @@ impl Builder {
                 let rhs = self.node(&b.rhs)?;
                 let set_op = matches!(op, BinOp::And | BinOp::Or | BinOp::Unless);
                 let mut matching = Matching {
-                    card: if set_op { Card::ManyToMany } else { Card::OneToOne },
+                    card: if set_op {
+                        Card::ManyToMany
+                    } else {
+                        Card::OneToOne
+                    },
                     on: false,
                     labels: Vec::new(),
                     include: Vec::new(),

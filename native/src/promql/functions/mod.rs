@@ -567,6 +567,48 @@ mod tests {
     }
 
     #[test]
+    fn value_map_agrees_with_call() {
+        let names = [
+            "abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn", "deg", "rad",
+            "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
+            "atanh",
+        ];
+        let values = [
+            -2.5,
+            -0.0,
+            0.0,
+            0.3,
+            1.0,
+            7.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let check = |name: &str, scalars: &[f64]| {
+            let f = value_map(name, scalars).unwrap();
+            for v in values {
+                let mut args = vec![Arg::Vector(vec![sample(&[("__name__", "x")], v)])];
+                args.extend(scalars.iter().map(|&s| Arg::Scalar(s)));
+                let want = vec_call(name, args, 0)[0].v;
+                let got = f(v);
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "{name}({v})"
+                );
+            }
+        };
+        for name in names {
+            check(name, &[]);
+        }
+        check("round", &[]);
+        check("round", &[0.3]);
+        check("clamp_min", &[0.5]);
+        check("clamp_max", &[f64::NAN]);
+        assert!(value_map("clamp", &[0.0, 1.0]).is_none());
+        assert!(value_map("rate", &[]).is_none());
+    }
+
+    #[test]
     fn series_without_points_give_no_sample() {
         let v = vec_call("count_over_time", vec![matrix(0, 10, &[])], 10);
         assert!(v.is_empty());

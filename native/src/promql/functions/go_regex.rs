@@ -53,14 +53,14 @@ const POSIX: [&str; 14] = [
     "space", "upper", "word", "xdigit",
 ];
 
-/// Go's Unicode general categories for `\\p{..}` (exact names).
+/// Go's Unicode general categories for `\p{..}` (exact names).
 const CATEGORIES: [&str; 38] = [
     "C", "Cc", "Cf", "Cn", "Co", "Cs", "L", "LC", "Ll", "Lm", "Lo", "Lt", "Lu", "M", "Mc", "Me",
     "Mn", "N", "Nd", "Nl", "No", "P", "Pc", "Pd", "Pe", "Pf", "Pi", "Po", "Ps", "S", "Sc", "Sk",
     "Sm", "So", "Z", "Zl", "Zp", "Zs",
 ];
 
-/// Go 1.19's Unicode 13 scripts for `\\p{..}` (exact names; Go takes no
+/// Go 1.19's Unicode 13 scripts for `\p{..}` (exact names; Go takes no
 /// aliases, unlike `regex`).
 #[rustfmt::skip]
 const SCRIPTS: [&str; 156] = [

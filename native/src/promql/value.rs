@@ -158,7 +158,7 @@ fn push_json_seconds(out: &mut String, t: i64) {
 /// A sample value as Prometheus's `jsonutil.MarshalValue`.
 fn format_sample_value(v: f64) -> String {
     let a = v.abs();
-    if a != 0.0 && (a < 1e-6 || a >= 1e21) {
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
         format_float_exp(v)
     } else {
         format_float(v)
@@ -196,7 +196,7 @@ pub fn format_float_exp(v: f64) -> String {
 /// or from 1e21 on with the exponent's leading zero dropped (`1e-7`).
 fn format_go_json_float(v: f64) -> String {
     let a = v.abs();
-    if a != 0.0 && (a < 1e-6 || a >= 1e21) {
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
         let s = format_float_exp(v);
         // encoding/json cleans up e-09 to e-9.
         match s.find("e-0") {

@@ -165,7 +165,7 @@ impl Ev<'_, '_> {
             };
             let mut k = 0usize;
             if matches!(op, AggOp::Topk | AggOp::Bottomk) {
-                if !(p <= MAX_INT64 && p >= MIN_INT64) {
+                if !(MIN_INT64..=MAX_INT64).contains(&p) {
                     return Err(PromqlError::Execution(format!(
                         "Scalar value {} overflows int64",
                         go_v(p)

@@ -38,9 +38,9 @@ use labels::{hash_labels, IdMap};
 use plan::{Node, Ty};
 use selectors::SelSeries;
 
-pub use plan::DEFAULT_SUBQUERY_STEP_MS;
 #[cfg(test)]
 pub(crate) use plan::is_at_modifier_unsafe;
+pub use plan::DEFAULT_SUBQUERY_STEP_MS;
 
 /// One query's evaluation parameters (milliseconds since the epoch).
 #[derive(Debug, Clone)]
@@ -99,7 +99,8 @@ fn reads_hour_edges(reads: plan::Reads, params: &QueryParams) -> bool {
 /// parse or type-check answers [`PromqlError::Parse`].
 pub fn parse(query: &str) -> Result<Expr, PromqlError> {
     plan::register_functions();
-    let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
+    let expr = promql_parser::parser::parse(query)
+        .map_err(|m| PromqlError::Parse(plan::prometheus_message(&m)))?;
     plan::validate(&expr)?;
     Ok(expr)
 }
@@ -403,65 +404,90 @@ impl<'a, 's> Ev<'a, 's> {
     /// label set, in the order they first appear). Two results with the same
     /// labels at one step are Prometheus's "vector cannot contain metrics with
     /// the same labelset".
+    ///
+    /// The inputs are read a block of steps at a time, series by series, so
+    /// that each series' points are read in order rather than one point of
+    /// every series per step.
     pub(crate) fn range_eval<F>(&self, inputs: &[&[Ser]], mut f: F) -> Result<Vec<Ser>, PromqlError>
     where
         F: FnMut(i64, &[Vec<Sm>], &mut Vec<Sm>) -> Result<(), PromqlError>,
     {
+        const BLOCK: usize = 64;
         let num_steps = self.num_steps();
         let mut cursors: Vec<Vec<usize>> = inputs.iter().map(|m| vec![0; m.len()]).collect();
-        let mut vecs: Vec<Vec<Sm>> = inputs.iter().map(|m| Vec::with_capacity(m.len())).collect();
+        // rows[i][k]: input i's elements at the k-th step of the block.
+        let mut rows: Vec<Vec<Vec<Sm>>> = inputs.iter().map(|_| vec![Vec::new(); BLOCK]).collect();
+        let mut vecs: Vec<Vec<Sm>> = inputs.iter().map(|_| Vec::new()).collect();
         let mut out: Vec<Ser> = Vec::new();
         let mut index: IdMap<usize> = IdMap::default();
         let mut result: Vec<Sm> = Vec::new();
-        for ts in self.steps() {
-            self.check_deadline()?;
-            let mut gathered = 0;
+        let mut block: Vec<i64> = Vec::with_capacity(BLOCK);
+        let mut steps = self.steps().peekable();
+        while steps.peek().is_some() {
+            block.clear();
+            block.extend(steps.by_ref().take(BLOCK));
+            let (b0, b1) = (block[0], block[block.len() - 1]);
             for (i, m) in inputs.iter().enumerate() {
-                let v = &mut vecs[i];
-                v.clear();
+                for r in &mut rows[i] {
+                    r.clear();
+                }
                 for (si, s) in m.iter().enumerate() {
                     let c = &mut cursors[i][si];
-                    if let Some(&(t, val)) = s.pts.get(*c) {
-                        if t == ts {
-                            v.push(Sm {
+                    while let Some(&(t, val)) = s.pts.get(*c) {
+                        if t > b1 {
+                            break;
+                        }
+                        *c += 1;
+                        let k = ((t - b0) / self.interval) as usize;
+                        if t >= b0 && block.get(k) == Some(&t) {
+                            rows[i][k].push(Sm {
                                 lab: s.lab.clone(),
                                 h: s.h,
                                 v: val,
                                 sid: si as u32,
                             });
-                            *c += 1;
                         }
                     }
                 }
-                gathered += v.len();
             }
-            // The step's input vectors are held while the step is evaluated.
-            self.hold(gathered)?;
-            result.clear();
-            let r = f(ts, &vecs, &mut result);
-            self.sh
-                .held
-                .set(self.sh.held.get().saturating_sub(gathered));
-            r?;
-            self.hold(result.len())?;
-            for smp in result.drain(..) {
-                match index.entry(smp.h) {
-                    Entry::Occupied(e) => {
-                        let s = &mut out[*e.get()];
-                        if s.pts.last().is_some_and(|p| p.0 == ts) {
-                            return Err(same_labelset());
+            for (k, &ts) in block.iter().enumerate() {
+                self.check_deadline()?;
+                let mut gathered = 0;
+                for i in 0..inputs.len() {
+                    std::mem::swap(&mut vecs[i], &mut rows[i][k]);
+                    gathered += vecs[i].len();
+                }
+                // The step's input vectors are held while the step is evaluated.
+                self.hold(gathered)?;
+                result.clear();
+                let r = f(ts, &vecs, &mut result);
+                self.sh
+                    .held
+                    .set(self.sh.held.get().saturating_sub(gathered));
+                for i in 0..inputs.len() {
+                    std::mem::swap(&mut vecs[i], &mut rows[i][k]);
+                }
+                r?;
+                self.hold(result.len())?;
+                for smp in result.drain(..) {
+                    match index.entry(smp.h) {
+                        Entry::Occupied(e) => {
+                            let s = &mut out[*e.get()];
+                            if s.pts.last().is_some_and(|p| p.0 == ts) {
+                                return Err(same_labelset());
+                            }
+                            s.pts.push((ts, smp.v));
                         }
-                        s.pts.push((ts, smp.v));
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(out.len());
-                        let mut pts = Vec::with_capacity(num_steps.min(4096));
-                        pts.push((ts, smp.v));
-                        out.push(Ser {
-                            lab: smp.lab,
-                            h: smp.h,
-                            pts,
-                        });
+                        Entry::Vacant(e) => {
+                            e.insert(out.len());
+                            let mut pts = Vec::with_capacity(num_steps.min(4096));
+                            pts.push((ts, smp.v));
+                            out.push(Ser {
+                                lab: smp.lab,
+                                h: smp.h,
+                                pts,
+                            });
+                        }
                     }
                 }
             }

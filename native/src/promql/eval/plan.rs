@@ -358,17 +358,66 @@ pub(crate) fn register_functions() {
     });
 }
 
+/// The parser crate's message in Prometheus's words: `parse error: ` first,
+/// its documented type names (`range vector`, `instant vector`), names in
+/// double quotes.
+pub(crate) fn prometheus_message(m: &str) -> String {
+    fn ty(t: &str) -> &str {
+        match t {
+            "vector" => "instant vector",
+            "matrix" => "range vector",
+            other => other,
+        }
+    }
+    let m = m.replace('\'', "\"");
+    let m = if let Some(rest) = m.strip_prefix("expected type ") {
+        match (rest.split_once(" in "), rest.rsplit_once(", got ")) {
+            (Some((want, _)), Some((head, got))) => {
+                let context = head.split_once(" in ").map_or("", |(_, c)| c);
+                format!("expected type {} in {context}, got {}", ty(want), ty(got))
+            }
+            _ => m,
+        }
+    } else if let Some(got) = m.strip_prefix(
+        "unary expression only allowed on expressions of type scalar or vector, got: ",
+    ) {
+        format!(
+            "unary expression only allowed on expressions of type scalar or instant vector, got \"{}\"",
+            ty(got)
+        )
+    } else {
+        m.replace(
+            "subquery is only allowed on vector,",
+            "subquery is only allowed on instant vector,",
+        )
+        .replace(
+            "only allowed between vectors",
+            "only allowed between instant vectors",
+        )
+    };
+    format!("parse error: {m}")
+}
+
 /// Prometheus 2.42's checks the parser crate skips, and the constructs this
 /// engine does not evaluate.
 pub(crate) fn validate(expr: &Expr) -> Result<(), PromqlError> {
     match expr {
         Expr::Extension(_) => Err(PromqlError::Unsupported("extension expressions".into())),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
-        Expr::VectorSelector(vs) => check_matchers(&vs.matchers),
-        Expr::MatrixSelector(ms) => check_matchers(&ms.vs.matchers),
+        Expr::VectorSelector(vs) => {
+            check_at(&vs.at)?;
+            check_matchers(&vs.matchers)
+        }
+        Expr::MatrixSelector(ms) => {
+            check_at(&ms.vs.at)?;
+            check_matchers(&ms.vs.matchers)
+        }
         Expr::Paren(p) => validate(&p.expr),
         Expr::Unary(u) => validate(&u.expr),
-        Expr::Subquery(s) => validate(&s.expr),
+        Expr::Subquery(s) => {
+            check_at(&s.at)?;
+            validate(&s.expr)
+        }
         Expr::Aggregate(a) => {
             let op = a.op.to_string();
             if agg_op(&op).is_none() {
@@ -418,7 +467,7 @@ pub(crate) fn validate(expr: &Expr) -> Result<(), PromqlError> {
                 let got = Ty::of(arg.value_type());
                 if want != got {
                     return Err(PromqlError::Parse(format!(
-                        "expected type {} in call to function \"{name}\", got {}",
+                        "parse error: expected type {} in call to function \"{name}\", got {}",
                         want.documented(),
                         got.documented()
                     )));
@@ -427,6 +476,23 @@ pub(crate) fn validate(expr: &Expr) -> Result<(), PromqlError> {
             c.args.args.iter().try_for_each(|a| validate(a))
         }
     }
+}
+
+/// An `@` time must fit in Prometheus's int64 (the parser crate saturates).
+fn check_at(at: &Option<AtModifier>) -> Result<(), PromqlError> {
+    if let Some(AtModifier::At(t)) = at {
+        let d = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        if d.as_millis() >= i64::MAX as u128 {
+            return Err(PromqlError::Parse(format!(
+                "parse error: timestamp out of bounds for @ modifier: {:.6}",
+                d.as_secs_f64()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_matchers(m: &Matchers) -> Result<(), PromqlError> {

@@ -911,7 +911,7 @@ def promql_eval(
     blocks: Sequence[bytes],
     timeout_s: float,
     max_samples: int,
-    edges: bytes | None = None,
+    edges: Sequence[tuple[int, bytes]],
 ) -> bytes:
     """Evaluate ``query``; the ``data`` member of Prometheus's answer as JSON bytes.
 
@@ -923,11 +923,10 @@ def promql_eval(
     of two samples in one millisecond the later is kept). Parameters as
     ``promql_needs``; ``timeout_s`` bounds the call, ``max_samples`` the samples
     loaded (and Prometheus's limit on samples held at once). The result is
-    ``{"resultType": …, "result": …}`` with values as strings. ``edges`` is
-    PostgreSQL's binary COPY stream of hourly edge rows ``(series_id int4,
-    first_time_us int8, first float8, end_time_us int8, end float8)`` ordered by
-    series and hour, for the selectors ``promql_needs`` marks ``hour_edges``: each
-    row's entries join the series' samples. Runs with the GIL released.
+    ``{"resultType": …, "result": …}`` with values as strings. ``edges`` are
+    ``(series_id, packed)`` hourly edges for the selectors ``promql_needs`` marks
+    ``hour_edges``: per hour in order 32 big-endian bytes (first time µs, first
+    value, end time µs, end value); their entries join the series' samples. Runs with the GIL released.
 
     Raises:
         PromqlError: as ``promql_needs``; ``timeout`` past ``timeout_s``;

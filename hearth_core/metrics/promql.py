@@ -167,7 +167,7 @@ async def evaluate(
     series: dict[int, tuple[int, str, dict[str, str]]] = {}
     chunks: list[tuple[int, bytes]] = []
     blocks: list[bytes] = []
-    edges: bytes | None = None
+    edges: list[tuple[int, bytes]] = []
     try:
         async with asyncio.timeout_at(deadline), _snapshot(db) as conn:
             raw_spans: dict[tuple[int, int], set[int]] = {}
@@ -194,7 +194,7 @@ async def evaluate(
                 if cutoff < edge_hi:
                     raw_spans.setdefault((cutoff, edge_hi), set()).update(edge_ids)
                 if cutoff > edge_lo:
-                    edges = await repo.edges_copy(
+                    edges = await repo.edges_packed(
                         conn, sorted(edge_ids), _hour_floor(edge_lo), cutoff
                     )
             spans = [(sorted(ids), lo, hi) for (lo, hi), ids in raw_spans.items() if ids]

@@ -93,8 +93,20 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
 /// address space; pages are committed only as the recursion reaches them.
 const ENGINE_STACK: usize = 512 << 20;
 
-/// Run `f` (panics caught) on a thread with [`ENGINE_STACK`], waiting for it.
-fn on_engine_stack<T: Send>(f: impl FnOnce() -> Result<T, Failure> + Send) -> Result<T, Failure> {
+/// Queries up to this long run on the calling thread: their trees are at most this deep, a
+/// few MiB of stack at worst, well inside a default 8 MiB one — and starting a thread per call
+/// cost more than planning a dashboard query does.
+const INLINE_QUERY_BYTES: usize = 512;
+
+/// Run `f` (panics caught): inline for a query of at most [`INLINE_QUERY_BYTES`], else on a
+/// thread with [`ENGINE_STACK`], waiting for it.
+fn on_engine_stack<T: Send>(
+    query_bytes: usize,
+    f: impl FnOnce() -> Result<T, Failure> + Send,
+) -> Result<T, Failure> {
+    if query_bytes <= INLINE_QUERY_BYTES {
+        return guarded(f);
+    }
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("promql".to_owned())
@@ -208,8 +220,8 @@ fn promql_needs(
     lookback_ms: i64,
 ) -> PyResult<Vec<Need>> {
     let p = params(start_ms, end_ms, step_ms, lookback_ms, None, usize::MAX);
-    py.detach(|| {
-        on_engine_stack(|| {
+    let plan = || {
+        on_engine_stack(query.len(), || {
             check_nesting(query)?;
             let expr = promql::parse(query)?;
             Ok(promql::needs(&expr, &p)
@@ -217,8 +229,15 @@ fn promql_needs(
                 .map(|n| (conjunction(&n.matchers), n.min_t, n.max_t, n.hour_edges))
                 .collect())
         })
-    })
-    .map_err(|f| f.into_pyerr(py))
+    };
+    // Planning a dashboard query takes microseconds: keeping the GIL is cheaper than handing
+    // it to another thread and waiting up to a switch interval (5 ms) to get it back.
+    let planned = if query.len() <= INLINE_QUERY_BYTES {
+        plan()
+    } else {
+        py.detach(plan)
+    };
+    planned.map_err(|f| f.into_pyerr(py))
 }
 
 /// A series' labels in the engine's shape: sorted by name, `__name__` among
@@ -262,7 +281,7 @@ fn storage<C: AsRef<[u8]>, B: AsRef<[u8]>>(
     series: Vec<(i64, String, HashMap<String, String>)>,
     chunks: &[(i64, C)],
     blocks: &[B],
-    edges: Option<&[u8]>,
+    edges: &[(i64, PyBackedBytes)],
     range: Option<(i64, i64)>,
     max_samples: usize,
 ) -> Result<MemStorage, Failure> {
@@ -272,7 +291,7 @@ fn storage<C: AsRef<[u8]>, B: AsRef<[u8]>>(
     let ids: Vec<i64> = series.iter().map(|(sid, _, _)| *sid).collect();
     let mut merged = kernel::series_samples(chunks, blocks, lo_us, hi_us, Some(&ids))
         .map_err(|e| Failure::Internal(format!("stored samples cannot be read: {e}")))?;
-    if let Some(edges) = edges {
+    if !edges.is_empty() {
         // Edges are raw entries: their union with the raw samples read for other selectors
         // (or for the hours the log still holds) is a subset of the raw series, which every
         // selector reads exactly as it reads the raw one.
@@ -305,13 +324,13 @@ fn storage<C: AsRef<[u8]>, B: AsRef<[u8]>>(
 
 type SeriesRow = (i64, String, HashMap<String, String>);
 
-/// promql_eval(query, start_ms, end_ms, step_ms, lookback_ms, series, chunks, blocks, timeout_s, max_samples, edges=None)
+/// promql_eval(query, start_ms, end_ms, step_ms, lookback_ms, series, chunks, blocks, timeout_s, max_samples, edges)
 /// --
 ///
 /// Evaluate ``query`` over the stored samples of ``series`` (``(series_id, name,
 /// labels)``); the ``data`` member of Prometheus's answer as JSON bytes.
 #[pyfunction]
-#[pyo3(signature = (query, start_ms, end_ms, step_ms, lookback_ms, series, chunks, blocks, timeout_s, max_samples, edges = None))]
+#[pyo3(signature = (query, start_ms, end_ms, step_ms, lookback_ms, series, chunks, blocks, timeout_s, max_samples, edges))]
 #[allow(clippy::too_many_arguments)] // the Python signature
 fn promql_eval(
     py: Python<'_>,
@@ -325,7 +344,7 @@ fn promql_eval(
     blocks: Vec<PyBackedBytes>,
     timeout_s: f64,
     max_samples: usize,
-    edges: Option<PyBackedBytes>,
+    edges: Vec<(i64, PyBackedBytes)>,
 ) -> PyResult<Vec<u8>> {
     let started = Instant::now();
     // A timeout too large for an Instant is no deadline at all.
@@ -341,21 +360,14 @@ fn promql_eval(
         max_samples,
     );
     py.detach(move || {
-        on_engine_stack(|| {
+        on_engine_stack(query.len(), || {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(promql::PromqlError::Timeout.into());
             }
             check_nesting(query)?;
             let expr = promql::parse(query)?;
             let range = needed_range(&promql::needs(&expr, &p));
-            let store = storage(
-                series,
-                &chunks,
-                &blocks,
-                edges.as_deref(),
-                range,
-                max_samples,
-            )?;
+            let store = storage(series, &chunks, &blocks, &edges, range, max_samples)?;
             let value = promql::evaluate(&expr, &store, &p)?;
             Ok(value.to_json())
         })
@@ -407,8 +419,9 @@ fn metric_selectors(texts: &[String]) -> Result<Vec<Matchers>, Failure> {
 /// Parse each ``match[]`` selector; its matchers as ``(label, op, value)``.
 #[pyfunction]
 fn promql_selectors(py: Python<'_>, selectors: Vec<String>) -> PyResult<Vec<Vec<MatcherTuple>>> {
+    let longest = selectors.iter().map(String::len).max().unwrap_or(0);
     py.detach(|| {
-        on_engine_stack(|| {
+        on_engine_stack(longest, || {
             Ok(metric_selectors(&selectors)?
                 .iter()
                 .map(conjunction)
@@ -444,8 +457,9 @@ fn promql_match_series(
     selectors: Vec<String>,
     series: Vec<(String, HashMap<String, String>)>,
 ) -> PyResult<Vec<usize>> {
+    let longest = selectors.iter().map(String::len).max().unwrap_or(0);
     py.detach(move || {
-        on_engine_stack(|| {
+        on_engine_stack(longest, || {
             let sets = metric_selectors(&selectors)?;
             Ok(series
                 .iter()

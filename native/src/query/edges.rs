@@ -1,27 +1,30 @@
-//! Hourly edges read back for PromQL's rollup plan, straight from
-//! PostgreSQL's binary COPY output (no row objects on the way).
+//! Hourly edges read back for PromQL's rollup plan, packed by PostgreSQL (one
+//! value per series, no row objects on the way).
 //!
-//! The service runs
-//! `COPY (SELECT series_id, time_us(first_time), first_value, time_us(end_time), end_value
-//! FROM metric_edges_1h … ORDER BY series_id, bucket) TO STDOUT (FORMAT binary)` and hands the
-//! bytes here; [`decode`] turns them into each series' thinned samples: every hour's first and
-//! last raw entry (see `crate::chunk::rollup::Edge`), in time order, values bit for bit.
+//! The service selects, per series, `string_agg(timestamptz_send(first_time) ||
+//! float8send(first_value) || timestamptz_send(end_time) || float8send(end_value), ''
+//! ORDER BY bucket)` from `metric_edges_1h`: 32 big-endian bytes per hour, times as
+//! PostgreSQL sends a timestamptz (µs since 2000-01-01: converting per row in SQL cost
+//! more than the whole read). [`decode`] turns
+//! them into each series' thinned samples: every hour's first and last raw entry (see
+//! `crate::chunk::rollup::Edge`), in time order, values bit for bit.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::chunk::Samples;
 
-const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
-const FIELDS: i16 = 5;
+const RECORD: usize = 32;
+/// µs from the Unix epoch to PostgreSQL's (2000-01-01).
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
 
-/// The COPY stream is not the one [`decode`] reads.
+/// The packed edges are not what [`decode`] reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgesError(pub String);
 
 impl fmt::Display for EdgesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hourly edges COPY stream: {}", self.0)
+        write!(f, "hourly edges: {}", self.0)
     }
 }
 
@@ -35,107 +38,44 @@ pub struct Thinned {
     pub values: Vec<f64>,
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    at: usize,
+fn word(b: &[u8]) -> [u8; 8] {
+    b.try_into().expect("8 bytes")
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], EdgesError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| EdgesError(format!("truncated at byte {}", self.at)))?;
-        let out = &self.buf[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-
-    fn i16(&mut self) -> Result<i16, EdgesError> {
-        Ok(i16::from_be_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
-    }
-
-    fn i32(&mut self) -> Result<i32, EdgesError> {
-        Ok(i32::from_be_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    /// One non-null field of `width` bytes.
-    fn field(&mut self, width: usize, name: &str) -> Result<&'a [u8], EdgesError> {
-        let len = self.i32()?;
-        if len != width as i32 {
+/// Decode each series' packed edges (hours in order).
+pub fn decode<B: AsRef<[u8]>>(rows: &[(i64, B)]) -> Result<Vec<Thinned>, EdgesError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (sid, packed) in rows {
+        let packed = packed.as_ref();
+        if packed.len() % RECORD != 0 {
             return Err(EdgesError(format!(
-                "{name}: length {len}, expected {width}"
+                "series {sid}: {} bytes is not a whole number of {RECORD}-byte hours",
+                packed.len()
             )));
         }
-        self.take(width)
-    }
-}
-
-/// Decode the COPY stream of edge rows ordered by series then hour.
-pub fn decode(buf: &[u8]) -> Result<Vec<Thinned>, EdgesError> {
-    let mut r = Reader { buf, at: 0 };
-    if r.take(SIGNATURE.len())? != SIGNATURE {
-        return Err(EdgesError("no PGCOPY signature".into()));
-    }
-    let _flags = r.i32()?;
-    let ext = r.i32()?;
-    r.take(usize::try_from(ext).map_err(|_| EdgesError("negative header extension".into()))?)?;
-    let mut out: Vec<Thinned> = Vec::new();
-    loop {
-        let n = r.i16()?;
-        if n == -1 {
-            break;
-        }
-        if n != FIELDS {
-            return Err(EdgesError(format!("{n} fields per row, expected {FIELDS}")));
-        }
-        let sid = i64::from(i32::from_be_bytes(
-            r.field(4, "series_id")?.try_into().expect("4"),
-        ));
-        let mut pair = [(0i64, 0f64); 2];
-        for p in &mut pair {
-            let t = i64::from_be_bytes(r.field(8, "time")?.try_into().expect("8"));
-            let v = f64::from_bits(u64::from_be_bytes(
-                r.field(8, "value")?.try_into().expect("8"),
-            ));
-            *p = (t, v);
-        }
-        let s = match out.last_mut() {
-            Some(s) if s.series_id == sid => s,
-            Some(s) if s.series_id > sid => {
-                return Err(EdgesError("rows not ordered by series".into()));
-            }
-            _ => {
-                out.push(Thinned {
-                    series_id: sid,
-                    ..Thinned::default()
-                });
-                out.last_mut().expect("just pushed")
-            }
+        let mut t = Thinned {
+            series_id: *sid,
+            timestamps_us: Vec::with_capacity(packed.len() / RECORD * 2),
+            values: Vec::with_capacity(packed.len() / RECORD * 2),
         };
-        let [(ft, fv), (et, ev)] = pair;
-        if s.timestamps_us.last().is_some_and(|&last| ft <= last) || et < ft {
-            return Err(EdgesError(format!(
-                "series {sid}: edges not in time order at {ft}"
-            )));
+        for r in packed.chunks_exact(RECORD) {
+            let ft = i64::from_be_bytes(word(&r[0..8])).saturating_add(PG_EPOCH_US);
+            let fv = f64::from_bits(u64::from_be_bytes(word(&r[8..16])));
+            let et = i64::from_be_bytes(word(&r[16..24])).saturating_add(PG_EPOCH_US);
+            let ev = f64::from_bits(u64::from_be_bytes(word(&r[24..32])));
+            if t.timestamps_us.last().is_some_and(|&last| ft <= last) || et < ft {
+                return Err(EdgesError(format!(
+                    "series {sid}: hours not in time order at {ft}"
+                )));
+            }
+            t.timestamps_us.push(ft);
+            t.values.push(fv);
+            if et != ft {
+                t.timestamps_us.push(et);
+                t.values.push(ev);
+            }
         }
-        s.timestamps_us.push(ft);
-        s.values.push(fv);
-        if et != ft {
-            s.timestamps_us.push(et);
-            s.values.push(ev);
-        }
-    }
-    if r.at != buf.len() {
-        return Err(EdgesError(format!(
-            "{} bytes after the trailer",
-            buf.len() - r.at
-        )));
+        out.push(t);
     }
     Ok(out)
 }
@@ -184,34 +124,26 @@ pub fn union(raw: Vec<(i64, Samples)>, thinned: Vec<Thinned>) -> Vec<(i64, Sampl
 mod tests {
     use super::*;
 
-    fn stream(rows: &[(i32, i64, f64, i64, f64)]) -> Vec<u8> {
-        let mut b = SIGNATURE.to_vec();
-        b.extend(0i32.to_be_bytes());
-        b.extend(0i32.to_be_bytes());
-        for &(sid, ft, fv, et, ev) in rows {
-            b.extend(FIELDS.to_be_bytes());
-            b.extend(4i32.to_be_bytes());
-            b.extend(sid.to_be_bytes());
-            for (t, v) in [(ft, fv), (et, ev)] {
-                b.extend(8i32.to_be_bytes());
-                b.extend(t.to_be_bytes());
-                b.extend(8i32.to_be_bytes());
-                b.extend(v.to_bits().to_be_bytes());
-            }
+    fn packed(hours: &[(i64, f64, i64, f64)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for &(ft, fv, et, ev) in hours {
+            let (ft, et) = (ft - PG_EPOCH_US, et - PG_EPOCH_US);
+            b.extend(ft.to_be_bytes());
+            b.extend(fv.to_bits().to_be_bytes());
+            b.extend(et.to_be_bytes());
+            b.extend(ev.to_bits().to_be_bytes());
         }
-        b.extend((-1i16).to_be_bytes());
         b
     }
 
     #[test]
-    fn rows_become_each_series_thinned_samples() {
+    fn hours_become_each_series_thinned_samples() {
         let stale = f64::from_bits(crate::chunk::STALE_NAN_BITS);
-        let got = decode(&stream(&[
-            (1, 10, 1.0, 20, 2.0),
-            (1, 3600, stale, 3600, stale),
-            (2, 5, 7.0, 5, 7.0),
-        ]))
-        .unwrap();
+        let rows = vec![
+            (1, packed(&[(10, 1.0, 20, 2.0), (3600, stale, 3600, stale)])),
+            (2, packed(&[(5, 7.0, 5, 7.0)])),
+        ];
+        let got = decode(&rows).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].timestamps_us, vec![10, 20, 3600]);
         assert_eq!(got[0].values[2].to_bits(), crate::chunk::STALE_NAN_BITS);
@@ -219,20 +151,17 @@ mod tests {
             (got[1].series_id, got[1].timestamps_us.clone()),
             (2, vec![5])
         );
-        assert_eq!(decode(&stream(&[])).unwrap(), vec![]);
+        assert_eq!(decode::<Vec<u8>>(&[]).unwrap(), vec![]);
     }
 
     #[test]
-    fn a_malformed_stream_is_an_error_not_a_panic() {
-        let good = stream(&[(1, 10, 1.0, 20, 2.0)]);
-        for cut in 0..good.len() {
-            assert!(decode(&good[..cut]).is_err(), "cut at {cut}");
+    fn malformed_edges_are_an_error_not_a_panic() {
+        let good = packed(&[(10, 1.0, 20, 2.0)]);
+        for cut in 1..good.len() {
+            assert!(decode(&[(1, &good[..cut])]).is_err(), "cut at {cut}");
         }
-        assert!(decode(&stream(&[(2, 10, 1.0, 20, 2.0), (1, 10, 1.0, 20, 2.0)])).is_err());
-        assert!(decode(&stream(&[(1, 10, 1.0, 20, 2.0), (1, 15, 1.0, 30, 2.0)])).is_err());
-        let mut extra = good.clone();
-        extra.push(0);
-        assert!(decode(&extra).is_err());
+        assert!(decode(&[(1, packed(&[(10, 1.0, 20, 2.0), (15, 1.0, 30, 2.0)]))]).is_err());
+        assert!(decode(&[(1, packed(&[(10, 1.0, 5, 2.0)]))]).is_err());
     }
 
     #[test]

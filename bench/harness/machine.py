@@ -146,6 +146,42 @@ class CpuMeter:
         return seconds
 
 
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds used so far by ``pids`` and every process under them (and their reaped
+    children)."""
+    ticks = 0
+    for p in set().union(*(_tree(pid) for pid in pids)):
+        if (st := _stat(p)) is not None:
+            ticks += st[1] + st[2]
+    return ticks / CLK_TCK
+
+
+def wait_idle(
+    pids: list[int],
+    what: str,
+    *,
+    below: float = 0.05,
+    quiet_s: float = 10.0,
+    limit_s: float = 1800,
+) -> tuple[float, bool]:
+    """Wait until the process trees of ``pids`` keep below ``below`` cores for ``quiet_s`` s
+    (their background work — compaction, merges, vacuum — is done), at most ``limit_s`` s:
+    (seconds waited, idle reached)."""
+    t0 = last = time.monotonic()
+    cpu0, mark = tree_cpu_seconds(pids), t0
+    while (now := time.monotonic()) - t0 < limit_s:
+        time.sleep(1.0)
+        now, cpu = time.monotonic(), tree_cpu_seconds(pids)
+        if cpu - cpu0 > below * (now - mark):
+            cpu0, mark = cpu, now  # busy: the quiet period starts again
+        elif now - mark >= quiet_s:
+            return now - t0, True
+        if now - last >= 15:
+            say(f"  waiting for {what} to go idle ({now - t0:.0f} s)")
+            last = now
+    return time.monotonic() - t0, False
+
+
 def cpu_rows(cpu: dict[str, float], seconds: float) -> list[list[str]]:
     """CPU s, cores busy and share per process group, and the total."""
     total = sum(cpu.values())

@@ -6,7 +6,8 @@ retried after its Retry-After, as a client must; anything else is a problem.
 
 ``send_sharded`` sends a fixed list of requests; ``send_sharded_for`` sends for a duration,
 each sender making its requests as it goes (request ``k`` of its shard), and counts the
-samples acknowledged in every second.
+samples acknowledged in every second. Either can report progress: the samples acknowledged
+so far, summed over the processes, handed to a callback about every ``PROGRESS_S`` s.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ Request = tuple[bytes, int]
 Check = Callable[[int, bytes, int], str | None]
 # Request k of a shard (send_sharded_for).
 Maker = Callable[[int], Request]
+# Samples acknowledged so far, over every process (send_sharded's progress).
+Progress = Callable[[int], None]
 MAX_RETRY_S = 1.0
+PROGRESS_S = 5.0
 
 
 @dataclass
@@ -58,8 +62,11 @@ async def _senders(
     check: Check,
     start: float,
     duration: float | None = None,
+    acked_total: Any = None,
 ) -> tuple[float, float, int, int, int, list[str], list[int]]:
-    """Every shard's requests (a list, or a maker called until ``duration`` s have passed)."""
+    """Every shard's requests (a list, or a maker called until ``duration`` s have passed);
+    ``acked_total`` (a shared ``multiprocessing.Value``), when given, counts the samples
+    acknowledged by every process."""
     problems: list[str] = []
     acked = requests = retries = 0
     per_second: list[int] = []
@@ -90,6 +97,9 @@ async def _senders(
             why = check(status, raw, samples)
             if why is None:
                 acked += samples
+                if acked_total is not None:
+                    with acked_total.get_lock():
+                        acked_total.value += samples
                 second = int(time.monotonic() - start)
                 per_second.extend([0] * (second + 1 - len(per_second)))
                 per_second[second] += samples
@@ -113,9 +123,10 @@ def _child(
     check: Check,
     start: float,
     duration: float | None,
+    acked_total: Any,
 ) -> None:
     try:
-        conn.send(uvloop.run(_senders(url, headers, shards, check, start, duration)))
+        conn.send(uvloop.run(_senders(url, headers, shards, check, start, duration, acked_total)))
     except BaseException as exc:
         conn.send(exc)
     finally:
@@ -128,11 +139,13 @@ def send_sharded(
     shards: Sequence[Sequence[Request]],
     processes: int,
     check: Check = status_2xx,
+    progress: Progress | None = None,
 ) -> Sent:
     """Every shard's requests from its own sender; the senders dealt round-robin over
     ``processes`` forked processes (they inherit the pre-encoded bodies: nothing is encoded or
-    copied while timing). Timed from the common start to the last acknowledgement."""
-    return _run(url, headers, shards, processes, check, None)
+    copied while timing). Timed from the common start to the last acknowledgement.
+    ``progress`` gets the samples acknowledged so far every ``PROGRESS_S`` s and at the end."""
+    return _run(url, headers, shards, processes, check, None, progress)
 
 
 def send_sharded_for(
@@ -156,15 +169,19 @@ def _run(
     processes: int,
     check: Check,
     duration: float | None,
+    progress: Progress | None = None,
 ) -> Sent:
     ctx = mp.get_context("fork")
     start = time.monotonic() + 0.5 + 0.05 * processes  # after every child is up
+    acked_total = ctx.Value("q", 0) if progress is not None else None
+    last = time.monotonic()
     children = []
     for p in range(processes):
         mine = [shards[i] for i in range(p, len(shards), processes)]
         parent_end, child_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(
-            target=_child, args=(child_end, url, headers, mine, check, start, duration)
+            target=_child,
+            args=(child_end, url, headers, mine, check, start, duration, acked_total),
         )
         proc.start()
         child_end.close()
@@ -174,11 +191,16 @@ def _run(
         while not end.poll(1.0):
             if not proc.is_alive():
                 raise RuntimeError(f"sender process {proc.pid} died (exit code {proc.exitcode})")
+            if acked_total is not None and progress and time.monotonic() - last >= PROGRESS_S:
+                last = time.monotonic()
+                progress(int(acked_total.value))
         out = end.recv()
         proc.join()
         if isinstance(out, BaseException):
             raise out
         outs.append(out)
+    if progress is not None:
+        progress(sum(o[2] for o in outs))
     return Sent(
         seconds=max(o[1] for o in outs) - min(o[0] for o in outs),
         samples=sum(o[2] for o in outs),

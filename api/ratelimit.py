@@ -20,8 +20,15 @@ from hearth_core.ratelimit.service import bucket_key
 SERVICE = "api"
 
 
+# The Prometheus query API (/api/v1/query, /api/v1/series, …) is one group; remote write
+# (/api/v1/write) is ingest, bounded by the ingest budget (503) instead.
+PROMETHEUS_GROUP = "prometheus"
+
+
 def route_group(path: str) -> str | None:
     parts = path.split("/", 3)
+    if parts[1:3] == ["api", "v1"] and len(parts) > 3:
+        return None if parts[3] == "write" else PROMETHEUS_GROUP
     return parts[2] if len(parts) > 2 and parts[1] == "v1" and parts[2] else None
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "DecodedBatch",
     "IngestError",
     "MalformedBody",
+    "PromqlError",
     "SeriesError",
     "SeriesMap",
     "UnknownFormat",
@@ -66,7 +67,12 @@ __all__ = [
     "encode_chunk",
     "encode_otlp_response",
     "encode_rpc_status",
+    "log_series_ids",
     "murmur3_x86_32",
+    "promql_eval",
+    "promql_match_series",
+    "promql_needs",
+    "promql_selectors",
     "rebase_rollups",
     "reencode_chunks",
     "rollout_bucket",
@@ -831,3 +837,96 @@ def encode_otlp_response(rejected_data_points: int, error_message: str) -> bytes
 def encode_rpc_status(code: int, message: str) -> bytes:
     """A protobuf ``google.rpc.Status`` (``code`` a ``google.rpc.Code``), the body of an
     OTLP/HTTP error answer."""
+
+class PromqlError(ValueError):
+    """A PromQL query that has no answer, classified as Prometheus's HTTP API does.
+
+    ``error_type`` is Prometheus's ``errorType``: ``bad_data`` (the query does not
+    parse or is ill-typed; HTTP 400), ``execution`` (valid PromQL that cannot be
+    evaluated — an unsupported construct, many-to-many matching, too many samples;
+    422), ``timeout`` (the deadline passed; 503) or ``internal`` (stored bytes that
+    do not decode, or a failure of the engine itself; 500). ``message`` is the text
+    of Prometheus's ``error`` member (also ``str(exc.args[0])``).
+    """
+
+    error_type: str
+    message: str
+
+def promql_needs(
+    query: str, start_ms: int, end_ms: int, step_ms: int, lookback_ms: int
+) -> list[tuple[list[tuple[str, str, str]], int, int]]:
+    """What evaluating ``query`` reads: per selector ``(matchers, min_t_ms, max_t_ms)``.
+
+    Times are milliseconds since the epoch; an instant query has ``start_ms ==
+    end_ms`` and ``step_ms == 0``; ``lookback_ms`` is how far back an instant
+    selector looks (Prometheus's 5-minute lookback delta). The range is inclusive
+    and has offsets, ``@``, ranges and subqueries applied. Matchers are ``(label, op,
+    value)`` with ``op`` one of ``=``, ``!=``, ``=~``, ``!~`` (regexes as written,
+    unanchored; Prometheus anchors them), the metric name as label ``__name__``.
+    Every series the selector matches satisfies every matcher listed (a selector
+    with ``or`` groups lists none).
+
+    Raises:
+        PromqlError: the query does not parse (``bad_data``) or uses a construct the
+            engine does not evaluate (``execution``).
+    """
+
+def promql_eval(
+    query: str,
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    lookback_ms: int,
+    series: Sequence[tuple[int, str, dict[str, str]]],
+    chunks: Sequence[tuple[int, bytes]],
+    blocks: Sequence[bytes],
+    timeout_s: float,
+    max_samples: int,
+) -> bytes:
+    """Evaluate ``query``; the ``data`` member of Prometheus's answer as JSON bytes.
+
+    ``series`` are ``(series_id, name, labels)`` of the series the query's
+    selectors may match (a superset is fine: every matcher is applied again);
+    labels with an empty value are no labels. ``chunks`` (``(series_id, chunk)``)
+    and ``blocks`` (write-log blocks in write order) hold their samples, merged as
+    compaction merges them (the later write wins); µs timestamps become ms (floor;
+    of two samples in one millisecond the later is kept). Parameters as
+    ``promql_needs``; ``timeout_s`` bounds the call, ``max_samples`` the samples
+    loaded (and Prometheus's limit on samples held at once). The result is
+    ``{"resultType": …, "result": …}`` with values as strings. Runs with the GIL
+    released.
+
+    Raises:
+        PromqlError: as ``promql_needs``; ``timeout`` past ``timeout_s``;
+            ``execution`` over ``max_samples``; ``internal`` for a stored chunk or
+            block that does not decode.
+    """
+
+def promql_selectors(selectors: Sequence[str]) -> list[list[tuple[str, str, str]]]:
+    """Parse each series selector of a ``match[]`` parameter (``up{job="api"}``,
+    ``{__name__=~"http_.*"}``): its matchers as ``promql_needs`` lists them.
+
+    Raises:
+        PromqlError: a selector does not parse, is not a plain series selector
+            (``rate(x[5m])``, ``x offset 5m``), or has no matcher that excludes the
+            empty string (``bad_data``).
+    """
+
+def promql_match_series(
+    selectors: Sequence[str], series: Sequence[tuple[str, dict[str, str]]]
+) -> list[int]:
+    """Indices (ascending) of the ``(name, labels)`` in ``series`` that at least
+    one of ``selectors`` matches exactly (regexes anchored, a missing label
+    matching as ``""``). Runs with the GIL released.
+
+    Raises:
+        PromqlError: as ``promql_selectors``.
+    """
+
+def log_series_ids(blocks: Sequence[bytes], lo_us: int, hi_us: int) -> list[int]:
+    """Ids (ascending) of the series with samples in ``[lo_us, hi_us)`` in the
+    write-log ``blocks``. Runs with the GIL released.
+
+    Raises:
+        BlockError: a block is not valid (the message names its index).
+    """

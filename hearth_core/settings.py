@@ -67,6 +67,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     metrics_default_namespace: str = "default"
     # The config-store environment holding the cardinality policy (key "metrics.cardinality").
     metrics_policy_environment: str = "default"
+    # The Prometheus query API (/api/v1/query…). A query's `timeout` parameter may ask for less
+    # time, never more (Prometheus's --query.timeout); an instant selector looks this far back
+    # for a sample (--query.lookback-delta); a query loading more samples than this answers 422
+    # (--query.max-samples), refused before fetching when the stored chunks already hold more;
+    # one selector (or match[]) matching more series than this answers 422 (Prometheus has no
+    # such bound: here it keeps one query from loading a whole namespace's label sets).
+    promql_timeout_s: float = 120.0
+    promql_lookback_s: float = 300.0
+    promql_max_samples: int = 50_000_000
+    promql_max_series: int = 200_000
     usage_flush_seconds: float = 10.0
     command_workers: int = 2  # command worker tasks per server process; 0: none
     log_level: str = "INFO"

@@ -1,4 +1,361 @@
-"""PromQL over the metric store: plan a query's selectors (native core), fetch their series,
-evaluate (native core)."""
+"""The Prometheus query API's service: PromQL queries evaluated by the native engine, and the
+series, label-name and label-value lookups of the metadata routes.
+
+A query is planned by the engine (``promql_needs``: per selector its matchers and time range),
+then read here in one repeatable-read snapshot (the compactor moves samples from the write log
+into chunks in one transaction, so chunks and log read apart could miss or double them): per
+selector the namespace's series its matchers select in SQL (a superset, see
+:mod:`hearth_core.metrics.selectors`), their chunks over its range, and the write-log blocks
+over all ranges. One native call then merges, evaluates and renders the result
+(``promql_eval``, off the event loop); Python never touches a sample.
+
+Limits (:class:`Limits`, from settings): a deadline for the whole query (reading and
+evaluating), samples loaded (checked on the chunk rows before any chunk is read, and exactly
+in the engine), series per selector. Every failure is a :class:`QueryFailed` carrying
+Prometheus's ``errorType``.
+"""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from hearth_core import _native
+from hearth_core.db.paging import Where
+from hearth_core.metrics import repo
+from hearth_core.metrics.chunks import WINDOW_US
+from hearth_core.metrics.selectors import NAME_LABEL, Matcher, match_where
+from hearth_core.settings import Settings
+
+# Bounds of the µs times handed to SQL: timestamptz arithmetic overflows far beyond them, and
+# no stored sample lies outside (epoch ± 285 years).
+_MIN_US, _MAX_US = -(2**53), 2**53
+# Prometheus's error classes and the status it answers each with (web/api/v1/api.go).
+STATUS = {
+    "bad_data": 400,
+    "not_found": 404,
+    "execution": 422,
+    "internal": 500,
+    "timeout": 503,
+    "canceled": 503,
+    "unavailable": 503,
+}
+
+
+class QueryFailed(Exception):
+    """A request of the Prometheus API without an answer: ``error_type`` is Prometheus's
+    ``errorType`` (its HTTP status in :data:`STATUS`), ``message`` its ``error``."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+    @property
+    def status(self) -> int:
+        return STATUS.get(self.error_type, 500)
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float
+    lookback_ms: int
+    max_samples: int
+    max_series: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(
+            timeout_s=s.promql_timeout_s,
+            lookback_ms=round(s.promql_lookback_s * 1000),
+            max_samples=s.promql_max_samples,
+            max_series=s.promql_max_series,
+        )
+
+
+def _us(ms: int) -> int:
+    return min(max(ms * 1000, _MIN_US), _MAX_US)
+
+
+def _failed(exc: _native.PromqlError) -> QueryFailed:
+    return QueryFailed(exc.error_type, exc.message)
+
+
+def _timed_out(where: str) -> QueryFailed:
+    return QueryFailed("timeout", f"query timed out in {where}")
+
+
+@asynccontextmanager
+async def _snapshot(db: asyncpg.Connection | asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, asyncpg.Pool):
+        async with (
+            db.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield conn
+    else:
+        async with db.transaction(isolation="repeatable_read", readonly=True):
+            yield db
+
+
+async def _selected(
+    conn: asyncpg.Connection, namespace: str, matchers: Sequence[Matcher], limits: Limits
+) -> list[asyncpg.Record]:
+    """The series of ``namespace`` SQL selects for ``matchers`` (a superset of the matching
+    ones); 422 when more than ``limits.max_series``."""
+    where = match_where(Where().add("s.namespace = {}", namespace), matchers)
+    rows = await repo.selector_series(conn, where, limits.max_series + 1)
+    if len(rows) > limits.max_series:
+        shown = ", ".join(f"{label}{op}{value!r}" for label, op, value in matchers)
+        raise QueryFailed(
+            "execution",
+            f"the selector {{{shown}}} matches more than {limits.max_series} series "
+            "(HEARTH_PROMQL_MAX_SERIES)",
+        )
+    return rows
+
+
+async def evaluate(
+    db: asyncpg.Connection | asyncpg.Pool,
+    *,
+    namespace: str,
+    query: str,
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    timeout_s: float,
+    limits: Limits,
+) -> bytes:
+    """The ``data`` member of Prometheus's answer to ``query`` (instant: ``step_ms == 0`` and
+    ``start_ms == end_ms``), as JSON bytes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        needs = _native.promql_needs(query, start_ms, end_ms, step_ms, limits.lookback_ms)
+    except _native.PromqlError as exc:
+        raise _failed(exc) from None
+    series: dict[int, tuple[int, str, dict[str, str]]] = {}
+    chunks: list[tuple[int, bytes]] = []
+    blocks: list[bytes] = []
+    try:
+        async with asyncio.timeout_at(deadline), _snapshot(db) as conn:
+            ids_by_range: dict[tuple[int, int], set[int]] = {}
+            by_matchers: dict[tuple[Matcher, ...], list[int]] = {}
+            for matchers, min_t, max_t in needs:
+                key = tuple(matchers)
+                if key not in by_matchers:
+                    rows = await _selected(conn, namespace, key, limits)
+                    for r in rows:
+                        series[r["series_id"]] = (r["series_id"], r["name"], r["labels"])
+                    by_matchers[key] = [r["series_id"] for r in rows]
+                ids_by_range.setdefault((_us(min_t), _us(max_t + 1)), set()).update(
+                    by_matchers[key]
+                )
+            spans = [(sorted(ids), lo, hi) for (lo, hi), ids in ids_by_range.items() if ids]
+            loaded = 0
+            for ids, lo, hi in spans:
+                loaded += await repo.chunk_samples(conn, ids, lo, hi, WINDOW_US)
+            if loaded > limits.max_samples:
+                raise QueryFailed(
+                    "execution",
+                    "query processing would load too many samples into memory in query "
+                    f"execution (limit {limits.max_samples})",
+                )
+            for ids, lo, hi in spans:
+                chunks += await repo.chunks_between(conn, ids, lo, hi, WINDOW_US)
+            if spans:
+                lo = min(lo for _, lo, _ in spans)
+                hi = max(hi for _, _, hi in spans)
+                blocks = await repo.log_between(conn, lo, hi)
+    except TimeoutError:
+        raise _timed_out("query execution") from None
+    remaining = deadline - loop.time()
+    if remaining <= 0:
+        raise _timed_out("query execution")
+    try:
+        return await asyncio.to_thread(
+            _native.promql_eval,
+            query,
+            start_ms,
+            end_ms,
+            step_ms,
+            limits.lookback_ms,
+            list(series.values()),
+            chunks,
+            blocks,
+            remaining,
+            limits.max_samples,
+        )
+    except _native.PromqlError as exc:
+        raise _failed(exc) from None
+
+
+# -- the metadata routes: series, label names, label values ----------------------------
+
+
+def parse_selectors(selectors: Sequence[str]) -> list[list[Matcher]]:
+    """The matchers of each ``match[]`` selector; bad_data naming why one does not parse."""
+    try:
+        return _native.promql_selectors(list(selectors))
+    except _native.PromqlError as exc:
+        raise _failed(exc) from None
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """``[start_ms, end_ms]`` (inclusive, as Prometheus's queriers take it); None: unbounded."""
+
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.start_ms is not None or self.end_ms is not None
+
+    @property
+    def us(self) -> tuple[int, int]:
+        lo = _MIN_US if self.start_ms is None else _us(self.start_ms)
+        hi = _MAX_US if self.end_ms is None else _us(self.end_ms + 1)
+        return lo, hi
+
+
+@dataclass(frozen=True)
+class _Live:
+    """Which series have samples in a time range: a stored chunk overlapping it, or these
+    ids, the series with samples there in the write log."""
+
+    lo_us: int
+    hi_us: int
+    log_ids: list[int]
+
+    def restrict(self, where: Where) -> Where:
+        return repo.with_samples(where, self.lo_us, self.hi_us, WINDOW_US, self.log_ids)
+
+
+async def _live(conn: asyncpg.Connection, span: TimeRange) -> _Live | None:
+    """None when ``span`` bounds nothing: without start and end Prometheus answers over all
+    time, so every known series counts."""
+    if not span.bounded:
+        return None
+    lo, hi = span.us
+    blocks = await repo.log_between(conn, lo, hi)
+    log_ids = await asyncio.to_thread(_native.log_series_ids, blocks, lo, hi) if blocks else []
+    return _Live(lo, hi, log_ids)
+
+
+def _in_namespace(namespace: str, live: _Live | None) -> Where:
+    where = Where().add("s.namespace = {}", namespace)
+    return where if live is None else live.restrict(where)
+
+
+async def _matching(
+    conn: asyncpg.Connection,
+    namespace: str,
+    selectors: Sequence[str],
+    span: TimeRange,
+    limits: Limits,
+) -> list[tuple[str, dict[str, str]]]:
+    """(name, labels) of the series of ``namespace`` that any selector matches exactly and
+    that have samples in ``span``."""
+    found: dict[int, tuple[str, dict[str, str]]] = {}
+    parsed = parse_selectors(selectors)
+    live = await _live(conn, span)
+    for matchers in parsed:
+        where = match_where(_in_namespace(namespace, live), matchers)
+        rows = await repo.selector_series(conn, where, limits.max_series + 1)
+        if len(rows) > limits.max_series:
+            raise QueryFailed(
+                "execution",
+                f"match[] selects more than {limits.max_series} series (HEARTH_PROMQL_MAX_SERIES)",
+            )
+        for r in rows:
+            found[r["series_id"]] = (r["name"], r["labels"])
+    candidates = list(found.values())
+    try:
+        keep = await asyncio.to_thread(_native.promql_match_series, list(selectors), candidates)
+    except _native.PromqlError as exc:
+        raise _failed(exc) from None
+    return [candidates[i] for i in keep]
+
+
+def _label_set(name: str, labels: dict[str, str]) -> dict[str, str]:
+    return {NAME_LABEL: name, **{k: v for k, v in labels.items() if v}}
+
+
+async def find_series(
+    db: asyncpg.Connection | asyncpg.Pool,
+    *,
+    namespace: str,
+    selectors: Sequence[str],
+    span: TimeRange,
+    limits: Limits,
+) -> list[dict[str, str]]:
+    """The label sets (``__name__`` included) of the series any selector matches, sorted as
+    Prometheus sorts label sets."""
+    async with _snapshot(db) as conn:
+        found = await _matching(conn, namespace, selectors, span, limits)
+    out = [_label_set(name, labels) for name, labels in found]
+    out.sort(key=lambda ls: sorted(ls.items()))
+    return out
+
+
+async def label_names(
+    db: asyncpg.Connection | asyncpg.Pool,
+    *,
+    namespace: str,
+    selectors: Sequence[str],
+    span: TimeRange,
+    limits: Limits,
+) -> list[str]:
+    """The label names (``__name__`` among them) of the series any selector matches, or of
+    every series of ``namespace`` without selectors; sorted."""
+    async with _snapshot(db) as conn:
+        if selectors:
+            names: set[str] = set()
+            for _name, labels in await _matching(conn, namespace, selectors, span, limits):
+                names.add(NAME_LABEL)
+                names.update(k for k, v in labels.items() if v)
+        else:
+            where = _in_namespace(namespace, await _live(conn, span))
+            names = set(await repo.label_names(conn, where))
+            if names or await repo.metric_names(conn, where):
+                names.add(NAME_LABEL)
+    return sorted(names)
+
+
+async def label_values(
+    db: asyncpg.Connection | asyncpg.Pool,
+    *,
+    namespace: str,
+    label: str,
+    selectors: Sequence[str],
+    span: TimeRange,
+    limits: Limits,
+) -> list[str]:
+    """The values of ``label`` among the series any selector matches (or every series of
+    ``namespace``); sorted, without the empty value."""
+    async with _snapshot(db) as conn:
+        if selectors:
+            found = await _matching(conn, namespace, selectors, span, limits)
+            values = {
+                name if label == NAME_LABEL else labels.get(label, "") for name, labels in found
+            }
+        else:
+            where = _in_namespace(namespace, await _live(conn, span))
+            if label == NAME_LABEL:
+                values = set(await repo.metric_names(conn, where))
+            else:
+                values = set(await repo.label_values(conn, where, label))
+    values.discard("")
+    return sorted(values)
+
+
+async def metric_names(db: asyncpg.Connection | asyncpg.Pool, *, namespace: str) -> list[str]:
+    """Every metric name of ``namespace``, sorted."""
+    where = Where().add("s.namespace = {}", namespace)
+    async with _snapshot(db) as conn:
+        return sorted(await repo.metric_names(conn, where))

@@ -435,6 +435,90 @@ async def log_min_time(conn: asyncpg.Connection, lo_us: int, hi_us: int) -> int 
     return v
 
 
+# -- the Prometheus query API (hearth_core.metrics.promql) ----------------------------------
+
+
+async def selector_series(
+    conn: asyncpg.Connection, where: Where, limit: int
+) -> list[asyncpg.Record]:
+    """(series_id, name, labels) of at most ``limit`` series matching ``where`` (over
+    ``metric_series s``), in no particular order."""
+    lim = where.bind(limit)
+    return await conn.fetch(
+        f"SELECT s.series_id, s.name, s.labels FROM metric_series s{where.sql} LIMIT {lim}",  # noqa: S608 - where.sql binds every value
+        *where.args,
+    )
+
+
+async def chunk_samples(
+    conn: asyncpg.Connection, series_ids: Sequence[int], lo_us: int, hi_us: int, window_us: int
+) -> int:
+    """Samples held by the chunks :func:`chunks_between` returns for the same arguments, counted
+    from the chunk rows alone (their data is not read)."""
+    n: int = await conn.fetchval(
+        """
+        SELECT coalesce(sum(samples), 0)::bigint FROM metric_chunks
+        WHERE series_id = ANY($1::integer[])
+          AND window_start >= us_time($2::bigint - $4::bigint) AND window_start < us_time($3)
+          AND max_time >= us_time($2) AND min_time < us_time($3)
+        """,
+        series_ids,
+        lo_us,
+        hi_us,
+        window_us,
+    )
+    return n
+
+
+def with_samples(where: Where, lo_us: int, hi_us: int, window_us: int, log_ids: list[int]) -> Where:
+    """Keep the series of ``metric_series s`` with samples in [lo, hi): a stored chunk whose
+    time span overlaps it (Prometheus answers series and labels at chunk granularity too), or
+    a listed id (the series with samples there in the write log)."""
+    return where.add(
+        """(EXISTS (SELECT 1 FROM metric_chunks c WHERE c.series_id = s.series_id
+                   AND c.window_start >= us_time({}::bigint - {}::bigint)
+                   AND c.window_start < us_time({})
+                   AND c.max_time >= us_time({}) AND c.min_time < us_time({}))
+            OR s.series_id = ANY({}::integer[]))""",
+        lo_us,
+        window_us,
+        hi_us,
+        lo_us,
+        hi_us,
+        log_ids,
+    )
+
+
+async def label_names(conn: asyncpg.Connection, where: Where) -> list[str]:
+    """The distinct label names (``__name__`` not among them) of the series of ``where``."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT k FROM metric_series s CROSS JOIN LATERAL jsonb_object_keys(s.labels) k"  # noqa: S608 - where.sql binds every value
+        f"{where.sql}",
+        *where.args,
+    )
+    return [r[0] for r in rows]
+
+
+async def metric_names(conn: asyncpg.Connection, where: Where) -> list[str]:
+    """The distinct metric names of the series of ``where``."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT s.name FROM metric_series s{where.sql}",  # noqa: S608 - where.sql binds every value
+        *where.args,
+    )
+    return [r[0] for r in rows]
+
+
+async def label_values(conn: asyncpg.Connection, where: Where, label: str) -> list[str]:
+    """The distinct values of ``label`` among the series of ``where`` that have it."""
+    key = where.bind(label)
+    where.add(f"s.labels ? {key}::text")
+    rows = await conn.fetch(
+        f"SELECT DISTINCT s.labels->>{key}::text FROM metric_series s{where.sql}",  # noqa: S608 - where.sql binds every value
+        *where.args,
+    )
+    return [r[0] for r in rows]
+
+
 async def register_native(conn: asyncpg.Connection | asyncpg.Pool, path: str) -> None:
     """Tell the SQL ``metrics`` function where the native decoder is."""
     await conn.execute(

@@ -8,6 +8,10 @@ retried after its Retry-After, as a client must; anything else is a problem.
 each sender making its requests as it goes (request ``k`` of its shard), and counts the
 samples acknowledged in every second. Either can report progress: the samples acknowledged
 so far, summed over the processes, handed to a callback about every ``PROGRESS_S`` s.
+``send_sharded(lockstep=True)`` holds the senders together: request ``j`` of any shard goes
+only once every shard's request ``j - 1`` has been answered — when request ``j`` of every
+shard covers the same span of sample time, the receiver never gets a sample older than the
+span before the newest it holds (Prometheus refuses samples an hour behind its newest).
 """
 
 from __future__ import annotations
@@ -33,6 +37,18 @@ Maker = Callable[[int], Request]
 Progress = Callable[[int], None]
 MAX_RETRY_S = 1.0
 PROGRESS_S = 5.0
+LOCKSTEP_POLL_S = 0.002
+_DONE = 2**62  # a finished shard holds no other back
+
+
+@dataclass
+class _Shared:
+    """What the sender processes share: samples acknowledged by all (progress), and per shard
+    the requests answered so far (lockstep); ``index``: this process' shards' places in it."""
+
+    acked: Any = None  # multiprocessing Value("q")
+    answered: Any = None  # multiprocessing Array("q", shards)
+    index: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -62,11 +78,12 @@ async def _senders(
     check: Check,
     start: float,
     duration: float | None = None,
-    acked_total: Any = None,
+    shared: _Shared | None = None,
 ) -> tuple[float, float, int, int, int, list[str], list[int]]:
     """Every shard's requests (a list, or a maker called until ``duration`` s have passed);
-    ``acked_total`` (a shared ``multiprocessing.Value``), when given, counts the samples
-    acknowledged by every process."""
+    ``shared``: the counters shared with the other processes (progress, lockstep)."""
+    shared = shared or _Shared()
+    acked_total, answered = shared.acked, shared.answered
     problems: list[str] = []
     acked = requests = retries = 0
     per_second: list[int] = []
@@ -82,9 +99,13 @@ async def _senders(
                 return
             yield shard(k)
 
-    async def sender(session: aiohttp.ClientSession, shard: Any) -> None:
+    async def sender(session: aiohttp.ClientSession, shard: Any, g: int) -> None:
         nonlocal acked, requests, retries
         for i, (body, samples) in enumerate(requests_of(shard)):
+            if answered is not None:
+                # the other senders are in other processes too: shared memory, polled
+                while min(answered[:]) < i:  # noqa: ASYNC110
+                    await asyncio.sleep(LOCKSTEP_POLL_S)
             while True:
                 async with session.post(url, data=body, headers=headers) as resp:
                     raw = await resp.read()
@@ -105,12 +126,17 @@ async def _senders(
                 per_second[second] += samples
             elif len(problems) < 20:
                 problems.append(f"request {i}: {why}")
+            if answered is not None:
+                answered[g] = i + 1
+        if answered is not None:
+            answered[g] = _DONE
 
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         # Every process starts at the same moment (monotonic clock, shared by the processes).
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         t0 = time.monotonic()
-        await asyncio.gather(*(sender(session, s) for s in shards))
+        index = shared.index or list(range(len(shards)))
+        await asyncio.gather(*(sender(session, s, g) for s, g in zip(shards, index, strict=True)))
         t1 = time.monotonic()
     return t0, t1, acked, requests, retries, problems, per_second
 
@@ -123,10 +149,10 @@ def _child(
     check: Check,
     start: float,
     duration: float | None,
-    acked_total: Any,
+    shared: _Shared,
 ) -> None:
     try:
-        conn.send(uvloop.run(_senders(url, headers, shards, check, start, duration, acked_total)))
+        conn.send(uvloop.run(_senders(url, headers, shards, check, start, duration, shared)))
     except BaseException as exc:
         conn.send(exc)
     finally:
@@ -140,12 +166,14 @@ def send_sharded(
     processes: int,
     check: Check = status_2xx,
     progress: Progress | None = None,
+    lockstep: bool = False,
 ) -> Sent:
     """Every shard's requests from its own sender; the senders dealt round-robin over
     ``processes`` forked processes (they inherit the pre-encoded bodies: nothing is encoded or
     copied while timing). Timed from the common start to the last acknowledgement.
-    ``progress`` gets the samples acknowledged so far every ``PROGRESS_S`` s and at the end."""
-    return _run(url, headers, shards, processes, check, None, progress)
+    ``progress`` gets the samples acknowledged so far every ``PROGRESS_S`` s and at the end;
+    ``lockstep``: see the module's docstring."""
+    return _run(url, headers, shards, processes, check, None, progress, lockstep)
 
 
 def send_sharded_for(
@@ -170,18 +198,22 @@ def _run(
     check: Check,
     duration: float | None,
     progress: Progress | None = None,
+    lockstep: bool = False,
 ) -> Sent:
     ctx = mp.get_context("fork")
     start = time.monotonic() + 0.5 + 0.05 * processes  # after every child is up
     acked_total = ctx.Value("q", 0) if progress is not None else None
+    answered = ctx.Array("q", len(shards), lock=False) if lockstep else None
     last = time.monotonic()
     children = []
     for p in range(processes):
-        mine = [shards[i] for i in range(p, len(shards), processes)]
+        index = list(range(p, len(shards), processes))
+        mine = [shards[i] for i in index]
+        shared = _Shared(acked_total, answered, index)
         parent_end, child_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_child,
-            args=(child_end, url, headers, mine, check, start, duration, acked_total),
+            args=(child_end, url, headers, mine, check, start, duration, shared),
         )
         proc.start()
         child_end.close()

@@ -17,20 +17,19 @@ which a system adds them. The newest regular sample of every series lies in the 
 before ``t_end_ms`` (a whole minute).
 
 Each of ``senders`` shards owns a contiguous range of instances (both of their series) and of
-churn series, and holds its requests in time order: blocks of consecutive samples of its
-regular series, about ``REQUEST_SAMPLES`` samples a request (Prometheus' own remote write
-batches several samples per series), with the churn requests (whole lifetimes of a few pods)
-merged in at their start time.
+churn series; its request ``j`` holds every sample of them in block ``j`` of sample time
+(several samples per series, as Prometheus' own remote write batches them: about
+``REQUEST_SAMPLES`` a request, at most ``BLOCK_MAX_S`` of time), so its requests are in time
+order and request ``j`` of every shard covers the same time.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import cramjam
 import numpy as np
 
 from bench.harness.log import say
@@ -44,6 +43,9 @@ NAMES = (COUNTER, GAUGE, CHURN)
 DCS = 4
 CHURN_NODES = 100
 REQUEST_SAMPLES = 5000
+# Prometheus takes a sample only up to an hour (half its head chunk range) behind the newest it
+# holds: a request's block of sample time stays well inside that.
+BLOCK_MAX_S = 1800
 DAY_MS = 86_400_000
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -180,66 +182,68 @@ class Spec:
         """Index (in intervals) of churn series ``p``'s first sample."""
         return p * (self.per_series - self.churn_points) // self.churn_series
 
-    def churn_times(self, ps: np.ndarray) -> np.ndarray:
+    def churn_times(self, ps: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Samples ``lo`` … ``hi - 1`` of the lifetime of each churn series in ``ps``."""
         starts = np.array([self.churn_start(int(p)) for p in ps], dtype=np.int64)
-        j = np.arange(self.churn_points, dtype=np.int64)
+        j = np.arange(lo, hi, dtype=np.int64)
         offsets = (ps.astype(np.int64) * 997) % self.interval_ms
         return self.t0_ms + (starts[:, None] + j[None, :]) * self.interval_ms + offsets[:, None]
 
-    def churn_values(self, ps: np.ndarray) -> np.ndarray:
-        j = np.arange(self.churn_points, dtype=np.uint64)
+    def churn_values(self, ps: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        j = np.arange(lo, hi, dtype=np.uint64)
         noise = hashed(_CHURN_V, ps[:, None], j[None, :]) % np.uint64(100_000_000)
         return 5e7 + noise.astype(np.float64)
 
 
 # ---------------------------------------------------------------- requests
-def bounds(n: int, parts: int) -> list[tuple[int, int]]:
-    cut = [n * i // parts for i in range(parts + 1)]
-    return list(itertools.pairwise(cut))
+def block_len(spec: Spec, senders: int) -> int:
+    """Samples per regular series in a request: about REQUEST_SAMPLES a request, and a block
+    of at most BLOCK_MAX_S of sample time (see ``encode``)."""
+    per_shard = 2 * math.ceil(spec.instances / senders)
+    return max(1, min(REQUEST_SAMPLES // per_shard, BLOCK_MAX_S // spec.interval_s))
 
 
-def shard_requests(spec: Spec, lo_host: int, hi_host: int, lo_p: int, hi_p: int) -> list[Request]:
-    """One sender's requests in time order: its instances' series in blocks of consecutive
-    samples, its churn series a few whole ones a request."""
+def shard_requests(
+    spec: Spec, block: int, lo_host: int, hi_host: int, lo_p: int, hi_p: int
+) -> list[Request]:
+    """One sender's requests: request ``j`` holds every sample of its instances' series and
+    of its churn series in block ``j`` (sample indices ``j * block`` … ``(j + 1) * block - 1``
+    of the regular series, the same span of time)."""
     series = list(range(2 * lo_host, 2 * hi_host))
     labels = [encode_labels(spec.regular_labels(s)) for s in series]
     values = [spec.regular_values(s) for s in series]
+    pods = np.arange(lo_p, hi_p, dtype=np.uint64)
+    starts = np.array([spec.churn_start(int(p)) for p in pods], dtype=np.int64)
     n = spec.per_series
-    block = max(1, REQUEST_SAMPLES // max(1, len(series)))
-
-    def regular() -> Iterator[tuple[int, Callable[[], Request]]]:
-        for lo in range(0, n, block):
-            hi = min(n, lo + block)
-
-            def make(lo: int = lo, hi: int = hi) -> Request:
-                ts = np.stack([spec.regular_times(s, lo, hi) for s in series])
-                vs = np.stack([v[lo:hi] for v in values])
-                return encode_columns(labels, ts, vs), ts.size
-
-            if series:
-                yield spec.t0_ms + lo * spec.interval_ms, make
-
-    per = max(1, REQUEST_SAMPLES // spec.churn_points)
-
-    def churn() -> Iterator[tuple[int, Callable[[], Request]]]:
-        for lo in range(lo_p, hi_p, per):
-            ps = np.arange(lo, min(hi_p, lo + per), dtype=np.uint64)
-
-            def make(ps: np.ndarray = ps) -> Request:
-                ts = spec.churn_times(ps)
-                lbs = [encode_labels(spec.churn_labels(int(p))) for p in ps]
-                return encode_columns(lbs, ts, spec.churn_values(ps)), ts.size
-
-            yield spec.t0_ms + spec.churn_start(lo) * spec.interval_ms, make
-
-    merged = heapq.merge(regular(), churn(), key=lambda item: item[0])
-    return [make() for _t, make in merged]
+    out = []
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        ts = np.stack([spec.regular_times(s, lo, hi) for s in series])
+        vs = np.stack([v[lo:hi] for v in values])
+        parts = [encode_columns(labels, ts, vs, compress=False)]
+        samples = ts.size
+        # the pods alive in the block, grouped by the part of their lifetime inside it
+        alive = np.nonzero((starts < hi) & (starts + spec.churn_points > lo))[0]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i in alive:
+            a = max(0, lo - int(starts[i]))
+            b = min(spec.churn_points, hi - int(starts[i]))
+            groups.setdefault((a, b), []).append(int(i))
+        for (a, b), members in groups.items():
+            ps = pods[members]
+            cts = spec.churn_times(ps, a, b)
+            lbs = [encode_labels(spec.churn_labels(int(p))) for p in ps]
+            parts.append(encode_columns(lbs, cts, spec.churn_values(ps, a, b), compress=False))
+            samples += cts.size
+        # repeated fields of a message may be split over concatenated encodings
+        out.append((bytes(cramjam.snappy.compress_raw(b"".join(parts))), samples))
+    return out
 
 
 @dataclass
 class Encoded:
     spec: Spec
-    shards: list[list[Request]]  # per sender, in time order
+    shards: list[list[Request]]  # per sender: request j of each holds block j
 
     @property
     def requests(self) -> int:
@@ -255,18 +259,29 @@ class Encoded:
 
 
 def encode(spec: Spec, senders: int) -> Encoded:
-    """Every request of every sender, encoded (snappy-compressed remote write 1.0)."""
+    """Every request of every sender, encoded (snappy-compressed remote write 1.0). Request
+    ``j`` of every sender covers the same block of sample time, at most BLOCK_MAX_S long: sent
+    in lockstep (bench.harness.sharded), no sample reaches a target more than that behind the
+    newest it holds."""
+    if spec.instances < senders:
+        raise ValueError(f"--series must be at least 2 x --senders ({2 * senders})")
+    block = block_len(spec, senders)
     hosts = bounds(spec.instances, senders)
     pods = bounds(spec.churn_series, senders)
     shards = []
     for i, ((lh, hh), (lp, hp)) in enumerate(zip(hosts, pods, strict=True)):
-        shards.append(shard_requests(spec, lh, hh, lp, hp))
+        shards.append(shard_requests(spec, block, lh, hh, lp, hp))
         done = sum(n for sh in shards for _b, n in sh)
         say(f"  encoded shard {i + 1} of {senders}: {done:,} of {spec.samples:,} samples")
     out = Encoded(spec, shards)
     if out.samples != spec.samples:
         raise AssertionError(f"encoded {out.samples:,} samples, the spec has {spec.samples:,}")
     return out
+
+
+def bounds(n: int, parts: int) -> list[tuple[int, int]]:
+    cut = [n * i // parts for i in range(parts + 1)]
+    return list(itertools.pairwise(cut))
 
 
 def span_s(spec: Spec) -> int:

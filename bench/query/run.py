@@ -16,7 +16,9 @@ and VictoriaMetrics v1.151.0 holding the same samples, loaded the same way, in o
 2. **load** — each target in turn, alone, through its remote-write receiver
    (``POST /api/v1/write``, snappy protobuf), ``--senders`` sharded senders (8, each owning a
    contiguous range of instances and pods, its requests in time order, about 5,000 samples
-   each) over ``--processes`` processes (bench.harness.sharded), with progress lines; then
+   each) over ``--processes`` processes (bench.harness.sharded), in lockstep (request j of
+   each sender, the same 30 minutes of sample time, once every request j - 1 is answered:
+   Prometheus refuses samples an hour older than its newest), with progress lines; then
    brought to rest (bench/query/targets.py: Hearth's write log compacted, chunks sealed,
    ``VACUUM (ANALYZE)``; Prometheus' head compacted into blocks; VictoriaMetrics flushed and
    merged) and checked to hold every sample (``sum(count_over_time(NAME[…]))`` per name);
@@ -238,8 +240,8 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--ooo",
-        default="31d",
-        help="Prometheus' out_of_order_time_window ('' = none; default 31d)",
+        default="",
+        help="Prometheus' out_of_order_time_window, e.g. 31d (default none: not needed)",
     )
     p.add_argument(
         "--connections",

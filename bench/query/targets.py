@@ -7,9 +7,11 @@ Prometheus API queries.
   ``/v1/metrics/store`` shows the write log empty and every chunk sealed, and after
   ``VACUUM (ANALYZE)`` of the store's tables.
 - Prometheus 2.42 (Debian's): its remote-write receiver. Its TSDB takes a sample only up to an
-  hour (half a head chunk range) behind the newest it holds; sharded senders replaying 30 days
-  drift further apart than that, so it runs with ``out_of_order_time_window`` (``--ooo``).
-  At rest once its process has been idle (head compacted into blocks, blocks merged).
+  hour (half a head chunk range) behind the newest it holds: the senders go in lockstep (each
+  request a block of at most 30 minutes of sample time, bench/query/dataset.py), so every
+  sample goes in in order, without the experimental ``out_of_order_time_window`` (``--ooo``
+  sets one). At rest once its process has been idle (head compacted into blocks, blocks
+  merged).
 - VictoriaMetrics v1.151.0: its remote-write receiver; at rest after ``/internal/force_flush``
   once idle (background merges done). Its rollup result cache is left on (its default).
 """
@@ -52,6 +54,8 @@ TITLES = {
 }
 SEAL_AFTER_S = 3  # Hearth: chunks sealed (pcodec) soon after the load, as in a store at rest
 IDLE_LIMIT_S = 1800
+# Query timeout of every target: the counts after the load read every sample.
+COUNT_TIMEOUT_S = 900
 
 
 @dataclass
@@ -83,7 +87,9 @@ class Target:
         status, body = http(self.base + path, auth=self.auth or None, timeout=timeout)
         return status, body, time.perf_counter() - t
 
-    def data(self, path: str, params: dict[str, str], timeout: float = 600.0) -> dict[str, Any]:
+    def data(
+        self, path: str, params: dict[str, str], timeout: float = COUNT_TIMEOUT_S + 60
+    ) -> dict[str, Any]:
         """The ``data`` of a successful answer; BenchError naming the answer otherwise."""
         url = f"{path}?{urllib.parse.urlencode(params)}"
         status, body, _ = self.get(url, timeout)
@@ -104,6 +110,8 @@ def start_hearth(spec: Spec, workers: int) -> Iterator[Target]:
         "HEARTH_METRICS_RETENTION_DAYS": str(math.ceil(spec.days) + 2),
         "HEARTH_METRICS_SEAL_AFTER_S": str(SEAL_AFTER_S),
         "HEARTH_ACCESS_TOKEN_TTL": "86400",  # one token for a run of hours
+        # the counts after the load read every sample (50 M at the report's size)
+        "HEARTH_PROMQL_TIMEOUT_S": str(COUNT_TIMEOUT_S),
     }
     with hearth_server(workers=workers, env=env) as server:
         token = bearer_token(
@@ -132,9 +140,8 @@ def _pid_file(path: Any) -> int | None:
 @contextmanager
 def start_prometheus(spec: Spec, ooo: str) -> Iterator[Target]:
     retention = f"{math.ceil(spec.days) + 365}d"  # counted back from the newest block
-    with prometheus_server(
-        out_of_order_window=ooo or None, flags=[f"--storage.tsdb.retention.time={retention}"]
-    ) as peer:
+    flags = [f"--storage.tsdb.retention.time={retention}", f"--query.timeout={COUNT_TIMEOUT_S}s"]
+    with prometheus_server(out_of_order_window=ooo or None, flags=flags) as peer:
         yield Target(
             "prometheus", version=peer.version, base=peer.base, pids=[peer.proc.pid], peer=peer
         )
@@ -143,7 +150,7 @@ def start_prometheus(spec: Spec, ooo: str) -> Iterator[Target]:
 @contextmanager
 def start_victoria(spec: Spec) -> Iterator[Target]:
     del spec
-    with victoria_server() as peer:
+    with victoria_server(flags=[f"-search.maxQueryDuration={COUNT_TIMEOUT_S}s"]) as peer:
         yield Target(
             "victoriametrics",
             version=peer.version,
@@ -185,6 +192,7 @@ def load(target: Target, data: Encoded, processes: int) -> None:
         data.shards,
         processes,
         progress=LoadProgress(target.title, data.samples),
+        lockstep=True,
     )
     target.sent = sent
     say(f"  {target.title}: {sent.rate:,.0f} samples/s acknowledged ({sent.seconds:.1f} s)")

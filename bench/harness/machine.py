@@ -82,7 +82,8 @@ def _stat(pid: int) -> tuple[int, int, int] | None:
     return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
 
 
-def _tree(root: int) -> set[int]:
+def process_tree(root: int) -> set[int]:
+    """``root`` and every process under it."""
     parents: dict[int, int] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit() and (st := _stat(int(d.name))) is not None:
@@ -96,7 +97,8 @@ def _tree(root: int) -> set[int]:
     return out
 
 
-def _pid_file(path: Path) -> int | None:
+def pid_from_file(path: Path) -> int | None:
+    """The pid a pid file (PostgreSQL's postmaster.pid, Redis') names, if readable."""
     try:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -112,12 +114,12 @@ class CpuMeter:
         self.before: dict[str, dict[int, int]] = {}
 
     def _groups(self) -> dict[str, set[int]]:
-        pg = _pid_file(self.server.data_dir / "pg" / "postmaster.pid")
-        redis = _pid_file(self.server.data_dir / "redis" / "redis.pid")
-        pg_set = _tree(pg) if pg else set()
+        pg = pid_from_file(self.server.data_dir / "pg" / "postmaster.pid")
+        redis = pid_from_file(self.server.data_dir / "redis" / "redis.pid")
+        pg_set = process_tree(pg) if pg else set()
         redis_set = {redis} if redis else set()
         return {
-            "server": _tree(self.server.proc.pid) - pg_set - redis_set,
+            "server": process_tree(self.server.proc.pid) - pg_set - redis_set,
             "postgres": pg_set,
             "redis": redis_set,
             "bench client": {os.getpid()},
@@ -150,7 +152,7 @@ def tree_cpu_seconds(pids: list[int]) -> float:
     """CPU seconds used so far by ``pids`` and every process under them (and their reaped
     children)."""
     ticks = 0
-    for p in set().union(*(_tree(pid) for pid in pids)):
+    for p in set().union(*(process_tree(pid) for pid in pids)):
         if (st := _stat(p)) is not None:
             ticks += st[1] + st[2]
     return ticks / CLK_TCK

@@ -32,10 +32,9 @@ LEAF_KINDS = (
 class Profiler:
     """``py-spy record --format raw`` of ``pid`` (and its worker processes) into ``out``."""
 
-    def __init__(self, out: Path, workers: int, native: bool = False) -> None:
+    def __init__(self, out: Path, workers: int) -> None:
         self.out = out
         self.workers = workers
-        self.native = native  # --native: the frames of native code too (Rust, by symbol)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, pid: int) -> None:
@@ -43,8 +42,6 @@ class Profiler:
         cmd += ["--format", "raw", "--threads", "--nonblocking", "-o", str(self.out)]
         if self.workers > 1:
             cmd.append("--subprocesses")
-        if self.native:
-            cmd.append("--native")
         say(f"py-spy sampling pid {pid} into {self.out}")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)  # let it attach before the timed run starts
@@ -60,10 +57,6 @@ class Profiler:
             _, err = self.proc.communicate()
         if not self.out.exists():
             say(f"py-spy wrote nothing: {err.decode(errors='replace')[-1000:]}")
-
-    def stacks(self) -> list[tuple[list[str], int]]:
-        """Every distinct stack (outermost frame first) and its sample count."""
-        return self._stacks()
 
     def _stacks(self) -> list[tuple[list[str], int]]:
         try:

@@ -35,10 +35,8 @@ class Diff:
         if self.kind:
             return self.kind
         if self.equal:
-            return (
-                f"equal: {self.series_ref} series, {self.points:,} points "
-                f"(largest relative difference {self.max_rel:.1e})"
-            )
+            worst = f", largest relative difference {self.max_rel:.1e}" if self.max_rel else ""
+            return f"equal: {self.series_ref} series, {self.points:,} points{worst}"
         parts = []
         if self.only_ref:
             parts.append(f"{len(self.only_ref)} series only in {ref}, e.g. {fmt(self.only_ref[0])}")

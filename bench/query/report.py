@@ -9,13 +9,13 @@ from typing import Any
 
 from bench.harness.charts import pyplot
 from bench.harness.machine import machine_info, machine_line
-from bench.harness.profiler import profile_lines
 from bench.harness.results import figure, write_markdown, write_results
 from bench.harness.stats import median, spread
 from bench.harness.tables import md_table, print_grid
 from bench.harness.wrk import Round, wrk_version
+from bench.query import hotspots
 from bench.query.dataset import CHURN, COUNTER, DCS, GAUGE, Spec
-from bench.query.queries import ENDS_A, ENDS_B, QUERIES, TIMES_D, Plan, label
+from bench.query.queries import BY_KEY, ENDS_A, ENDS_B, QUERIES, TIMES_D, Plan, label
 from bench.query.targets import SEAL_AFTER_S, Target, hearth_disk
 
 HERE = Path(__file__).resolve().parent
@@ -375,13 +375,16 @@ def write_report(res: Results, problems: list[str]) -> None:
         lines.append(f"- {text}: {what} — **{state}**")
     prof = f.get("profile")
     if prof:
-        lines += [
-            "",
-            f"## Where Hearth's time goes: query ({prof['query']}) at {prof['connections']} "
-            "connections",
-            "",
-            *profile_lines(prof),
-        ]
+        lines += ["", "## Where Hearth's time goes", ""]
+        for key, ph in prof.get("phases", {}).items():
+            lines += hotspots.lines(ph, None, label(BY_KEY[key], res.spec), 1)
+        if prof.get("perf"):
+            q = BY_KEY[prof["query"]]
+            lines += [
+                f"Its slowest query at {prof['connections']} connections, {label(q, res.spec)}:",
+                "",
+                *hotspots.lines(None, prof["perf"], label(q, res.spec), prof["connections"]),
+            ]
     write_markdown(
         HERE, "Dashboard queries: Hearth vs Prometheus and VictoriaMetrics", lines, problems
     )

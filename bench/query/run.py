@@ -33,8 +33,9 @@ and VictoriaMetrics v1.151.0 holding the same samples, loaded the same way, in o
    longer for slow answers (enough for ~30 answers, at most ``--max-duration``); every request
    picks its instance / end time (bench/query/wrk.lua). Figures: the median of the rounds of
    req/s, p50 and p99, and Hearth ÷ Prometheus req/s per round;
-5. **profile** — py-spy on Hearth during ``--profile`` s of its slowest query at the most
-   connections.
+5. **where Hearth's time goes** (bench/query/hotspots.py) — each query's steps timed in
+   the service's own ``evaluate``, one request at a time; and ``perf record`` over Hearth's
+   server and PostgreSQL during ``--profile`` s of its slowest query at the most connections.
 
 Writes ``RESULTS.md``, ``query.png`` and ``results.json`` next to this file. A target that
 fails to start or to load is reported as failed with the reason, never left out. Exit code 1
@@ -51,13 +52,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness.log import BenchError, run_main, say
-from bench.harness.machine import noise, wait_for_quiet
+from bench.harness.machine import noise, pid_from_file, process_tree, wait_for_quiet
 from bench.harness.paths import ROOT
-from bench.harness.profiler import Profiler
 from bench.harness.results import finish
 from bench.harness.stats import median
 from bench.harness.wrk import Request, Round, run_wrk
-from bench.query import report
+from bench.query import hotspots, report
 from bench.query.compare import compare
 from bench.query.dataset import Spec, encode
 from bench.query.queries import QUERIES, Plan, plan
@@ -127,11 +127,22 @@ def check(targets: dict[str, Target], plans: list[Plan], facts: dict[str, Any]) 
                 latency.setdefault(name, {})[key] = median(times[1:] or times)
             if name == "prometheus" and key in t.query_failed:
                 refs = [None] * len(p.checks)
-            verdict = t.query_failed.get(key) or (" / ".join(notes) if notes else "reference")
+            verdict = t.query_failed.get(key) or summary(notes)
             checks.setdefault(key, {})[name] = verdict
             say(f"  check {key} {t.title}: {verdict[:300]}")
     facts["checks"] = checks
     facts["latency"] = latency
+
+
+def summary(notes: list[str]) -> str:
+    """The comparisons of one query on one target, in a line: all equal, or each apart."""
+    if not notes:
+        return "reference"
+    if all(n.startswith("equal") for n in notes):
+        return f"equal on all {len(notes)} checks: " + "; ".join(
+            n.removeprefix("equal: ") for n in notes
+        )
+    return " / ".join(notes)
 
 
 # ---------------------------------------------------------------- measuring
@@ -191,29 +202,43 @@ def profile(
     rounds: dict[tuple[str, str, int], list[Round]],
     args: argparse.Namespace,
     facts: dict[str, Any],
-) -> dict[str, Any] | None:
-    """py-spy on Hearth during its slowest query (median p99 at the most connections)."""
+) -> dict[str, Any]:
+    """Where Hearth's time goes (bench/query/hotspots.py): every query's steps, one request at
+    a time; perf over the server and its PostgreSQL during its slowest query (median p99 at
+    the most connections)."""
+    assert t.server is not None
+    out: dict[str, Any] = {"phases": {}}
+    for p in plans:
+        if p.query.key not in t.query_failed:
+            say(f"timing the steps of Hearth's query ({p.query.key})")
+            out["phases"][p.query.key] = hotspots.phases(t.server, p.checks[0])
     conns = max(args.connections)
-    mine = {k: median([r.p99_ms for r in v]) for k, v in rounds.items() if k[0] == t.key}
-    at = {k[1]: v for k, v in mine.items() if k[2] == conns}
-    if not at or t.server is None:
-        return None
+    at = {
+        k[1]: median([r.p99_ms for r in v])
+        for k, v in rounds.items()
+        if k[0] == t.key and k[2] == conns
+    }
+    if not at or not hotspots.perf_available():
+        return out
     key = max(at, key=lambda k: at[k])
     p = next(p for p in plans if p.query.key == key)
-    out = ROOT / "target" / "bench" / "query-profile.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.unlink(missing_ok=True)
-    prof = Profiler(out, args.workers)
+    data = ROOT / "target" / "bench" / "query-perf.data"
+    data.parent.mkdir(parents=True, exist_ok=True)
     _, timeout = sizing(facts["latency"]["hearth"][key], conns, args)
-    say(f"profiling Hearth's slowest query, {key} @ {conns} ({args.profile:g} s)")
-    prof.start(t.server.proc.pid)
-    try:
-        run_wrk(wrk_request(t, p, timeout), conns, args.profile)
-    finally:
-        prof.stop()
-    top = prof.top()
-    top["query"], top["connections"] = key, conns
-    return top
+    say(f"perf over Hearth during its slowest query, {key} @ {conns} ({args.profile:g} s)")
+    rec = hotspots.perf_record(data, args.profile + 1)
+    time.sleep(0.5)  # perf is up
+    run_wrk(wrk_request(t, p, timeout), conns, args.profile)
+    _, err = rec.communicate()
+    if rec.returncode != 0:
+        say(f"perf record failed: {err.decode(errors='replace')[-500:]}")
+        return out
+    pg = pid_from_file(t.server.data_dir / "pg" / "postmaster.pid")
+    out["perf"] = hotspots.perf_report(
+        data, t.server.proc.pid, sorted(process_tree(pg)) if pg else []
+    )
+    out["query"], out["connections"] = key, conns
+    return out
 
 
 # ---------------------------------------------------------------- main
@@ -255,7 +280,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-load", type=float, default=1.2, help="wait for a lower load average")
     p.add_argument("--load-wait", type=float, default=60, help="… at most this many seconds")
     p.add_argument(
-        "--profile", type=float, default=15.0, help="seconds of py-spy on Hearth (0: none)"
+        "--profile", type=float, default=15.0, help="seconds of perf on Hearth (0: no profile)"
     )
     p.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
     args = p.parse_args()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -32,7 +33,8 @@ import asyncpg
 
 from bench.harness.client import bearer_token, create_client, http
 from bench.harness.log import BenchError, say
-from bench.harness.machine import wait_idle
+from bench.harness.machine import pid_from_file, wait_idle
+from bench.harness.paths import ROOT
 from bench.harness.peers import (
     Peer,
     disk_bytes,
@@ -117,12 +119,10 @@ def start_hearth(spec: Spec, workers: int) -> Iterator[Target]:
         token = bearer_token(
             server, create_client(server, "bench-query", "metrics.read,metrics.write")
         )
-        pg = _pid_file(server.data_dir / "pg" / "postmaster.pid")
-        status, body = http(f"{server.base}/api/v1/status/buildinfo", auth=f"Bearer {token}")
-        version = json.loads(body)["data"].get("version", "") if status == 200 else "?"
+        pg = pid_from_file(server.data_dir / "pg" / "postmaster.pid")
         yield Target(
             "hearth",
-            version=f"{version} ({workers} worker(s))",
+            version=f"{git_commit()}, {workers} worker(s)",
             base=server.base,
             auth=f"Bearer {token}",
             pids=[server.proc.pid, *([pg] if pg else [])],
@@ -130,11 +130,18 @@ def start_hearth(spec: Spec, workers: int) -> Iterator[Target]:
         )
 
 
-def _pid_file(path: Any) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
+def git_commit() -> str:
+    """The commit Hearth runs from (``+`` when the tree has changes)."""
+
+    def git(*args: str) -> str:
+        res = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return res.stdout.strip()
+
+    return (
+        "commit "
+        + (git("rev-parse", "--short", "HEAD") or "?")
+        + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
+    )
 
 
 @contextmanager

@@ -132,14 +132,14 @@ def _limits(request: web.Request) -> Limits:
 # -- OpenAPI: the parameters and answers (the handlers read parameters as Prometheus does) --
 
 
-class QueryParams(msgspec.Struct, kw_only=True):
+class PromInstantParams(msgspec.Struct, kw_only=True):
     query: str
     time: str | None = None  # RFC 3339 or Unix seconds; default now
     timeout: str | None = None  # duration (5m, 1h30m) or seconds
     namespace: str | None = None
 
 
-class RangeParams(msgspec.Struct, kw_only=True):
+class PromRangeParams(msgspec.Struct, kw_only=True):
     query: str
     start: str
     end: str
@@ -148,58 +148,58 @@ class RangeParams(msgspec.Struct, kw_only=True):
     namespace: str | None = None
 
 
-class SeriesParams(msgspec.Struct, kw_only=True):
+class PromSeriesParams(msgspec.Struct, kw_only=True):
     match: list[str] = msgspec.field(name="match[]")
     start: str | None = None
     end: str | None = None
     namespace: str | None = None
 
 
-class LabelsParams(msgspec.Struct, kw_only=True):
+class PromLabelsParams(msgspec.Struct, kw_only=True):
     match: list[str] | None = msgspec.field(default=None, name="match[]")
     start: str | None = None
     end: str | None = None
     namespace: str | None = None
 
 
-class MetadataParams(msgspec.Struct, kw_only=True):
+class PromMetadataParams(msgspec.Struct, kw_only=True):
     metric: str | None = None
     limit: int | None = None
     namespace: str | None = None
 
 
-class QueryData(msgspec.Struct, kw_only=True):
+class PromQueryData(msgspec.Struct, kw_only=True):
     resultType: Literal["vector", "matrix", "scalar", "string"]
     result: Any
 
 
-class QueryAnswer(msgspec.Struct, kw_only=True):
+class PromQueryAnswer(msgspec.Struct, kw_only=True):
     status: Literal["success"]
-    data: QueryData
+    data: PromQueryData
 
 
-class SeriesAnswer(msgspec.Struct, kw_only=True):
+class PromSeriesAnswer(msgspec.Struct, kw_only=True):
     status: Literal["success"]
     data: list[dict[str, str]]
 
 
-class NamesAnswer(msgspec.Struct, kw_only=True):
+class PromNamesAnswer(msgspec.Struct, kw_only=True):
     status: Literal["success"]
     data: list[str]
 
 
-class MetricMetadata(msgspec.Struct, kw_only=True):
+class PromMetricMetadata(msgspec.Struct, kw_only=True):
     type: str
     help: str
     unit: str
 
 
-class MetadataAnswer(msgspec.Struct, kw_only=True):
+class PromMetadataAnswer(msgspec.Struct, kw_only=True):
     status: Literal["success"]
-    data: dict[str, list[MetricMetadata]]
+    data: dict[str, list[PromMetricMetadata]]
 
 
-class BuildInfo(msgspec.Struct, kw_only=True):
+class PromBuildInfo(msgspec.Struct, kw_only=True):
     version: str
     revision: str
     branch: str
@@ -208,9 +208,9 @@ class BuildInfo(msgspec.Struct, kw_only=True):
     goVersion: str
 
 
-class BuildInfoAnswer(msgspec.Struct, kw_only=True):
+class PromBuildInfoAnswer(msgspec.Struct, kw_only=True):
     status: Literal["success"]
-    data: BuildInfo
+    data: PromBuildInfo
 
 
 _QUERY_ERRORS = {
@@ -272,8 +272,8 @@ def _named(
 @_both(
     "/api/v1/query",
     summary="PromQL instant query (Prometheus API)",
-    params=QueryParams,
-    response=QueryAnswer,
+    params=PromInstantParams,
+    response=PromQueryAnswer,
     responses=_QUERY_ERRORS,
 )
 async def query(request: web.Request, params: Params) -> web.Response:
@@ -301,8 +301,8 @@ async def query(request: web.Request, params: Params) -> web.Response:
 @_both(
     "/api/v1/query_range",
     summary="PromQL range query (Prometheus API)",
-    params=RangeParams,
-    response=QueryAnswer,
+    params=PromRangeParams,
+    response=PromQueryAnswer,
     responses=_QUERY_ERRORS,
 )
 async def query_range(request: web.Request, params: Params) -> web.Response:
@@ -345,8 +345,8 @@ def _span(params: Params) -> TimeRange:
 @_both(
     "/api/v1/series",
     summary="Series matching match[] selectors (Prometheus API)",
-    params=SeriesParams,
-    response=SeriesAnswer,
+    params=PromSeriesParams,
+    response=PromSeriesAnswer,
     responses=_LOOKUP_ERRORS,
 )
 async def series(request: web.Request, params: Params) -> web.Response:
@@ -373,8 +373,8 @@ async def series(request: web.Request, params: Params) -> web.Response:
 @_both(
     "/api/v1/labels",
     summary="Label names (Prometheus API)",
-    params=LabelsParams,
-    response=NamesAnswer,
+    params=PromLabelsParams,
+    response=PromNamesAnswer,
     responses=_LOOKUP_ERRORS,
 )
 async def labels(request: web.Request, params: Params) -> web.Response:
@@ -392,8 +392,8 @@ async def labels(request: web.Request, params: Params) -> web.Response:
 @_both(
     "/api/v1/label/{name}/values",
     summary="Values of one label (Prometheus API)",
-    params=LabelsParams,
-    response=NamesAnswer,
+    params=PromLabelsParams,
+    response=PromNamesAnswer,
     responses=_LOOKUP_ERRORS,
 )
 async def label_values(request: web.Request, params: Params) -> web.Response:
@@ -420,8 +420,8 @@ _UNKNOWN = [{"type": "unknown", "help": "", "unit": ""}]
 @_both(
     "/api/v1/metadata",
     summary='Metric metadata (Prometheus API): every metric name, type "unknown"',
-    params=MetadataParams,
-    response=MetadataAnswer,
+    params=PromMetadataParams,
+    response=PromMetadataAnswer,
     responses={400: "bad_data: limit is not a number"},
 )
 async def metadata(request: web.Request, params: Params) -> web.Response:
@@ -444,7 +444,7 @@ async def metadata(request: web.Request, params: Params) -> web.Response:
     "/api/v1/status/buildinfo",
     summary="Build information (Prometheus API): Prometheus 2.42.0's API, served by Hearth",
     params=None,
-    response=BuildInfoAnswer,
+    response=PromBuildInfoAnswer,
     responses={},
 )
 async def buildinfo(request: web.Request, params: Params) -> web.Response:

@@ -18,6 +18,7 @@ Prometheus's ``errorType``.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ async def _selected(
     where = match_where(Where().add("s.namespace = {}", namespace), matchers)
     rows = await repo.selector_series(conn, where, limits.max_series + 1)
     if len(rows) > limits.max_series:
-        shown = ", ".join(f"{label}{op}{value!r}" for label, op, value in matchers)
+        shown = ", ".join(f"{label}{op}{json.dumps(value)}" for label, op, value in matchers)
         raise QueryFailed(
             "execution",
             f"the selector {{{shown}}} matches more than {limits.max_series} series "
@@ -135,7 +136,10 @@ async def evaluate(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     try:
-        needs = _native.promql_needs(query, start_ms, end_ms, step_ms, limits.lookback_ms)
+        # Off the event loop: the GIL is released, but the calling thread waits for the parse.
+        needs = await asyncio.to_thread(
+            _native.promql_needs, query, start_ms, end_ms, step_ms, limits.lookback_ms
+        )
     except _native.PromqlError as exc:
         raise _failed(exc) from None
     series: dict[int, tuple[int, str, dict[str, str]]] = {}
@@ -197,10 +201,10 @@ async def evaluate(
 # -- the metadata routes: series, label names, label values ----------------------------
 
 
-def parse_selectors(selectors: Sequence[str]) -> list[list[Matcher]]:
+async def parse_selectors(selectors: Sequence[str]) -> list[list[Matcher]]:
     """The matchers of each ``match[]`` selector; bad_data naming why one does not parse."""
     try:
-        return _native.promql_selectors(list(selectors))
+        return await asyncio.to_thread(_native.promql_selectors, list(selectors))
     except _native.PromqlError as exc:
         raise _failed(exc) from None
 
@@ -262,7 +266,7 @@ async def _matching(
     """(name, labels) of the series of ``namespace`` that any selector matches exactly and
     that have samples in ``span``."""
     found: dict[int, tuple[str, dict[str, str]]] = {}
-    parsed = parse_selectors(selectors)
+    parsed = await parse_selectors(selectors)
     live = await _live(conn, span)
     for matchers in parsed:
         where = match_where(_in_namespace(namespace, live), matchers)

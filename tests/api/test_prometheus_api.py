@@ -378,17 +378,39 @@ async def test_compacted_samples_answer_the_same(live, http, mh, data) -> None:
         "step": "5m",
     }
     before = await ok(http, live, mh, "/api/v1/query_range", params)
-    for _ in range(200):
-        if not await live.app[DB].fetchval("SELECT count(*) FROM metric_log"):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        pytest.fail("the compactor did not drain the write log")
+    await _compacted(live)
     assert await live.app[DB].fetchval("SELECT count(*) FROM metric_chunks") > 0
     assert await ok(http, live, mh, "/api/v1/query_range", params) == before
+    # The time filter of the lookups reads chunk time spans now.
+    names = "/api/v1/label/__name__/values"
+    assert await ok(http, live, mh, names, _recent(data)) == ["c", "g"]
+    assert await ok(http, live, mh, names) == ["c", "g", "old"]
     assert before["result"][0]["values"] == _points(
         data, [(0, "0"), (20, "300"), (40, "600"), (60, "900"), (80, "1200")]
     )
+
+
+async def _compacted(live: Live) -> None:
+    for _ in range(200):
+        if not await live.app[DB].fetchval("SELECT count(*) FROM metric_log"):
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail("the compactor did not drain the write log")
+
+
+async def test_a_stored_chunk_that_does_not_decode_is_500_internal(live, http, mh, data) -> None:
+    await _compacted(live)
+    await live.app[DB].execute(
+        "UPDATE metric_chunks SET data = '\\x00ff'::bytea WHERE series_id IN"
+        " (SELECT series_id FROM metric_series WHERE labels->>'job' = 'api')"
+    )
+    params = {"query": "sum(c)", "time": str(data.t(40) / 1000)}
+    status, kind, msg = await error(http, live, mh, "/api/v1/query", params)
+    assert (status, kind) == (500, "internal")
+    assert msg.startswith("stored samples cannot be read: chunks[")
+    # The other series still answer.
+    got = await ok(http, live, mh, "/api/v1/query", {**params, "query": 'c{job="web"}'})
+    assert got["result"][0]["value"] == [data.t(40) / 1000, "200"]
 
 
 async def test_query_parameter_errors(live, http, mh) -> None:
@@ -513,7 +535,7 @@ async def test_limits_answer_422_execution(tight, http) -> None:
     )
     assert (status, kind) == (422, "execution")
     assert (
-        msg == "the selector {__name__='m'} matches more than 2 series (HEARTH_PROMQL_MAX_SERIES)"
+        msg == 'the selector {__name__="m"} matches more than 2 series (HEARTH_PROMQL_MAX_SERIES)'
     )
     status, kind, msg = await error(http, live, headers, "/api/v1/series", {"match[]": "m"})
     assert (status, kind) == (422, "execution") and "more than 2 series" in msg
@@ -632,3 +654,27 @@ async def test_promtool_queries_hearth(live, http, mh, data) -> None:
     ]
     assert (await promtool("labels", server, "job")).splitlines() == ["api", "gone", "web"]
     assert (await promtool("labels", server, "__name__")).splitlines() == ["c", "g", "old"]
+
+
+async def test_the_routes_are_in_the_openapi_document(live, http) -> None:
+    async with http.get(f"{live.url}/openapi.json") as resp:
+        doc = await resp.json()
+    for path in (
+        "/api/v1/query",
+        "/api/v1/query_range",
+        "/api/v1/series",
+        "/api/v1/labels",
+        "/api/v1/label/{name}/values",
+        "/api/v1/metadata",
+        "/api/v1/status/buildinfo",
+    ):
+        for method in ("get", "post"):
+            op = doc["paths"][path][method]
+            assert op["x-scope"] == "metrics.read"
+            assert [next(iter(s)) for s in op["security"]] == ["oauth2", "bearer", "basic"]
+            assert "content" not in op["responses"]["401"]  # Prometheus's shape, not problem+json
+    form = doc["paths"]["/api/v1/series"]["post"]["requestBody"]["content"]
+    schema = form["application/x-www-form-urlencoded"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "match[]" in doc["components"]["schemas"][schema]["required"]
+    params = {p["name"] for p in doc["paths"]["/api/v1/query_range"]["get"]["parameters"]}
+    assert params == {"query", "start", "end", "step", "timeout", "namespace"}

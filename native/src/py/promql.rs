@@ -106,6 +106,48 @@ fn on_engine_stack<T: Send>(f: impl FnOnce() -> Result<T, Failure> + Send) -> Re
     })
 }
 
+/// Deepest nesting of `(`, `[` and `{` a query may have. Real queries nest a few levels; the
+/// parser and the evaluator recurse per level, and half a million levels (a 1 MiB body of
+/// `(((…`) overflow even [`ENGINE_STACK`].
+const MAX_NESTING: usize = 1000;
+
+/// Refuse a query nested deeper than [`MAX_NESTING`] before it reaches the parser (string
+/// literals skipped; a bracket in a comment counts, which only errs on the side of refusing).
+fn check_nesting(query: &str) -> Result<(), promql::PromqlError> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q != '`' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' | '`' => quote = Some(c),
+                '(' | '[' | '{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    if deepest > MAX_NESTING {
+        return Err(promql::PromqlError::Parse(format!(
+            "parse error: the query nests parentheses, brackets or braces {deepest} levels deep \
+             (at most {MAX_NESTING})"
+        )));
+    }
+    Ok(())
+}
+
 /// `(label, op, value)`: a matcher as the service turns it into SQL.
 type MatcherTuple = (String, String, String);
 
@@ -168,6 +210,7 @@ fn promql_needs(
     let p = params(start_ms, end_ms, step_ms, lookback_ms, None, usize::MAX);
     py.detach(|| {
         on_engine_stack(|| {
+            check_nesting(query)?;
             let expr = promql::parse(query)?;
             Ok(promql::needs(&expr, &p)
                 .into_iter()
@@ -292,6 +335,7 @@ fn promql_eval(
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(promql::PromqlError::Timeout.into());
             }
+            check_nesting(query)?;
             let expr = promql::parse(query)?;
             let range = needed_range(&promql::needs(&expr, &p));
             let store = storage(series, &chunks, &blocks, range, max_samples)?;
@@ -305,6 +349,7 @@ fn promql_eval(
 /// Parse one `match[]` value: a vector selector and nothing else, its metric
 /// name folded into the matchers as `__name__="…"`.
 fn metric_selector(text: &str) -> Result<Matchers, promql::PromqlError> {
+    check_nesting(text)?;
     let bad = |why: String| promql::PromqlError::Parse(format!("parse error: {why}"));
     match promql_parser::parser::parse(text).map_err(bad)? {
         Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => {
@@ -345,8 +390,15 @@ fn metric_selectors(texts: &[String]) -> Result<Vec<Matchers>, Failure> {
 /// Parse each ``match[]`` selector; its matchers as ``(label, op, value)``.
 #[pyfunction]
 fn promql_selectors(py: Python<'_>, selectors: Vec<String>) -> PyResult<Vec<Vec<MatcherTuple>>> {
-    py.detach(|| on_engine_stack(|| Ok(metric_selectors(&selectors)?.iter().map(conjunction).collect())))
-        .map_err(|f| f.into_pyerr(py))
+    py.detach(|| {
+        on_engine_stack(|| {
+            Ok(metric_selectors(&selectors)?
+                .iter()
+                .map(conjunction)
+                .collect())
+        })
+    })
+    .map_err(|f| f.into_pyerr(py))
 }
 
 fn all_match(ms: &[Matcher], name: &str, labels: &HashMap<String, String>) -> bool {
@@ -362,8 +414,7 @@ fn all_match(ms: &[Matcher], name: &str, labels: &HashMap<String, String>) -> bo
 
 fn selects(m: &Matchers, name: &str, labels: &HashMap<String, String>) -> bool {
     all_match(&m.matchers, name, labels)
-        && (m.or_matchers.is_empty()
-            || m.or_matchers.iter().any(|g| all_match(g, name, labels)))
+        && (m.or_matchers.is_empty() || m.or_matchers.iter().any(|g| all_match(g, name, labels)))
 }
 
 /// promql_match_series(selectors, series)

@@ -207,7 +207,7 @@ impl Ev<'_, '_> {
         let (many_sig, one_sig) = if one_to_many { (&rsig, &lsig) } else { (&lsig, &rsig) };
         let mut right: HashMap<u64, usize, IdBuild> = HashMap::default();
         let mut matched: HashMap<u64, Option<IdMap<()>>, IdBuild> = HashMap::default();
-        let mut metrics: HashMap<(u64, u64), (Rc<Labels>, u64)> = HashMap::new();
+        let mut metrics: HashMap<(u64, u64), (Rc<Labels>, u64), IdBuild> = HashMap::default();
         self.range_eval(&[l, r], |_, v, out| {
             let (mut lhs, mut rhs) = (&v[0], &v[1]);
             if lhs.is_empty() || rhs.is_empty() {

@@ -95,8 +95,50 @@ impl Ev<'_, '_> {
         })
     }
 
+    /// A function that maps each value on its own (abs, round, clamp_min…):
+    /// applied to the points, each series' labels without the metric name
+    /// computed once.
+    fn call_value_map(&self, c: &Call) -> Result<Vec<Ser>, PromqlError> {
+        let vec = self.eval_mat(&c.args[0])?;
+        let scalars = c.args[1..].iter().map(|a| self.eval_mat(a)).collect::<Result<Vec<_>, _>>()?;
+        let mut inputs: Vec<&[Ser]> = vec![&vec];
+        inputs.extend(scalars.iter().map(|m| m.as_slice()));
+        let mut dropped: Vec<Option<(Rc<Labels>, u64)>> = vec![None; vec.len()];
+        let mut map: Option<(Vec<u64>, Box<dyn Fn(f64) -> f64>)> = None;
+        let out = self.range_eval(&inputs, |_, v, out| {
+            let args: Vec<f64> = v[1..].iter().map(|x| x.first().map_or(f64::NAN, |s| s.v)).collect();
+            let key: Vec<u64> = args.iter().map(|x| x.to_bits()).collect();
+            if map.as_ref().is_none_or(|(k, _)| *k != key) {
+                let f = functions::value_map(&c.name, &args).ok_or_else(|| {
+                    PromqlError::Execution(format!("{}() is not a per-value function", c.name))
+                })?;
+                map = Some((key, f));
+            }
+            let f = &map.as_ref().expect("set above").1;
+            for s in &v[0] {
+                let (lab, h) = dropped[s.sid as usize]
+                    .get_or_insert_with(|| {
+                        let l = drop_name(&s.lab);
+                        let h = hash_labels(&l);
+                        (Rc::new(l), h)
+                    })
+                    .clone();
+                out.push(Sm { lab, h, v: f(s.v), sid: 0 });
+            }
+            Ok(())
+        })?;
+        self.release(&vec);
+        Ok(out)
+    }
+
     /// A call without range-vector arguments, per step.
     fn call_instant(&self, c: &Call) -> Result<Vec<Ser>, PromqlError> {
+        let per_value = c.args.first().is_some_and(|a| a.ty() == Ty::Vector)
+            && c.args[1..].iter().all(|a| a.ty() == Ty::Scalar)
+            && functions::value_map(&c.name, &[]).is_some();
+        if per_value {
+            return self.call_value_map(c);
+        }
         enum In {
             Mat(Vec<Ser>),
             Str(String),
@@ -203,10 +245,20 @@ impl Ev<'_, '_> {
 
         let name = c.name.as_str();
         let absent = name == "absent_over_time";
-        let keep_name = name == "last_over_time";
+        let fast = functions::RangeFn::from_name(name);
+        let keep_name = fast.map_or(name == "last_over_time", |f| f.keeps_metric_name());
         let steps: Vec<i64> = self.steps().collect();
         let mut found = if absent { vec![false; steps.len()] } else { Vec::new() };
         let mut out: Vec<Ser> = Vec::new();
+        let scalar_at = |j: usize, step: usize| -> f64 {
+            others[j]
+                .as_ref()
+                .and_then(|m| m.first())
+                .and_then(|s| s.pts.get(step).or(s.pts.last()))
+                .map_or(f64::NAN, |p| p.1)
+        };
+        let mut win: Vec<(i64, f64)> = Vec::new();
+        let mut params: Vec<f64> = Vec::new();
         for src in &sources {
             self.check_deadline()?;
             let (mut lo, mut hi) = (0, 0);
@@ -214,7 +266,7 @@ impl Ev<'_, '_> {
             for (step, &ts) in steps.iter().enumerate() {
                 let maxt = at.unwrap_or(ts) - offset;
                 let mint = maxt - range;
-                let mut win = Vec::new();
+                win.clear();
                 window(src.ts, src.vs, &mut lo, &mut hi, mint, maxt, &mut win);
                 if win.is_empty() {
                     continue;
@@ -223,38 +275,35 @@ impl Ev<'_, '_> {
                     found[step] = true;
                     continue;
                 }
-                self.hold(win.len())?;
                 let n = win.len();
-                let mut args = Vec::with_capacity(c.args.len());
-                let mut win = Some(win);
-                for j in 0..c.args.len() {
-                    if j == mi {
-                        args.push(Arg::Matrix(MatrixArg {
-                            series: vec![RangeSeries {
-                                labels: Vec::new(),
-                                points: win.take().unwrap_or_default(),
-                            }],
-                            range_start: mint,
-                            range_end: maxt,
-                        }));
-                    } else if let Some(s) = &strings[j] {
-                        args.push(Arg::String(s.clone()));
-                    } else {
-                        let v = others[j]
-                            .as_ref()
-                            .and_then(|m| m.first())
-                            .and_then(|s| s.pts.get(step).or(s.pts.last()))
-                            .map_or(f64::NAN, |p| p.1);
-                        args.push(Arg::Scalar(v));
+                self.hold(n)?;
+                let v = if let Some(f) = fast {
+                    // The function of one window, without building arguments.
+                    params.clear();
+                    params.extend((0..c.args.len()).filter(|&j| j != mi).map(|j| scalar_at(j, step)));
+                    f.eval(&win, mint, maxt, ts, &params)
+                } else {
+                    let mut args = Vec::with_capacity(c.args.len());
+                    for j in 0..c.args.len() {
+                        if j == mi {
+                            args.push(Arg::Matrix(MatrixArg {
+                                series: vec![RangeSeries { labels: Vec::new(), points: win.clone() }],
+                                range_start: mint,
+                                range_end: maxt,
+                            }));
+                        } else if let Some(s) = &strings[j] {
+                            args.push(Arg::String(s.clone()));
+                        } else {
+                            args.push(Arg::Scalar(scalar_at(j, step)));
+                        }
                     }
-                }
-                let r = functions::call(name, args, &Ctx { t: ts, exprs: &c.exprs });
-                self.sh.held.set(self.sh.held.get().saturating_sub(n));
-                let v = match r? {
-                    FnValue::Vector(v) => v.first().map(|s| s.v),
-                    FnValue::Scalar(v) => Some(v),
+                    functions::call(name, args, &Ctx { t: ts, exprs: &c.exprs }).map(|r| match r {
+                        FnValue::Vector(v) => v.first().map(|s| s.v),
+                        FnValue::Scalar(v) => Some(v),
+                    })
                 };
-                if let Some(v) = v {
+                self.sh.held.set(self.sh.held.get().saturating_sub(n));
+                if let Some(v) = v? {
                     pts.push((ts, v));
                 }
             }

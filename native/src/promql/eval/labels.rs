@@ -26,7 +26,8 @@ impl Hasher for IdHasher {
     }
 
     fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        // Keys are hashes already; the multiplication spreads tuples of them.
+        self.0 = self.0.rotate_left(29) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

@@ -19,6 +19,8 @@ mod call;
 mod labels;
 mod plan;
 mod selectors;
+#[cfg(test)]
+mod tests;
 
 use std::cell::Cell;
 use std::collections::hash_map::Entry;
@@ -37,6 +39,7 @@ use plan::{Node, Ty};
 use selectors::SelSeries;
 
 pub use plan::DEFAULT_SUBQUERY_STEP_MS;
+#[cfg(test)]
 pub(crate) use plan::is_at_modifier_unsafe;
 
 /// One query's evaluation parameters (milliseconds since the epoch).

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::go_sort::go_sort_by;
 use super::Sample;
 use crate::promql::value::{Labels, METRIC_NAME};
 
@@ -73,7 +74,9 @@ pub(super) fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Go's sort with Go's comparison: a NaN bound compares false both ways
+    // and stays where the algorithm leaves it.
+    go_sort_by(buckets, |a, b| a.0 < b.0);
     if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
         return f64::NAN;
     }
@@ -276,6 +279,21 @@ mod tests {
             hq1(0.65, &[("-1", 5.0), ("1", 8.0), ("+Inf", 10.0)]),
             0.0
         ));
+    }
+
+    #[test]
+    fn a_nan_bound_sorts_as_in_go() {
+        // Go's sort compares a NaN bound false both ways: here nothing moves.
+        // Rank 4 of 8 lands in the NaN bucket: interpolated from 0.1 to NaN.
+        let b = [("0.1", 2.0), ("NaN", 4.0), ("1", 6.0), ("+Inf", 8.0)];
+        assert!(hq1(0.5, &b).is_nan());
+        // Rank 1 lands in the first bucket.
+        assert!(close(hq1(0.125, &b), 0.05));
+        // NaN first, 0.5 lifted to its count 4; rank 6 lands in +Inf: the
+        // bound before it.
+        let b = [("NaN", 4.0), ("0.5", 2.0), ("+Inf", 8.0)];
+        assert_eq!(hq1(0.75, &b), 0.5);
+        assert!(hq1(0.25, &b).is_nan());
     }
 
     #[test]

@@ -365,6 +365,31 @@ impl RangeFn {
     }
 }
 
+/// For a function that maps every sample's value on its own and drops the
+/// metric name (abs … atanh, clamp_min, clamp_max, round): that map, given
+/// the call's scalar arguments in order after the vector. An evaluator may
+/// apply it to each series' points instead of building a vector of samples
+/// per step for [`call`] (which computes the same). `None` for any other
+/// function.
+pub fn value_map(name: &str, scalars: &[f64]) -> Option<Box<dyn Fn(f64) -> f64>> {
+    let param = |i: usize| scalars.get(i).copied().unwrap_or(f64::NAN);
+    match name {
+        "clamp_min" => {
+            let min = param(0);
+            Some(Box::new(move |v| math::go_max(min, v)))
+        }
+        "clamp_max" => {
+            let max = param(0);
+            Some(Box::new(move |v| math::go_min(max, v)))
+        }
+        "round" => {
+            let to_nearest = if scalars.is_empty() { 1.0 } else { param(0) };
+            Some(Box::new(math::round_to(to_nearest)))
+        }
+        _ => math::simple(name).map(|f| Box::new(f) as Box<dyn Fn(f64) -> f64>),
+    }
+}
+
 /// `f` applied to every sample's value, the metric name dropped.
 fn map_values(v: Vec<Sample>, t: i64, f: impl Fn(f64) -> f64) -> Vec<Sample> {
     v.into_iter()

@@ -13,9 +13,9 @@ pub(super) fn absent(v: &[Sample], t: i64, exprs: &[Expr]) -> Vec<Sample> {
     if !v.is_empty() {
         return Vec::new();
     }
-    // The argument as written: only a bare selector lends its labels (not
-    // one in parentheses, as in Prometheus).
-    let labels = match exprs.first() {
+    // The argument as written, parentheses unwrapped (Prometheus's engine
+    // unwraps every argument of a call): only a selector lends labels.
+    let labels = match unparen(exprs.first()) {
         Some(Expr::VectorSelector(vs)) => absent_labels(vs),
         _ => Vec::new(),
     };
@@ -28,17 +28,19 @@ pub(super) fn absent_over_time(m: &MatrixArg, t: i64, exprs: &[Expr]) -> Vec<Sam
     if m.series.iter().any(|s| !s.points.is_empty()) {
         return Vec::new();
     }
-    // Prometheus unwraps parentheses around a range argument; a subquery
-    // lends no labels.
-    let mut e = exprs.first();
-    while let Some(Expr::Paren(p)) = e {
-        e = Some(&p.expr);
-    }
-    let labels = match e {
+    // A subquery lends no labels.
+    let labels = match unparen(exprs.first()) {
         Some(Expr::MatrixSelector(ms)) => absent_labels(&ms.vs),
         _ => Vec::new(),
     };
     vec![Sample { labels, t, v: 1.0 }]
+}
+
+fn unparen(mut e: Option<&Expr>) -> Option<&Expr> {
+    while let Some(Expr::Paren(p)) = e {
+        e = Some(&p.expr);
+    }
+    e
 }
 
 /// The labels a selector matches exactly: each name's `=` matcher, unless
@@ -176,6 +178,11 @@ mod tests {
             one(&[("a", "b")])
         );
         assert_eq!(absent_of(r#"absent(x{a=""})"#), one(&[]));
+        assert_eq!(absent_of(r#"absent(((x{a="b"})))"#), one(&[("a", "b")]));
+        assert_eq!(
+            absent_of(r#"absent_over_time((x{a="b"}[1m]))"#),
+            one(&[("a", "b")])
+        );
         assert_eq!(
             absent_of(r#"absent(sum(nonexistent{job="testjob"}))"#),
             one(&[])

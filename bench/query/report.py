@@ -84,8 +84,9 @@ def load_rows(res: Results) -> list[list[str]]:
                 (
                     "every one"
                     if held == res.spec.per_name()
-                    else (f"{sum(held.values()):,}" if held else "—")
+                    else (f"{sum(held.values()):,} of {res.spec.samples:,}" if held else "—")
                 )
+                + (f" — {t.facts['lost']}" if "lost" in t.facts else "")
                 + (f" — FAILED: {t.failed}" if t.failed else ""),
             ]
         )

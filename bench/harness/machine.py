@@ -82,7 +82,8 @@ def _stat(pid: int) -> tuple[int, int, int] | None:
     return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
 
 
-def _tree(root: int) -> set[int]:
+def process_tree(root: int) -> set[int]:
+    """``root`` and every process under it."""
     parents: dict[int, int] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit() and (st := _stat(int(d.name))) is not None:
@@ -96,7 +97,8 @@ def _tree(root: int) -> set[int]:
     return out
 
 
-def _pid_file(path: Path) -> int | None:
+def pid_from_file(path: Path) -> int | None:
+    """The pid a pid file (PostgreSQL's postmaster.pid, Redis') names, if readable."""
     try:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -112,12 +114,12 @@ class CpuMeter:
         self.before: dict[str, dict[int, int]] = {}
 
     def _groups(self) -> dict[str, set[int]]:
-        pg = _pid_file(self.server.data_dir / "pg" / "postmaster.pid")
-        redis = _pid_file(self.server.data_dir / "redis" / "redis.pid")
-        pg_set = _tree(pg) if pg else set()
+        pg = pid_from_file(self.server.data_dir / "pg" / "postmaster.pid")
+        redis = pid_from_file(self.server.data_dir / "redis" / "redis.pid")
+        pg_set = process_tree(pg) if pg else set()
         redis_set = {redis} if redis else set()
         return {
-            "server": _tree(self.server.proc.pid) - pg_set - redis_set,
+            "server": process_tree(self.server.proc.pid) - pg_set - redis_set,
             "postgres": pg_set,
             "redis": redis_set,
             "bench client": {os.getpid()},
@@ -144,6 +146,42 @@ class CpuMeter:
             gone = sum(t for p, t in before.items() if p not in ticks)
             seconds[name] = (live - gone) / CLK_TCK
         return seconds
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds used so far by ``pids`` and every process under them (and their reaped
+    children)."""
+    ticks = 0
+    for p in set().union(*(process_tree(pid) for pid in pids)):
+        if (st := _stat(p)) is not None:
+            ticks += st[1] + st[2]
+    return ticks / CLK_TCK
+
+
+def wait_idle(
+    pids: list[int],
+    what: str,
+    *,
+    below: float = 0.05,
+    quiet_s: float = 10.0,
+    limit_s: float = 1800,
+) -> tuple[float, bool]:
+    """Wait until the process trees of ``pids`` keep below ``below`` cores for ``quiet_s`` s
+    (their background work — compaction, merges, vacuum — is done), at most ``limit_s`` s:
+    (seconds waited, idle reached)."""
+    t0 = last = time.monotonic()
+    cpu0, mark = tree_cpu_seconds(pids), t0
+    while (now := time.monotonic()) - t0 < limit_s:
+        time.sleep(1.0)
+        now, cpu = time.monotonic(), tree_cpu_seconds(pids)
+        if cpu - cpu0 > below * (now - mark):
+            cpu0, mark = cpu, now  # busy: the quiet period starts again
+        elif now - mark >= quiet_s:
+            return now - t0, True
+        if now - last >= 15:
+            say(f"  waiting for {what} to go idle ({now - t0:.0f} s)")
+            last = now
+    return time.monotonic() - t0, False
 
 
 def cpu_rows(cpu: dict[str, float], seconds: float) -> list[list[str]]:

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,13 +121,21 @@ def _peer(name: str, version: str, argv: list[str], ready: str, work: Path) -> I
 
 
 @contextmanager
-def prometheus_server() -> Iterator[Peer]:
+def prometheus_server(
+    *, out_of_order_window: str | None = None, flags: Sequence[str] = ()
+) -> Iterator[Peer]:
     """Prometheus with its remote-write receiver (and the admin API, for a snapshot), no
-    scrape configs, on a fresh data dir removed at the end."""
+    scrape configs, on a fresh data dir removed at the end. ``out_of_order_window`` (a
+    Prometheus duration) sets ``storage.tsdb.out_of_order_time_window`` in its config:
+    without it the TSDB takes a sample only up to an hour behind the newest it holds;
+    ``flags`` are added to its command line."""
     binary, version = prometheus_binary()
     work = Path(tempfile.mkdtemp(prefix="bench-prometheus-"))
     try:
-        (work / "prometheus.yml").write_text("global: {}\nscrape_configs: []\n")
+        config = "global: {}\nscrape_configs: []\n"
+        if out_of_order_window:
+            config += f"storage:\n  tsdb:\n    out_of_order_time_window: {out_of_order_window}\n"
+        (work / "prometheus.yml").write_text(config)
         argv = [
             str(binary),
             f"--config.file={work / 'prometheus.yml'}",
@@ -136,6 +144,7 @@ def prometheus_server() -> Iterator[Peer]:
             "--web.enable-remote-write-receiver",
             "--web.enable-admin-api",
             "--log.level=warn",
+            *flags,
         ]
         with _peer("prometheus", version, argv, "/-/ready", work) as peer:
             yield peer
@@ -144,9 +153,10 @@ def prometheus_server() -> Iterator[Peer]:
 
 
 @contextmanager
-def victoria_server() -> Iterator[Peer]:
+def victoria_server(*, flags: Sequence[str] = ()) -> Iterator[Peer]:
     """Single-node VictoriaMetrics on a fresh data dir removed at the end; no latency offset,
-    so a query sees the samples as soon as they are flushed."""
+    so a query sees the samples as soon as they are flushed; ``flags`` added to its command
+    line."""
     binary, version = victoria_binary()
     work = Path(tempfile.mkdtemp(prefix="bench-victoria-"))
     try:
@@ -157,6 +167,7 @@ def victoria_server() -> Iterator[Peer]:
             "-retentionPeriod=1y",
             "-search.latencyOffset=0s",
             "-loggerLevel=WARN",
+            *flags,
         ]
         with _peer("victoriametrics", version, argv, "/health", work) as peer:
             yield peer

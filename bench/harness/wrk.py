@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -117,10 +118,13 @@ def run_wrk(req: Request, connections: int, duration: float) -> Round:
         **req.env,
     }
     cmd = [wrk_path(), "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s"]
-    cmd += [f"--timeout={req.timeout_s:g}s", "--latency", "-s", str(req.script), req.url]
+    # wrk reads whole seconds only ("1.5s" is a usage error)
+    cmd += [f"--timeout={math.ceil(req.timeout_s)}s", "--latency", "-s", str(req.script), req.url]
     res = subprocess.run(cmd, env=env, capture_output=True, check=False, text=True)
     if res.returncode != 0:
-        raise BenchError(f"wrk failed ({res.returncode}): {res.stderr.strip() or res.stdout}")
+        raise BenchError(
+            f"wrk failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr.strip() or res.stdout}"
+        )
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
         raise BenchError(f"wrk printed no BENCH_JSON line:\n{res.stdout}\n{res.stderr}")

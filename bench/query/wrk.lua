@@ -3,7 +3,9 @@
 --
 -- The URL is a template: every "@KEY@" in it is replaced, per request, by a random item of the
 -- comma-separated list in the environment variable BENCH_KEY (items already URL-encoded), e.g.
--- ...&match=host%3D%22@HOST@%22 with BENCH_HOST=h00,h01,... selects a random host each time.
+-- query=...%7Binstance%3D%22@INSTANCE@%22%7D&@RANGE@&step=60 with BENCH_INSTANCE=host-000%3A9100,...
+-- and BENCH_RANGE=start=...&end=...,... picks a random instance and range for each request
+-- (bench/query/queries.py makes the templates and the lists).
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(here .. "../harness/wrk.lua")

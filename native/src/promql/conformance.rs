@@ -387,6 +387,22 @@ fn fmt_labels(l: &Labels) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
+/// A result, compactly, for failure messages.
+fn describe(v: &QueryValue) -> String {
+    match v {
+        QueryValue::Scalar { v, .. } => format!("scalar {v}"),
+        QueryValue::String { s, .. } => format!("string {s:?}"),
+        QueryValue::Vector(samples) => {
+            let items: Vec<String> = samples
+                .iter()
+                .map(|s| format!("{} {}", fmt_labels(&s.labels), s.v))
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
+        QueryValue::Matrix(m) => format!("a matrix of {} series", m.len()),
+    }
+}
+
 /// Compare a result with the expectation (`compareResult`).
 fn compare(e: &Eval, got: &QueryValue, ordered: bool) -> Result<(), String> {
     match (got, &e.expected) {
@@ -545,7 +561,8 @@ fn run_eval(e: &Eval, storage: &MemStorage) -> Result<(), String> {
             Ok(_) if e.fail => return Err(format!("expected an error{label}")),
             Ok(v) => v,
         };
-        compare(e, &got, e.ordered).map_err(|m| format!("{m}{label}"))?;
+        compare(e, &got, e.ordered)
+            .map_err(|m| format!("{m}{label}\n    got: {}", describe(&got)))?;
 
         // The same in range mode, checked at the middle step.
         let range = evaluate(x, storage, &params(t - 60_000, t + 60_000, 60_000))
@@ -576,7 +593,8 @@ fn run_eval(e: &Eval, storage: &MemStorage) -> Result<(), String> {
             },
             _ => QueryValue::Vector(samples),
         };
-        compare(e, &at_t, false).map_err(|m| format!("{m} (range mode{label})"))?;
+        compare(e, &at_t, false)
+            .map_err(|m| format!("{m} (range mode{label})\n    got: {}", describe(&at_t)))?;
     }
     Ok(())
 }

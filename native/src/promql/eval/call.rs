@@ -1,10 +1,14 @@
 //! Function calls (arguments evaluated per step, handed to
 //! [`functions::call`]) and subqueries.
 //!
-//! A function with a range-vector argument is called per series and step with
-//! that series' window, as Prometheus's engine calls it: the evaluator gives
-//! the result its labels (the series' without the metric name, except for
-//! `last_over_time`), so the window's series arrives without labels.
+//! A function with a range-vector argument is computed per series and step
+//! from that series' window, as Prometheus's engine calls it, and the
+//! evaluator gives the result its labels (the series' without the metric
+//! name, except for `last_over_time`): through [`functions::RangeFn::eval`]
+//! for the functions it covers, otherwise through [`functions::call`] with a
+//! `MatrixArg` of one unlabelled series. Functions that map each value on its
+//! own (`functions::value_map`) are applied to the points directly; every
+//! other function gets its vector arguments sample by sample at each step.
 
 use std::rc::Rc;
 

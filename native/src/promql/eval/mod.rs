@@ -2,8 +2,8 @@
 //!
 //! As in Prometheus, every node is evaluated once for all the steps of the
 //! query: an instant vector or scalar becomes a matrix with at most one point
-//! per step ([`Ser`]), and a node combining its children walks the steps with
-//! one cursor per child series ([`Ev::range_eval`]). An instant query is a
+//! per step (`Ser`), and a node combining its children walks the steps with
+//! one cursor per child series (`Ev::range_eval`). An instant query is a
 //! range query with one step. Subqueries evaluate their inner expression with
 //! their own steps (multiples of the subquery step since the epoch); a
 //! step-invariant subtree (every selector in it has an `@`) is evaluated at

@@ -406,11 +406,20 @@ pub(crate) fn validate(expr: &Expr) -> Result<(), PromqlError> {
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
         Expr::VectorSelector(vs) => {
             check_at(&vs.at)?;
-            check_matchers(&vs.matchers)
+            check_matchers(&vs.matchers)?;
+            vs.matchers
+                .matchers
+                .iter()
+                .try_for_each(|m| go_matcher(m).map(drop))
         }
         Expr::MatrixSelector(ms) => {
             check_at(&ms.vs.at)?;
-            check_matchers(&ms.vs.matchers)
+            check_matchers(&ms.vs.matchers)?;
+            ms.vs
+                .matchers
+                .matchers
+                .iter()
+                .try_for_each(|m| go_matcher(m).map(drop))
         }
         Expr::Paren(p) => validate(&p.expr),
         Expr::Unary(u) => validate(&u.expr),
@@ -476,6 +485,32 @@ pub(crate) fn validate(expr: &Expr) -> Result<(), PromqlError> {
             c.args.args.iter().try_for_each(|a| validate(a))
         }
     }
+}
+
+/// A matcher whose regular expression (if any) is read as Go's `regexp`
+/// reads Prometheus's `^(?:…)$` (the parser crate compiles the `regex`
+/// crate's reading: `\d`, `\w`, `\s` are Unicode there, ASCII in Go); a
+/// pattern Go rejects is a parse error, as in Prometheus.
+fn go_matcher(m: &Matcher) -> Result<Matcher, PromqlError> {
+    let negated = match &m.op {
+        MatchOp::Re(_) => false,
+        MatchOp::NotRe(_) => true,
+        _ => return Ok(m.clone()),
+    };
+    let pattern = super::super::functions::go_regex::translate(&format!("^(?:{})$", m.value))
+        .map_err(|e| PromqlError::Parse(format!("parse error: {e}")))?;
+    let re =
+        regex::Regex::new(&pattern).map_err(|e| PromqlError::Parse(format!("parse error: {e}")))?;
+    let op = if negated {
+        MatchOp::NotRe(re)
+    } else {
+        MatchOp::Re(re)
+    };
+    Ok(Matcher {
+        op,
+        name: m.name.clone(),
+        value: m.value.clone(),
+    })
 }
 
 /// An `@` time must fit in Prometheus's int64 (the parser crate saturates).
@@ -613,7 +648,11 @@ impl Builder {
     }
 
     /// A selector's spec and its time range (`getTimeRangesForSelector`).
-    fn selector(&mut self, vs: &promql_parser::parser::VectorSelector, range: Option<i64>) -> Sel {
+    fn selector(
+        &mut self,
+        vs: &promql_parser::parser::VectorSelector,
+        range: Option<i64>,
+    ) -> Result<Sel, PromqlError> {
         let offset = offset_ms(&vs.offset);
         let at = self.at(&vs.at);
         let (mut start, mut end) = (self.start, self.end);
@@ -646,7 +685,12 @@ impl Builder {
         start = start.saturating_sub(offset);
         end = end.saturating_sub(offset);
 
-        let mut matchers = vs.matchers.matchers.clone();
+        let mut matchers = vs
+            .matchers
+            .matchers
+            .iter()
+            .map(go_matcher)
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(name) = &vs.name {
             matchers.push(Matcher::new(MatchOp::Equal, METRIC_NAME, name));
         }
@@ -664,7 +708,7 @@ impl Builder {
             min_t: start,
             max_t: end,
         });
-        Sel { id, offset, at }
+        Ok(Sel { id, offset, at })
     }
 
     fn node(&mut self, e: &Expr) -> Result<Node, PromqlError> {
@@ -676,10 +720,10 @@ impl Builder {
                 Node::Num(v) => Node::Num(-v),
                 n => Node::Neg(Box::new(n)),
             },
-            Expr::VectorSelector(vs) => Node::Sel(self.selector(vs, None)),
+            Expr::VectorSelector(vs) => Node::Sel(self.selector(vs, None)?),
             Expr::MatrixSelector(ms) => {
                 let range = millis(&ms.range);
-                Node::Mat(self.selector(&ms.vs, Some(range)), range)
+                Node::Mat(self.selector(&ms.vs, Some(range))?, range)
             }
             Expr::Subquery(s) => {
                 let range = millis(&s.range);

@@ -115,7 +115,8 @@ fn parse_number(s: &str) -> Result<f64, String> {
     if let Ok(v) = s.parse::<i64>() {
         return Ok(v as f64);
     }
-    s.parse::<f64>().map_err(|_| format!("invalid number {s:?}"))
+    s.parse::<f64>()
+        .map_err(|_| format!("invalid number {s:?}"))
 }
 
 /// Read a quoted string (`"…"` with Go escapes, `'…'`, or `` `…` ``) at the
@@ -184,7 +185,9 @@ fn parse_metric(line: &str) -> Result<(Labels, &str), String> {
             }
             let name = rest[..n].to_owned();
             let r = rest[n..].trim_start();
-            let r = r.strip_prefix('=').ok_or_else(|| format!("expected = in {line:?}"))?;
+            let r = r
+                .strip_prefix('=')
+                .ok_or_else(|| format!("expected = in {line:?}"))?;
             let (value, r) = read_quoted(r.trim_start())?;
             labels.retain(|(l, _)| l != &name);
             if !value.is_empty() {
@@ -216,17 +219,17 @@ fn expand_item(item: &str, out: &mut Vec<Option<f64>>) -> Result<(), String> {
         return Ok(());
     }
     let (base, times) = match item.rfind('x') {
-        Some(i) if item[i + 1..].chars().all(|c| c.is_ascii_digit()) && i + 1 < item.len() => {
-            (&item[..i], Some(item[i + 1..].parse::<usize>().map_err(|e| e.to_string())?))
-        }
+        Some(i) if item[i + 1..].chars().all(|c| c.is_ascii_digit()) && i + 1 < item.len() => (
+            &item[..i],
+            Some(item[i + 1..].parse::<usize>().map_err(|e| e.to_string())?),
+        ),
         _ => (item, None),
     };
     // Split `a+b` / `a-b` at a sign that is not the first character and does
     // not follow an exponent marker.
     let bytes = base.as_bytes();
-    let split = (1..bytes.len()).find(|&i| {
-        (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E')
-    });
+    let split = (1..bytes.len())
+        .find(|&i| (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E'));
     let (start, delta) = match split {
         Some(i) => (parse_number(&base[..i])?, parse_number(&base[i..])?),
         None => (parse_number(base)?, 0.0),
@@ -279,7 +282,11 @@ fn parse_file(text: &str) -> Result<Vec<Cmd>, String> {
             i += 1;
             continue;
         }
-        let word = l.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
+        let word = l
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if word == "clear" {
             cmds.push(Cmd::Clear);
             i += 1;
@@ -380,6 +387,22 @@ fn fmt_labels(l: &Labels) -> String {
     format!("{{{}}}", inner.join(", "))
 }
 
+/// A result, compactly, for failure messages.
+fn describe(v: &QueryValue) -> String {
+    match v {
+        QueryValue::Scalar { v, .. } => format!("scalar {v}"),
+        QueryValue::String { s, .. } => format!("string {s:?}"),
+        QueryValue::Vector(samples) => {
+            let items: Vec<String> = samples
+                .iter()
+                .map(|s| format!("{} {}", fmt_labels(&s.labels), s.v))
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
+        QueryValue::Matrix(m) => format!("a matrix of {} series", m.len()),
+    }
+}
+
 /// Compare a result with the expectation (`compareResult`).
 fn compare(e: &Eval, got: &QueryValue, ordered: bool) -> Result<(), String> {
     match (got, &e.expected) {
@@ -403,7 +426,10 @@ fn compare(e: &Eval, got: &QueryValue, ordered: bool) -> Result<(), String> {
             };
             for (i, s) in samples.iter().enumerate() {
                 let Some(&(pos, v)) = want.get(&s.labels) else {
-                    return Err(format!("unexpected metric {} in result", fmt_labels(&s.labels)));
+                    return Err(format!(
+                        "unexpected metric {} in result",
+                        fmt_labels(&s.labels)
+                    ));
                 };
                 if ordered && pos != i + 1 {
                     return Err(format!(
@@ -482,7 +508,11 @@ fn set_at(e: &mut Expr, at: &AtModifier, unsafe_call: &mut bool) {
 
 fn at_modifier(ms: i64) -> AtModifier {
     let d = Duration::from_millis(ms.unsigned_abs());
-    AtModifier::At(if ms >= 0 { UNIX_EPOCH + d } else { UNIX_EPOCH - d })
+    AtModifier::At(if ms >= 0 {
+        UNIX_EPOCH + d
+    } else {
+        UNIX_EPOCH - d
+    })
 }
 
 fn params(start: i64, end: i64, step: i64) -> QueryParams {
@@ -519,7 +549,11 @@ fn run_eval(e: &Eval, storage: &MemStorage) -> Result<(), String> {
         variants.extend(times.into_iter().map(|t| (with_at.clone(), t)));
     }
     for (i, (x, t)) in variants.iter().enumerate() {
-        let label = if i == 0 { String::new() } else { format!(" (with @ {}, at {t})", e.at) };
+        let label = if i == 0 {
+            String::new()
+        } else {
+            format!(" (with @ {}, at {t})", e.at)
+        };
         let res = evaluate(x, storage, &params(*t, *t, 0));
         let got = match res {
             Err(_) if e.fail => continue,
@@ -527,7 +561,8 @@ fn run_eval(e: &Eval, storage: &MemStorage) -> Result<(), String> {
             Ok(_) if e.fail => return Err(format!("expected an error{label}")),
             Ok(v) => v,
         };
-        compare(e, &got, e.ordered).map_err(|m| format!("{m}{label}"))?;
+        compare(e, &got, e.ordered)
+            .map_err(|m| format!("{m}{label}\n    got: {}", describe(&got)))?;
 
         // The same in range mode, checked at the middle step.
         let range = evaluate(x, storage, &params(t - 60_000, t + 60_000, 60_000))
@@ -541,11 +576,14 @@ fn run_eval(e: &Eval, storage: &MemStorage) -> Result<(), String> {
         let samples: Vec<super::value::Sample> = m
             .iter()
             .filter_map(|s| {
-                s.points.iter().find(|p| p.0 == *t).map(|p| super::value::Sample {
-                    labels: s.labels.clone(),
-                    t: *t,
-                    v: p.1,
-                })
+                s.points
+                    .iter()
+                    .find(|p| p.0 == *t)
+                    .map(|p| super::value::Sample {
+                        labels: s.labels.clone(),
+                        t: *t,
+                        v: p.1,
+                    })
             })
             .collect();
         let at_t = match got {
@@ -555,7 +593,8 @@ fn run_eval(e: &Eval, storage: &MemStorage) -> Result<(), String> {
             },
             _ => QueryValue::Vector(samples),
         };
-        compare(e, &at_t, false).map_err(|m| format!("{m} (range mode{label})"))?;
+        compare(e, &at_t, false)
+            .map_err(|m| format!("{m} (range mode{label})\n    got: {}", describe(&at_t)))?;
     }
     Ok(())
 }
@@ -575,7 +614,12 @@ fn load(storage: &mut MemStorage, defs: &[(Labels, Vec<(i64, f64)>)]) {
             }
         };
         let s = &mut storage.series[idx];
-        let mut all: Vec<(i64, f64)> = s.timestamps.iter().copied().zip(s.values.iter().copied()).collect();
+        let mut all: Vec<(i64, f64)> = s
+            .timestamps
+            .iter()
+            .copied()
+            .zip(s.values.iter().copied())
+            .collect();
         for &(t, v) in samples {
             if !all.iter().any(|p| p.0 == t) {
                 all.push((t, v));
@@ -594,11 +638,16 @@ struct FileResult {
 }
 
 fn run_file(name: &str, text: &str) -> FileResult {
-    let mut res = FileResult { passed: 0, skipped: 0, failures: Vec::new() };
+    let mut res = FileResult {
+        passed: 0,
+        skipped: 0,
+        failures: Vec::new(),
+    };
     let cmds = match parse_file(text) {
         Ok(c) => c,
         Err(e) => {
-            res.failures.push(format!("{name}: cannot read the file: {e}"));
+            res.failures
+                .push(format!("{name}: cannot read the file: {e}"));
             return res;
         }
     };
@@ -617,7 +666,13 @@ fn run_file(name: &str, text: &str) -> FileResult {
                     Err(m) => res.failures.push(format!(
                         "{name}:{} eval{} at {}ms `{}`: {m}\n    expected: {:?}",
                         e.line,
-                        if e.fail { "_fail" } else if e.ordered { "_ordered" } else { "" },
+                        if e.fail {
+                            "_fail"
+                        } else if e.ordered {
+                            "_ordered"
+                        } else {
+                            ""
+                        },
                         e.at,
                         e.expr,
                         e.expected
@@ -650,7 +705,11 @@ fn prometheus_test_files() {
         summary.push(format!(
             "{n}: {}/{count} passed{}",
             r.passed,
-            if r.skipped > 0 { format!(", {} skipped", r.skipped) } else { String::new() }
+            if r.skipped > 0 {
+                format!(", {} skipped", r.skipped)
+            } else {
+                String::new()
+            }
         ));
         total_pass += r.passed;
         total += count;
@@ -673,8 +732,9 @@ mod tests {
 
     #[test]
     fn expanding_notation() {
-        let (l, v) = parse_series_desc(r#"m{a="b", c="d\"e"} 1+1x3 _ 5 -2-0.5x2 _x2 stale Inf -Inf 0x2"#)
-            .unwrap();
+        let (l, v) =
+            parse_series_desc(r#"m{a="b", c="d\"e"} 1+1x3 _ 5 -2-0.5x2 _x2 stale Inf -Inf 0x2"#)
+                .unwrap();
         assert_eq!(
             l,
             vec![
@@ -694,8 +754,8 @@ mod tests {
         assert_eq!(
             got,
             [
-                "1", "2", "3", "4", "_", "5", "-2", "-2.5", "-3", "_", "_", "stale", "inf",
-                "-inf", "0", "0", "0"
+                "1", "2", "3", "4", "_", "5", "-2", "-2.5", "-3", "_", "_", "stale", "inf", "-inf",
+                "0", "0", "0"
             ]
         );
         assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000);

@@ -25,7 +25,10 @@ impl Storage for MemStorage {
     /// the order they were added. Samples are not cut: the evaluator reads
     /// only the range it asked for.
     fn select(&self, matchers: &Matchers, _min_t: i64, _max_t: i64) -> Vec<&Series> {
-        self.series.iter().filter(|s| series_matches(&s.labels, matchers)).collect()
+        self.series
+            .iter()
+            .filter(|s| series_matches(&s.labels, matchers))
+            .collect()
     }
 }
 
@@ -51,7 +54,10 @@ mod tests {
 
     fn series(pairs: &[(&str, &str)]) -> Series {
         Series {
-            labels: pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            labels: pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             timestamps: vec![1, 2, 3],
             values: vec![1.0, 2.0, 3.0],
         }
@@ -86,6 +92,9 @@ mod tests {
         let got = sel(vec![up, Matcher::new(MatchOp::Re(re(".+")), "zone", ".+")]);
         assert_eq!(got, vec![st.series[1].labels.clone()]);
         // Samples come back uncut.
-        assert_eq!(st.select(&Matchers::new(vec![]), 2, 2)[0].timestamps, vec![1, 2, 3]);
+        assert_eq!(
+            st.select(&Matchers::new(vec![]), 2, 2)[0].timestamps,
+            vec![1, 2, 3]
+        );
     }
 }

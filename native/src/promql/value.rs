@@ -119,9 +119,7 @@ impl QueryValue {
             QueryValue::Scalar { .. } => 64,
             QueryValue::String { s, .. } => 64 + s.len(),
             QueryValue::Vector(v) => 64 + v.len() * 128,
-            QueryValue::Matrix(m) => {
-                64 + m.iter().map(|s| 96 + s.points.len() * 32).sum::<usize>()
-            }
+            QueryValue::Matrix(m) => 64 + m.iter().map(|s| 96 + s.points.len() * 32).sum::<usize>(),
         }
     }
 }
@@ -160,7 +158,7 @@ fn push_json_seconds(out: &mut String, t: i64) {
 /// A sample value as Prometheus's `jsonutil.MarshalValue`.
 fn format_sample_value(v: f64) -> String {
     let a = v.abs();
-    if a != 0.0 && (a < 1e-6 || a >= 1e21) {
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
         format_float_exp(v)
     } else {
         format_float(v)
@@ -198,7 +196,7 @@ pub fn format_float_exp(v: f64) -> String {
 /// or from 1e21 on with the exponent's leading zero dropped (`1e-7`).
 fn format_go_json_float(v: f64) -> String {
     let a = v.abs();
-    if a != 0.0 && (a < 1e-6 || a >= 1e21) {
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
         let s = format_float_exp(v);
         // encoding/json cleans up e-09 to e-9.
         match s.find("e-0") {
@@ -239,7 +237,10 @@ pub(crate) fn push_json_string(out: &mut String, s: &str) {
             '\t' => Some("\\t"),
             _ => None,
         };
-        let needs_u = matches!(c, '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}');
+        let needs_u = matches!(
+            c,
+            '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}'
+        );
         if esc.is_none() && !needs_u {
             continue;
         }
@@ -265,7 +266,10 @@ mod tests {
     }
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     // Expected strings are what Debian's Prometheus 2.42 answered for the same
@@ -273,8 +277,16 @@ mod tests {
     #[test]
     fn vector_json_matches_prometheus() {
         let v = QueryValue::Vector(vec![
-            Sample { labels: l(&[]), t: 1_700_000_000_250, v: 1e-7 },
-            Sample { labels: l(&[("a", "b")]), t: 1_700_000_000_250, v: 1.2345678901234569e23 },
+            Sample {
+                labels: l(&[]),
+                t: 1_700_000_000_250,
+                v: 1e-7,
+            },
+            Sample {
+                labels: l(&[("a", "b")]),
+                t: 1_700_000_000_250,
+                v: 1.2345678901234569e23,
+            },
         ]);
         assert_eq!(
             json(&v),
@@ -290,45 +302,90 @@ mod tests {
             r#"{"resultType":"vector","result":[{"metric":{"a":"x\"\u003c\u003e\u0026\u2028\u0001é"},"value":[1700000000.123,"1"]}]}"#
         );
         let v = QueryValue::Vector(vec![
-            Sample { labels: l(&[]), t: -1500, v: -0.0 },
-            Sample { labels: l(&[]), t: 1000, v: 1e20 },
-            Sample { labels: l(&[]), t: 1000, v: f64::NAN },
-            Sample { labels: l(&[]), t: 1000, v: f64::NEG_INFINITY },
-            Sample { labels: l(&[]), t: 1000, v: 123456.7e-10 },
+            Sample {
+                labels: l(&[]),
+                t: -1500,
+                v: -0.0,
+            },
+            Sample {
+                labels: l(&[]),
+                t: 1000,
+                v: 1e20,
+            },
+            Sample {
+                labels: l(&[]),
+                t: 1000,
+                v: f64::NAN,
+            },
+            Sample {
+                labels: l(&[]),
+                t: 1000,
+                v: f64::NEG_INFINITY,
+            },
+            Sample {
+                labels: l(&[]),
+                t: 1000,
+                v: 123456.7e-10,
+            },
         ]);
         assert_eq!(
             json(&v),
             r#"{"resultType":"vector","result":[{"metric":{},"value":[-1.500,"-0"]},{"metric":{},"value":[1,"100000000000000000000"]},{"metric":{},"value":[1,"NaN"]},{"metric":{},"value":[1,"-Inf"]},{"metric":{},"value":[1,"0.00001234567"]}]}"#
         );
-        assert_eq!(json(&QueryValue::Vector(vec![])), r#"{"resultType":"vector","result":[]}"#);
+        assert_eq!(
+            json(&QueryValue::Vector(vec![])),
+            r#"{"resultType":"vector","result":[]}"#
+        );
     }
 
     #[test]
     fn scalar_string_and_matrix_json_match_prometheus() {
         assert_eq!(
-            json(&QueryValue::Scalar { t: 1_700_000_000_500, v: 1e-7 }),
+            json(&QueryValue::Scalar {
+                t: 1_700_000_000_500,
+                v: 1e-7
+            }),
             r#"{"resultType":"scalar","result":[1700000000.5,"0.0000001"]}"#
         );
         assert_eq!(
-            json(&QueryValue::Scalar { t: 1_700_000_000_500, v: 1e22 }),
+            json(&QueryValue::Scalar {
+                t: 1_700_000_000_500,
+                v: 1e22
+            }),
             r#"{"resultType":"scalar","result":[1700000000.5,"10000000000000000000000"]}"#
         );
         assert_eq!(
-            json(&QueryValue::Scalar { t: -1, v: f64::INFINITY }),
+            json(&QueryValue::Scalar {
+                t: -1,
+                v: f64::INFINITY
+            }),
             r#"{"resultType":"scalar","result":[-0.001,"+Inf"]}"#
         );
-        assert_eq!(json(&QueryValue::Scalar { t: 0, v: 1.0 }), r#"{"resultType":"scalar","result":[0,"1"]}"#);
         assert_eq!(
-            json(&QueryValue::String { t: 1_700_000_000_500, s: "a\"b\n<>&é\u{1}".into() }),
+            json(&QueryValue::Scalar { t: 0, v: 1.0 }),
+            r#"{"resultType":"scalar","result":[0,"1"]}"#
+        );
+        assert_eq!(
+            json(&QueryValue::String {
+                t: 1_700_000_000_500,
+                s: "a\"b\n<>&é\u{1}".into()
+            }),
             r#"{"resultType":"string","result":[1700000000.5,"a\"b\n\u003c\u003e\u0026é\u0001"]}"#
         );
         assert_eq!(
-            json(&QueryValue::String { t: 0, s: "\u{8}\u{c}\t\r\u{7f}\u{2029}".into() }),
+            json(&QueryValue::String {
+                t: 0,
+                s: "\u{8}\u{c}\t\r\u{7f}\u{2029}".into()
+            }),
             "{\"resultType\":\"string\",\"result\":[0,\"\\u0008\\u000c\\t\\r\u{7f}\\u2029\"]}"
         );
         let m = QueryValue::Matrix(vec![RangeSeries {
             labels: l(&[("__name__", "up"), ("job", "a")]),
-            points: vec![(1_700_000_000_500, 1.0), (1_700_000_001_000, 1.0), (1_700_000_001_500, 2.5)],
+            points: vec![
+                (1_700_000_000_500, 1.0),
+                (1_700_000_001_000, 1.0),
+                (1_700_000_001_500, 2.5),
+            ],
         }]);
         assert_eq!(
             json(&m),

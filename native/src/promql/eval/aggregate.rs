@@ -34,7 +34,10 @@ struct Acc {
 fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
     let listed = |n: &String| grouping.binary_search(n).is_ok();
     if without {
-        l.iter().filter(|(n, _)| n != METRIC_NAME && !listed(n)).cloned().collect()
+        l.iter()
+            .filter(|(n, _)| n != METRIC_NAME && !listed(n))
+            .cloned()
+            .collect()
     } else if grouping.is_empty() {
         Vec::new()
     } else {
@@ -162,7 +165,7 @@ impl Ev<'_, '_> {
             };
             let mut k = 0usize;
             if matches!(op, AggOp::Topk | AggOp::Bottomk) {
-                if !(p <= MAX_INT64 && p >= MIN_INT64) {
+                if !(MIN_INT64..=MAX_INT64).contains(&p) {
                     return Err(PromqlError::Execution(format!(
                         "Scalar value {} overflows int64",
                         go_v(p)
@@ -273,7 +276,12 @@ impl Ev<'_, '_> {
                     _ => acc.value,
                 };
                 let (lab, h) = &groups[g];
-                out.push(Sm { lab: lab.clone(), h: *h, v: value, sid: 0 });
+                out.push(Sm {
+                    lab: lab.clone(),
+                    h: *h,
+                    v: value,
+                    sid: 0,
+                });
             }
             Ok(())
         })
@@ -309,7 +317,12 @@ impl Ev<'_, '_> {
                 }
             }
             for (lab, h, n) in groups {
-                out.push(Sm { lab, h, v: n as f64, sid: 0 });
+                out.push(Sm {
+                    lab,
+                    h,
+                    v: n as f64,
+                    sid: 0,
+                });
             }
             Ok(())
         })

@@ -147,14 +147,21 @@ impl Ev<'_, '_> {
                 } else {
                     (s.lab.clone(), s.h)
                 };
-                out.push(Sm { lab, h, v: value, sid: 0 });
+                out.push(Sm {
+                    lab,
+                    h,
+                    v: value,
+                    sid: 0,
+                });
             }
             Ok(())
         })
     }
 
     fn signatures(&self, m: &[Ser], matching: &Matching) -> Vec<u64> {
-        m.iter().map(|s| signature(&s.lab, matching.on, &matching.labels)).collect()
+        m.iter()
+            .map(|s| signature(&s.lab, matching.on, &matching.labels))
+            .collect()
     }
 
     /// `and`, `or`, `unless`: elements kept whole by whether their signature
@@ -172,7 +179,11 @@ impl Ev<'_, '_> {
                         return Ok(());
                     }
                     sigs.extend(rhs.iter().map(|s| (rsig[s.sid as usize], ())));
-                    out.extend(lhs.iter().filter(|s| sigs.contains_key(&lsig[s.sid as usize])).cloned());
+                    out.extend(
+                        lhs.iter()
+                            .filter(|s| sigs.contains_key(&lsig[s.sid as usize]))
+                            .cloned(),
+                    );
                 }
                 BinOp::Or => {
                     if lhs.is_empty() || rhs.is_empty() {
@@ -182,7 +193,11 @@ impl Ev<'_, '_> {
                     }
                     sigs.extend(lhs.iter().map(|s| (lsig[s.sid as usize], ())));
                     out.extend(lhs.iter().cloned());
-                    out.extend(rhs.iter().filter(|s| !sigs.contains_key(&rsig[s.sid as usize])).cloned());
+                    out.extend(
+                        rhs.iter()
+                            .filter(|s| !sigs.contains_key(&rsig[s.sid as usize]))
+                            .cloned(),
+                    );
                 }
                 _ => {
                     if lhs.is_empty() || rhs.is_empty() {
@@ -190,7 +205,11 @@ impl Ev<'_, '_> {
                         return Ok(());
                     }
                     sigs.extend(rhs.iter().map(|s| (rsig[s.sid as usize], ())));
-                    out.extend(lhs.iter().filter(|s| !sigs.contains_key(&lsig[s.sid as usize])).cloned());
+                    out.extend(
+                        lhs.iter()
+                            .filter(|s| !sigs.contains_key(&lsig[s.sid as usize]))
+                            .cloned(),
+                    );
                 }
             }
             Ok(())
@@ -198,16 +217,38 @@ impl Ev<'_, '_> {
     }
 
     /// Arithmetic and comparisons between two vectors (`VectorBinop`).
+    ///
+    /// Signatures are numbered once per node, so each step matches through
+    /// arrays indexed by signature (reset by a step stamp) rather than maps;
+    /// result labels are kept per "many"-side series with the "one"-side
+    /// series they were made for.
     fn vector_binop(&self, b: &Bin, l: &[Ser], r: &[Ser]) -> Result<Vec<Ser>, PromqlError> {
         let m = &b.matching;
         let one_to_many = m.card == Card::OneToMany;
-        let lsig = self.signatures(l, m);
-        let rsig = self.signatures(r, m);
+        let mut ids: IdMap<u32> = IdMap::default();
+        let mut number = |sigs: Vec<u64>| -> Vec<u32> {
+            sigs.into_iter()
+                .map(|g| {
+                    let n = ids.len() as u32;
+                    *ids.entry(g).or_insert(n)
+                })
+                .collect()
+        };
+        let lid = number(self.signatures(l, m));
+        let rid = number(self.signatures(r, m));
+        let n_sigs = ids.len();
         // For one-to-many the right side is the "many" side: swap.
-        let (many_sig, one_sig) = if one_to_many { (&rsig, &lsig) } else { (&lsig, &rsig) };
-        let mut right: HashMap<u64, usize, IdBuild> = HashMap::default();
-        let mut matched: HashMap<u64, Option<IdMap<()>>, IdBuild> = HashMap::default();
-        let mut metrics: HashMap<(u64, u64), (Rc<Labels>, u64), IdBuild> = HashMap::default();
+        let (many_id, one_id) = if one_to_many {
+            (&rid, &lid)
+        } else {
+            (&lid, &rid)
+        };
+        let many_len = if one_to_many { r.len() } else { l.len() };
+        let mut right: Vec<(u32, u32)> = vec![(0, 0); n_sigs];
+        let mut matched: Vec<u32> = vec![0; n_sigs];
+        let mut grouped: HashMap<u32, IdMap<()>, IdBuild> = HashMap::default();
+        let mut metrics: Vec<Option<(u32, Rc<Labels>, u64)>> = vec![None; many_len];
+        let mut stamp = 0u32;
         self.range_eval(&[l, r], |_, v, out| {
             let (mut lhs, mut rhs) = (&v[0], &v[1]);
             if lhs.is_empty() || rhs.is_empty() {
@@ -216,25 +257,28 @@ impl Ev<'_, '_> {
             if one_to_many {
                 std::mem::swap(&mut lhs, &mut rhs);
             }
-            right.clear();
+            stamp += 1;
             for (i, rs) in rhs.iter().enumerate() {
-                let sig = one_sig[rs.sid as usize];
-                if let Some(&j) = right.get(&sig) {
+                let sig = one_id[rs.sid as usize] as usize;
+                if right[sig].0 == stamp {
+                    let dup = &rhs[right[sig].1 as usize];
                     let side = if one_to_many { "left" } else { "right" };
                     return Err(PromqlError::Execution(format!(
                         "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                         labels_string(&match_labels(&rs.lab, m.on, &m.labels)),
                         labels_string(&rs.lab),
-                        labels_string(&rhs[j].lab),
+                        labels_string(&dup.lab),
                     )));
                 }
-                right.insert(sig, i);
+                right[sig] = (stamp, i as u32);
             }
-            matched.clear();
+            grouped.clear();
             for ls in lhs.iter() {
-                let sig = many_sig[ls.sid as usize];
-                let Some(&j) = right.get(&sig) else { continue };
-                let rs = &rhs[j];
+                let sig = many_id[ls.sid as usize] as usize;
+                if right[sig].0 != stamp {
+                    continue;
+                }
+                let rs = &rhs[right[sig].1 as usize];
                 let (vl, vr) = if one_to_many { (rs.v, ls.v) } else { (ls.v, rs.v) };
                 let (mut value, keep) = elem_binop(b.op, vl, vr);
                 if b.return_bool {
@@ -242,29 +286,28 @@ impl Ev<'_, '_> {
                 } else if !keep {
                     continue;
                 }
-                let (lab, h) = metrics
-                    .entry((ls.h, rs.h))
-                    .or_insert_with(|| {
-                        let l = result_metric(&ls.lab, &rs.lab, b.op, m, b.return_bool);
-                        let h = hash_labels(&l);
-                        (Rc::new(l), h)
-                    })
-                    .clone();
+                let cached = &mut metrics[ls.sid as usize];
+                let (lab, h) = match cached {
+                    Some((one, lab, h)) if *one == rs.sid => (lab.clone(), *h),
+                    _ => {
+                        let lab = result_metric(&ls.lab, &rs.lab, b.op, m, b.return_bool);
+                        let h = hash_labels(&lab);
+                        let lab = Rc::new(lab);
+                        *cached = Some((rs.sid, lab.clone(), h));
+                        (lab, h)
+                    }
+                };
                 if m.card == Card::OneToOne {
-                    if matched.insert(sig, None).is_some() {
+                    if matched[sig] == stamp {
                         return Err(PromqlError::Execution(
                             "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
                         ));
                     }
-                } else {
-                    let seen = matched.entry(sig).or_insert_with(|| Some(IdMap::default()));
-                    if let Some(seen) = seen {
-                        if seen.insert(h, ()).is_some() {
-                            return Err(PromqlError::Execution(
-                                "multiple matches for labels: grouping labels must ensure unique matches".into(),
-                            ));
-                        }
-                    }
+                    matched[sig] = stamp;
+                } else if grouped.entry(sig as u32).or_default().insert(h, ()).is_some() {
+                    return Err(PromqlError::Execution(
+                        "multiple matches for labels: grouping labels must ensure unique matches".into(),
+                    ));
                 }
                 out.push(Sm { lab, h, v: value, sid: 0 });
             }

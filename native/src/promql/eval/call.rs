@@ -1,10 +1,14 @@
 //! Function calls (arguments evaluated per step, handed to
 //! [`functions::call`]) and subqueries.
 //!
-//! A function with a range-vector argument is called per series and step with
-//! that series' window, as Prometheus's engine calls it: the evaluator gives
-//! the result its labels (the series' without the metric name, except for
-//! `last_over_time`), so the window's series arrives without labels.
+//! A function with a range-vector argument is computed per series and step
+//! from that series' window, as Prometheus's engine calls it, and the
+//! evaluator gives the result its labels (the series' without the metric
+//! name, except for `last_over_time`): through [`functions::RangeFn::eval`]
+//! for the functions it covers, otherwise through [`functions::call`] with a
+//! `MatrixArg` of one unlabelled series. Functions that map each value on its
+//! own (`functions::value_map`) are applied to the points directly; every
+//! other function gets its vector arguments sample by sample at each step.
 
 use std::rc::Rc;
 
@@ -49,7 +53,12 @@ impl Ev<'_, '_> {
             Some(a) => (a - s.offset - s.range, a - s.offset),
             None => (self.start - s.offset - s.range, self.end - s.offset),
         };
-        let inner = Ev { start: align_up(from, s.step), end: to, interval: s.step, sh: self.sh };
+        let inner = Ev {
+            start: align_up(from, s.step),
+            end: to,
+            interval: s.step,
+            sh: self.sh,
+        };
         inner.eval_mat(&s.expr)
     }
 
@@ -59,8 +68,10 @@ impl Ev<'_, '_> {
                 return self.call_timestamp(c, s);
             }
         }
-        let matrix_arg =
-            c.args.iter().position(|a| matches!(a.unwrap_inv(), Node::Mat(..) | Node::Subq(_)));
+        let matrix_arg = c
+            .args
+            .iter()
+            .position(|a| matches!(a.unwrap_inv(), Node::Mat(..) | Node::Subq(_)));
         match matrix_arg {
             Some(i) => self.call_range(c, i),
             None => self.call_instant(c),
@@ -83,12 +94,23 @@ impl Ev<'_, '_> {
             let mut samples = Vec::new();
             for (k, ser) in series.iter().enumerate() {
                 if let Some((t, v)) = sample_at(ser.ts, ser.vs, &mut cursors[k], rf, lookback) {
-                    samples.push(Sample { labels: (*ser.lab).clone(), t, v });
+                    samples.push(Sample {
+                        labels: (*ser.lab).clone(),
+                        t,
+                        v,
+                    });
                 }
             }
             let n = samples.len();
             self.hold(n)?;
-            let r = functions::call(&c.name, vec![Arg::Vector(samples)], &Ctx { t: ts, exprs: &c.exprs });
+            let r = functions::call(
+                &c.name,
+                vec![Arg::Vector(samples)],
+                &Ctx {
+                    t: ts,
+                    exprs: &c.exprs,
+                },
+            );
             self.sh.held.set(self.sh.held.get().saturating_sub(n));
             push_result(self, r?, &mut interner, out);
             Ok(())
@@ -100,13 +122,20 @@ impl Ev<'_, '_> {
     /// computed once.
     fn call_value_map(&self, c: &Call) -> Result<Vec<Ser>, PromqlError> {
         let vec = self.eval_mat(&c.args[0])?;
-        let scalars = c.args[1..].iter().map(|a| self.eval_mat(a)).collect::<Result<Vec<_>, _>>()?;
+        let scalars = c.args[1..]
+            .iter()
+            .map(|a| self.eval_mat(a))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut inputs: Vec<&[Ser]> = vec![&vec];
         inputs.extend(scalars.iter().map(|m| m.as_slice()));
         let mut dropped: Vec<Option<(Rc<Labels>, u64)>> = vec![None; vec.len()];
-        let mut map: Option<(Vec<u64>, Box<dyn Fn(f64) -> f64>)> = None;
+        type ValueMap = (Vec<u64>, Box<dyn Fn(f64) -> f64>);
+        let mut map: Option<ValueMap> = None;
         let out = self.range_eval(&inputs, |_, v, out| {
-            let args: Vec<f64> = v[1..].iter().map(|x| x.first().map_or(f64::NAN, |s| s.v)).collect();
+            let args: Vec<f64> = v[1..]
+                .iter()
+                .map(|x| x.first().map_or(f64::NAN, |s| s.v))
+                .collect();
             let key: Vec<u64> = args.iter().map(|x| x.to_bits()).collect();
             if map.as_ref().is_none_or(|(k, _)| *k != key) {
                 let f = functions::value_map(&c.name, &args).ok_or_else(|| {
@@ -123,7 +152,12 @@ impl Ev<'_, '_> {
                         (Rc::new(l), h)
                     })
                     .clone();
-                out.push(Sm { lab, h, v: f(s.v), sid: 0 });
+                out.push(Sm {
+                    lab,
+                    h,
+                    v: f(s.v),
+                    sid: 0,
+                });
             }
             Ok(())
         })?;
@@ -172,14 +206,25 @@ impl Ev<'_, '_> {
                         } else {
                             Arg::Vector(
                                 v.iter()
-                                    .map(|s| Sample { labels: (*s.lab).clone(), t: ts, v: s.v })
+                                    .map(|s| Sample {
+                                        labels: (*s.lab).clone(),
+                                        t: ts,
+                                        v: s.v,
+                                    })
                                     .collect(),
                             )
                         });
                     }
                 }
             }
-            let r = functions::call(&c.name, args, &Ctx { t: ts, exprs: &c.exprs })?;
+            let r = functions::call(
+                &c.name,
+                args,
+                &Ctx {
+                    t: ts,
+                    exprs: &c.exprs,
+                },
+            )?;
             push_result(self, r, &mut interner, out);
             Ok(())
         })?;
@@ -216,9 +261,20 @@ impl Ev<'_, '_> {
         let sources: Vec<Source> = match arg {
             Node::Mat(s, _) => self.sh.series[s.id]
                 .iter()
-                .map(|s| Source { lab: &s.lab, ts: s.ts, vs: s.vs })
+                .map(|s| Source {
+                    lab: &s.lab,
+                    ts: s.ts,
+                    vs: s.vs,
+                })
                 .collect(),
-            _ => owned.iter().map(|o| Source { lab: &o.lab, ts: &o.ts, vs: &o.vs }).collect(),
+            _ => owned
+                .iter()
+                .map(|o| Source {
+                    lab: &o.lab,
+                    ts: &o.ts,
+                    vs: &o.vs,
+                })
+                .collect(),
         };
         let held_sub: usize = owned.iter().map(|o| o.ts.len()).sum();
 
@@ -248,7 +304,11 @@ impl Ev<'_, '_> {
         let fast = functions::RangeFn::from_name(name);
         let keep_name = fast.map_or(name == "last_over_time", |f| f.keeps_metric_name());
         let steps: Vec<i64> = self.steps().collect();
-        let mut found = if absent { vec![false; steps.len()] } else { Vec::new() };
+        let mut found = if absent {
+            vec![false; steps.len()]
+        } else {
+            Vec::new()
+        };
         let mut out: Vec<Ser> = Vec::new();
         let scalar_at = |j: usize, step: usize| -> f64 {
             others[j]
@@ -280,24 +340,39 @@ impl Ev<'_, '_> {
                 let v = if let Some(f) = fast {
                     // The function of one window, without building arguments.
                     params.clear();
-                    params.extend((0..c.args.len()).filter(|&j| j != mi).map(|j| scalar_at(j, step)));
+                    params.extend(
+                        (0..c.args.len())
+                            .filter(|&j| j != mi)
+                            .map(|j| scalar_at(j, step)),
+                    );
                     f.eval(&win, mint, maxt, ts, &params)
                 } else {
                     let mut args = Vec::with_capacity(c.args.len());
-                    for j in 0..c.args.len() {
+                    for (j, string) in strings.iter().enumerate() {
                         if j == mi {
                             args.push(Arg::Matrix(MatrixArg {
-                                series: vec![RangeSeries { labels: Vec::new(), points: win.clone() }],
+                                series: vec![RangeSeries {
+                                    labels: Vec::new(),
+                                    points: win.clone(),
+                                }],
                                 range_start: mint,
                                 range_end: maxt,
                             }));
-                        } else if let Some(s) = &strings[j] {
+                        } else if let Some(s) = string {
                             args.push(Arg::String(s.clone()));
                         } else {
                             args.push(Arg::Scalar(scalar_at(j, step)));
                         }
                     }
-                    functions::call(name, args, &Ctx { t: ts, exprs: &c.exprs }).map(|r| match r {
+                    functions::call(
+                        name,
+                        args,
+                        &Ctx {
+                            t: ts,
+                            exprs: &c.exprs,
+                        },
+                    )
+                    .map(|r| match r {
                         FnValue::Vector(v) => v.first().map(|s| s.v),
                         FnValue::Scalar(v) => Some(v),
                     })
@@ -319,7 +394,9 @@ impl Ev<'_, '_> {
                 out.push(Ser { lab, h, pts });
             }
         }
-        self.sh.held.set(self.sh.held.get().saturating_sub(held_sub));
+        self.sh
+            .held
+            .set(self.sh.held.get().saturating_sub(held_sub));
         for m in others.iter().flatten() {
             self.release(m);
         }
@@ -342,7 +419,11 @@ impl Ev<'_, '_> {
             };
             self.hold(pts.len())?;
             let h = hash_labels(&lab);
-            return Ok(vec![Ser { lab: Rc::new(lab), h, pts }]);
+            return Ok(vec![Ser {
+                lab: Rc::new(lab),
+                h,
+                pts,
+            }]);
         }
         check_unique_series(&out)?;
         Ok(out)
@@ -356,7 +437,12 @@ fn push_result(ev: &Ev, r: FnValue, interner: &mut Interner, out: &mut Vec<Sm>) 
         FnValue::Vector(samples) => {
             for s in samples {
                 let (lab, h) = interner.intern(s.labels);
-                out.push(Sm { lab, h, v: s.v, sid: 0 });
+                out.push(Sm {
+                    lab,
+                    h,
+                    v: s.v,
+                    sid: 0,
+                });
             }
         }
     }

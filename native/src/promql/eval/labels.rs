@@ -51,11 +51,16 @@ pub(crate) fn hash_labels(l: &[(String, String)]) -> u64 {
 
 /// The value of label `name`, `""` when missing.
 pub(crate) fn get<'a>(l: &'a Labels, name: &str) -> &'a str {
-    l.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
+    l.iter()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 pub(crate) fn drop_name(l: &Labels) -> Labels {
-    l.iter().filter(|(n, _)| n != METRIC_NAME).cloned().collect()
+    l.iter()
+        .filter(|(n, _)| n != METRIC_NAME)
+        .cloned()
+        .collect()
 }
 
 /// Set (or with an empty value, delete) a label, keeping the set sorted.
@@ -148,7 +153,10 @@ pub(crate) fn go_v(v: f64) -> String {
         return format_float(v);
     }
     let e = format!("{v:e}");
-    let exp: i32 = e.split_once('e').and_then(|(_, x)| x.parse().ok()).unwrap_or(0);
+    let exp: i32 = e
+        .split_once('e')
+        .and_then(|(_, x)| x.parse().ok())
+        .unwrap_or(0);
     if !(-4..6).contains(&exp) {
         format_float_exp(v)
     } else {

@@ -2,8 +2,8 @@
 //!
 //! As in Prometheus, every node is evaluated once for all the steps of the
 //! query: an instant vector or scalar becomes a matrix with at most one point
-//! per step ([`Ser`]), and a node combining its children walks the steps with
-//! one cursor per child series ([`Ev::range_eval`]). An instant query is a
+//! per step (`Ser`), and a node combining its children walks the steps with
+//! one cursor per child series (`Ev::range_eval`). An instant query is a
 //! range query with one step. Subqueries evaluate their inner expression with
 //! their own steps (multiples of the subquery step since the epoch); a
 //! step-invariant subtree (every selector in it has an `@`) is evaluated at
@@ -38,9 +38,9 @@ use labels::{hash_labels, IdMap};
 use plan::{Node, Ty};
 use selectors::SelSeries;
 
-pub use plan::DEFAULT_SUBQUERY_STEP_MS;
 #[cfg(test)]
 pub(crate) use plan::is_at_modifier_unsafe;
+pub use plan::DEFAULT_SUBQUERY_STEP_MS;
 
 /// One query's evaluation parameters (milliseconds since the epoch).
 #[derive(Debug, Clone)]
@@ -72,7 +72,8 @@ pub struct SelectorNeed {
 /// parse or type-check answers [`PromqlError::Parse`].
 pub fn parse(query: &str) -> Result<Expr, PromqlError> {
     plan::register_functions();
-    let expr = promql_parser::parser::parse(query).map_err(PromqlError::Parse)?;
+    let expr = promql_parser::parser::parse(query)
+        .map_err(|m| PromqlError::Parse(plan::prometheus_message(&m)))?;
     plan::validate(&expr)?;
     Ok(expr)
 }
@@ -81,12 +82,20 @@ pub fn parse(query: &str) -> Result<Expr, PromqlError> {
 /// (a selector inside a matrix selector or a subquery included), with the
 /// metric name among the matchers.
 pub fn needs(expr: &Expr, params: &QueryParams) -> Vec<SelectorNeed> {
-    let end = if params.step == 0 { params.start } else { params.end };
+    let end = if params.step == 0 {
+        params.start
+    } else {
+        params.end
+    };
     match plan::build(expr, params.start, end, params.lookback) {
         Ok(p) => p
             .selectors
             .into_iter()
-            .map(|s| SelectorNeed { matchers: s.matchers, min_t: s.min_t, max_t: s.max_t })
+            .map(|s| SelectorNeed {
+                matchers: s.matchers,
+                min_t: s.min_t,
+                max_t: s.max_t,
+            })
             .collect(),
         Err(_) => Vec::new(),
     }
@@ -109,9 +118,15 @@ pub fn evaluate(
                 .into(),
         ));
     }
-    let (start, end) = if instant { (params.start, params.start) } else { (params.start, params.end) };
+    let (start, end) = if instant {
+        (params.start, params.start)
+    } else {
+        (params.start, params.end)
+    };
     if end < start {
-        return Err(PromqlError::Parse("end timestamp must not be before start time".into()));
+        return Err(PromqlError::Parse(
+            "end timestamp must not be before start time".into(),
+        ));
     }
     let plan = plan::build(expr, start, end, params.lookback)?;
     let ty = plan.root.ty();
@@ -131,7 +146,12 @@ pub fn evaluate(
         empty: Rc::new(Vec::new()),
         empty_hash: hash_labels(&[]),
     };
-    let ev = Ev { start, end, interval: if instant { 1 } else { params.step }, sh: &shared };
+    let ev = Ev {
+        start,
+        end,
+        interval: if instant { 1 } else { params.step },
+        sh: &shared,
+    };
     let val = ev.eval(&plan.root)?;
     Ok(match val {
         Val::Str(s) => QueryValue::String { t: start, s },
@@ -143,7 +163,9 @@ pub fn evaluate(
         Val::Mat(m) => match ty {
             Ty::Scalar => QueryValue::Scalar {
                 t: start,
-                v: m.first().and_then(|s| s.pts.first()).map_or(f64::NAN, |p| p.1),
+                v: m.first()
+                    .and_then(|s| s.pts.first())
+                    .map_or(f64::NAN, |p| p.1),
             },
             Ty::Matrix => {
                 let mut out: Vec<RangeSeries> = m.into_iter().map(Ser::into_range_series).collect();
@@ -154,7 +176,11 @@ pub fn evaluate(
                 m.into_iter()
                     .filter_map(|s| {
                         let v = s.pts.first()?.1;
-                        Some(Sample { labels: unwrap_labels(s.lab), t: start, v })
+                        Some(Sample {
+                            labels: unwrap_labels(s.lab),
+                            t: start,
+                            v,
+                        })
                     })
                     .collect(),
             ),
@@ -178,7 +204,10 @@ pub(crate) struct Ser {
 
 impl Ser {
     fn into_range_series(self) -> RangeSeries {
-        RangeSeries { labels: unwrap_labels(self.lab), points: self.pts }
+        RangeSeries {
+            labels: unwrap_labels(self.lab),
+            points: self.pts,
+        }
     }
 }
 
@@ -263,7 +292,12 @@ impl<'a, 's> Ev<'a, 's> {
     }
 
     pub(crate) fn empty_sm(&self, v: f64) -> Sm {
-        Sm { lab: self.sh.empty.clone(), h: self.sh.empty_hash, v, sid: 0 }
+        Sm {
+            lab: self.sh.empty.clone(),
+            h: self.sh.empty_hash,
+            v,
+            sid: 0,
+        }
     }
 
     pub(crate) fn eval(&self, n: &Node) -> Result<Val, PromqlError> {
@@ -317,7 +351,10 @@ impl<'a, 's> Ev<'a, 's> {
         if matches!(e, Node::Num(_) | Node::Str(_)) {
             return self.eval(e);
         }
-        let once = Ev { end: self.start, ..*self };
+        let once = Ev {
+            end: self.start,
+            ..*self
+        };
         let val = once.eval(e)?;
         if matches!(e, Node::Mat(..) | Node::Subq(_)) || self.end == self.start {
             return Ok(val);
@@ -339,54 +376,90 @@ impl<'a, 's> Ev<'a, 's> {
     /// label set, in the order they first appear). Two results with the same
     /// labels at one step are Prometheus's "vector cannot contain metrics with
     /// the same labelset".
+    ///
+    /// The inputs are read a block of steps at a time, series by series, so
+    /// that each series' points are read in order rather than one point of
+    /// every series per step.
     pub(crate) fn range_eval<F>(&self, inputs: &[&[Ser]], mut f: F) -> Result<Vec<Ser>, PromqlError>
     where
         F: FnMut(i64, &[Vec<Sm>], &mut Vec<Sm>) -> Result<(), PromqlError>,
     {
+        const BLOCK: usize = 64;
         let num_steps = self.num_steps();
         let mut cursors: Vec<Vec<usize>> = inputs.iter().map(|m| vec![0; m.len()]).collect();
-        let mut vecs: Vec<Vec<Sm>> = inputs.iter().map(|m| Vec::with_capacity(m.len())).collect();
+        // rows[i][k]: input i's elements at the k-th step of the block.
+        let mut rows: Vec<Vec<Vec<Sm>>> = inputs.iter().map(|_| vec![Vec::new(); BLOCK]).collect();
+        let mut vecs: Vec<Vec<Sm>> = inputs.iter().map(|_| Vec::new()).collect();
         let mut out: Vec<Ser> = Vec::new();
         let mut index: IdMap<usize> = IdMap::default();
         let mut result: Vec<Sm> = Vec::new();
-        for ts in self.steps() {
-            self.check_deadline()?;
-            let mut gathered = 0;
+        let mut block: Vec<i64> = Vec::with_capacity(BLOCK);
+        let mut steps = self.steps().peekable();
+        while steps.peek().is_some() {
+            block.clear();
+            block.extend(steps.by_ref().take(BLOCK));
+            let (b0, b1) = (block[0], block[block.len() - 1]);
             for (i, m) in inputs.iter().enumerate() {
-                let v = &mut vecs[i];
-                v.clear();
+                for r in &mut rows[i] {
+                    r.clear();
+                }
                 for (si, s) in m.iter().enumerate() {
                     let c = &mut cursors[i][si];
-                    if let Some(&(t, val)) = s.pts.get(*c) {
-                        if t == ts {
-                            v.push(Sm { lab: s.lab.clone(), h: s.h, v: val, sid: si as u32 });
-                            *c += 1;
+                    while let Some(&(t, val)) = s.pts.get(*c) {
+                        if t > b1 {
+                            break;
+                        }
+                        *c += 1;
+                        let k = ((t - b0) / self.interval) as usize;
+                        if t >= b0 && block.get(k) == Some(&t) {
+                            rows[i][k].push(Sm {
+                                lab: s.lab.clone(),
+                                h: s.h,
+                                v: val,
+                                sid: si as u32,
+                            });
                         }
                     }
                 }
-                gathered += v.len();
             }
-            // The step's input vectors are held while the step is evaluated.
-            self.hold(gathered)?;
-            result.clear();
-            let r = f(ts, &vecs, &mut result);
-            self.sh.held.set(self.sh.held.get().saturating_sub(gathered));
-            r?;
-            self.hold(result.len())?;
-            for smp in result.drain(..) {
-                match index.entry(smp.h) {
-                    Entry::Occupied(e) => {
-                        let s = &mut out[*e.get()];
-                        if s.pts.last().is_some_and(|p| p.0 == ts) {
-                            return Err(same_labelset());
+            for (k, &ts) in block.iter().enumerate() {
+                self.check_deadline()?;
+                let mut gathered = 0;
+                for i in 0..inputs.len() {
+                    std::mem::swap(&mut vecs[i], &mut rows[i][k]);
+                    gathered += vecs[i].len();
+                }
+                // The step's input vectors are held while the step is evaluated.
+                self.hold(gathered)?;
+                result.clear();
+                let r = f(ts, &vecs, &mut result);
+                self.sh
+                    .held
+                    .set(self.sh.held.get().saturating_sub(gathered));
+                for i in 0..inputs.len() {
+                    std::mem::swap(&mut vecs[i], &mut rows[i][k]);
+                }
+                r?;
+                self.hold(result.len())?;
+                for smp in result.drain(..) {
+                    match index.entry(smp.h) {
+                        Entry::Occupied(e) => {
+                            let s = &mut out[*e.get()];
+                            if s.pts.last().is_some_and(|p| p.0 == ts) {
+                                return Err(same_labelset());
+                            }
+                            s.pts.push((ts, smp.v));
                         }
-                        s.pts.push((ts, smp.v));
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(out.len());
-                        let mut pts = Vec::with_capacity(num_steps.min(4096));
-                        pts.push((ts, smp.v));
-                        out.push(Ser { lab: smp.lab, h: smp.h, pts });
+                        Entry::Vacant(e) => {
+                            e.insert(out.len());
+                            let mut pts = Vec::with_capacity(num_steps.min(4096));
+                            pts.push((ts, smp.v));
+                            out.push(Ser {
+                                lab: smp.lab,
+                                h: smp.h,
+                                pts,
+                            });
+                        }
                     }
                 }
             }

@@ -8,9 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher, Matchers};
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{
-    AtModifier, Expr, LabelModifier, Offset, VectorMatchCardinality,
-};
+use promql_parser::parser::{AtModifier, Expr, LabelModifier, Offset, VectorMatchCardinality};
 
 use super::super::error::PromqlError;
 use super::super::value::{Labels, METRIC_NAME};
@@ -22,29 +20,101 @@ pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
 /// Prometheus v2.42's functions (promql/parser/functions.go at that tag) that
 /// this engine evaluates. The parser crate knows later ones too.
 const FUNCTIONS_2_42: &[&str] = &[
-    "abs", "absent", "absent_over_time", "acos", "acosh", "asin", "asinh", "atan", "atanh",
-    "avg_over_time", "ceil", "changes", "clamp", "clamp_max", "clamp_min", "cos", "cosh",
-    "count_over_time", "days_in_month", "day_of_month", "day_of_week", "day_of_year", "deg",
-    "delta", "deriv", "exp", "floor", "histogram_quantile", "holt_winters", "hour", "idelta",
-    "increase", "irate", "label_replace", "label_join", "last_over_time", "ln", "log10", "log2",
-    "max_over_time", "min_over_time", "minute", "month", "pi", "predict_linear",
-    "present_over_time", "quantile_over_time", "rad", "rate", "resets", "round", "scalar", "sgn",
-    "sin", "sinh", "sort", "sort_desc", "sqrt", "stddev_over_time", "stdvar_over_time",
-    "sum_over_time", "tan", "tanh", "time", "timestamp", "vector", "year",
+    "abs",
+    "absent",
+    "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "cos",
+    "cosh",
+    "count_over_time",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "deg",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_quantile",
+    "holt_winters",
+    "hour",
+    "idelta",
+    "increase",
+    "irate",
+    "label_replace",
+    "label_join",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max_over_time",
+    "min_over_time",
+    "minute",
+    "month",
+    "pi",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rad",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "tan",
+    "tanh",
+    "time",
+    "timestamp",
+    "vector",
+    "year",
 ];
 
 /// Functions of Prometheus 2.42 that act only on native histograms, which
 /// this engine does not store.
 const NATIVE_HISTOGRAM_FUNCTIONS: &[&str] = &[
-    "histogram_count", "histogram_sum", "histogram_fraction", "histogram_avg",
-    "histogram_stddev", "histogram_stdvar", "histogram_quantiles",
+    "histogram_count",
+    "histogram_sum",
+    "histogram_fraction",
+    "histogram_avg",
+    "histogram_stddev",
+    "histogram_stdvar",
+    "histogram_quantiles",
 ];
 
 /// Functions whose result depends on the evaluation time even when their
 /// arguments do not (`AtModifierUnsafeFunctions` in functions.go).
 const AT_MODIFIER_UNSAFE: &[&str] = &[
-    "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour", "minute", "month",
-    "year", "predict_linear", "time", "timestamp",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
 ];
 
 pub(crate) fn is_at_modifier_unsafe(name: &str) -> bool {
@@ -118,12 +188,18 @@ pub(crate) enum BinOp {
 
 impl BinOp {
     pub(crate) fn is_comparison(self) -> bool {
-        matches!(self, BinOp::Eql | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte)
+        matches!(
+            self,
+            BinOp::Eql | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte
+        )
     }
 
     /// Arithmetic drops the metric name; comparisons and set operators keep it.
     pub(crate) fn drops_metric_name(self) -> bool {
-        matches!(self, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow | BinOp::Mod)
+        matches!(
+            self,
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow | BinOp::Mod
+        )
     }
 }
 
@@ -270,17 +346,75 @@ pub(crate) fn register_functions() {
     });
 }
 
+/// The parser crate's message in Prometheus's words: `parse error: ` first,
+/// its documented type names (`range vector`, `instant vector`), names in
+/// double quotes.
+pub(crate) fn prometheus_message(m: &str) -> String {
+    fn ty(t: &str) -> &str {
+        match t {
+            "vector" => "instant vector",
+            "matrix" => "range vector",
+            other => other,
+        }
+    }
+    let m = m.replace('\'', "\"");
+    let m = if let Some(rest) = m.strip_prefix("expected type ") {
+        match (rest.split_once(" in "), rest.rsplit_once(", got ")) {
+            (Some((want, _)), Some((head, got))) => {
+                let context = head.split_once(" in ").map_or("", |(_, c)| c);
+                format!("expected type {} in {context}, got {}", ty(want), ty(got))
+            }
+            _ => m,
+        }
+    } else if let Some(got) = m.strip_prefix(
+        "unary expression only allowed on expressions of type scalar or vector, got: ",
+    ) {
+        format!(
+            "unary expression only allowed on expressions of type scalar or instant vector, got \"{}\"",
+            ty(got)
+        )
+    } else {
+        m.replace(
+            "subquery is only allowed on vector,",
+            "subquery is only allowed on instant vector,",
+        )
+        .replace(
+            "only allowed between vectors",
+            "only allowed between instant vectors",
+        )
+    };
+    format!("parse error: {m}")
+}
+
 /// Prometheus 2.42's checks the parser crate skips, and the constructs this
 /// engine does not evaluate.
 pub(crate) fn validate(expr: &Expr) -> Result<(), PromqlError> {
     match expr {
         Expr::Extension(_) => Err(PromqlError::Unsupported("extension expressions".into())),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
-        Expr::VectorSelector(vs) => check_matchers(&vs.matchers),
-        Expr::MatrixSelector(ms) => check_matchers(&ms.vs.matchers),
+        Expr::VectorSelector(vs) => {
+            check_at(&vs.at)?;
+            check_matchers(&vs.matchers)?;
+            vs.matchers
+                .matchers
+                .iter()
+                .try_for_each(|m| go_matcher(m).map(drop))
+        }
+        Expr::MatrixSelector(ms) => {
+            check_at(&ms.vs.at)?;
+            check_matchers(&ms.vs.matchers)?;
+            ms.vs
+                .matchers
+                .matchers
+                .iter()
+                .try_for_each(|m| go_matcher(m).map(drop))
+        }
         Expr::Paren(p) => validate(&p.expr),
         Expr::Unary(u) => validate(&u.expr),
-        Expr::Subquery(s) => validate(&s.expr),
+        Expr::Subquery(s) => {
+            check_at(&s.at)?;
+            validate(&s.expr)
+        }
         Expr::Aggregate(a) => {
             let op = a.op.to_string();
             if agg_op(&op).is_none() {
@@ -330,7 +464,7 @@ pub(crate) fn validate(expr: &Expr) -> Result<(), PromqlError> {
                 let got = Ty::of(arg.value_type());
                 if want != got {
                     return Err(PromqlError::Parse(format!(
-                        "expected type {} in call to function \"{name}\", got {}",
+                        "parse error: expected type {} in call to function \"{name}\", got {}",
                         want.documented(),
                         got.documented()
                     )));
@@ -339,6 +473,49 @@ pub(crate) fn validate(expr: &Expr) -> Result<(), PromqlError> {
             c.args.args.iter().try_for_each(|a| validate(a))
         }
     }
+}
+
+/// A matcher whose regular expression (if any) is read as Go's `regexp`
+/// reads Prometheus's `^(?:…)$` (the parser crate compiles the `regex`
+/// crate's reading: `\d`, `\w`, `\s` are Unicode there, ASCII in Go); a
+/// pattern Go rejects is a parse error, as in Prometheus.
+fn go_matcher(m: &Matcher) -> Result<Matcher, PromqlError> {
+    let negated = match &m.op {
+        MatchOp::Re(_) => false,
+        MatchOp::NotRe(_) => true,
+        _ => return Ok(m.clone()),
+    };
+    let pattern = super::super::functions::go_regex::translate(&format!("^(?:{})$", m.value))
+        .map_err(|e| PromqlError::Parse(format!("parse error: {e}")))?;
+    let re =
+        regex::Regex::new(&pattern).map_err(|e| PromqlError::Parse(format!("parse error: {e}")))?;
+    let op = if negated {
+        MatchOp::NotRe(re)
+    } else {
+        MatchOp::Re(re)
+    };
+    Ok(Matcher {
+        op,
+        name: m.name.clone(),
+        value: m.value.clone(),
+    })
+}
+
+/// An `@` time must fit in Prometheus's int64 (the parser crate saturates).
+fn check_at(at: &Option<AtModifier>) -> Result<(), PromqlError> {
+    if let Some(AtModifier::At(t)) = at {
+        let d = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d,
+            Err(e) => e.duration(),
+        };
+        if d.as_millis() >= i64::MAX as u128 {
+            return Err(PromqlError::Parse(format!(
+                "parse error: timestamp out of bounds for @ modifier: {:.6}",
+                d.as_secs_f64()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_matchers(m: &Matchers) -> Result<(), PromqlError> {
@@ -428,11 +605,24 @@ struct Builder {
 
 /// Build the evaluation tree of `expr` for a query over `[start, end]`.
 pub(crate) fn build(expr: &Expr, start: i64, end: i64, lookback: i64) -> Result<Plan, PromqlError> {
-    let mut b = Builder { start, end, lookback, subqs: Vec::new(), selectors: Vec::new() };
+    let mut b = Builder {
+        start,
+        end,
+        lookback,
+        subqs: Vec::new(),
+        selectors: Vec::new(),
+    };
     let root = b.node(expr)?;
     let (root, invariant) = mark_invariant(root);
-    let root = if invariant { Node::Inv(Box::new(root)) } else { root };
-    Ok(Plan { root, selectors: b.selectors })
+    let root = if invariant {
+        Node::Inv(Box::new(root))
+    } else {
+        root
+    };
+    Ok(Plan {
+        root,
+        selectors: b.selectors,
+    })
 }
 
 impl Builder {
@@ -450,7 +640,7 @@ impl Builder {
         &mut self,
         vs: &promql_parser::parser::VectorSelector,
         range: Option<i64>,
-    ) -> Sel {
+    ) -> Result<Sel, PromqlError> {
         let offset = offset_ms(&vs.offset);
         let at = self.at(&vs.at);
         let (mut start, mut end) = (self.start, self.end);
@@ -483,7 +673,12 @@ impl Builder {
         start = start.saturating_sub(offset);
         end = end.saturating_sub(offset);
 
-        let mut matchers = vs.matchers.matchers.clone();
+        let mut matchers = vs
+            .matchers
+            .matchers
+            .iter()
+            .map(go_matcher)
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(name) = &vs.name {
             matchers.push(Matcher::new(MatchOp::Equal, METRIC_NAME, name));
         }
@@ -494,7 +689,7 @@ impl Builder {
             min_t: start,
             max_t: end,
         });
-        Sel { id, offset, at }
+        Ok(Sel { id, offset, at })
     }
 
     fn node(&mut self, e: &Expr) -> Result<Node, PromqlError> {
@@ -506,10 +701,10 @@ impl Builder {
                 Node::Num(v) => Node::Num(-v),
                 n => Node::Neg(Box::new(n)),
             },
-            Expr::VectorSelector(vs) => Node::Sel(self.selector(vs, None)),
+            Expr::VectorSelector(vs) => Node::Sel(self.selector(vs, None)?),
             Expr::MatrixSelector(ms) => {
                 let range = millis(&ms.range);
-                Node::Mat(self.selector(&ms.vs, Some(range)), range)
+                Node::Mat(self.selector(&ms.vs, Some(range))?, range)
             }
             Expr::Subquery(s) => {
                 let range = millis(&s.range);
@@ -522,7 +717,13 @@ impl Builder {
                 self.subqs.push(SubqCtx { offset, range, at });
                 let inner = self.node(&s.expr);
                 self.subqs.pop();
-                Node::Subq(Subq { expr: Box::new(inner?), range, step, offset, at })
+                Node::Subq(Subq {
+                    expr: Box::new(inner?),
+                    range,
+                    step,
+                    offset,
+                    at,
+                })
             }
             Expr::Aggregate(a) => {
                 let op_name = a.op.to_string();
@@ -539,7 +740,13 @@ impl Builder {
                     Some(p) => Some(Box::new(self.node(p)?)),
                     None => None,
                 };
-                Node::Agg(Agg { op, param, expr: Box::new(self.node(&a.expr)?), grouping, without })
+                Node::Agg(Agg {
+                    op,
+                    param,
+                    expr: Box::new(self.node(&a.expr)?),
+                    grouping,
+                    without,
+                })
             }
             Expr::Binary(b) => {
                 let op_name = b.op.to_string();
@@ -550,7 +757,11 @@ impl Builder {
                 let rhs = self.node(&b.rhs)?;
                 let set_op = matches!(op, BinOp::And | BinOp::Or | BinOp::Unless);
                 let mut matching = Matching {
-                    card: if set_op { Card::ManyToMany } else { Card::OneToOne },
+                    card: if set_op {
+                        Card::ManyToMany
+                    } else {
+                        Card::OneToOne
+                    },
                     on: false,
                     labels: Vec::new(),
                     include: Vec::new(),

@@ -141,7 +141,11 @@ impl Ev<'_, '_> {
             }
             if !pts.is_empty() {
                 self.hold(pts.len())?;
-                out.push(Ser { lab: ser.lab.clone(), h: ser.h, pts });
+                out.push(Ser {
+                    lab: ser.lab.clone(),
+                    h: ser.h,
+                    pts,
+                });
             }
         }
         Ok(out)
@@ -160,7 +164,11 @@ impl Ev<'_, '_> {
             window(ser.ts, ser.vs, &mut lo, &mut hi, mint, maxt, &mut pts);
             if !pts.is_empty() {
                 self.hold(pts.len())?;
-                out.push(Ser { lab: ser.lab.clone(), h: ser.h, pts });
+                out.push(Ser {
+                    lab: ser.lab.clone(),
+                    h: ser.h,
+                    pts,
+                });
             }
         }
         Ok(out)

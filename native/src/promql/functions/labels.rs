@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use regex::Regex;
 
-use super::{PromqlError, Sample};
+use super::{go_regex, PromqlError, Sample};
 use crate::promql::value::Labels;
 
 /// Prometheus's label name rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -50,7 +50,11 @@ fn compiled(pattern: &str) -> Option<Regex> {
         if let Some((_, re)) = cache.iter().find(|(p, _)| p == pattern) {
             return re.clone();
         }
-        let re = Regex::new(&format!("^(?:{pattern})$")).ok();
+        // Anchored as Prometheus anchors (by text: `a\Q` takes `)$` for
+        // literals there, and fails), then read as Go reads it.
+        let re = go_regex::translate(&format!("^(?:{pattern})$"))
+            .ok()
+            .and_then(|p| Regex::new(&p).ok());
         if cache.len() == KEEP {
             cache.remove(0);
         }
@@ -303,6 +307,9 @@ mod tests {
             )
         );
         assert!(call("label_replace", args("1x", ".*"), &ctx(0)).is_err());
+        // Go's syntax: (?<name>) is not in Go 1.19; a lone { is a literal.
+        assert!(call("label_replace", args("dst", "(?<n>.*)"), &ctx(0)).is_err());
+        assert!(call("label_replace", args("dst", "a{"), &ctx(0)).is_ok());
     }
 
     #[test]

@@ -12,7 +12,12 @@
 //! (time, timestamp, the date functions), `histogram` (histogram_quantile on
 //! classic `le` buckets and the native-histogram functions, which find no
 //! native histograms here), `vectors` (absent, absent_over_time, scalar,
-//! vector, sort, sort_desc).
+//! vector, sort, sort_desc). Two pieces of Go that results depend on:
+//! `go_sort` (Go 1.19's `sort.Sort`, for the order of ties) and `go_regex`
+//! (Go's regular expression syntax, rewritten for the `regex` crate).
+//!
+//! Transcendental functions (exp, ln, the trigonometric ones) use Rust's
+//! `f64` methods: they can differ from Go's `math` in the last bit.
 
 use std::collections::HashSet;
 
@@ -21,6 +26,7 @@ use promql_parser::parser::Expr;
 use super::error::PromqlError;
 use super::value::{Labels, RangeSeries, Sample, METRIC_NAME};
 
+pub(crate) mod go_regex;
 pub(crate) mod go_sort;
 mod histogram;
 mod labels;
@@ -558,6 +564,48 @@ mod tests {
         let hw = RangeFn::from_name("holt_winters").unwrap();
         assert!(hw.eval(&p, 0, 10_000, 10_000, &[2.0, 0.5]).is_err());
         assert_eq!(hw.eval(&[], 0, 10_000, 10_000, &[2.0, 0.5]), Ok(None));
+    }
+
+    #[test]
+    fn value_map_agrees_with_call() {
+        let names = [
+            "abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn", "deg", "rad",
+            "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
+            "atanh",
+        ];
+        let values = [
+            -2.5,
+            -0.0,
+            0.0,
+            0.3,
+            1.0,
+            7.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let check = |name: &str, scalars: &[f64]| {
+            let f = value_map(name, scalars).unwrap();
+            for v in values {
+                let mut args = vec![Arg::Vector(vec![sample(&[("__name__", "x")], v)])];
+                args.extend(scalars.iter().map(|&s| Arg::Scalar(s)));
+                let want = vec_call(name, args, 0)[0].v;
+                let got = f(v);
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "{name}({v})"
+                );
+            }
+        };
+        for name in names {
+            check(name, &[]);
+        }
+        check("round", &[]);
+        check("round", &[0.3]);
+        check("clamp_min", &[0.5]);
+        check("clamp_max", &[f64::NAN]);
+        assert!(value_map("clamp", &[0.0, 1.0]).is_none());
+        assert!(value_map("rate", &[]).is_none());
     }
 
     #[test]

@@ -46,8 +46,16 @@ class Results:
     def ratios(self, key: str, conns: int, name: str = "hearth") -> list[float]:
         """``name`` ÷ Prometheus req/s, round by round (the same round ran them side by
         side)."""
-        ours, ref = self.runs(name, key, conns), self.runs("prometheus", key, conns)
-        return [a.rps / b.rps for a, b in zip(ours, ref, strict=False) if b.rps > 0]
+        of = self.facts.get("round_of", {})
+        ours = dict(zip(of.get((name, key, conns), []), self.runs(name, key, conns), strict=False))
+        ref = dict(
+            zip(
+                of.get(("prometheus", key, conns), []),
+                self.runs("prometheus", key, conns),
+                strict=False,
+            )
+        )
+        return [ours[r].rps / ref[r].rps for r in sorted(ours) if r in ref and ref[r].rps > 0]
 
     def ordered(self) -> list[Target]:
         return [self.targets[n] for n in ORDER if n in self.targets]
@@ -355,12 +363,16 @@ def write_report(res: Results, problems: list[str]) -> None:
         "",
         f"`wrk -t1 -cN --latency` with bench/query/wrk.lua (every request picks its instance "
         f"/ time), {a.rounds} rounds; in each round, for each query and connection count, the "
-        f"targets one after another (each run after a {a.warmup:g} s warm-up), so that the "
-        f"load beside the bench weighs on every target alike. A run lasts {a.duration:g} s, "
-        f"or longer for slow answers (enough for ~30 answers, at most {a.max_duration:g} s). "
-        "req/s and p99: the median of the rounds (min-max); p50 the median; ÷ Prometheus: "
-        "the target's req/s over Prometheus' in the same round, median (min-max). The load "
-        "average when each round began: "
+        "targets one after another, so that the load beside the bench weighs on every target "
+        f"alike. Each run: a {a.warmup:g} s warm-up on one connection, then the run, each "
+        "followed by a wait until the target's processes are idle (wrk leaves requests under "
+        "way when it stops, and Hearth, on aiohttp, finishes abandoned requests). A run lasts "
+        f"{a.duration:g} s, or longer for slow answers — enough for ~30 answers and three turns "
+        "of every connection, the connections' answers taken to share one core, from the "
+        "latency at one connection measured just before in the same round — at most "
+        f"{a.max_duration:g} s. req/s and p99: the median of the rounds (min-max); p50 the "
+        "median; ÷ Prometheus: the target's req/s over Prometheus' in the same round, median "
+        "(min-max). The load average when each round began: "
         + "; ".join(f"round {i}: {n}" for i, n in enumerate(f.get("noise_rounds", []), 1))
         + ".",
         "",

@@ -45,14 +45,19 @@ when a check fails or a request errs, 2 on a setup error.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bench.harness.log import BenchError, run_main, say
-from bench.harness.machine import noise, pid_from_file, process_tree, wait_for_quiet
+from bench.harness.machine import (
+    noise,
+    pid_from_file,
+    process_tree,
+    wait_for_quiet,
+    wait_idle,
+)
 from bench.harness.paths import ROOT
 from bench.harness.results import finish
 from bench.harness.stats import median
@@ -75,6 +80,8 @@ HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk.lua"
 ORDER = ("prometheus", "victoriametrics", "hearth")
 MIN_ANSWERS = 30  # per round: fewer make p99 the maximum of a handful
+EFFECTIVE_CORES = 1.0  # for sizing runs: of the 2 cores, what a target's answers get
+IDLE_CORES = 0.15  # a target at rest between runs uses less
 QUICK = {"series": 200, "days": 2.0, "churn_series": 2000}
 
 
@@ -175,18 +182,35 @@ def wrk_request(t: Target, p: Plan, timeout_s: float) -> Request:
 
 
 def sizing(latency_s: float, conns: int, args: argparse.Namespace) -> tuple[float, float]:
-    """(duration, timeout) of a run: long enough for MIN_ANSWERS answers and several turns of
-    every connection at the latency the check saw (shared by ``conns`` on the cores)."""
-    at_conns = latency_s * max(1.0, conns / (os.cpu_count() or 1))
+    """(duration, timeout) of a run of ``conns`` connections on a query answered in
+    ``latency_s`` alone: long enough for about MIN_ANSWERS answers and three turns of every
+    connection. The answers of ``conns`` connections are taken to share one core (the
+    machine's other core is wrk's, PostgreSQL's or other work's): a closed loop of slow
+    queries answers each only after the others, and a run shorter than that counts none."""
+    at_conns = latency_s * conns / EFFECTIVE_CORES
     duration = max(args.duration, MIN_ANSWERS * at_conns / conns, 3 * at_conns)
-    return min(duration, args.max_duration), max(30.0, 10 * at_conns)
+    return min(duration, args.max_duration), max(30.0, 4 * at_conns)
+
+
+def settle_after(t: Target, limit_s: float) -> None:
+    """Wait for ``t`` to finish what the last run left: wrk stops with requests under way,
+    and a server that goes on with abandoned ones (aiohttp does not cancel a handler when
+    its client goes) would slow the next run down."""
+    wait_idle(t.pids, t.title, below=IDLE_CORES, quiet_s=1.0, limit_s=limit_s)
 
 
 def measure(
     targets: dict[str, Target], plans: list[Plan], args: argparse.Namespace, facts: dict[str, Any]
 ) -> dict[tuple[str, str, int], list[Round]]:
+    """Every round: for each query and connection count, every target in turn (a warm-up on
+    one connection, the run, then a wait until the target is idle). A run's length comes
+    from the latency at one connection measured just before in the same round (the checks'
+    at first)."""
     rounds: dict[tuple[str, str, int], list[Round]] = {}
     facts["noise_rounds"] = []
+    facts["empty_runs"] = []
+    facts["round_of"] = {}  # (target, query, conns) -> the round of each of its runs
+    alone: dict[tuple[str, str], float] = {}  # (target, query) -> s per answer at 1 connection
     for r in range(1, args.rounds + 1):
         load_avg = wait_for_quiet(args.max_load, args.load_wait)
         facts["noise_rounds"].append(f"{noise()} (1-min load {load_avg:.2f} when it began)")
@@ -198,24 +222,37 @@ def measure(
                     t = targets.get(name)
                     if t is None or not t.alive or key in t.query_failed:
                         continue
-                    lat = facts["latency"].get(name, {}).get(key, 0.05)
+                    lat = alone.get((name, key)) or facts["latency"].get(name, {}).get(key, 0.05)
                     duration, timeout = sizing(lat, conns, args)
                     req = wrk_request(t, p, timeout)
                     try:
                         if args.warmup > 0:
-                            run_wrk(req, conns, args.warmup)
+                            run_wrk(req, 1, args.warmup)
+                            settle_after(t, timeout + 30)
                         got = run_wrk(req, conns, duration)
                     except BenchError as exc:
                         t.query_failed[key] = f"wrk failed: {str(exc)[:500]}"
                         say(f"!!! {key} @ {conns} {t.title}: {t.query_failed[key]}")
                         continue
-                    rounds.setdefault((name, key, conns), []).append(got)
+                    finally:
+                        settle_after(t, timeout + 30)
                     errs = f", errors {got.errors}" if got.errors else ""
                     say(
                         f"  {key} @ {conns:>2} {t.title:<15} {got.rps:9,.1f} req/s  p50 "
                         f"{got.p50_ms:8.1f} ms  p99 {got.p99_ms:8.1f} ms  ({got.requests} "
                         f"answers in {duration:.0f} s{errs})"
                     )
+                    if got.requests == 0:
+                        # no latency to report: a failed run of this round, not a zero
+                        facts["empty_runs"].append(
+                            f"{t.title}, query ({key}) @ {conns}, round {r}: no answer within "
+                            f"{duration:.0f} s"
+                        )
+                        continue
+                    if conns == 1:
+                        alone[(name, key)] = got.mean_ms / 1000
+                    rounds.setdefault((name, key, conns), []).append(got)
+                    facts["round_of"].setdefault((name, key, conns), []).append(r)
     return rounds
 
 
@@ -298,7 +335,7 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated connection counts (default 1,16)",
     )
     p.add_argument("--duration", type=float, default=10.0, help="seconds per run, at least")
-    p.add_argument("--max-duration", type=float, default=60.0, help="seconds per run, at most")
+    p.add_argument("--max-duration", type=float, default=120.0, help="seconds per run, at most")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each run")
     p.add_argument("--max-load", type=float, default=1.2, help="wait for a lower load average")
     p.add_argument("--load-wait", type=float, default=60, help="… at most this many seconds")
@@ -387,6 +424,7 @@ def main() -> int:
             problems.append(f"{t.title}: {t.failed}")
         for key, why in t.query_failed.items():
             problems.append(f"{t.title}, query ({key}): {why}")
+    problems += facts.get("empty_runs", [])
     for (name, key, conns), rs in rounds.items():
         errs = sum(sum(r.errors.values()) for r in rs)
         if errs:

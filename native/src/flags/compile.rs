@@ -6,14 +6,21 @@
 //! Python, Ruby, .NET and Java SDKs and Unleash Edge embed, so Hearth agrees with them:
 //!
 //! * A strategy that yggdrasil cannot compile — a constraint with an unknown operator, a
-//!   `NUM_*`, `DATE_*` or `SEMVER_*` constraint whose `value` is missing or not a number / an
-//!   RFC 3339 date-time / a version, a `STR_*` or `IN_CIDR` constraint without values, a
-//!   reference to a segment that does not exist, a rollout above 100 — makes the whole
-//!   feature evaluate off ("poisoned"). A `SEMVER_*` value with a `v` prefix makes only that
-//!   constraint false (inverted or not); an invalid `REGEX` makes it false before inversion.
+//!   `NUM_*`, `DATE_*` or `SEMVER_*` constraint whose `value` is missing or neither a number,
+//!   a date-time (`YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`) nor a version, a `STR_*` or `IN_CIDR`
+//!   constraint without values, a reference to a segment that does not exist, a rollout
+//!   above 100 — makes the whole feature evaluate off ("poisoned"). A `SEMVER_*` value with a
+//!   `v` prefix makes only that constraint false (inverted or not); an invalid `REGEX` makes
+//!   it false before inversion.
+//! * `NUM_*`, `DATE_*` and `SEMVER_*` are typed by their value, not their name: `SEMVER_GT`
+//!   with `1.2` compares numbers, `NUM_EQ` with `1.2.3` versions (yggdrasil's grammar).
 //! * `gradualRolloutUserId` / `gradualRolloutSessionId` need `groupId`; a rollout percentage
 //!   that is not an integer makes the strategy false; a present `groupId` is used even when
 //!   empty (the feature name is only the default).
+//! * A parent flag (dependencies) is evaluated as yggdrasil evaluates it: a `flexibleRollout`
+//!   of the parent without `groupId` buckets by the *child's* name (unleash-client-node and the
+//!   Go SDK use the parent's). States that always carry `groupId` (Unleash's UI sets it) are
+//!   evaluated alike by every SDK.
 //! * Disabled strategies are skipped; a feature whose strategies are all disabled is off
 //!   (Unleash's client API serves it so since 5.0).
 
@@ -78,11 +85,12 @@ pub(crate) enum Stickiness {
 pub(crate) enum Kind {
     Always,
     Never,
-    /// In when the bucket of `group:stickiness value` is at most `percent`.
+    /// In when the bucket of `group:stickiness value` is at most `percent`; without a
+    /// group, the name of the flag being evaluated is the group.
     Rollout {
         percent: u32,
         stickiness: Stickiness,
-        group: Box<str>,
+        group: Option<Box<str>>,
     },
     /// gradualRolloutRandom.
     Random {
@@ -416,7 +424,7 @@ fn compile_strategy(
                         } else {
                             Field::SessionId
                         }),
-                        group: group.into(),
+                        group: Some(group.into()),
                     }
                 }
                 _ => Kind::Never,
@@ -439,7 +447,7 @@ fn compile_strategy(
                         Some("random") => Stickiness::Random,
                         Some(field) => Stickiness::Field(Field::parse(field)),
                     },
-                    group: s.param("groupId").unwrap_or(feature).into(),
+                    group: s.param("groupId").map(Into::into),
                 }
             }
             None => Kind::Never,
@@ -549,34 +557,11 @@ fn compile_constraint(c: &model::Constraint, poisoned: &mut bool) -> Constraint 
                 }
             }
         }
-        op @ ("NUM_EQ" | "NUM_GT" | "NUM_GTE" | "NUM_LT" | "NUM_LTE") => {
-            match value.filter(|v| values::is_grammar_number(v)) {
-                Some(v) => match v.trim_matches([' ', '\t']).parse::<f64>() {
-                    Ok(value) => Op::Num {
-                        cmp: cmp(op),
-                        value,
-                    },
-                    Err(_) => poison(),
-                },
-                None => poison(),
-            }
-        }
-        op @ ("DATE_AFTER" | "DATE_BEFORE") => {
-            match value.and_then(|v| values::parse_instant(v.trim())) {
-                Some(at) => Op::Date { cmp: cmp(op), at },
-                None => poison(),
-            }
-        }
-        op @ ("SEMVER_EQ" | "SEMVER_GT" | "SEMVER_GTE" | "SEMVER_LT" | "SEMVER_LTE") => match value
-        {
-            Some(v) if v.starts_with('v') => Op::Never,
-            Some(v) => match Semver::parse(v.trim_matches([' ', '\t'])) {
-                Some(version) => Op::Semver {
-                    cmp: cmp(op),
-                    version,
-                },
-                None => poison(),
-            },
+        op @ ("NUM_EQ" | "NUM_GT" | "NUM_GTE" | "NUM_LT" | "NUM_LTE" | "DATE_AFTER"
+        | "DATE_BEFORE" | "SEMVER_EQ" | "SEMVER_GT" | "SEMVER_GTE" | "SEMVER_LT"
+        | "SEMVER_LTE") => match value {
+            Some(v) if op.starts_with("SEMVER") && v.starts_with('v') => Op::Never,
+            Some(v) => ordinal(cmp(op), v.trim_matches([' ', '\t'])).unwrap_or_else(poison),
             None => poison(),
         },
         "REGEX" => Op::Regex(
@@ -599,6 +584,23 @@ fn compile_constraint(c: &model::Constraint, poisoned: &mut bool) -> Constraint 
         op,
         inverted,
     }
+}
+
+/// An ordered comparison, typed by the shape of its value as in yggdrasil's grammar (which
+/// reads `NUM_*`, `DATE_*` and `SEMVER_*` alike as `<`, `<=`, `==`, `>=`, `>`): a date-time
+/// compares instants, a version versions, a number numbers, whatever the operator's name;
+/// None when the value is none of them.
+fn ordinal(cmp: Cmp, v: &str) -> Option<Op> {
+    if values::is_grammar_date(v) {
+        return values::parse_instant(v).map(|at| Op::Date { cmp, at });
+    }
+    if let Some(version) = Semver::parse(v) {
+        return Some(Op::Semver { cmp, version });
+    }
+    if values::is_grammar_number(v) {
+        return v.parse::<f64>().ok().map(|value| Op::Num { cmp, value });
+    }
+    None
 }
 
 /// A payload's OFREP value: `json` decoded, `number` as a number, anything else a string.

@@ -96,6 +96,17 @@ pub(crate) fn resolve<'f>(
     ctx: &Context<'_>,
     scratch: &mut Scratch,
 ) -> Outcome<'f> {
+    resolve_as(flags, i, &flags[i].name, ctx, scratch)
+}
+
+/// `resolve`, with `toggle` the name rollouts without a groupId bucket by.
+fn resolve_as<'f>(
+    flags: &'f [Flag],
+    i: usize,
+    toggle: &str,
+    ctx: &Context<'_>,
+    scratch: &mut Scratch,
+) -> Outcome<'f> {
     let f = &flags[i];
     if !f.enabled {
         return Outcome::off(Reason::Disabled);
@@ -104,7 +115,7 @@ pub(crate) fn resolve<'f>(
         return Outcome::off(Reason::Default);
     }
     for dep in &f.dependencies {
-        if !dependency_met(flags, dep, ctx, scratch) {
+        if !dependency_met(flags, dep, toggle, ctx, scratch) {
             return Outcome::off(Reason::Disabled);
         }
     }
@@ -114,7 +125,7 @@ pub(crate) fn resolve<'f>(
         match f
             .strategies
             .iter()
-            .find(|s| strategy_matches(s, ctx, scratch))
+            .find(|s| strategy_matches(s, toggle, ctx, scratch))
         {
             Some(s) if !s.variants.is_empty() => (s.reason, &s.variants),
             Some(s) => (s.reason, &f.variants),
@@ -135,29 +146,50 @@ pub(crate) fn resolve<'f>(
     }
 }
 
-/// A parent must exist, have no parents itself, and be enabled (or disabled, as asked) with
-/// one of the listed variants when some are listed (a parent without variants satisfies any
-/// list, as in Unleash's engine). The parent is evaluated as a flag of its own.
-fn dependency_met(flags: &[Flag], dep: &Dependency, ctx: &Context<'_>, s: &mut Scratch) -> bool {
+/// A parent must exist, have no parents itself, be enabled (or disabled, as asked) and, when
+/// variants are listed, resolve to one of them. As in Unleash's engine, the parent's variant is
+/// drawn whether or not the parent is enabled (a matching strategy's variants, else the
+/// feature's), and a parent without variants satisfies any list. The parent is evaluated as
+/// a flag of its own, except that its rollouts without a groupId bucket by the child's name
+/// (`toggle`), as in Unleash's engine.
+fn dependency_met(
+    flags: &[Flag],
+    dep: &Dependency,
+    toggle: &str,
+    ctx: &Context<'_>,
+    s: &mut Scratch,
+) -> bool {
     let Some(p) = dep.parent else {
         return false;
     };
-    if !flags[p].dependencies.is_empty() {
+    let parent = &flags[p];
+    if !parent.dependencies.is_empty()
+        || resolve_as(flags, p, toggle, ctx, s).enabled != dep.enabled
+    {
         return false;
     }
-    let parent = resolve(flags, p, ctx, s);
-    if parent.enabled != dep.enabled {
-        return false;
+    if dep.variants.is_empty() {
+        return true;
     }
-    match parent.variant {
-        Some(v) if dep.enabled && !dep.variants.is_empty() => {
-            dep.variants.iter().any(|n| **n == *v.name)
+    let set = if parent.poisoned {
+        &parent.variants
+    } else {
+        match parent
+            .strategies
+            .iter()
+            .find(|st| strategy_matches(st, toggle, ctx, s))
+        {
+            Some(st) if !st.variants.is_empty() => &st.variants,
+            _ => &parent.variants,
         }
-        _ => true,
+    };
+    match choose_variant(set, ctx, s) {
+        Some((v, _)) => dep.variants.iter().any(|n| **n == *v.name),
+        None => true,
     }
 }
 
-fn strategy_matches(st: &Strategy, ctx: &Context<'_>, s: &mut Scratch) -> bool {
+fn strategy_matches(st: &Strategy, toggle: &str, ctx: &Context<'_>, s: &mut Scratch) -> bool {
     let kind = match &st.kind {
         Kind::Always => true,
         Kind::Never => false,
@@ -187,6 +219,7 @@ fn strategy_matches(st: &Strategy, ctx: &Context<'_>, s: &mut Scratch) -> bool {
                 Stickiness::Field(field) => ctx.get(field),
             };
             id.is_some_and(|id| {
+                let group = group.as_deref().unwrap_or(toggle);
                 s.bucket(group, id, bucket::ROLLOUT_SEED, bucket::ROLLOUT_BUCKETS) <= *percent
             })
         }

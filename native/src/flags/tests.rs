@@ -380,6 +380,59 @@ fn yggdrasil_choices_where_sdks_disagree() {
 }
 
 #[test]
+fn ordered_operators_are_typed_by_their_value() {
+    let c = |name: &str, op: &str, value: &str| {
+        feature(
+            name,
+            json!([{"name": "default", "constraints": [
+            {"contextName": "x", "operator": op, "value": value}]}]),
+        )
+    };
+    let s = set(json!([
+        c("semver-as-number", "SEMVER_GT", "1.2"),
+        c("number-as-semver", "NUM_EQ", "1.2.3"),
+        c("number-as-date", "NUM_GT", "2024-01-01T00:00:00Z"),
+        c(
+            "six-digit-fraction",
+            "DATE_AFTER",
+            "2024-01-01T00:00:00.123456Z"
+        ),
+    ]));
+    let on = |name: &str, x: &str| {
+        evaluate(&s, json!({"x": x}))[name]["enabled"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(on("semver-as-number", "1.5") && !on("semver-as-number", "1.2.5"));
+    assert!(on("number-as-semver", "1.2.3") && !on("number-as-semver", "1.2"));
+    assert!(on("number-as-date", "2025-01-01T00:00:00+01:00") && !on("number-as-date", "5"));
+    assert!(!on("six-digit-fraction", "2030-01-01T00:00:00Z")); // not yggdrasil's grammar
+}
+
+#[test]
+fn a_parent_without_group_id_buckets_by_the_child_name() {
+    let s = set(json!([
+        feature("parent", json!([{"name": "flexibleRollout", "parameters": {"rollout": "50", "stickiness": "userId"}}])),
+        {"name": "child", "enabled": true, "dependencies": [{"feature": "parent"}]},
+    ]));
+    let mut differ = 0;
+    for i in 0..200 {
+        let user = format!("user{i}");
+        let all = evaluate(&s, json!({"userId": user}));
+        assert_eq!(
+            all["parent"]["enabled"],
+            bucket::rollout_bucket("parent", &user) <= 50
+        );
+        assert_eq!(
+            all["child"]["enabled"],
+            bucket::rollout_bucket("child", &user) <= 50
+        );
+        differ += usize::from(all["parent"]["enabled"] != all["child"]["enabled"]);
+    }
+    assert!(differ > 0);
+}
+
+#[test]
 fn dates_default_to_now() {
     let date = |op: &str, at: &str| {
         feature(

@@ -44,6 +44,28 @@ pub fn is_grammar_number(s: &str) -> bool {
     i == b.len()
 }
 
+/// Whether `s` is a date-time in yggdrasil's constraint grammar:
+/// `YYYY-MM-DDTHH:MM:SS`, optionally `.fff` (exactly three digits), then `Z` or `±HH:MM`.
+pub fn is_grammar_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let shape = |pattern: &[u8], at: usize| {
+        b.len() >= at + pattern.len()
+            && pattern.iter().zip(&b[at..]).all(|(p, c)| match p {
+                b'9' => c.is_ascii_digit(),
+                p => p == c,
+            })
+    };
+    if !shape(b"9999-99-99T99:99:99", 0) {
+        return false;
+    }
+    let mut i = 19;
+    if shape(b".999", i) {
+        i += 4;
+    }
+    (b.len() == i + 1 && b[i] == b'Z')
+        || (b.len() == i + 6 && (shape(b"+99:99", i) || shape(b"-99:99", i)))
+}
+
 /// An instant as nanoseconds since the Unix epoch (i128: any chrono date fits).
 pub type Instant = i128;
 
@@ -216,6 +238,28 @@ mod tests {
         }
         for bad in ["", "x", ".5", "1e", "inf", "NaN", "1,5", "0x10", "1 2"] {
             assert!(!is_grammar_number(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn grammar_dates() {
+        for ok in [
+            "2022-01-29T13:00:00Z",
+            "2022-01-29T13:00:00.000Z",
+            "2022-01-22T13:00:00.000+02:00",
+            "2022-01-22T13:00:00-05:30",
+        ] {
+            assert!(is_grammar_date(ok), "{ok}");
+        }
+        for bad in [
+            "2022-01-29",
+            "2022-01-29T13:00:00",
+            "2022-01-29 13:00:00Z",
+            "2022-01-29T13:00:00.5Z",
+            "2022-01-29T13:00:00+0200",
+            "12",
+        ] {
+            assert!(!is_grammar_date(bad), "{bad}");
         }
     }
 

@@ -186,7 +186,7 @@ def _flag_response(flag: Flag, status: int = 200) -> web.Response:
 async def list_flags(request: web.Request) -> web.Response:
     q = read_query(request, ListQuery)
     svc = request.app[FLAGS]
-    items = await svc.list(include_archived=q.include_archived)
+    items = await svc.list_flags(include_archived=q.include_archived)
     return json_response(FlagList(items=items, total=len(items), revision=svc.revision))
 
 
@@ -244,7 +244,7 @@ def _environment(request: web.Request) -> str:
 
 async def _context_body(request: web.Request) -> bytes:
     """The raw body, under the route's limits; the native evaluator parses it."""
-    limit = request.app[ENDPOINTS][request.match_info.route.name].max_body
+    limit = request.app[ENDPOINTS][request.match_info.route.name or ""].max_body
     ctype = request.content_type
     if ctype not in ("application/json", "application/octet-stream") and not ctype.endswith(
         "+json"

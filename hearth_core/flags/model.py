@@ -26,7 +26,7 @@ EnvName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 ContextName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 DEFAULT_ENVIRONMENT = "default"
 
-Operator = Literal[
+OPERATORS = (
     "IN",
     "NOT_IN",
     "STR_CONTAINS",
@@ -44,7 +44,7 @@ Operator = Literal[
     "SEMVER_LT",
     "REGEX",
     "IN_CIDR",
-]
+)
 # These compare the context with one `value`; the others with a list of `values`.
 SINGLE_VALUE_OPERATORS = frozenset(
     {
@@ -77,7 +77,10 @@ BUILTIN_STRATEGIES = frozenset(
 
 class Constraint(msgspec.Struct, kw_only=True, omit_defaults=True):
     contextName: ContextName
-    operator: Operator
+    # Any name: Unleash's client API may carry operators newer than this server (or broken
+    # ones); the evaluator answers false for them, as the SDKs do. Hearth's own API rejects
+    # them (spec_errors).
+    operator: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
     values: list[str] = []
     value: str | None = None
     inverted: bool = False
@@ -194,6 +197,9 @@ _SEMVER = re.compile(
 
 
 def _constraint_errors(c: Constraint, path: str) -> list[dict[str, str]]:
+    if c.operator not in OPERATORS:
+        known = ", ".join(OPERATORS)
+        return [{"path": f"{path}.operator", "message": f"not an operator: one of {known}"}]
     if c.operator not in SINGLE_VALUE_OPERATORS:
         return []
     if c.value is None:
@@ -245,15 +251,16 @@ def _rollout_errors(s: Strategy, path: str) -> list[dict[str, str]]:
 def spec_errors(
     spec: FlagSpec, root: str = "$", segment_ids: set[int] | None = None
 ) -> list[dict[str, str]]:
-    """Cross-field checks msgspec cannot express (``segment_ids``: the segments that exist)."""
-    errors = []
+    """Cross-field checks msgspec cannot express, for flags written through Hearth's API
+    (``segment_ids``: the segments that exist). An Unleash import is checked by
+    :func:`structure_errors` only: it takes what Unleash's client API serves, which its SDKs
+    evaluate (an unknown operator or a missing segment is false, not an error)."""
+    errors = structure_errors(spec, root)
     for env, cfg in spec.environments.items():
         at = f"{root}.environments.{env}"
-        errors += _variants_errors(cfg.variants, f"{at}.variants")
         for i, s in enumerate(cfg.strategies):
             sp = f"{at}.strategies[{i}]"
             errors += constraints_errors(s.constraints, f"{sp}.constraints")
-            errors += _variants_errors(s.variants, f"{sp}.variants")
             errors += _rollout_errors(s, sp)
             if segment_ids is not None:
                 for j, sid in enumerate(s.segments):
@@ -261,6 +268,18 @@ def spec_errors(
                         errors.append(
                             {"path": f"{sp}.segments[{j}]", "message": f"no segment {sid}"}
                         )
+    return errors
+
+
+def structure_errors(spec: FlagSpec, root: str = "$") -> list[dict[str, str]]:
+    """What no evaluator could make sense of: variants without weight, duplicate variant
+    names, a flag depending on itself."""
+    errors = []
+    for env, cfg in spec.environments.items():
+        at = f"{root}.environments.{env}"
+        errors += _variants_errors(cfg.variants, f"{at}.variants")
+        for i, s in enumerate(cfg.strategies):
+            errors += _variants_errors(s.variants, f"{at}.strategies[{i}].variants")
     for i, d in enumerate(spec.dependencies):
         if d.feature == spec.name:
             errors.append({"path": f"{root}.dependencies[{i}].feature", "message": "itself"})

@@ -32,6 +32,7 @@ from hearth_core.flags.model import (
     Strategy,
     constraints_errors,
     spec_errors,
+    structure_errors,
 )
 from hearth_core.flags.snapshot import EnvSnapshot, build_snapshot
 from hearth_core.flags.unleash import (
@@ -119,7 +120,7 @@ class FlagService:
         )
 
     # -------------------------------------------------------------- reads
-    async def list(self, *, include_archived: bool) -> list[Flag]:
+    async def list_flags(self, *, include_archived: bool) -> list[Flag]:
         if not include_archived:
             return sorted(self.flags.values(), key=lambda f: f.name)
         return await repo.every(self.pool)
@@ -385,13 +386,12 @@ class FlagService:
         for i, s in enumerate(state.segments):
             if seg_ids.index(s.id) != i:
                 errors.append({"path": f"$.segments[{i}].id", "message": f"{s.id} appears twice"})
-            errors += constraints_errors(s.constraints, f"$.segments[{i}].constraints")
         if errors:
             raise InvalidInput("invalid document; nothing imported", errors=errors)
         counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0, "segments": 0}
         async with self._write(actor, request_id) as w:
             for seg in state.segments:
-                spec = SegmentSpec(
+                seg_spec = SegmentSpec(
                     name=seg.name or f"segment-{seg.id}",
                     description=seg.description or "",
                     constraints=seg.constraints,
@@ -403,14 +403,14 @@ class FlagService:
                         )
                         if old is None:
                             after_seg = await repo.insert_segment(
-                                w.conn, spec, actor, segment_id=seg.id
+                                w.conn, seg_spec, actor, segment_id=seg.id
                             )
                         else:
-                            after_seg = await repo.update_segment(w.conn, seg.id, spec, actor)
+                            after_seg = await repo.update_segment(w.conn, seg.id, seg_spec, actor)
                 except asyncpg.UniqueViolationError:
                     raise Conflict(
-                        f"segment name {spec.name!r} belongs to another segment",
-                        errors=[{"path": "$.segments", "message": f"name {spec.name!r} taken"}],
+                        f"segment name {seg_spec.name!r} belongs to another segment",
+                        errors=[{"path": "$.segments", "message": f"name {seg_spec.name!r} taken"}],
                     ) from None
                 await w.audit(
                     "flag_segment.import", f"segment:{seg.id}", after=msgspec.to_builtins(after_seg)
@@ -418,12 +418,12 @@ class FlagService:
                 counts["segments"] += 1
             known = {s.id for s in await repo.segments(w.conn)}
             current = {f.name: f for f in await repo.lock_live(w.conn)}
-            archived = {f.name: f for f in await repo.lock_named(w.conn, names)}
+            existing = {f.name: f for f in await repo.lock_named(w.conn, names)}
             specs = []
             for i, feature in enumerate(state.features):
-                before = archived.get(feature.name)
+                before = existing.get(feature.name)
                 spec = spec_from_feature(feature, environment, spec_of(before) if before else None)
-                errors += spec_errors(spec, f"$.features[{i}]", known)
+                errors += structure_errors(spec, f"$.features[{i}]")
                 specs.append(spec)
             if mode == "replace":
                 dropped = [

@@ -54,6 +54,55 @@ ImportMode = Literal["replace", "merge"]
 state_decoder = msgspec.json.Decoder(UnleashState)
 
 
+# Spelled out in full, defaults included, as Unleash serves them: some SDKs read
+# `strategy.parameters.x` or iterate `constraints` without checking they are there.
+def _constraint(c: Constraint) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "contextName": c.contextName,
+        "operator": c.operator,
+        "values": c.values,
+        "inverted": c.inverted,
+        "caseInsensitive": c.caseInsensitive,
+    }
+    if c.value is not None:
+        out["value"] = c.value
+    return out
+
+
+def _variant(v: Variant, *, overrides: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": v.name,
+        "weight": v.weight,
+        "weightType": v.weightType,
+        "stickiness": v.stickiness,
+    }
+    if v.payload is not None:
+        out["payload"] = {"type": v.payload.type, "value": v.payload.value}
+    if overrides:
+        out["overrides"] = [{"contextName": o.contextName, "values": o.values} for o in v.overrides]
+    return out
+
+
+def _strategy(st: Strategy) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": st.name,
+        "parameters": st.parameters,
+        "constraints": [_constraint(c) for c in st.constraints],
+        "segments": st.segments,
+        "variants": [_variant(v, overrides=False) for v in st.variants],
+    }
+    if st.disabled:
+        out["disabled"] = True
+    return out
+
+
+def _dependency(d: Dependency) -> dict[str, Any]:
+    out: dict[str, Any] = {"feature": d.feature, "enabled": d.enabled}
+    if d.variants:
+        out["variants"] = d.variants
+    return out
+
+
 def _feature(flag: Flag, env: str, *, metadata: bool) -> dict[str, Any]:
     cfg = flag.environments.get(env) or EnvConfig()
     out: dict[str, Any] = {
@@ -64,9 +113,9 @@ def _feature(flag: Flag, env: str, *, metadata: bool) -> dict[str, Any]:
         "enabled": cfg.enabled,
         "stale": flag.stale,
         "impressionData": flag.impression_data,
-        "strategies": msgspec.to_builtins(cfg.strategies),
-        "variants": msgspec.to_builtins(cfg.variants),
-        "dependencies": msgspec.to_builtins(flag.dependencies),
+        "strategies": [_strategy(st) for st in cfg.strategies],
+        "variants": [_variant(v, overrides=True) for v in cfg.variants],
+        "dependencies": [_dependency(d) for d in flag.dependencies],
     }
     if metadata and flag.metadata:
         out["metadata"] = flag.metadata
@@ -83,7 +132,7 @@ def client_state(
         "version": CLIENT_API_VERSION,
         "features": [_feature(f, env, metadata=metadata) for f in sorted(flags, key=_by_name)],
         "segments": [
-            {"id": s.id, "name": s.name, "constraints": msgspec.to_builtins(s.constraints)}
+            {"id": s.id, "name": s.name, "constraints": [_constraint(c) for c in s.constraints]}
             for s in sorted(segments, key=lambda s: s.id)
         ],
     }

@@ -143,8 +143,8 @@ def _by_name(f: Flag) -> str:
 
 
 def spec_from_feature(feature: UnleashFeature, env: str, existing: FlagSpec | None) -> FlagSpec:
-    """``existing`` (or a new flag) with ``env`` set as the feature has it; the feature-wide
-    fields (description, type, dependencies, …) taken from the document where it has them."""
+    """``existing`` (or a new flag) with ``env`` set as the feature has it and the feature-wide
+    fields as the document has them (description and type kept when it lacks them)."""
     cfg = EnvConfig(
         enabled=feature.enabled, strategies=feature.strategies, variants=feature.variants or []
     )
@@ -155,7 +155,8 @@ def spec_from_feature(feature: UnleashFeature, env: str, existing: FlagSpec | No
         type=base.type if feature.type is None else feature.type,
         impression_data=feature.impressionData,
         stale=feature.stale,
-        dependencies=base.dependencies if feature.dependencies is None else feature.dependencies,
+        # Unleash's client API leaves `dependencies` out when there are none.
+        dependencies=feature.dependencies or [],
         environments={**base.environments, env: cfg},
         metadata=base.metadata,
     )

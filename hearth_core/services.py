@@ -122,6 +122,9 @@ async def open_services(
         flags = FlagService(db)
         await flags.load()
         listener.subscribe("flag", _applied("flag", flags.on_event), resync=flags.load)
+        listener.subscribe(
+            "flag_segment", _applied("flag_segment", flags.on_segment_event), resync=flags.load
+        )
         config = ConfigService(db)
         await config.load()
         listener.subscribe("config", _applied("config", config.on_event), resync=config.load)

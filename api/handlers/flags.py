@@ -3,31 +3,37 @@ Server-Sent Events change stream."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import hashlib
+from typing import Annotated, Any, Literal
 
 import msgspec
 from aiohttp import web
 
-from api.jsonio import YAML_TYPES, json_response, read_document, read_query
-from api.keys import FLAGS
+from api.jsonio import YAML_TYPES, json_response, read_document, read_limited, read_query
+from api.keys import ENDPOINTS, FLAGS
 from api.principal import change_context
 from api.routing import Routes
 from api.sse import EventStream
+from hearth_core._native import FlagContextError
 from hearth_core.db.paging import Page
-from hearth_core.errors import InvalidInput, ServiceError
-from hearth_core.flags.evaluate import EvalContext, Evaluation
+from hearth_core.errors import InvalidInput, NotFound, UnsupportedMediaType
 from hearth_core.flags.model import (
+    DEFAULT_ENVIRONMENT,
     Change,
+    Dependency,
+    EnvConfig,
     EnvName,
-    EnvState,
     Flag,
     FlagRevision,
     FlagSpec,
-    Pct,
-    Targeting,
+    Segment,
+    SegmentSpec,
+    Strategy,
     Variant,
     encode_change,
 )
+from hearth_core.flags.snapshot import EnvSnapshot
+from hearth_core.flags.unleash import ImportMode, UnleashState, state_decoder
 
 routes = Routes("flags")
 
@@ -36,12 +42,21 @@ class FlagUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields present are changed. ``expected_version`` (or If-Match) makes it conditional."""
 
     description: str | msgspec.UnsetType = msgspec.UNSET
-    enabled: bool | msgspec.UnsetType = msgspec.UNSET
-    rollout_pct: Pct | msgspec.UnsetType = msgspec.UNSET
-    variants: list[Variant] | msgspec.UnsetType = msgspec.UNSET
-    targeting: Targeting | msgspec.UnsetType = msgspec.UNSET
-    environments: dict[EnvName, EnvState] | msgspec.UnsetType = msgspec.UNSET
+    type: str | msgspec.UnsetType = msgspec.UNSET
+    impression_data: bool | msgspec.UnsetType = msgspec.UNSET
+    stale: bool | msgspec.UnsetType = msgspec.UNSET
+    dependencies: list[Dependency] | msgspec.UnsetType = msgspec.UNSET
+    environments: dict[EnvName, EnvConfig] | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    expected_version: int | msgspec.UnsetType = msgspec.UNSET
+
+
+class EnvUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One environment of a flag: fields present are changed."""
+
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    strategies: list[Strategy] | msgspec.UnsetType = msgspec.UNSET
+    variants: list[Variant] | msgspec.UnsetType = msgspec.UNSET
     expected_version: int | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -57,28 +72,78 @@ class ListQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class ToggleAll(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled: bool
-    environment: EnvName | None = None
+    environment: EnvName = DEFAULT_ENVIRONMENT
 
 
 class Toggled(msgspec.Struct, kw_only=True):
     changed: int
 
 
-class ImportResult(msgspec.Struct, kw_only=True):
+class ImportResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     created: int
     updated: int
     unchanged: int
+    removed: int = 0
+    segments: int = 0
 
 
-class ContextIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """OFREP's evaluation context: ``targetingKey`` (or ``user_id``), ``environment``, and any
-    other keys as attributes (or an explicit ``attributes`` object)."""
+class EnvQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    environment: EnvName = DEFAULT_ENVIRONMENT
 
-    context: dict[str, Any] = {}
+
+class ImportQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    format: Literal["hearth", "unleash"] = "hearth"
+    environment: EnvName = DEFAULT_ENVIRONMENT
+    mode: ImportMode = "merge"
+
+
+class ExportQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    format: Literal["unleash"] = "unleash"
+    environment: EnvName = DEFAULT_ENVIRONMENT
+
+
+class EvalContextIn(msgspec.Struct, kw_only=True):
+    """Unleash's context (``targetingKey`` — OFREP's — means userId; other keys are
+    properties)."""
+
+    userId: str | None = None
+    sessionId: str | None = None
+    remoteAddress: str | None = None
+    environment: str | None = None
+    appName: str | None = None
+    currentTime: str | None = None
+    properties: dict[str, str] = {}
+
+
+class ContextIn(msgspec.Struct, kw_only=True):
+    context: EvalContextIn = msgspec.field(default_factory=EvalContextIn)
+
+
+class Payload(msgspec.Struct, kw_only=True):
+    type: str
+    value: str
+
+
+class Evaluation(msgspec.Struct, kw_only=True):
+    """One flag for one context: Unleash's answer (enabled, variant, payload) and OFREP's
+    (value, reason)."""
+
+    key: str
+    enabled: bool
+    variant: str
+    value: Any
+    reason: Literal["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"]
+    payload: Payload | None = None
+    metadata: dict[str, Any] = {}
 
 
 class Evaluations(msgspec.Struct, kw_only=True):
     flags: list[Evaluation]
+
+
+class SegmentList(msgspec.Struct, kw_only=True):
+    items: list[Segment]
+    total: int
 
 
 class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -92,8 +157,9 @@ class StreamQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 _spec = msgspec.json.Decoder(FlagSpec)
 _update = msgspec.json.Decoder(FlagUpdate)
+_env_update = msgspec.json.Decoder(EnvUpdate)
 _toggle = msgspec.json.Decoder(ToggleAll)
-_context = msgspec.json.Decoder(ContextIn)
+_segment = msgspec.json.Decoder(SegmentSpec)
 _import_json = msgspec.json.Decoder(list[FlagSpec] | dict[str, list[FlagSpec]])
 
 
@@ -120,7 +186,7 @@ def _flag_response(flag: Flag, status: int = 200) -> web.Response:
 async def list_flags(request: web.Request) -> web.Response:
     q = read_query(request, ListQuery)
     svc = request.app[FLAGS]
-    items = await svc.list(include_archived=q.include_archived)
+    items = await svc.list_flags(include_archived=q.include_archived)
     return json_response(FlagList(items=items, total=len(items), revision=svc.revision))
 
 
@@ -172,74 +238,88 @@ async def _send(out: EventStream, change: Change) -> None:
     await out.send(encode_change(change), event="flag", id=change.revision)
 
 
-def _eval_context(body: ContextIn) -> EvalContext:
-    ctx = dict(body.context)
-    user = ctx.pop("targetingKey", None) or ctx.pop("user_id", None)
-    env = ctx.pop("environment", None)
-    attributes = ctx.pop("attributes", None)
-    if attributes is not None and not isinstance(attributes, dict):
-        raise InvalidInput(
-            "attributes must be an object",
-            errors=[{"path": "$.context.attributes", "message": "not an object"}],
-        )
-    merged = {**ctx, **(attributes or {})}
-    return EvalContext(
-        user_id=None if user is None else str(user),
-        environment=None if env is None else str(env),
-        attributes=merged,
-    )
+def _environment(request: web.Request) -> str:
+    return read_query(request, EnvQuery).environment
 
 
-async def _evaluate(request: web.Request) -> web.Response:
-    body = await read_document(request, _context, optional=ContextIn)
-    ctx = _eval_context(body)
-    svc = request.app[FLAGS]
-    etag = svc.etag(ctx)
+async def _context_body(request: web.Request) -> bytes:
+    """The raw body, under the route's limits; the native evaluator parses it."""
+    limit = request.app[ENDPOINTS][request.match_info.route.name or ""].max_body
+    ctype = request.content_type
+    if ctype not in ("application/json", "application/octet-stream") and not ctype.endswith(
+        "+json"
+    ):
+        raise UnsupportedMediaType(f"send application/json, not {ctype}")
+    return await read_limited(request, limit)
+
+
+def _context_error(exc: FlagContextError) -> InvalidInput:
+    path = getattr(exc, "path", "$.context")
+    return InvalidInput("invalid context", errors=[{"path": path, "message": str(exc)}])
+
+
+async def _evaluate(request: web.Request, snap: EnvSnapshot) -> web.Response:
+    body = await _context_body(request)
+    digest = hashlib.blake2b(body, digest_size=8).hexdigest()
+    etag = f'"{snap.etag[1:-1]}-{digest}"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})
-    return json_response(Evaluations(flags=svc.evaluate_all(ctx)), headers={"ETag": etag})
+    try:
+        out = snap.flagset.evaluate(body)
+    except FlagContextError as exc:
+        raise _context_error(exc) from None
+    return web.Response(body=out, content_type="application/json", headers={"ETag": etag})
 
 
 @routes.post(
     "/v1/flags/evaluate",
     scope="flag.read",
-    summary="Evaluate every flag for one context (OFREP bulk shape; ETag/If-None-Match)",
+    summary="Evaluate every flag of an environment for one context (Unleash's semantics; "
+    "OFREP's bulk shape; ETag/If-None-Match)",
+    query=EnvQuery,
     body=ContextIn,
     response=Evaluations,
 )
 async def evaluate_flags(request: web.Request) -> web.Response:
-    return await _evaluate(request)
+    return await _evaluate(request, request.app[FLAGS].snapshot(_environment(request)))
 
 
 @routes.post(
     "/ofrep/v1/evaluate/flags",
     scope="flag.read",
     summary="OpenFeature remote evaluation (bulk)",
+    query=EnvQuery,
     body=ContextIn,
     response=Evaluations,
 )
 async def ofrep_bulk(request: web.Request) -> web.Response:
-    return await _evaluate(request)
+    return await _evaluate(request, request.app[FLAGS].snapshot(_environment(request)))
 
 
 @routes.post(
     "/ofrep/v1/evaluate/flags/{key}",
     scope="flag.read",
     summary="OpenFeature remote evaluation (one flag)",
+    query=EnvQuery,
     body=ContextIn,
     response=Evaluation,
 )
 async def ofrep_one(request: web.Request) -> web.Response:
-    body = await read_document(request, _context, optional=ContextIn)
+    snap = request.app[FLAGS].snapshot(_environment(request))
+    body = await _context_body(request)
     key = request.match_info["key"]
     try:
-        result = request.app[FLAGS].evaluate_one(key, _eval_context(body))
-    except ServiceError:
+        out = snap.flagset.evaluate_one(key, body)
+    except FlagContextError as exc:
+        return json_response(
+            {"key": key, "errorCode": "INVALID_CONTEXT", "errorDetails": str(exc)}, status=400
+        )
+    if out is None:
         return json_response(
             {"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": f"no flag {key!r}"},
             status=404,
         )
-    return json_response(result)
+    return web.Response(body=out, content_type="application/json")
 
 
 @routes.post(
@@ -260,16 +340,99 @@ async def toggle_all(request: web.Request) -> web.Response:
 @routes.post(
     "/v1/flags/import",
     scope="flag.write",
-    summary="Upsert flags from JSON or YAML, atomically",
-    body=list[FlagSpec],
+    summary="Import flags atomically: Hearth's flags (JSON/YAML list), or (format=unleash) "
+    "Unleash's client-API document into one environment, mode replace or merge",
+    query=ImportQuery,
+    body=UnleashState,
     response=ImportResult,
     content_types=("application/json", *YAML_TYPES),
+    max_body=16 << 20,
 )
 async def import_flags(request: web.Request) -> web.Response:
+    q = read_query(request, ImportQuery)
+    svc = request.app[FLAGS]
+    if q.format == "unleash":
+        state = await read_document(request, state_decoder)
+        result = await svc.import_unleash(state, q.environment, q.mode, **change_context(request))
+        return json_response(ImportResult(**result))
     parsed = await read_document(request, _import_json)
     specs = parsed if isinstance(parsed, list) else parsed.get("flags", [])
-    result = await request.app[FLAGS].import_flags(specs, **change_context(request))
-    return json_response(ImportResult(**result))
+    return json_response(ImportResult(**await svc.import_flags(specs, **change_context(request))))
+
+
+@routes.get(
+    "/v1/flags/export",
+    scope="flag.read",
+    summary="One environment's flags and segments as Unleash's client API serves them",
+    query=ExportQuery,
+    response=UnleashState,
+)
+async def export_flags(request: web.Request) -> web.Response:
+    q = read_query(request, ExportQuery)
+    return json_response(request.app[FLAGS].export_unleash(q.environment))
+
+
+@routes.get(
+    "/v1/segments",
+    scope="flag.read",
+    summary="Segments: named constraint sets",
+    response=SegmentList,
+)
+async def list_segments(request: web.Request) -> web.Response:
+    items = request.app[FLAGS].list_segments()
+    return json_response(SegmentList(items=items, total=len(items)))
+
+
+@routes.post(
+    "/v1/segments",
+    scope="flag.write",
+    summary="Create a segment",
+    body=SegmentSpec,
+    response=Segment,
+    status=201,
+)
+async def create_segment(request: web.Request) -> web.Response:
+    spec = await read_document(request, _segment)
+    seg = await request.app[FLAGS].create_segment(spec, **change_context(request))
+    return json_response(seg, status=201)
+
+
+def _segment_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 9:
+        raise NotFound(f"no segment {raw!r}")
+    return int(raw)
+
+
+@routes.get("/v1/segments/{id}", scope="flag.read", summary="One segment", response=Segment)
+async def get_segment(request: web.Request) -> web.Response:
+    return json_response(request.app[FLAGS].get_segment(_segment_id(request)))
+
+
+@routes.put(
+    "/v1/segments/{id}",
+    scope="flag.write",
+    summary="Replace a segment (every strategy using it sees the change)",
+    body=SegmentSpec,
+    response=Segment,
+)
+async def update_segment(request: web.Request) -> web.Response:
+    spec = await read_document(request, _segment)
+    seg = await request.app[FLAGS].update_segment(
+        _segment_id(request), spec, **change_context(request)
+    )
+    return json_response(seg)
+
+
+@routes.delete(
+    "/v1/segments/{id}",
+    scope="flag.write",
+    summary="Delete a segment no strategy uses (409 names the flags that do)",
+    status=204,
+)
+async def delete_segment(request: web.Request) -> web.Response:
+    await request.app[FLAGS].delete_segment(_segment_id(request), **change_context(request))
+    return web.Response(status=204)
 
 
 @routes.get(
@@ -296,6 +459,33 @@ async def update_flag(request: web.Request) -> web.Response:
     changes = {k: msgspec.to_builtins(v) for k, v in changes.items()}
     flag = await request.app[FLAGS].update(
         request.match_info["name"], changes, expected_version=expected, **change_context(request)
+    )
+    return _flag_response(flag)
+
+
+@routes.put(
+    "/v1/flags/{name}/environments/{environment}",
+    scope="flag.write",
+    summary="Change a flag in one environment (enabled, strategies, variants: fields present)",
+    body=EnvUpdate,
+    response=Flag,
+    responses={412: "version changed meanwhile"},
+)
+async def update_flag_environment(request: web.Request) -> web.Response:
+    body = await read_document(request, _env_update)
+    env = msgspec.convert(request.match_info["environment"], EnvName)
+    changes = {
+        k: msgspec.to_builtins(v)
+        for k, v in msgspec.structs.asdict(body).items()
+        if v is not msgspec.UNSET and k != "expected_version"
+    }
+    expected = body.expected_version if body.expected_version is not msgspec.UNSET else None
+    flag = await request.app[FLAGS].update_environment(
+        request.match_info["name"],
+        env,
+        changes,
+        expected_version=_if_match(request) if expected is None else expected,
+        **change_context(request),
     )
     return _flag_response(flag)
 

@@ -27,7 +27,7 @@ Op = Literal[">", ">=", "<", "<=", "==", "!="]
 CALL_METHODS = ("GET", "POST", "PUT", "DELETE")
 MAX_WAIT_SECONDS = 3600
 
-_FLAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_FLAG = re.compile(r"^[^\x00-\x1f\x7f/]{1,255}$")
 _ENV = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,255}$")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -40,7 +40,8 @@ class _Step(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, tag_field=
 
 
 class SetFlag(_Step, tag="set_flag", kw_only=True):
-    """Switch a flag (globally, or in one environment) and/or change its rollout."""
+    """Switch a flag in one environment (``default`` when none is named) and/or set the rollout
+    of its flexibleRollout strategies there."""
 
     flag: Text
     enabled: bool | None = None

@@ -29,6 +29,7 @@ from hearth_core.commands.model import (
 from hearth_core.commands.queue import CommandQueue
 from hearth_core.config.service import ConfigService
 from hearth_core.errors import ServiceError
+from hearth_core.flags.model import DEFAULT_ENVIRONMENT
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
 from hearth_core.metrics.query import Query, parse_matcher
@@ -132,34 +133,28 @@ class StepRunner:
             cancel.clear()
 
     async def _set_flag(self, step: SetFlag, actor: str, cid: uuid.UUID) -> None:
-        changes: dict[str, Any] = {}
+        env = step.environment or DEFAULT_ENVIRONMENT
         try:
-            if step.environment is None:
-                if step.enabled is not None:
-                    changes["enabled"] = step.enabled
-                if step.rollout_pct is not None:
-                    changes["rollout_pct"] = step.rollout_pct
-            else:
-                flag = await self.flags.get(step.flag)
-                envs = msgspec.to_builtins(flag.environments)
-                state = dict(envs.get(step.environment, {}))
-                if step.enabled is not None:
-                    state["enabled"] = step.enabled
-                if step.rollout_pct is not None:
-                    state["rollout_pct"] = step.rollout_pct
-                envs[step.environment] = state
-                changes["environments"] = envs
-            flag = await self.flags.update(
-                step.flag, changes, expected_version=None, actor=actor, request_id=None
+            flag = await self.flags.set_environment(
+                step.flag,
+                env,
+                enabled=step.enabled,
+                rollout_pct=step.rollout_pct,
+                actor=actor,
+                request_id=None,
             )
         except ServiceError as exc:
             raise StepFailed(_detail(exc)) from None
         except msgspec.ValidationError as exc:
             raise StepFailed(str(exc)) from None
-        where = f" in {step.environment}" if step.environment else ""
+        changes = {
+            k: v
+            for k, v in (("enabled", step.enabled), ("rollout_pct", step.rollout_pct))
+            if v is not None
+        }
         await self.queue.write_log(
             cid,
-            f"flag {flag.name}{where}: "
+            f"flag {flag.name} in {env}: "
             + ", ".join(f"{k}={msgspec.json.encode(v).decode()}" for k, v in changes.items())
             + f" (version {flag.version})",
         )

@@ -13,16 +13,16 @@ import msgspec
 
 from hearth_core.db.locked import fetch_locked
 from hearth_core.db.paging import Where, fetch_page
-from hearth_core.flags.model import Flag, FlagSpec
+from hearth_core.flags.model import Flag, FlagSpec, Segment, SegmentSpec
 
 WRITE_LOCK = 0x666C6167  # "flag"
 REPLAY_LIMIT = 10_000
 _SPEC = (
     "description",
-    "enabled",
-    "rollout_pct",
-    "variants",
-    "targeting",
+    "type",
+    "impression_data",
+    "stale",
+    "dependencies",
     "environments",
     "metadata",
 )
@@ -164,27 +164,18 @@ async def set_archived(conn: asyncpg.Connection, name: str, archived: bool, acto
 
 
 async def set_enabled(
-    conn: asyncpg.Connection, name: str, enabled: bool, actor: str, *, environment: str | None
+    conn: asyncpg.Connection, name: str, enabled: bool, actor: str, *, environment: str
 ) -> Flag:
-    """Switch the flag, or (``environment``) only its state there."""
-    if environment is None:
-        row = await conn.fetchrow(
-            "UPDATE flags SET enabled=$2, version=version+1, updated_at=now(), updated_by=$3"
-            " WHERE name=$1 RETURNING *",
-            name,
-            enabled,
-            actor,
-        )
-    else:
-        row = await conn.fetchrow(
-            "UPDATE flags SET environments = jsonb_set(environments, ARRAY[$2],"
-            " coalesce(environments->$2, '{}'::jsonb) || jsonb_build_object('enabled', $3::boolean)),"
-            " version=version+1, updated_at=now(), updated_by=$4 WHERE name=$1 RETURNING *",
-            name,
-            environment,
-            enabled,
-            actor,
-        )
+    """Switch the flag in one environment (configuring it there, with no strategy, if new)."""
+    row = await conn.fetchrow(
+        "UPDATE flags SET environments = jsonb_set(environments, ARRAY[$2],"
+        " coalesce(environments->$2, '{}'::jsonb) || jsonb_build_object('enabled', $3::boolean)),"
+        " version=version+1, updated_at=now(), updated_by=$4 WHERE name=$1 RETURNING *",
+        name,
+        environment,
+        enabled,
+        actor,
+    )
     return flag(row)
 
 
@@ -210,3 +201,84 @@ async def add_revision(
             request_id,
         )
     )
+
+
+# ------------------------------------------------------------------- segments
+def segment(row: asyncpg.Record) -> Segment:
+    return msgspec.convert(dict(row), Segment)
+
+
+async def segments(db: Db) -> list[Segment]:
+    return [segment(r) for r in await db.fetch("SELECT * FROM flag_segments ORDER BY id")]
+
+
+async def lock_segment(conn: asyncpg.Connection, segment_id: int) -> Segment:
+    return segment(
+        await fetch_locked(
+            conn, "flag_segments", {"id": segment_id}, missing=f"no segment {segment_id}"
+        )
+    )
+
+
+async def insert_segment(
+    conn: asyncpg.Connection, spec: SegmentSpec, actor: str, *, segment_id: int | None = None
+) -> Segment:
+    """Raises UniqueViolationError when the name (or the given id) is taken."""
+    b = msgspec.to_builtins(spec)
+    if segment_id is None:
+        row = await conn.fetchrow(
+            "INSERT INTO flag_segments (name, description, constraints, updated_by)"
+            " VALUES ($1, $2, $3, $4) RETURNING *",
+            b["name"],
+            b.get("description", ""),
+            b.get("constraints", []),
+            actor,
+        )
+    else:
+        row = await conn.fetchrow(
+            "INSERT INTO flag_segments (id, name, description, constraints, updated_by)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING *",
+            segment_id,
+            b["name"],
+            b.get("description", ""),
+            b.get("constraints", []),
+            actor,
+        )
+        # Ids given by an import must not collide with the ones the sequence hands out later.
+        await conn.execute(
+            "SELECT setval(pg_get_serial_sequence('flag_segments', 'id'),"
+            " greatest((SELECT max(id) FROM flag_segments), 1))"
+        )
+    return segment(row)
+
+
+async def update_segment(
+    conn: asyncpg.Connection, segment_id: int, spec: SegmentSpec, actor: str
+) -> Segment:
+    b = msgspec.to_builtins(spec)
+    row = await conn.fetchrow(
+        "UPDATE flag_segments SET name=$2, description=$3, constraints=$4, version=version+1,"
+        " updated_at=now(), updated_by=$5 WHERE id=$1 RETURNING *",
+        segment_id,
+        b["name"],
+        b.get("description", ""),
+        b.get("constraints", []),
+        actor,
+    )
+    return segment(row)
+
+
+async def delete_segment(conn: asyncpg.Connection, segment_id: int) -> None:
+    await conn.execute("DELETE FROM flag_segments WHERE id = $1", segment_id)
+
+
+async def segment_users(conn: asyncpg.Connection, segment_id: int) -> list[str]:
+    """Live flags with a strategy (in any environment) that uses the segment."""
+    rows = await conn.fetch(
+        "SELECT name FROM flags f WHERE archived_at IS NULL AND EXISTS ("
+        " SELECT 1 FROM jsonb_each(f.environments) e,"
+        " jsonb_array_elements(coalesce(e.value->'strategies', '[]')) s"
+        " WHERE coalesce(s->'segments', '[]') @> to_jsonb(ARRAY[$1::int])) ORDER BY name",
+        segment_id,
+    )
+    return [r["name"] for r in rows]

@@ -102,7 +102,7 @@ async def test_sop_import_step_errors_versions_and_search(live, http, ch):
                     },
                     {"action": "shell", "command": "rm -rf /"},
                     {"action": "call", "endpoint": "nope.nothing"},
-                    {"action": "set_flag", "flag": "bad name!", "enabled": True},
+                    {"action": "set_flag", "flag": "bad/name", "enabled": True},
                 ],
             },
             {"name": "x y", "steps": []},
@@ -237,7 +237,9 @@ async def _points(live, http, points):
 async def test_a_command_flips_a_flag_checks_a_metric_and_succeeds(live, http, ch):
     fh = await service_token(live, http, ["flag.read", "flag.write"])
     async with http.post(
-        f"{live.url}/v1/flags", headers=fh, json={"name": "checkout-v2", "enabled": False}
+        f"{live.url}/v1/flags",
+        headers=fh,
+        json={"name": "checkout-v2", "environments": {"default": {"enabled": False}}},
     ) as resp:
         assert resp.status == 201
     now = int(time.time())
@@ -322,8 +324,14 @@ async def test_a_command_flips_a_flag_checks_a_metric_and_succeeds(live, http, c
 
     async with http.get(f"{live.url}/v1/flags/checkout-v2", headers=fh) as resp:
         flag = await resp.json()
-    assert flag["enabled"] is True and flag["rollout_pct"] == 50
-    assert flag["environments"] == {"prod": {"enabled": False}}
+    rollout = {"rollout": "50", "stickiness": "default", "groupId": "checkout-v2"}
+    assert flag["environments"] == {
+        "default": {
+            "enabled": True,
+            "strategies": [{"name": "flexibleRollout", "parameters": rollout}],
+        },
+        "prod": {"enabled": False},
+    }
     assert flag["updated_by"] == f"command:{cmd['id']}"
     entry = live.app[CONFIG].get("prod", "rollout.checkout-v2")
     assert entry.value == 50 and entry.updated_by == f"command:{cmd['id']}"

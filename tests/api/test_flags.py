@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 
@@ -30,6 +31,23 @@ async def _post(http, url, headers, body, status=None):
         return resp.status, data
 
 
+def _env(enabled=True, strategies=(), variants=()):
+    return {"enabled": enabled, "strategies": list(strategies), "variants": list(variants)}
+
+
+def _rollout(pct, stickiness="userId", **params):
+    return {
+        "name": "flexibleRollout",
+        "parameters": {"rollout": str(pct), "stickiness": stickiness, **params},
+    }
+
+
+async def _evaluate(http, live, fh, context, environment=None):
+    q = f"?environment={environment}" if environment else ""
+    _, body = await _post(http, f"{live.url}/v1/flags/evaluate{q}", fh, {"context": context}, 200)
+    return {f["key"]: f for f in body["flags"]}
+
+
 async def test_flag_crud_archive_restore_and_audit(live, http, fh):
     base = f"{live.url}/v1/flags"
     _, flag = await _post(
@@ -39,8 +57,7 @@ async def test_flag_crud_archive_restore_and_audit(live, http, fh):
         {
             "name": "new-checkout",
             "description": "v2 checkout",
-            "enabled": True,
-            "rollout_pct": 30,
+            "environments": {"default": _env(strategies=[_rollout(30)])},
             "metadata": {"owner": "payments"},
         },
         201,
@@ -52,16 +69,33 @@ async def test_flag_crud_archive_restore_and_audit(live, http, fh):
     )
     status, problem = await _post(http, base, fh, {"name": "new-checkout"})
     assert status == 409
-    status, problem = await _post(http, base, fh, {"name": "x", "rollout_pct": 101})
-    assert status == 400 and problem["errors"][0]["path"] == "$.rollout_pct"
-    status, problem = await _post(http, base, fh, {"name": "bad name!"})
+    status, problem = await _post(
+        http, base, fh, {"name": "x", "environments": {"default": _env(strategies=[_rollout(101)])}}
+    )
+    assert status == 400
+    assert problem["errors"][0]["path"] == "$.environments.default.strategies[0].parameters.rollout"
+    bad_op = {"name": "default", "constraints": [{"contextName": "a", "operator": "LIKE"}]}
+    status, problem = await _post(
+        http, base, fh, {"name": "x", "environments": {"default": _env(strategies=[bad_op])}}
+    )
+    assert status == 400
+    assert problem["errors"][0]["path"] == (
+        "$.environments.default.strategies[0].constraints[0].operator"
+    )
+    status, problem = await _post(http, base, fh, {"name": "a/b"})
     assert status == 400 and problem["errors"][0]["path"] == "$.name"
+    status, problem = await _post(http, base, fh, {"name": "x", "rollout_pct": 5})
+    assert status == 400  # the old model's fields are refused, not ignored
     async with http.put(
-        f"{base}/new-checkout", headers=fh, json={"rollout_pct": 50, "expected_version": 1}
+        f"{base}/new-checkout/environments/default",
+        headers=fh,
+        json={"strategies": [_rollout(50)], "expected_version": 1},
     ) as resp:
         assert resp.status == 200 and (await resp.json())["version"] == 2
     async with http.put(
-        f"{base}/new-checkout", headers={**fh, "If-Match": '"1"'}, json={"enabled": False}
+        f"{base}/new-checkout/environments/default",
+        headers={**fh, "If-Match": '"1"'},
+        json={"enabled": False},
     ) as resp:
         assert resp.status == 412  # stale version
     async with http.delete(f"{base}/new-checkout", headers=fh) as resp:
@@ -77,115 +111,125 @@ async def test_flag_crud_archive_restore_and_audit(live, http, fh):
         trail = await resp.json()
     assert [e["action"] for e in trail["items"]] == ["restore", "archive", "update", "create"]
     upd = trail["items"][2]
-    assert upd["before"]["rollout_pct"] == 30 and upd["after"]["rollout_pct"] == 50
+    before = upd["before"]["environments"]["default"]["strategies"][0]["parameters"]["rollout"]
+    after = upd["after"]["environments"]["default"]["strategies"][0]["parameters"]["rollout"]
+    assert (before, after) == ("30", "50")
     assert upd["actor"].startswith("client:") and upd["at"]
 
 
 async def test_evaluation_reasons_variants_and_environments(live, http, fh):
     base = f"{live.url}/v1/flags"
-    await _post(http, base, fh, {"name": "off", "enabled": False}, 201)
-    await _post(http, base, fh, {"name": "on", "enabled": True}, 201)
-    await _post(http, base, fh, {"name": "half", "enabled": True, "rollout_pct": 50}, 201)
-    await _post(
-        http,
-        base,
-        fh,
-        {
-            "name": "vip",
-            "enabled": True,
-            "rollout_pct": 0,
-            "targeting": {
-                "user_ids": ["alice"],
-                "rules": [{"attribute": "plan", "op": "in", "values": ["gold"]}],
-            },
+    flags = {
+        "off": {"default": _env(False)},
+        "on": {"default": _env()},
+        "half": {"default": _env(strategies=[_rollout(50)])},
+        "vip": {
+            "default": _env(
+                strategies=[
+                    {"name": "userWithId", "parameters": {"userIds": "alice, bob"}},
+                    {
+                        "name": "default",
+                        "constraints": [
+                            {"contextName": "plan", "operator": "IN", "values": ["gold"]}
+                        ],
+                    },
+                ]
+            )
         },
-        201,
-    )
-    await _post(
-        http,
-        base,
-        fh,
-        {
-            "name": "colour",
-            "enabled": True,
-            "variants": [
-                {"name": "red", "weight": 1, "value": "#f00"},
-                {"name": "blue", "weight": 3},
-            ],
+        "colour": {
+            "default": _env(
+                variants=[
+                    {
+                        "name": "red",
+                        "weight": 250,
+                        "payload": {"type": "json", "value": '{"hex": "#f00"}'},
+                    },
+                    {"name": "blue", "weight": 750, "stickiness": "userId"},
+                ]
+            )
         },
-        201,
+        "prod-only": {"default": _env(False), "prod": _env()},
+    }
+    for name, envs in flags.items():
+        await _post(http, base, fh, {"name": name, "environments": envs}, 201)
+
+    r = await _evaluate(http, live, fh, {"userId": "carol", "environment": "prod"})
+    assert (r["off"]["enabled"], r["off"]["value"], r["off"]["reason"]) == (
+        False,
+        False,
+        "DISABLED",
     )
-    await _post(
-        http,
-        base,
-        fh,
-        {"name": "prod-only", "enabled": False, "environments": {"prod": {"enabled": True}}},
-        201,
-    )
-
-    async def evaluate(context):
-        _, body = await _post(http, f"{base}/evaluate", fh, {"context": context}, 200)
-        return {f["key"]: f for f in body["flags"]}
-
-    r = await evaluate({"targetingKey": "bob", "environment": "dev"})
-    assert (r["off"]["value"], r["off"]["reason"]) == (False, "DISABLED")
-    assert (r["on"]["value"], r["on"]["reason"]) == (True, "DEFAULT")
-    assert r["half"]["reason"] == "ROLLOUT"
-    from hearth_core._native import rollout_bucket
-
-    assert r["half"]["value"] is (rollout_bucket("half", "bob") <= 50)
-    assert (r["vip"]["value"], r["vip"]["reason"]) == (False, "ROLLOUT")
-    assert r["colour"]["variant"] in ("red", "blue")
-    assert r["colour"]["value"] == {"red": "#f00", "blue": "blue"}[r["colour"]["variant"]]
-    assert r["prod-only"]["value"] is False
-    r = await evaluate({"targetingKey": "alice"})
-    assert (r["vip"]["value"], r["vip"]["reason"]) == (True, "TARGETED")
-    r = await evaluate({"targetingKey": "carol", "plan": "gold", "environment": "prod"})
-    assert r["vip"]["reason"] == "TARGETED" and r["prod-only"]["value"] is True
+    assert r["off"]["variant"] == "disabled"
+    assert (r["on"]["value"], r["on"]["reason"]) == (True, "STATIC")
+    assert r["half"]["reason"] == ("SPLIT" if r["half"]["enabled"] else "DEFAULT")
+    assert (r["vip"]["value"], r["vip"]["reason"]) == (False, "DEFAULT")
+    assert r["colour"]["variant"] in ("red", "blue") and r["colour"]["reason"] == "SPLIT"
+    if r["colour"]["variant"] == "red":
+        assert r["colour"]["value"] == {"hex": "#f00"}
+        assert r["colour"]["payload"] == {"type": "json", "value": '{"hex": "#f00"}'}
+    else:
+        assert r["colour"]["value"] == "blue" and "payload" not in r["colour"]
+    # context.environment is a context field, never the flag environment
+    assert r["prod-only"]["enabled"] is False
+    r = await _evaluate(http, live, fh, {"userId": "carol"}, environment="prod")
+    assert r["prod-only"]["enabled"] is True and r["off"]["reason"] == "DISABLED"
+    r = await _evaluate(http, live, fh, {"targetingKey": "alice"})  # OFREP's key is userId
+    assert (r["vip"]["value"], r["vip"]["reason"]) == (True, "TARGETING_MATCH")
+    r = await _evaluate(http, live, fh, {"userId": "dan", "properties": {"plan": "gold"}})
+    assert r["vip"]["reason"] == "TARGETING_MATCH"
+    r = await _evaluate(http, live, fh, {"userId": "dan", "plan": "gold"})  # a property too
+    assert r["vip"]["enabled"] is True
     # Variant choice is sticky per user and follows the weights.
     counts = {"red": 0, "blue": 0}
     for i in range(400):
-        counts[(await evaluate({"targetingKey": f"u{i}"}))["colour"]["variant"]] += 1
+        first = (await _evaluate(http, live, fh, {"userId": f"u{i}"}))["colour"]["variant"]
+        counts[first] += 1
+        if i % 50 == 0:
+            again = (await _evaluate(http, live, fh, {"userId": f"u{i}"}))["colour"]["variant"]
+            assert again == first
     assert 60 <= counts["red"] <= 140 and counts["red"] + counts["blue"] == 400
+    status, problem = await _post(
+        http, f"{base}/evaluate", fh, {"context": {"properties": {"a": {"nested": 1}}}}
+    )
+    assert status == 400 and problem["errors"][0]["path"].startswith("$.context.properties")
 
 
 async def test_rollout_distribution_25_percent(live, http, fh):
-    await _post(
-        http,
-        f"{live.url}/v1/flags",
-        fh,
-        {"name": "quarter", "enabled": True, "rollout_pct": 25},
-        201,
-    )
-    from hearth_core.flags.evaluate import EvalContext
-
-    svc = live.app[FLAGS]
-    on = sum(
-        svc.evaluate_one("quarter", EvalContext(user_id=f"user-{i}")).value for i in range(10_000)
-    )
+    envs = {"default": _env(strategies=[_rollout(25)])}
+    await _post(http, f"{live.url}/v1/flags", fh, {"name": "quarter", "environments": envs}, 201)
+    snap = live.app[FLAGS].snapshot("default")
+    on = 0
+    for i in range(10_000):
+        body = orjson.dumps({"context": {"userId": f"user-{i}"}})
+        on += orjson.loads(snap.flagset.evaluate_one("quarter", body))["enabled"]
     assert abs(on / 10_000 - 0.25) <= 0.015
 
 
 async def test_etag_and_304(live, http, fh):
-    await _post(http, f"{live.url}/v1/flags", fh, {"name": "e1", "enabled": True}, 201)
+    await _post(
+        http, f"{live.url}/v1/flags", fh, {"name": "e1", "environments": {"default": _env()}}, 201
+    )
     url = f"{live.url}/v1/flags/evaluate"
-    body = {"context": {"targetingKey": "u1"}}
+    body = {"context": {"userId": "u1"}}
     async with http.post(url, headers=fh, json=body) as resp:
         etag = resp.headers["ETag"]
     async with http.post(url, headers={**fh, "If-None-Match": etag}, json=body) as resp:
         assert resp.status == 304
     async with http.post(
-        url, headers={**fh, "If-None-Match": etag}, json={"context": {"targetingKey": "u2"}}
+        url, headers={**fh, "If-None-Match": etag}, json={"context": {"userId": "u2"}}
     ) as resp:
         assert resp.status == 200  # another context, another ETag
-    async with http.put(f"{live.url}/v1/flags/e1", headers=fh, json={"enabled": False}) as resp:
+    async with http.put(
+        f"{live.url}/v1/flags/e1/environments/default", headers=fh, json={"enabled": False}
+    ) as resp:
         assert resp.status == 200
     async with http.post(url, headers={**fh, "If-None-Match": etag}, json=body) as resp:
         assert resp.status == 200 and resp.headers["ETag"] != etag  # a change invalidates it
 
 
 async def test_ofrep_paths(live, http, fh):
-    await _post(http, f"{live.url}/v1/flags", fh, {"name": "ofrep-flag", "enabled": True}, 201)
+    envs = {"default": _env(), "prod": _env(False)}
+    await _post(http, f"{live.url}/v1/flags", fh, {"name": "ofrep-flag", "environments": envs}, 201)
     _, body = await _post(
         http,
         f"{live.url}/ofrep/v1/evaluate/flags/ofrep-flag",
@@ -193,24 +237,37 @@ async def test_ofrep_paths(live, http, fh):
         {"context": {"targetingKey": "x"}},
         200,
     )
-    assert body == {"key": "ofrep-flag", "value": True, "reason": "DEFAULT", "variant": "on"}
+    assert (body["key"], body["value"], body["reason"]) == ("ofrep-flag", True, "STATIC")
+    _, body = await _post(
+        http, f"{live.url}/ofrep/v1/evaluate/flags/ofrep-flag?environment=prod", fh, {}, 200
+    )
+    assert (body["value"], body["reason"]) == (False, "DISABLED")
     status, body = await _post(
         http, f"{live.url}/ofrep/v1/evaluate/flags/missing", fh, {"context": {}}
     )
     assert status == 404 and body["errorCode"] == "FLAG_NOT_FOUND"
+    _, bulk = await _post(http, f"{live.url}/ofrep/v1/evaluate/flags", fh, {"context": {}}, 200)
+    assert [f["key"] for f in bulk["flags"]] == ["ofrep-flag"]
 
 
 async def test_import_is_atomic_and_yaml_works(live, http, fh):
     url = f"{live.url}/v1/flags/import"
-    _, res = await _post(http, url, fh, [{"name": "i1", "enabled": True}, {"name": "i2"}], 200)
-    assert res == {"created": 2, "updated": 0, "unchanged": 0}
-    status, problem = await _post(
-        http, url, fh, [{"name": "i3"}, {"name": "i1", "rollout_pct": 500}]
+    _, res = await _post(
+        http, url, fh, [{"name": "i1", "environments": {"default": _env()}}, {"name": "i2"}], 200
     )
-    assert status == 400 and problem["errors"][0]["path"] == "$[1].rollout_pct"
+    assert res == {"created": 2, "updated": 0, "unchanged": 0}
+    bad = {"name": "i1", "environments": {"default": _env(strategies=[_rollout(500)])}}
+    status, problem = await _post(http, url, fh, [{"name": "i3"}, bad])
+    assert status == 400
+    assert (
+        problem["errors"][0]["path"] == "$[1].environments.default.strategies[0].parameters.rollout"
+    )
     async with http.get(f"{live.url}/v1/flags/i3", headers=fh) as resp:
         assert resp.status == 404  # nothing of the failed import was written
-    yaml_doc = "flags:\n  - name: i1\n    enabled: false\n  - name: i2\n  - name: i4\n    rollout_pct: 10\n"
+    yaml_doc = (
+        "flags:\n  - name: i1\n    environments: {default: {enabled: false}}\n"
+        "  - name: i2\n  - name: i4\n"
+    )
     async with http.post(
         url, headers={**fh, "Content-Type": "application/yaml"}, data=yaml_doc
     ) as resp:
@@ -218,19 +275,182 @@ async def test_import_is_atomic_and_yaml_works(live, http, fh):
         assert await resp.json() == {"created": 1, "updated": 1, "unchanged": 1}
 
 
+UNLEASH_DOC = {
+    "version": 2,
+    "features": [
+        {
+            "name": "Feature.Ø",
+            "description": "UTF-8 name",
+            "type": "experiment",
+            "project": "default",
+            "enabled": True,
+            "stale": False,
+            "impressionData": True,
+            "strategies": [
+                {
+                    "id": "b1f1-not-kept",
+                    "name": "flexibleRollout",
+                    "parameters": {"rollout": "100", "stickiness": "default", "groupId": "g"},
+                    "constraints": [
+                        {
+                            "contextName": "appName",
+                            "operator": "IN",
+                            "values": ["web"],
+                            "inverted": False,
+                            "caseInsensitive": False,
+                        }
+                    ],
+                    "segments": [7],
+                    "variants": [
+                        {
+                            "name": "s1",
+                            "weight": 1000,
+                            "weightType": "variable",
+                            "stickiness": "default",
+                            "payload": {"type": "number", "value": "42"},
+                        }
+                    ],
+                }
+            ],
+            "variants": [],
+            "dependencies": [],
+        },
+        {
+            "name": "child",
+            "enabled": True,
+            "strategies": [],
+            "dependencies": [{"feature": "Feature.Ø", "enabled": True}],
+        },
+    ],
+    "segments": [
+        {
+            "id": 7,
+            "name": "beta",
+            "constraints": [{"contextName": "region", "operator": "IN", "values": ["eu"]}],
+        }
+    ],
+}
+
+
+async def test_unleash_import_export_round_trip(live, http, fh):
+    url = f"{live.url}/v1/flags/import?format=unleash&environment=staging&mode=replace"
+    _, res = await _post(http, url, fh, UNLEASH_DOC, 200)
+    assert (res["created"], res["segments"]) == (2, 1)
+    async with http.get(
+        f"{live.url}/v1/flags/export?format=unleash&environment=staging", headers=fh
+    ) as resp:
+        exported = await resp.json()
+    assert exported["segments"] == UNLEASH_DOC["segments"]
+    got = {f["name"]: f for f in exported["features"]}
+    strategy = dict(UNLEASH_DOC["features"][0]["strategies"][0])
+    del strategy["id"]  # Unleash's strategy ids are not kept
+    assert got["Feature.Ø"]["strategies"] == [strategy]
+    assert got["Feature.Ø"]["impressionData"] is True and got["Feature.Ø"]["type"] == "experiment"
+    assert got["child"]["dependencies"] == [{"feature": "Feature.Ø", "enabled": True}]
+    # Importing the export again changes nothing.
+    _, res = await _post(http, url, fh, exported, 200)
+    assert (res["created"], res["updated"], res["unchanged"]) == (0, 0, 2)
+    ctx = {"appName": "web", "properties": {"region": "eu"}}
+    r = await _evaluate(http, live, fh, ctx, environment="staging")
+    assert (r["Feature.Ø"]["variant"], r["Feature.Ø"]["value"]) == ("s1", 42)
+    assert r["child"]["enabled"] is True
+    r = await _evaluate(http, live, fh, {**ctx, "properties": {"region": "us"}}, "staging")
+    assert r["Feature.Ø"]["enabled"] is False and r["child"]["reason"] == "DISABLED"
+    # The flag exists once, with the imported environment; "default" is untouched.
+    r = await _evaluate(http, live, fh, ctx)
+    assert r["Feature.Ø"]["enabled"] is False
+    # merge keeps what the document lacks; replace takes it out of the environment.
+    one = {**UNLEASH_DOC, "features": UNLEASH_DOC["features"][:1]}
+    merge = url.replace("mode=replace", "mode=merge")
+    _, res = await _post(http, merge, fh, one, 200)
+    assert res["removed"] == 0
+    _, res = await _post(http, url, fh, one, 200)
+    assert res["removed"] == 1
+    async with http.get(f"{live.url}/v1/flags/child", headers=fh) as resp:
+        assert "staging" not in (await resp.json())["environments"]
+    status, problem = await _post(
+        http,
+        url,
+        fh,
+        {"features": [{"name": "n", "enabled": True, "variants": [{"name": "a", "weight": 0}]}]},
+    )
+    assert (
+        status == 400
+        and problem["errors"][0]["path"] == "$.features[0].environments.staging.variants"
+    )
+    status, problem = await _post(http, url.replace("unleash", "other"), fh, UNLEASH_DOC)
+    assert status == 400 and problem["errors"][0]["path"] == "query.format"
+
+
+async def test_segments_api(live, http, fh):
+    base = f"{live.url}/v1/segments"
+    _, seg = await _post(
+        http,
+        base,
+        fh,
+        {
+            "name": "adults",
+            "constraints": [{"contextName": "age", "operator": "NUM_GTE", "value": "18"}],
+        },
+        201,
+    )
+    status, problem = await _post(
+        http,
+        base,
+        fh,
+        {
+            "name": "bad",
+            "constraints": [{"contextName": "age", "operator": "NUM_GT", "value": "x"}],
+        },
+    )
+    assert status == 400 and problem["errors"][0]["path"] == "$.constraints[0].value"
+    strategy = {"name": "default", "segments": [seg["id"]]}
+    await _post(
+        http,
+        f"{live.url}/v1/flags",
+        fh,
+        {"name": "grown-up", "environments": {"default": _env(strategies=[strategy])}},
+        201,
+    )
+    missing = {"name": "default", "segments": [9999]}
+    status, problem = await _post(
+        http,
+        f"{live.url}/v1/flags",
+        fh,
+        {"name": "m", "environments": {"default": _env(strategies=[missing])}},
+    )
+    assert status == 400 and problem["errors"][0]["path"].endswith("segments[0]")
+    r = await _evaluate(http, live, fh, {"properties": {"age": "20"}})
+    assert r["grown-up"]["enabled"] is True
+    async with http.put(
+        f"{base}/{seg['id']}",
+        headers=fh,
+        json={
+            "name": "adults",
+            "constraints": [{"contextName": "age", "operator": "NUM_GTE", "value": "21"}],
+        },
+    ) as resp:
+        assert resp.status == 200
+    r = await _evaluate(http, live, fh, {"properties": {"age": "20"}})
+    assert r["grown-up"]["enabled"] is False  # the segment's change reached the evaluator
+    async with http.delete(f"{base}/{seg['id']}", headers=fh) as resp:
+        assert resp.status == 409 and "grown-up" in (await resp.json())["detail"]
+
+
 async def test_toggle_all(live, http, fh):
     for n in ("t1", "t2", "t3"):
-        await _post(http, f"{live.url}/v1/flags", fh, {"name": n, "enabled": n != "t3"}, 201)
+        envs = {"default": _env(n != "t3")}
+        await _post(http, f"{live.url}/v1/flags", fh, {"name": n, "environments": envs}, 201)
     _, res = await _post(http, f"{live.url}/v1/flags/toggle-all", fh, {"enabled": False}, 200)
     assert res == {"changed": 2}
     _, res = await _post(
         http, f"{live.url}/v1/flags/toggle-all", fh, {"enabled": True, "environment": "prod"}, 200
     )
     assert res == {"changed": 3}
-    _, body = await _post(
-        http, f"{live.url}/v1/flags/evaluate", fh, {"context": {"environment": "prod"}}, 200
-    )
-    assert all(f["value"] is True for f in body["flags"])
+    r = await _evaluate(http, live, fh, {}, environment="prod")
+    assert all(f["value"] is True for f in r.values())
+    r = await _evaluate(http, live, fh, {})
+    assert all(f["value"] is False for f in r.values())
 
 
 async def _read_events(resp, n):
@@ -263,7 +483,8 @@ async def test_sse_delivers_a_toggle_to_subscribers_on_two_workers(
     live, http, fh, settings, aiohttp_server
 ):
     other = await aiohttp_server(create_app(live.settings))  # a second worker, same database
-    await _post(http, f"{live.url}/v1/flags", fh, {"name": "live-flag", "enabled": False}, 201)
+    envs = {"default": _env(False)}
+    await _post(http, f"{live.url}/v1/flags", fh, {"name": "live-flag", "environments": envs}, 201)
     urls = [f"{live.url}/v1/flags/stream", f"http://127.0.0.1:{other.port}/v1/flags/stream"]
     streams = [
         await http.get(u, headers=fh, timeout=aiohttp.ClientTimeout(total=None)) for u in urls
@@ -274,7 +495,9 @@ async def test_sse_delivers_a_toggle_to_subscribers_on_two_workers(
             hello = (await s.content.readuntil(b"\n\n")).decode()
             assert "event: hello" in hello
         async with http.put(
-            f"{live.url}/v1/flags/live-flag", headers=fh, json={"enabled": True}
+            f"{live.url}/v1/flags/live-flag/environments/default",
+            headers=fh,
+            json={"enabled": True},
         ) as resp:
             assert resp.status == 200
         got = await asyncio.gather(*(_read_until_update(s) for s in streams))

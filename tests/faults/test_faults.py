@@ -22,7 +22,9 @@ NOW = int(time.time())
 async def test_postgres_restart_during_ingest_and_api_load(live, http, stack: LocalStack):
     headers = await service_token(live, http, ["metrics.write", "flag.read", "flag.write"])
     async with http.post(
-        f"{live.url}/v1/flags", headers=headers, json={"name": "steady", "enabled": True}
+        f"{live.url}/v1/flags",
+        headers=headers,
+        json={"name": "steady", "environments": {"default": {"enabled": True}}},
     ) as r:
         assert r.status == 201
     batches = 60
@@ -111,7 +113,9 @@ async def test_redis_restart_flags_and_config_keep_serving(live, http, stack: Lo
         live, http, ["flag.read", "flag.write", "config.read", "config.write"]
     )
     async with http.post(
-        f"{live.url}/v1/flags", headers=headers, json={"name": "mem", "enabled": True}
+        f"{live.url}/v1/flags",
+        headers=headers,
+        json={"name": "mem", "environments": {"default": {"enabled": True}}},
     ) as r:
         assert r.status == 201
     async with http.post(

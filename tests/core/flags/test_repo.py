@@ -8,7 +8,7 @@ import pytest
 
 from hearth_core.errors import NotFound
 from hearth_core.flags import repo
-from hearth_core.flags.model import EnvState, FlagSpec, Targeting
+from hearth_core.flags.model import EnvConfig, FlagSpec, Segment, SegmentSpec, Strategy
 
 
 def _spec(name: str, **kw) -> FlagSpec:
@@ -21,10 +21,13 @@ async def test_insert_reads_back_and_archived_flags_leave_the_live_set(db):
             db,
             _spec(
                 "beta",
-                enabled=True,
-                rollout_pct=30,
-                targeting=Targeting(user_ids=["u1"]),
-                environments={"prod": EnvState(enabled=False)},
+                environments={
+                    "default": EnvConfig(
+                        enabled=True,
+                        strategies=[Strategy(name="userWithId", parameters={"userIds": "u1"})],
+                    ),
+                    "prod": EnvConfig(enabled=False),
+                },
             ),
             "alice",
         )
@@ -32,7 +35,8 @@ async def test_insert_reads_back_and_archived_flags_leave_the_live_set(db):
     assert made.version == 1 and made.updated_by == "alice" and not made.archived
     got = await repo.get(db, "beta")
     assert got == made
-    assert got.targeting.user_ids == ["u1"] and got.environments["prod"].enabled is False
+    assert got.environments["default"].strategies[0].parameters == {"userIds": "u1"}
+    assert got.environments["prod"].enabled is False
     assert await repo.get(db, "nope") is None
     assert await repo.exists(db, "alpha") and not await repo.exists(db, "nope")
 
@@ -57,31 +61,48 @@ async def test_a_taken_name_is_refused_even_when_archived(db):
 
 
 async def test_replace_writes_every_column_and_restores_only_when_asked(db):
+    on = {"default": EnvConfig(enabled=True)}
     async with db.transaction():
-        await repo.insert(db, _spec("f", description="old", rollout_pct=10), "a")
+        await repo.insert(db, _spec("f", description="old", type="ops"), "a")
         await repo.set_archived(db, "f", True, "a")
         kept = await repo.replace(
-            db, _spec("f", description="new", enabled=True), "b", restore=False
+            db, _spec("f", description="new", environments=on), "b", restore=False
         )
-    assert kept.archived and kept.description == "new" and kept.enabled and kept.rollout_pct == 100
+    assert kept.archived and kept.description == "new" and kept.environments == on
+    assert kept.type == "release"
     async with db.transaction():
         back = await repo.replace(db, _spec("f", description="new"), "b", restore=True)
-    assert not back.archived and back.version == 4 and not back.enabled
+    assert not back.archived and back.version == 4 and back.environments == {}
     assert repo.same_spec(back, _spec("f", description="new"))
     assert not repo.same_spec(back, _spec("f", description="newer"))
 
 
-async def test_set_enabled_globally_or_in_one_environment(db):
+async def test_set_enabled_in_one_environment_keeps_its_strategies(db):
+    rollout = Strategy(name="flexibleRollout", parameters={"rollout": "5"})
     async with db.transaction():
-        await repo.insert(db, _spec("g", environments={"prod": EnvState(rollout_pct=5)}), "a")
-        on = await repo.set_enabled(db, "g", True, "b", environment=None)
-    assert on.enabled and on.environments["prod"] == EnvState(rollout_pct=5)
-    async with db.transaction():
-        env = await repo.set_enabled(db, "g", False, "b", environment="prod")
+        await repo.insert(
+            db, _spec("g", environments={"prod": EnvConfig(strategies=[rollout])}), "a"
+        )
+        env = await repo.set_enabled(db, "g", True, "b", environment="prod")
         fresh = await repo.set_enabled(db, "g", True, "b", environment="staging")
-    # The other fields of that environment's state survive the toggle.
-    assert env.enabled and env.environments["prod"] == EnvState(enabled=False, rollout_pct=5)
-    assert fresh.environments["staging"] == EnvState(enabled=True) and fresh.version == 4
+    assert env.environments["prod"] == EnvConfig(enabled=True, strategies=[rollout])
+    assert fresh.environments["staging"] == EnvConfig(enabled=True) and fresh.version == 3
+
+
+async def test_segments_round_trip_and_know_who_uses_them(db):
+    async with db.transaction():
+        seg = await repo.insert_segment(db, SegmentSpec(name="eu"), "a")
+        given = await repo.insert_segment(db, SegmentSpec(name="given"), "a", segment_id=50)
+        after = await repo.insert_segment(db, SegmentSpec(name="after"), "a")
+        uses = Strategy(name="default", segments=[seg.id])
+        await repo.insert(db, _spec("u", environments={"x": EnvConfig(strategies=[uses])}), "a")
+    assert isinstance(seg, Segment) and given.id == 50 and after.id == 51
+    async with db.transaction():
+        assert await repo.segment_users(db, seg.id) == ["u"]
+        assert await repo.segment_users(db, 50) == []
+        changed = await repo.update_segment(db, 50, SegmentSpec(name="renamed"), "b")
+    assert changed.version == 2 and changed.name == "renamed"
+    assert [s.id for s in await repo.segments(db)] == [seg.id, 50, 51]
 
 
 async def test_locks_need_a_transaction_and_name_what_is_missing(db):

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterable
 from aiohttp import web
 
 from api import openapi
-from api.auth import scope_guard
 from api.handlers import (
     analytics,
     audit,
@@ -52,13 +51,7 @@ from api.keys import (
     USAGE,
     USERS,
 )
-from api.middlewares import (
-    allowed_origins,
-    cors,
-    problem_details,
-    request_context,
-    stamp_request_id,
-)
+from api.middlewares import allowed_origins, edge
 from api.observability import HttpMetrics
 from api.routing import Endpoint, register
 from hearth_core.services import open_command_workers, open_services
@@ -144,7 +137,7 @@ async def _commands(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, problem_details, cors, scope_guard],
+        middlewares=[edge],
         client_max_size=settings.max_body_bytes,
         # Bodies reach handlers as sent: the bulk endpoint gunzips in the Rust core, off the
         # event loop and with its own decompressed-size limit (zip bombs).
@@ -156,7 +149,6 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app[OPENAPI_CACHE] = {}
     app[CORS_ORIGINS] = allowed_origins(settings.cors_origins)
     app[ENDPOINTS] = register(app, [*all_endpoints(), *extra])
-    app.on_response_prepare.append(stamp_request_id)
     app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_ingest)

@@ -15,7 +15,7 @@ from api.keys import RATELIMITS
 from api.principal import Principal
 from hearth_core.errors import TooManyRequests
 from hearth_core.ratelimit.bucket import Decision
-from hearth_core.ratelimit.service import bucket_key
+from hearth_core.ratelimit.service import Policy, bucket_key
 
 SERVICE = "api"
 
@@ -39,17 +39,21 @@ def headers(d: Decision) -> dict[str, str]:
     }
 
 
-async def limited(
-    request: web.Request, principal: Principal, handler: web.Handler
-) -> web.StreamResponse:
-    """Run ``handler`` under the caller's API rate limit, if a policy applies (called by the
-    scope guard once the principal is known — one middleware layer instead of two)."""
+def api_policy(request: web.Request, principal: Principal) -> Policy | None:
+    """The policy limiting this caller on this route's group, if any."""
     group = route_group(request.path)
-    limiter = request.app[RATELIMITS]
-    policy = limiter.resolve(SERVICE, f"{group}:{principal.client_id}", group) if group else None
-    if policy is None:
-        return await handler(request)
-    decision, _source = await limiter.take(
+    if group is None:
+        return None
+    return request.app[RATELIMITS].resolve(SERVICE, f"{group}:{principal.client_id}", group)
+
+
+async def limited(
+    request: web.Request, principal: Principal, policy: Policy, handler: web.Handler
+) -> web.StreamResponse:
+    """Run ``handler`` under ``policy`` (``api_policy``), the caller's own bucket for the
+    route group (called by the scope guard once the principal is known)."""
+    group = route_group(request.path)
+    decision, _source = await request.app[RATELIMITS].take(
         policy, bucket_key(SERVICE, f"{group}:{principal.client_id}")
     )
     extra = headers(decision)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from api.keys import IDENTITY
 from api.principal import PRINCIPAL, Principal
-from api.ratelimit import api_policy, limited
+from api.ratelimit import limited
 from api.routing import Endpoint
 from hearth_core.errors import Forbidden, Unauthorized
 from hearth_core.identity.tokens import InvalidToken
@@ -136,7 +136,4 @@ async def guard(
     principal = await authenticate(request, endpoint.token_schemes)
     require_scope(principal, endpoint.scope)
     request[PRINCIPAL] = principal
-    policy = api_policy(request, principal)
-    if policy is None:
-        return await handler(request)
-    return await limited(request, principal, policy, handler)
+    return await limited(request, principal, handler)

@@ -8,6 +8,7 @@ RateLimit / RateLimit-Policy headers; a refused one is 429 with Retry-After.
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -39,20 +40,26 @@ def headers(d: Decision) -> dict[str, str]:
     }
 
 
-def api_policy(request: web.Request, principal: Principal) -> Policy | None:
-    """The policy limiting this caller on this route's group, if any."""
+def limited(
+    request: web.Request, principal: Principal, handler: web.Handler
+) -> Awaitable[web.StreamResponse]:
+    """``handler(request)`` under the caller's API rate limit, if a policy applies (called once
+    the principal is known). Without a policy the handler's own coroutine is returned, no
+    extra layer; with one, the caller's bucket for the route group is taken first."""
     group = route_group(request.path)
-    if group is None:
-        return None
-    return request.app[RATELIMITS].resolve(SERVICE, f"{group}:{principal.client_id}", group)
+    policy = (
+        request.app[RATELIMITS].resolve(SERVICE, f"{group}:{principal.client_id}", group)
+        if group
+        else None
+    )
+    if policy is None:
+        return handler(request)
+    return _limited(request, principal, group or "", policy, handler)
 
 
-async def limited(
-    request: web.Request, principal: Principal, policy: Policy, handler: web.Handler
+async def _limited(
+    request: web.Request, principal: Principal, group: str, policy: Policy, handler: web.Handler
 ) -> web.StreamResponse:
-    """Run ``handler`` under ``policy`` (``api_policy``), the caller's own bucket for the
-    route group (called by the scope guard once the principal is known)."""
-    group = route_group(request.path)
     decision, _source = await request.app[RATELIMITS].take(
         policy, bucket_key(SERVICE, f"{group}:{principal.client_id}")
     )

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -134,12 +135,29 @@ def _toggles(doc: dict[str, Any]) -> dict[str, str]:
     return {t["name"]: t["variant"]["name"] for t in doc["toggles"] if t["enabled"]}
 
 
+def settle(unleash: Unleash, path: str, quiet_s: float = 3.0, timeout_s: float = 90.0) -> None:
+    """Unleash's frontend API answers from a cache it refreshes after changes, a while after
+    the admin API has acknowledged them: wait until its answer for the fixed context has not
+    changed for ``quiet_s``."""
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = _toggles(_get(unleash.base, path, unleash.frontend_token))
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.5)
+    raise BenchError(f"Unleash's /api/frontend kept changing for {timeout_s:.0f} s")
+
+
 def check_answers(
     server: Server, unleash: Unleash, tokens: dict[str, str], served: dict[str, Any]
 ) -> tuple[list[str], dict[str, Any]]:
     """Each measured request once, for the fixed context; (problems, facts)."""
     problems: list[str] = []
     path = frontend_path(FIXED_USER)
+    settle(unleash, path)
     theirs = _toggles(_get(unleash.base, path, unleash.frontend_token))
     ours = _toggles(_get(server.base, path, tokens["frontend"]))
     if ours != theirs:

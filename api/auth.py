@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -91,18 +91,30 @@ async def authenticate(request: web.Request, schemes: Sequence[str] = BEARER_ONL
     except InvalidToken as exc:
         challenge = f'{REALM}, error="invalid_token", error_description="{exc.reason}"'
         raise Unauthorized(exc.reason, headers={"WWW-Authenticate": challenge}) from None
-    return Principal(
+    return _principal(claims)
+
+
+_PRINCIPALS: dict[int, Principal] = {}
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    """The principal of verified ``claims``. TokenService hands back the same claims object
+    for a token while it stays valid (expiry and revocation checked on every call before we
+    get here), so the principal built from it is kept under that object's identity — checked
+    against the object itself, never reused for a new one that took the same id."""
+    p = _PRINCIPALS.get(id(claims))
+    if p is not None and p.claims is claims:
+        return p
+    p = Principal(
         sub=claims["sub"],
         client_id=claims["client_id"],
-        scopes=_scopes(claims.get("scope", "")),
+        scopes=frozenset(claims.get("scope", "").split()),
         claims=claims,
     )
-
-
-@functools.lru_cache(maxsize=1024)
-def _scopes(scope: str) -> frozenset[str]:
-    """The scope claim as a set; a client's tokens all carry the same string."""
-    return frozenset(scope.split())
+    if len(_PRINCIPALS) >= 8192:
+        _PRINCIPALS.clear()  # cheap bound; refilled by the tokens still in use
+    _PRINCIPALS[id(claims)] = p
+    return p
 
 
 def _mtls_principal(request: web.Request) -> Principal | None:

@@ -24,7 +24,7 @@ from hearth_core.db.audited import audited_write
 from hearth_core.errors import NotFound
 from hearth_core.unleash import repo
 from hearth_core.unleash.model import ApiToken, CreatedToken, TokenSpec
-from hearth_core.unleash.tokens import hash_secret, hint, make_secret
+from hearth_core.unleash.tokens import hash_secret, hint, make_secret, well_formed
 
 log = logging.getLogger("hearth.unleash")
 EVENT = "flag_token"
@@ -121,7 +121,7 @@ class TokenService:
         digest = hash_secret(secret)
         token = self._by_hash.get(digest)
         if token is None:
-            if digest in self._unknown:
+            if digest in self._unknown or not well_formed(secret):
                 return None
             token = await repo.active_token(self.pool, digest)
             if token is None:

@@ -6,10 +6,12 @@ request."""
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 SECRET_BYTES = 28
 HINT_HEX = 8  # digits of the random part kept in the listing, to tell tokens apart
+_SHAPE = re.compile(r"\*:[a-z0-9][a-z0-9_-]{0,63}\.[0-9a-f]{56}")
 
 
 def make_secret(environment: str) -> str:
@@ -23,3 +25,8 @@ def hash_secret(secret: str) -> bytes:
 def hint(secret: str) -> str:
     prefix, _, random = secret.rpartition(".")
     return f"{prefix}.{random[:HINT_HEX]}…"
+
+
+def well_formed(secret: str) -> bool:
+    """Could this be a secret Hearth made? (Anything else is refused without a lookup.)"""
+    return _SHAPE.fullmatch(secret) is not None

@@ -18,6 +18,8 @@ import pytest
 
 from api.keys import DB, UNLEASH_TOKENS
 from api.unleash_auth import REQUIRED_MESSAGE, WRONG_TYPE_MESSAGE
+from hearth_core.unleash.model import TokenSpec
+from hearth_core.unleash.service import create_token, revoke_token
 from tests.conftest import free_port, make_data_dir
 from tests.fixtures import service_token
 
@@ -157,9 +159,6 @@ async def test_tokens_bound_to_environment_and_type_hashed_and_revocable(live, h
 async def test_a_token_made_elsewhere_works_and_a_revocation_reaches_the_cache(live, http, fh):
     """A token created by another process (no NOTIFY heard yet) is found in the database; a
     revocation made elsewhere takes effect when its event arrives."""
-    from hearth_core.unleash.model import TokenSpec
-    from hearth_core.unleash.service import create_token, revoke_token
-
     made = await create_token(
         live.app[DB], TokenSpec(type="backend", environment="default"), actor="t", request_id=None
     )

@@ -399,6 +399,12 @@ async def test_frontend_api_contexts_and_enrichment(live, http, fh):
         url, headers=_auth(secret), json={"context": {"properties": {"a": {"b": 1}}}}
     ) as resp:
         assert resp.status == 400 and "$.context.properties" in (await resp.json())["message"]
+    for bad in (b"[null, null]", b'"x"', b'{"context": 5}', b'{"context": {"userId": {}}}', b"{"):
+        async with http.post(
+            url, headers={**_auth(secret), "Content-Type": "application/json"}, data=bad
+        ) as resp:
+            assert resp.status == 400, (bad, await resp.text())
+            assert (await resp.json())["message"].startswith("invalid context at $")
     # One flag.
     async with http.get(
         f"{url}/features/alice", headers=_auth(secret), params={"userId": "alice"}

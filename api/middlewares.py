@@ -22,6 +22,7 @@ from api.keys import CORS_ORIGINS, ENDPOINTS, METRICS, REQUEST_ID, USAGE
 from api.principal import PRINCIPAL
 from api.problems import FieldError, problem_response, validation_errors
 from api.routing import Endpoint
+from api.unleash_auth import unleash_guard
 from hearth_core.errors import ServiceError
 from hearth_core.logs import request_id_var
 from hearth_core.scopes import PUBLIC
@@ -79,6 +80,9 @@ async def edge(request: web.Request, handler: web.Handler) -> web.StreamResponse
         try:
             if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
                 response: web.StreamResponse = _preflight(origin, cors_ok)
+            elif endpoint is not None and endpoint.token_type is not None:
+                # An Unleash SDK route: an Unleash API token of its type instead of OAuth.
+                response = await unleash_guard(request, endpoint.token_type, handler)
             elif endpoint is None or endpoint.scope == PUBLIC:
                 response = await handler(request)
             else:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterable
 from aiohttp import web
 
 from api import openapi
-from api.auth import scope_guard
 from api.handlers import (
     analytics,
     audit,
@@ -26,6 +25,7 @@ from api.handlers import (
     remote_write,
     roles,
     rooms,
+    unleash,
     usage,
     users,
 )
@@ -49,16 +49,11 @@ from api.keys import (
     ROOMS,
     SERVICES,
     SETTINGS,
+    UNLEASH_TOKENS,
     USAGE,
     USERS,
 )
-from api.middlewares import (
-    allowed_origins,
-    cors,
-    problem_details,
-    request_context,
-    stamp_request_id,
-)
+from api.middlewares import allowed_origins, edge
 from api.observability import HttpMetrics
 from api.routing import Endpoint, register
 from hearth_core.services import open_command_workers, open_services
@@ -75,6 +70,7 @@ def all_endpoints() -> list[Endpoint]:
         *users.routes.endpoints,
         *roles.routes.endpoints,
         *flags.routes.endpoints,
+        *unleash.routes.endpoints,
         *config.routes.endpoints,
         *metrics.routes.endpoints,
         *remote_write.routes.endpoints,
@@ -104,6 +100,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[USERS] = svc.users
         app[ROLES] = svc.roles
         app[FLAGS] = svc.flags
+        app[UNLEASH_TOKENS] = svc.flag_tokens
         app[CONFIG] = svc.config
         app[RATELIMITS] = svc.ratelimits
         app[ROOMS] = svc.rooms
@@ -144,7 +141,7 @@ async def _commands(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.Application:
     app = web.Application(
-        middlewares=[request_context, problem_details, cors, scope_guard],
+        middlewares=[edge],
         client_max_size=settings.max_body_bytes,
         # Bodies reach handlers as sent: the bulk endpoint gunzips in the Rust core, off the
         # event loop and with its own decompressed-size limit (zip bombs).
@@ -156,7 +153,6 @@ def create_app(settings: Settings, *, extra: Iterable[Endpoint] = ()) -> web.App
     app[OPENAPI_CACHE] = {}
     app[CORS_ORIGINS] = allowed_origins(settings.cors_origins)
     app[ENDPOINTS] = register(app, [*all_endpoints(), *extra])
-    app.on_response_prepare.append(stamp_request_id)
     app.on_shutdown.append(_close_streams)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_ingest)

@@ -1,19 +1,21 @@
-"""Bearer authentication and the scope check for every route that declares a scope."""
+"""Bearer authentication, the scope check and the rate limit of every route that declares a
+scope (``guard``, called by the one middleware, ``api.middlewares.edge``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
-from api.keys import ENDPOINTS, IDENTITY
+from api.keys import IDENTITY
 from api.principal import PRINCIPAL, Principal
 from api.ratelimit import limited
+from api.routing import Endpoint
 from hearth_core.errors import Forbidden, Unauthorized
 from hearth_core.identity.tokens import InvalidToken
-from hearth_core.scopes import PUBLIC
 from hearth_core.security.certs import peer_common_name
 
 REALM = 'Bearer realm="hearth"'
@@ -75,17 +77,44 @@ async def authenticate(request: web.Request, schemes: Sequence[str] = BEARER_ONL
         else:
             detail = "a token is required: " + ", or ".join(_SCHEME_HINTS[s] for s in schemes)
         raise Unauthorized(detail, headers={"WWW-Authenticate": REALM})
+    identity = request.app[IDENTITY]
     try:
-        claims = await request.app[IDENTITY].verify_bearer(token)
+        try:
+            # Synchronous: the signature check is cached per token (TokenService); expiry and
+            # revocation are checked on every call. Only a kid not known yet needs the
+            # (awaited) key reload of verify_bearer.
+            claims = identity.tokens.verify_access_token(token)
+        except InvalidToken as exc:
+            if exc.reason != "unknown signing key":
+                raise
+            claims = await identity.verify_bearer(token)
     except InvalidToken as exc:
         challenge = f'{REALM}, error="invalid_token", error_description="{exc.reason}"'
         raise Unauthorized(exc.reason, headers={"WWW-Authenticate": challenge}) from None
-    return Principal(
+    return _principal(claims)
+
+
+_PRINCIPALS: dict[int, Principal] = {}
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    """The principal of verified ``claims``. TokenService hands back the same claims object
+    for a token while it stays valid (expiry and revocation checked on every call before we
+    get here), so the principal built from it is kept under that object's identity — checked
+    against the object itself, never reused for a new one that took the same id."""
+    p = _PRINCIPALS.get(id(claims))
+    if p is not None and p.claims is claims:
+        return p
+    p = Principal(
         sub=claims["sub"],
         client_id=claims["client_id"],
         scopes=frozenset(claims.get("scope", "").split()),
         claims=claims,
     )
+    if len(_PRINCIPALS) >= 8192:
+        _PRINCIPALS.clear()  # cheap bound; refilled by the tokens still in use
+    _PRINCIPALS[id(claims)] = p
+    return p
 
 
 def _mtls_principal(request: web.Request) -> Principal | None:
@@ -111,13 +140,11 @@ def require_scope(principal: Principal, scope: str) -> None:
         raise Forbidden(f"the token lacks scope {scope}", headers={"WWW-Authenticate": challenge})
 
 
-@web.middleware
-async def scope_guard(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-    """Looks up the matched route's declared scope; public routes pass untouched. Authorised
-    calls then go through the API's own rate limit."""
-    endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
-    if endpoint is None or endpoint.scope == PUBLIC:
-        return await handler(request)
+async def guard(
+    request: web.Request, endpoint: Endpoint, handler: web.Handler
+) -> web.StreamResponse:
+    """A route that declares a scope (called by ``api.middlewares.edge`` for every such
+    route): the caller's token, the scope, then the API's own rate limit."""
     principal = await authenticate(request, endpoint.token_schemes)
     require_scope(principal, endpoint.scope)
     request[PRINCIPAL] = principal

@@ -7,6 +7,7 @@ over the limit answers 413, an undeclared Content-Type 415, nesting deeper than
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -59,8 +60,21 @@ def too_deep(body: bytes, limit: int) -> bool:
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
     """The whole body, or 413 as soon as it is known to exceed ``limit`` bytes."""
-    if (request.content_length or 0) > limit:
-        raise TooLarge(f"the body is over this route's limit of {limit} bytes")
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise TooLarge(f"the body is over this route's limit of {limit} bytes")
+        if length == 0:  # aiohttp's empty payload refuses even readexactly(0)
+            return b""
+        # A declared length within the limit: one read of exactly that many bytes, no chunk
+        # iterator (2.7 -> 1.1 us for a 60-byte body). A body that ends early is a 400.
+        try:
+            return await request.content.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise InvalidInput(
+                "the body is shorter than its Content-Length",
+                errors=[{"path": "$", "message": "incomplete body"}],
+            ) from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(1 << 20):

@@ -1,4 +1,5 @@
-"""Request id, access log and metrics, and the one place errors become problem+json."""
+"""The one middleware (``edge``): request id, CORS, scope and rate limit, access log and
+metrics, and the one place errors become problem+json."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from api.auth import guard
 from api.keys import CORS_ORIGINS, ENDPOINTS, METRICS, REQUEST_ID, USAGE
 from api.principal import PRINCIPAL
 from api.problems import FieldError, problem_response, validation_errors
+from api.routing import Endpoint
+from api.unleash_auth import unleash_guard
 from hearth_core.errors import ServiceError
 from hearth_core.logs import request_id_var
+from hearth_core.scopes import PUBLIC
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # connection refused / reset while connecting
@@ -56,57 +61,90 @@ def new_request_id() -> str:
 
 
 @web.middleware
-async def request_context(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-    """Outermost: request id (X-Request-ID in and out), JSON access log, metrics."""
-    incoming = request.headers.get("X-Request-ID", "")
+async def edge(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """The one middleware, outermost: request id (X-Request-ID in and out), CORS, the route's
+    scope and the API rate limit (``api.auth.guard``), every error as problem+json, metrics,
+    usage and the access log. One coroutine layer instead of four: on a cheap authenticated
+    route the four layers and the response-prepare signal cost ~20 % of the request."""
+    app = request.app
+    incoming = request.headers.get("X-Request-ID")
     rid = incoming if incoming and _VALID_RID.match(incoming) else new_request_id()
     request[REQUEST_ID] = rid
     token = request_id_var.set(rid)
     start = time.perf_counter()
     status = 499  # client went away before we answered
+    endpoint = app[ENDPOINTS].get(request.match_info.route.name or "")
+    origin = request.headers.get("Origin")
+    cors_ok = origin is not None and origin in app[CORS_ORIGINS]
     try:
-        response = await handler(request)
+        try:
+            if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+                response: web.StreamResponse = _preflight(origin, cors_ok)
+            elif endpoint is not None and endpoint.token_type is not None:
+                # An Unleash SDK route: an Unleash API token of its type instead of OAuth.
+                response = await unleash_guard(request, endpoint.token_type, handler)
+            elif endpoint is None or endpoint.scope == PUBLIC:
+                response = await handler(request)
+            else:
+                response = await guard(request, endpoint, handler)
+        except web.HTTPException as exc:
+            if exc.status < 400:  # redirects are raised, and answered by aiohttp itself
+                status = exc.status
+                exc.headers["X-Request-ID"] = rid
+                exc.headers.setdefault("X-Content-Type-Options", "nosniff")
+                raise
+            response = error_answer(request, endpoint, rid, exc)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:
+            response = error_answer(request, endpoint, rid, exc)
         status = response.status
+        if not response.prepared:  # a stream (SSE) stamps itself before it starts: stamp()
+            headers = response.headers
+            headers["X-Request-ID"] = rid
+            # Answers are data, never documents to sniff into something executable.
+            headers.setdefault("X-Content-Type-Options", "nosniff")
+            if cors_ok:
+                headers["Access-Control-Allow-Origin"] = origin or ""
+                headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
+                headers["Vary"] = "Origin"
         return response
-    except web.HTTPException as exc:  # redirects are raised, and answered by aiohttp itself
-        status = exc.status
-        raise
     finally:
         elapsed = time.perf_counter() - start
         route = route_label(request)
-        request.app[METRICS].observe(request.method, route, status, elapsed)
+        app[METRICS].observe(request.method, route, status, elapsed)
         principal = request.get(PRINCIPAL)
-        if principal is not None and USAGE in request.app:
-            request.app[USAGE].request(principal.client_id, route, request.content_length or 0)
-        access_log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "remote": request.remote,
-            },
-        )
+        if principal is not None and USAGE in app:
+            app[USAGE].request(principal.client_id, route, request.content_length or 0)
+        if access_log.isEnabledFor(logging.INFO):  # the record costs more than the check
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "remote": request.remote,
+                },
+            )
         request_id_var.reset(token)
 
 
-async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: also reaches streamed responses (SSE) before headers go out."""
+def stamp(request: web.Request, response: web.StreamResponse) -> None:
+    """What ``edge`` puts on every answer, for a response the handler prepares itself (a
+    stream: its headers are gone before ``edge`` sees it)."""
     rid = request.get(REQUEST_ID)
     if rid is not None:
         response.headers["X-Request-ID"] = rid
-    # Answers are data, never documents to sniff into something executable.
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
-@web.middleware
-async def problem_details(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+def error_answer(
+    request: web.Request, endpoint: Endpoint | None, rid: str, exc: Exception
+) -> web.Response:
     """Every error a client can see, as RFC 9457 problem+json — or in the error shape of the
     protocol a route speaks (``Endpoint.error_shape``); unknown ones opaque."""
-    rid = request.get(REQUEST_ID)
-    endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
     shape = endpoint.error_shape if endpoint is not None else None
 
     def answer(
@@ -116,28 +154,26 @@ async def problem_details(request: web.Request, handler: web.Handler) -> web.Str
             return shape(status, detail, headers or {})
         return problem_response(status, detail, headers=headers, request_id=rid, **kw)
 
-    try:
-        return await handler(request)
-    except msgspec.ValidationError as exc:
+    if isinstance(exc, msgspec.ValidationError):
         errors = validation_errors(exc)
         return answer(400, f"invalid request body at {errors[0].path}", errors=errors)
-    except msgspec.DecodeError as exc:
+    if isinstance(exc, msgspec.DecodeError):
         # A handler decoding a raw body itself: the same answer read_document gives.
         return answer(
             400,
             "the body is not valid JSON",
             errors=[FieldError(path="$", message=str(exc))],
         )
-    except asyncpg.UniqueViolationError:
+    if isinstance(exc, asyncpg.UniqueViolationError):
         return answer(409, "that already exists")
-    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+    if isinstance(exc, asyncpg.DataError | asyncpg.IntegrityConstraintViolationError):
         # The database refused a value the request carried (a NUL in text, a number out of
         # range, a constraint): the client's input, so a 400 — with PostgreSQL's reason.
         return answer(
             400,
             f"a value in the request cannot be stored: {exc.args[0] if exc.args else type(exc).__name__}",
         )
-    except ServiceError as exc:
+    if isinstance(exc, ServiceError):
         return answer(
             exc.status,
             exc.detail,
@@ -146,14 +182,10 @@ async def problem_details(request: web.Request, handler: web.Handler) -> web.Str
             headers=exc.headers or None,
             type_=exc.type,
         )
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
+    if isinstance(exc, web.HTTPException):
         headers = {h: exc.headers[h] for h in _PASS_HEADERS if h in exc.headers}
         return answer(exc.status, _http_detail(request, exc), headers=headers or None)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except UNAVAILABLE as exc:
+    if isinstance(exc, UNAVAILABLE):
         # PostgreSQL or Redis is down or restarting: nothing was done that was acknowledged,
         # and the client may retry — say so instead of an opaque 500.
         error_log.warning("backing service unavailable", extra={"error": type(exc).__name__})
@@ -162,14 +194,12 @@ async def problem_details(request: web.Request, handler: web.Handler) -> web.Str
             "a backing service is unavailable; retry shortly",
             headers={"Retry-After": "1"},
         )
-    except Exception:
-        error_log.exception(
-            "unhandled exception", extra={"method": request.method, "route": route_label(request)}
-        )
-        return answer(
-            500,
-            f"An internal error occurred. Quote request id {rid} when reporting it.",
-        )
+    error_log.exception(
+        "unhandled exception",
+        exc_info=exc,
+        extra={"method": request.method, "route": route_label(request)},
+    )
+    return answer(500, f"An internal error occurred. Quote request id {rid} when reporting it.")
 
 
 def _http_detail(request: web.Request, exc: web.HTTPException) -> str:
@@ -190,28 +220,18 @@ def allowed_origins(settings_value: str) -> frozenset[str]:
     return frozenset(o.strip().rstrip("/") for o in settings_value.split(",") if o.strip())
 
 
-@web.middleware
-async def cors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+def _preflight(origin: str | None, allowed: bool) -> web.Response:
     """Browsers on the allow-listed origins (HEARTH_CORS_ORIGINS) may call the API; others get
     no CORS headers, so their browsers refuse to hand them the answers."""
-    origin = request.headers.get("Origin")
-    allowed = origin is not None and origin in request.app[CORS_ORIGINS]
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        if not allowed:
-            return web.Response(status=403, text="origin not allowed")
-        return web.Response(
-            status=204,
-            headers={
-                "Access-Control-Allow-Origin": origin or "",
-                "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-                "Access-Control-Allow-Headers": CORS_HEADERS,
-                "Access-Control-Max-Age": "600",
-                "Vary": "Origin",
-            },
-        )
-    response = await handler(request)
-    if allowed and not response.prepared:
-        response.headers["Access-Control-Allow-Origin"] = origin or ""
-        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
-        response.headers["Vary"] = "Origin"
-    return response
+    if not allowed:
+        return web.Response(status=403, text="origin not allowed")
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Origin": origin or "",
+            "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": CORS_HEADERS,
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        },
+    )

@@ -8,6 +8,7 @@ RateLimit / RateLimit-Policy headers; a refused one is 429 with Retry-After.
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -15,7 +16,7 @@ from api.keys import RATELIMITS
 from api.principal import Principal
 from hearth_core.errors import TooManyRequests
 from hearth_core.ratelimit.bucket import Decision
-from hearth_core.ratelimit.service import bucket_key
+from hearth_core.ratelimit.service import Policy, bucket_key
 
 SERVICE = "api"
 
@@ -25,8 +26,14 @@ SERVICE = "api"
 PROMETHEUS_GROUP = "prometheus"
 
 
+# Unleash's SDK routes (/api/client/*, /api/frontend*), per API token.
+UNLEASH_GROUP = "unleash"
+
+
 def route_group(path: str) -> str | None:
     parts = path.split("/", 3)
+    if parts[1:2] == ["api"] and len(parts) > 2 and parts[2] in ("client", "frontend"):
+        return UNLEASH_GROUP
     if parts[1:3] == ["api", "v1"] and len(parts) > 3:
         return None if parts[3] == "write" else PROMETHEUS_GROUP
     return parts[2] if len(parts) > 2 and parts[1] == "v1" and parts[2] else None
@@ -39,17 +46,27 @@ def headers(d: Decision) -> dict[str, str]:
     }
 
 
-async def limited(
+def limited(
     request: web.Request, principal: Principal, handler: web.Handler
-) -> web.StreamResponse:
-    """Run ``handler`` under the caller's API rate limit, if a policy applies (called by the
-    scope guard once the principal is known — one middleware layer instead of two)."""
+) -> Awaitable[web.StreamResponse]:
+    """``handler(request)`` under the caller's API rate limit, if a policy applies (called once
+    the principal is known). Without a policy the handler's own coroutine is returned, no
+    extra layer; with one, the caller's bucket for the route group is taken first."""
     group = route_group(request.path)
-    limiter = request.app[RATELIMITS]
-    policy = limiter.resolve(SERVICE, f"{group}:{principal.client_id}", group) if group else None
+    policy = (
+        request.app[RATELIMITS].resolve(SERVICE, f"{group}:{principal.client_id}", group)
+        if group
+        else None
+    )
     if policy is None:
-        return await handler(request)
-    decision, _source = await limiter.take(
+        return handler(request)
+    return _limited(request, principal, group or "", policy, handler)
+
+
+async def _limited(
+    request: web.Request, principal: Principal, group: str, policy: Policy, handler: web.Handler
+) -> web.StreamResponse:
+    decision, _source = await request.app[RATELIMITS].take(
         policy, bucket_key(SERVICE, f"{group}:{principal.client_id}")
     )
     extra = headers(decision)

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from api.middlewares import stamp
 from hearth_core.broadcast import Ended, Subscription
 
 T = TypeVar("T")
@@ -43,6 +44,7 @@ class EventStream:
         self.response = web.StreamResponse(headers=HEADERS)
 
     async def __aenter__(self) -> EventStream:
+        stamp(self.request, self.response)  # its headers go out before the middleware sees it
         await self.response.prepare(self.request)
         return self
 

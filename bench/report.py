@@ -57,6 +57,11 @@ HEADLINES = (
     ("toggle", "Flag toggle latency", "§8: feature flag toggle latency < 20 ms"),
     ("config", "Config read/write latency", "§8: config reads/writes < 50 ms"),
     (
+        "flags",
+        "Flags vs Unleash",
+        "issue 19: /api/frontend ≥ 10x Unleash's; evaluation ≥ 0.4x a hello-world",
+    ),
+    (
         "ingest",
         "Ingest throughput (ratio to the raw write-log write)",
         "§8: metrics ingestion throughput > 20k points/s",

@@ -3,7 +3,10 @@
 # when already done:
 # - Prometheus 2.42, Debian's package; its system service is stopped and disabled (the bench
 #   runs its own instance on a private data dir and a free port);
-# - VictoriaMetrics v1.151.0, built from the Go module proxy into target/peers/bin (gitignored).
+# - VictoriaMetrics v1.151.0, built from the Go module proxy into target/peers/bin (gitignored);
+# - Unleash 8.2.0 (npm `unleash-server`, for bench/flags), installed with npm into
+#   target/peers/unleash (gitignored); its install scripts are not run (none is needed: they
+#   are telemetry and optional native SSH helpers).
 # Prints how long each step took.
 set -euo pipefail
 
@@ -12,6 +15,8 @@ BIN="$ROOT/target/peers/bin"
 VM_MODULE=github.com/VictoriaMetrics/VictoriaMetrics
 VM_VERSION=v1.151.0
 PROM_SERIES=2.42
+UNLEASH_VERSION=8.2.0
+UNLEASH_DIR="$ROOT/target/peers/unleash"
 GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -55,4 +60,20 @@ else
   GOBIN="$BIN" GOFLAGS=-mod=mod "$GO" install "$VM_MODULE/app/victoria-metrics@$VM_VERSION"
   vm_built || { echo "[peers] $BIN/victoria-metrics is not $VM_VERSION" >&2; exit 1; }
   echo "[peers] victoria-metrics $VM_VERSION built in $(($(date +%s) - t1)) s"
+fi
+
+t2=$(date +%s)
+unleash_version() {
+  node -p "require('$UNLEASH_DIR/node_modules/unleash-server/package.json').version" 2>/dev/null || true
+}
+if [ "$(unleash_version)" = "$UNLEASH_VERSION" ]; then
+  echo "[peers] unleash-server $UNLEASH_VERSION already installed in ${UNLEASH_DIR#"$ROOT"/}"
+else
+  command -v npm >/dev/null 2>&1 || { echo "[peers] npm (Node.js) is required for unleash-server" >&2; exit 1; }
+  echo "[peers] installing unleash-server $UNLEASH_VERSION with npm (a minute or two)"
+  mkdir -p "$UNLEASH_DIR"
+  npm install --prefix "$UNLEASH_DIR" --no-audit --no-fund --omit=dev --ignore-scripts \
+    --loglevel=error "unleash-server@$UNLEASH_VERSION" >/dev/null
+  [ "$(unleash_version)" = "$UNLEASH_VERSION" ] || { echo "[peers] $UNLEASH_DIR has no unleash-server $UNLEASH_VERSION" >&2; exit 1; }
+  echo "[peers] unleash-server $UNLEASH_VERSION installed in $(($(date +%s) - t2)) s"
 fi

@@ -79,7 +79,7 @@ class RestService(FastHttpUser):
     @task(4)
     def evaluate(self) -> None:
         self.client.post(
-            "/v1/flags/evaluate",
+            f"/v1/flags/evaluate?environment={ENV}",
             data=eval_body(),
             headers=JSON_BEARER,
             name="POST /v1/flags/evaluate",

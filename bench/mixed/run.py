@@ -9,7 +9,7 @@ an aiohttp hello-world measured in the same run.
 For each server worker count (``--workers``, the first is the headline): starts
 ``hearth serve`` with ``HEARTH_WORKERS=N`` (bench.harness: embedded PostgreSQL and Redis,
 fresh data dir), registers one client with every scope the scenario needs, takes a
-client_credentials token, seeds 50 flags and 200 config keys (``bench.harness.flag_data``),
+client_credentials token, seeds 100 flags (imported in Unleash's shape) and 200 config keys (``bench.harness.flag_data``),
 imports 1 000 users and ingests 20 000 points so the dashboards find data; checks every
 request once; then runs locust headless, ``--users`` closed-loop users spawned at once
 (``--reset-stats``: the figures start when all are running), ``--processes`` locust processes
@@ -101,7 +101,11 @@ def seed(server: Server, token: str) -> dict[str, Any]:
         post_bulk(server, token, data.points(rng, 1000, now, 3600))
     env = bench_env(token, ids, keys)
     checks = {
-        "evaluate": ("POST", "/v1/flags/evaluate", json.dumps({"context": {"targetingKey": "u"}})),
+        "evaluate": (
+            "POST",
+            f"/v1/flags/evaluate?environment={ENV}",
+            json.dumps({"context": {"targetingKey": "u"}}),
+        ),
         "config": ("GET", f"/v1/config/{keys[0]}?environment={ENV}", None),
         "introspect": ("POST", "/oauth/introspect", f"token={token}"),
         "user": ("GET", f"/v1/users/{ids[0]}", None),
@@ -310,7 +314,7 @@ def write_report(
         "query by region over the last hour 3, users list 1). Scenario: "
         "`bench/mixed/locustfile.py`.",
         f"- Server: `hearth serve --workers N` with embedded PostgreSQL and Redis, fresh data "
-        f"dir, seeded with 50 flags, 200 config keys, {SEED_USERS:,} users and "
+        f"dir, seeded with 100 flags, 200 config keys, {SEED_USERS:,} users and "
         f"{SEED_POINTS:,} points. **Locust, the server and its databases share the "
         f"{info['cores']} cores.**",
         "",

@@ -77,3 +77,20 @@ async def test_cors_allow_list(cors_live, http):
         assert "X-Request-ID" in resp.headers["Access-Control-Expose-Headers"]
     async with http.get(f"{cors_live}/healthz", headers={"Origin": "https://evil.example"}) as resp:
         assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_cors_and_request_id_reach_errors_and_streams(cors_live, live, http):
+    """The one middleware stamps every answer: an allowed origin reads a 401's problem (and
+    its request id); a stream, which sends its headers itself, carries its request id too."""
+    origin = {"Origin": "https://app.example"}
+    async with http.get(f"{cors_live}/v1/flags", headers=origin) as resp:
+        assert resp.status == 401
+        assert resp.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        body = await resp.json(content_type=PROBLEM)
+        assert body["request_id"] == resp.headers["X-Request-ID"]
+    h = await service_token(live, http, ["flag.read"])
+    rid = {"X-Request-ID": "stream-1"}
+    async with http.get(f"{live.url}/v1/flags/stream", headers={**h, **rid}) as resp:
+        assert resp.status == 200
+        assert resp.headers["X-Request-ID"] == "stream-1"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"

@@ -152,6 +152,7 @@ async def test_flags_panel_edits_strategies_segments_variants_dependencies_and_t
                         {
                             "name": "blue",
                             "weight": 1000,
+                            "stickiness": "default",
                             "payload": {"type": "json", "value": '{"color": "blue"}'},
                         }
                     ],
@@ -162,9 +163,10 @@ async def test_flags_panel_edits_strategies_segments_variants_dependencies_and_t
                     "name": "a",
                     "weight": 300,
                     "weightType": "fix",
+                    "stickiness": "default",
                     "overrides": [{"contextName": "userId", "values": ["vip-1"]}],
                 },
-                {"name": "b", "weight": 700},
+                {"name": "b", "weight": 700, "stickiness": "default"},
             ],
         }
     }
@@ -274,7 +276,7 @@ async def test_flags_panel_edits_strategies_segments_variants_dependencies_and_t
     await dlg.get_by_label("Name (optional)").fill("web-app")
     await dlg.locator("button[type=submit]").click()
     shown = c.dialog()
-    secret = await shown.get_by_label("Token").input_value()
+    secret = await shown.get_by_label("Token", exact=True).input_value()
     assert secret
     await c.shot("flags-token-secret")
     await shown.locator("button:text-is('Close')").click()

@@ -46,6 +46,13 @@ function diffLines(before, after, path = "", out = []) {
   return out;
 }
 
+// Stored environments omit their defaults; spelled out, a switch reads "false → true".
+function spelledOut(flag) {
+  const envs = {};
+  for (const [e, cfg] of Object.entries(flag.environments || {})) envs[e] = { enabled: false, strategies: [], variants: [], ...cfg };
+  return { ...flag, environments: envs };
+}
+
 export default {
   id: "flags",
   title: "Feature Flags",
@@ -425,7 +432,7 @@ export default {
             { label: "When", render: (e) => fmtDate(e.at) },
             { label: "Action", render: (e) => badge(e.action) },
             { label: "Actor", render: (e) => h("code", {}, e.actor) },
-            { label: "Change", render: (e) => h("pre", {}, !e.before ? "created" : !e.after ? "removed" : diffLines(e.before, e.after).join("\n") || "(no field changed)") },
+            { label: "Change", render: (e) => h("pre", {}, !e.before ? "created" : !e.after ? "removed" : diffLines(spelledOut(e.before), spelledOut(e.after)).join("\n") || "(no field changed)") },
           ],
         }), pager({ page: res.page, limit: res.limit, total: res.total, onPage: show }));
       };
@@ -523,7 +530,8 @@ export default {
     }
 
     function newToken() {
-      formDialog({
+      let created = null;
+      const ctl = formDialog({
         title: "New API token",
         fields: [
           { name: "type", label: "Type", type: "select", value: "backend", options: [
@@ -533,11 +541,12 @@ export default {
         ],
         submitLabel: "Create token",
         onSubmit: async (v) => {
-          const t = await api("POST", "/v1/flag-tokens", { json: { type: v.type, environment: v.environment, name: v.name || undefined } });
-          showSecret(t);
+          created = await api("POST", "/v1/flag-tokens", { json: { type: v.type, environment: v.environment, name: v.name || undefined } });
           loadTokens();
         },
       });
+      // The secret opens once this dialog has closed (and handed focus back), not beneath it.
+      ctl.dialog.addEventListener("close", () => { if (created) showSecret(created); });
     }
 
     function showSecret(t) {

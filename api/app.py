@@ -26,6 +26,7 @@ from api.handlers import (
     remote_write,
     roles,
     rooms,
+    unleash,
     usage,
     users,
 )
@@ -49,6 +50,7 @@ from api.keys import (
     ROOMS,
     SERVICES,
     SETTINGS,
+    UNLEASH_TOKENS,
     USAGE,
     USERS,
 )
@@ -75,6 +77,7 @@ def all_endpoints() -> list[Endpoint]:
         *users.routes.endpoints,
         *roles.routes.endpoints,
         *flags.routes.endpoints,
+        *unleash.routes.endpoints,
         *config.routes.endpoints,
         *metrics.routes.endpoints,
         *remote_write.routes.endpoints,
@@ -104,6 +107,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[USERS] = svc.users
         app[ROLES] = svc.roles
         app[FLAGS] = svc.flags
+        app[UNLEASH_TOKENS] = svc.flag_tokens
         app[CONFIG] = svc.config
         app[RATELIMITS] = svc.ratelimits
         app[ROOMS] = svc.rooms

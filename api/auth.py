@@ -11,6 +11,7 @@ from aiohttp import web
 from api.keys import ENDPOINTS, IDENTITY
 from api.principal import PRINCIPAL, Principal
 from api.ratelimit import limited
+from api.unleash_auth import unleash_guard
 from hearth_core.errors import Forbidden, Unauthorized
 from hearth_core.identity.tokens import InvalidToken
 from hearth_core.scopes import PUBLIC
@@ -116,6 +117,8 @@ async def scope_guard(request: web.Request, handler: web.Handler) -> web.StreamR
     """Looks up the matched route's declared scope; public routes pass untouched. Authorised
     calls then go through the API's own rate limit."""
     endpoint = request.app[ENDPOINTS].get(request.match_info.route.name or "")
+    if endpoint is not None and endpoint.token_type is not None:
+        return await unleash_guard(request, endpoint.token_type, handler)
     if endpoint is None or endpoint.scope == PUBLIC:
         return await handler(request)
     principal = await authenticate(request, endpoint.token_schemes)

@@ -19,6 +19,7 @@ from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import FieldCipher
 from hearth_core.services import Services
 from hearth_core.settings import Settings
+from hearth_core.unleash.service import TokenService
 from hearth_core.usage import UsageMeter
 from hearth_core.users.service import UserService
 from ingest.service import IngestService
@@ -39,6 +40,7 @@ IDENTITY = web.AppKey("identity", IdentityProvider)
 USERS = web.AppKey("users", UserService)
 ROLES = web.AppKey("roles", RoleService)
 FLAGS = web.AppKey("flags", FlagService)
+UNLEASH_TOKENS = web.AppKey("unleash_tokens", TokenService)
 CONFIG = web.AppKey("config", ConfigService)
 INGEST = web.AppKey("ingest", IngestService)
 USAGE = web.AppKey("usage", UsageMeter)

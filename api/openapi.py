@@ -53,6 +53,11 @@ def build_document(endpoints: list[Endpoint], base_url: str) -> dict[str, Any]:
             ]
             op["responses"]["401"] = error("missing or invalid token", problem_ref)
             op["responses"]["403"] = error(f"token lacks scope {ep.scope}", problem_ref)
+        if ep.token_type is not None:
+            op["x-token-type"] = ep.token_type
+            op["security"] = [{"unleashToken": []}]
+            op["responses"]["401"] = error("missing or unknown API token", problem_ref)
+            op["responses"]["403"] = error(f"not a {ep.token_type} API token", problem_ref)
         if ep.body is not None:
             op["requestBody"] = {
                 "required": True,
@@ -85,6 +90,13 @@ def build_document(endpoints: list[Endpoint], base_url: str) -> dict[str, Any]:
                     "in": "header",
                     "name": "Authorization",
                     "description": "`Token <access token>`",
+                },
+                # Unleash's SDK routes: an Unleash API token (`hearth flags token create`).
+                "unleashToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "an Unleash API token as it is (or `Bearer <token>`)",
                 },
                 "basic": {
                     "type": "http",

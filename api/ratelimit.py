@@ -25,8 +25,14 @@ SERVICE = "api"
 PROMETHEUS_GROUP = "prometheus"
 
 
+# Unleash's SDK routes (/api/client/*, /api/frontend*), per API token.
+UNLEASH_GROUP = "unleash"
+
+
 def route_group(path: str) -> str | None:
     parts = path.split("/", 3)
+    if parts[1:2] == ["api"] and len(parts) > 2 and parts[2] in ("client", "frontend"):
+        return UNLEASH_GROUP
     if parts[1:3] == ["api", "v1"] and len(parts) > 3:
         return None if parts[3] == "write" else PROMETHEUS_GROUP
     return parts[2] if len(parts) > 2 and parts[1] == "v1" and parts[2] else None

@@ -16,6 +16,8 @@ from hearth_core.scopes import ALL_SCOPES, PUBLIC
 
 # Where a route may take its access token from (see api.auth.request_token).
 TOKEN_SCHEMES = frozenset({"Bearer", "Token", "Basic", "query"})
+# The Unleash API token types an Unleash SDK route may take instead of an OAuth scope.
+TOKEN_TYPES = frozenset({"backend", "frontend"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorShape = Callable[[int, str, dict[str, str]], web.Response]
@@ -43,6 +45,9 @@ class Endpoint:
     # on a route of a protocol whose clients send it otherwise, also "Token", "Basic" or
     # "query" (?p=), as InfluxDB clients do.
     token_schemes: tuple[str, ...] = ("Bearer",)
+    # An Unleash SDK route (scope PUBLIC): it takes an Unleash API token of this type
+    # (api.unleash_auth) instead of an OAuth token.
+    token_type: str | None = None
 
     @property
     def route_name(self) -> str:
@@ -61,6 +66,12 @@ class Routes:
             raise ValueError(f"{method} {path}: unknown scope {scope!r}")
         if not set(kw.get("token_schemes", ())) <= TOKEN_SCHEMES:
             raise ValueError(f"{method} {path}: token_schemes must be some of {TOKEN_SCHEMES}")
+        if kw.get("token_type") is not None and (
+            kw["token_type"] not in TOKEN_TYPES or scope != PUBLIC
+        ):
+            raise ValueError(
+                f"{method} {path}: token_type must be one of {TOKEN_TYPES}, scope PUBLIC"
+            )
 
         def deco(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(method, path, handler, scope, summary, self.tag, **kw))

@@ -33,6 +33,7 @@ from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings
+from hearth_core.unleash.service import TokenService
 from hearth_core.usage import UsageMeter
 from hearth_core.users.service import UserService
 
@@ -51,6 +52,7 @@ class Services:
     users: UserService
     roles: RoleService
     flags: FlagService
+    flag_tokens: TokenService  # Unleash API tokens
     config: ConfigService
     ratelimits: RateLimitService
     rooms: RoomService
@@ -125,6 +127,10 @@ async def open_services(
         listener.subscribe(
             "flag_segment", _applied("flag_segment", flags.on_segment_event), resync=flags.load
         )
+        flag_tokens = TokenService(db)
+        await flag_tokens.load()
+        listener.subscribe("flag_token", flag_tokens.on_event, resync=flag_tokens.load)
+        stack.push_async_callback(flag_tokens.close)
         config = ConfigService(db)
         await config.load()
         listener.subscribe("config", _applied("config", config.on_event), resync=config.load)
@@ -149,6 +155,7 @@ async def open_services(
             users=users,
             roles=RoleService(db),
             flags=flags,
+            flag_tokens=flag_tokens,
             config=config,
             ratelimits=ratelimits,
             rooms=rooms,

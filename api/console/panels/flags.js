@@ -2,7 +2,7 @@
 // segments, strategy variants) and feature variants; per flag its dependencies. Plus the
 // segments, the Unleash-style API tokens, and a "test a context" evaluation.
 import { h, clear, fill, table, toolbar, button, badge, fmtDate, fmtJson, formDialog, confirmDialog, infoDialog,
-  toggleSwitch, readFileText, pager, download, openDialog, problemNode, nextId } from "../ui.js";
+  toggleSwitch, readFileText, pager, download, openDialog, problemNode, nextId, showError } from "../ui.js";
 import { envModel, envWire, strategiesEditor, variantsEditor, constraintsEditor, constraintModel, constraintWire,
   dependenciesEditor, datalists, placeErrors, FLAG_TYPES, CONTEXT_FIELDS } from "./flag-editors.js";
 
@@ -10,6 +10,9 @@ const ENV_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const ENV_KEY = "hearth.console.flags.env";
 const EXTRA_KEY = "hearth.console.flags.envs";
 const enc = encodeURIComponent;
+// A click handler running an async action: API errors are already on screen (api() showed
+// them), so a failed action must not also surface as an unhandled rejection.
+const safe = (fn) => (...args) => Promise.resolve().then(() => fn(...args)).catch((e) => { if (!e || !e.problem) showError(e); });
 
 function strategySummary(s) {
   const p = s.parameters || {};
@@ -142,14 +145,14 @@ export default {
     // ------------------------------------------------------------ flags view
     const live = h("span", { class: "live", role: "status" }, "connecting…");
     const list = h("div");
-    const archivedBox = h("input", { type: "checkbox", id: "flags-archived", onchange: (e) => { includeArchived = e.target.checked; loadFlags(); } });
+    const archivedBox = h("input", { type: "checkbox", id: "flags-archived", onchange: safe((e) => { includeArchived = e.target.checked; return loadFlags(); }) });
     views.flags.el.append(toolbar(
       button("New flag", newFlag, { class: "primary" }),
       button("Import", importDialog),
-      button("Export", exportFlags),
-      button("Toggle all on", () => toggleAll(true)),
-      button("Toggle all off", () => toggleAll(false)),
-      button("Refresh", () => loadFlags()),
+      button("Export", safe(exportFlags)),
+      button("Toggle all on", safe(() => toggleAll(true))),
+      button("Toggle all off", safe(() => toggleAll(false))),
+      button("Refresh", safe(loadFlags)),
       h("span", { class: "check" }, archivedBox, h("label", { for: "flags-archived" }, "Show archived")),
       h("span", { class: "spacer" }),
       live,
@@ -184,8 +187,7 @@ export default {
               flags.set(updated.name, updated);
             }),
           })) },
-          { label: "Name", render: (f) => [h("strong", { class: "mono" }, f.name), f.description ? h("div", { class: "muted" }, f.description) : null] },
-          { label: "Type", render: (f) => badge(f.type) },
+          { label: "Name", render: (f) => [h("strong", { class: "mono" }, f.name), " ", badge(f.type), f.description ? h("div", { class: "muted" }, f.description) : null] },
           { label: "Strategies", render: (f) => {
             const cfg = f.environments[env];
             if (!cfg) return h("span", { class: "muted" }, `not set up in ${env}`);
@@ -202,15 +204,14 @@ export default {
             const others = Object.entries(f.environments).filter(([e]) => e !== env);
             return others.length ? others.map(([e, s]) => badge(`${e} ${s.enabled ? "on" : "off"}`, s.enabled ? "ok" : "")) : "—";
           } },
-          { label: "Version", key: "version", class: "num" },
-          { label: "Updated", render: (f) => fmtDate(f.updated_at) },
+          { label: "Version", class: "num", render: (f) => h("span", { title: `updated ${fmtDate(f.updated_at)} by ${f.updated_by}` }, String(f.version)) },
           { label: "Actions", class: "actions", render: (f) => [
-            f.archived ? null : button("Edit", () => editEnvironment(f.name), { class: "link", "aria-label": `Edit ${f.name} in ${env}` }),
-            f.archived ? null : button("Settings", () => editSettings(f.name), { class: "link", "aria-label": `Settings of ${f.name}` }),
-            button("Audit", () => auditView(f.name), { class: "link", "aria-label": `Audit of ${f.name}` }),
+            f.archived ? null : button("Edit", safe(() => editEnvironment(f.name)), { class: "link", "aria-label": `Edit ${f.name} in ${env}` }),
+            f.archived ? null : button("Settings", safe(() => editSettings(f.name)), { class: "link", "aria-label": `Settings of ${f.name}` }),
+            button("Audit", safe(() => auditView(f.name)), { class: "link", "aria-label": `Audit of ${f.name}` }),
             f.archived
-              ? button("Restore", () => restore(f), { class: "link", "aria-label": `Restore ${f.name}` })
-              : button("Archive", () => archive(f), { class: "link danger", "aria-label": `Archive ${f.name}` }),
+              ? button("Restore", safe(() => restore(f)), { class: "link", "aria-label": `Restore ${f.name}` })
+              : button("Archive", safe(() => archive(f)), { class: "link danger", "aria-label": `Archive ${f.name}` }),
           ] },
         ],
       }));
@@ -261,7 +262,7 @@ export default {
           fill(alert, problemNode(problem));
           if (e.status === 412 && onReload) {
             alert.append(h("p", {}, "Someone changed this flag after you opened it; nothing was saved. ",
-              button("Reload their version", async () => { await onReload(); clear(alert); redraw(); }, { class: "link" }),
+              button("Reload their version", safe(async () => { await onReload(); clear(alert); redraw(); }), { class: "link" }),
               " (your edits here are dropped)."));
           }
           const first = placeErrors(body, problem, normalize);
@@ -377,18 +378,18 @@ export default {
     async function archive(f) {
       if (!(await confirmDialog(`Archive flag ${f.name}? It stops being evaluated; you can restore it later.`, { confirmLabel: "Archive" }))) return;
       await act(`Flag ${f.name} archived`, () => api("DELETE", `/v1/flags/${enc(f.name)}`));
-      loadFlags();
+      await loadFlags();
     }
 
     async function restore(f) {
       await act(`Flag ${f.name} restored`, () => api("POST", `/v1/flags/${enc(f.name)}/restore`));
-      loadFlags();
+      await loadFlags();
     }
 
     async function toggleAll(on) {
       if (!(await confirmDialog(`Switch every flag ${on ? "on" : "off"} in ${env}?`, { confirmLabel: on ? "Enable all" : "Disable all", danger: !on }))) return;
       await act((r) => `${r.changed} flag(s) switched ${on ? "on" : "off"} in ${env}`, () => api("POST", "/v1/flags/toggle-all", { json: { enabled: on, environment: env } }));
-      loadFlags();
+      await loadFlags();
     }
 
     function importDialog() {
@@ -410,7 +411,7 @@ export default {
           const query = v.format === "unleash" ? { format: "unleash", environment: env, mode: v.mode } : {};
           await act((r) => `Import: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged${r.removed ? `, ${r.removed} removed` : ""}${r.segments ? `, ${r.segments} segment(s)` : ""}`,
             () => api("POST", "/v1/flags/import", { query, body: text, headers: { "Content-Type": yaml ? "application/yaml" : "application/json" } }));
-          loadFlags();
+          await loadFlags();
         },
       });
     }
@@ -444,7 +445,7 @@ export default {
     const segList = h("div");
     views.segments.el.append(toolbar(
       button("New segment", () => editSegment(null), { class: "primary" }),
-      button("Refresh", () => loadSegmentsView()),
+      button("Refresh", safe(loadSegmentsView)),
       h("span", { class: "muted" }, "Named constraint sets a strategy can require; a change applies to every strategy using it."),
     ), segList);
 
@@ -462,7 +463,7 @@ export default {
           { label: "Constraints", render: (s) => (s.constraints.length ? h("ul", { class: "compact" }, s.constraints.map((c) => h("li", {}, h("code", {}, constraintText(c))))) : "—") },
           { label: "Actions", class: "actions", render: (s) => [
             button("Edit", () => editSegment(s), { class: "link", "aria-label": `Edit segment ${s.name}` }),
-            button("Delete", () => deleteSegment(s), { class: "link danger", "aria-label": `Delete segment ${s.name}` }),
+            button("Delete", safe(() => deleteSegment(s)), { class: "link danger", "aria-label": `Delete segment ${s.name}` }),
           ] },
         ],
       }));
@@ -489,7 +490,7 @@ export default {
             ? await api("PUT", `/v1/segments/${seg.id}`, { json: body, quiet: true })
             : await api("POST", "/v1/segments", { json: body, quiet: true });
           notify(`Segment ${saved.name} ${seg ? "saved" : "created"}`);
-          loadSegmentsView();
+          await loadSegmentsView();
         },
       });
     }
@@ -497,14 +498,14 @@ export default {
     async function deleteSegment(s) {
       if (!(await confirmDialog(`Delete segment ${s.name}? Refused while a strategy uses it.`))) return;
       await act(`Segment ${s.name} deleted`, () => api("DELETE", `/v1/segments/${s.id}`));
-      loadSegmentsView();
+      await loadSegmentsView();
     }
 
     // ------------------------------------------------------------ API tokens view
     const tokList = h("div");
     views.tokens.el.append(toolbar(
       button("New API token", newToken, { class: "primary" }),
-      button("Refresh", () => loadTokens()),
+      button("Refresh", safe(loadTokens)),
       h("span", { class: "muted" }, "Unleash-style tokens for SDKs: sent as Authorization: <token>, bound to one environment."),
     ), tokList);
 
@@ -524,7 +525,7 @@ export default {
           { label: "Last used", render: (t) => fmtDate(t.last_used_at) },
           { label: "State", render: (t) => (t.revoked_at ? badge(`revoked ${fmtDate(t.revoked_at)}`, "err") : badge("active", "ok")) },
           { label: "Actions", class: "actions", render: (t) => (t.revoked_at ? null
-            : button("Revoke", () => revokeToken(t), { class: "link danger", "aria-label": `Revoke ${t.name}` })) },
+            : button("Revoke", safe(() => revokeToken(t)), { class: "link danger", "aria-label": `Revoke ${t.name}` })) },
         ],
       }));
     }
@@ -542,7 +543,7 @@ export default {
         submitLabel: "Create token",
         onSubmit: async (v) => {
           created = await api("POST", "/v1/flag-tokens", { json: { type: v.type, environment: v.environment, name: v.name || undefined } });
-          loadTokens();
+          await loadTokens();
         },
       });
       // The secret opens once this dialog has closed (and handed focus back), not beneath it.
@@ -572,7 +573,7 @@ export default {
     async function revokeToken(t) {
       if (!(await confirmDialog(`Revoke token ${t.name}? SDKs using it are refused from now on.`, { confirmLabel: "Revoke" }))) return;
       await act(`Token ${t.name} revoked`, () => api("DELETE", `/v1/flag-tokens/${enc(t.id)}`));
-      loadTokens();
+      await loadTokens();
     }
 
     // ------------------------------------------------------------ test a context

@@ -310,12 +310,21 @@ async def test_flags_panel_edits_strategies_segments_variants_dependencies_and_t
     st = dlg.locator("fieldset[data-path='$.strategies[0]']")
     await st.get_by_label("Strategy", exact=True).select_option("userWithId")
     await st.get_by_label("User ids").fill("alice,bob")
+    await dlg.locator("button:text-is('Add strategy')").click()
+    st2 = dlg.locator("fieldset[data-path='$.strategies[1]']")
+    await st2.get_by_label("Strategy", exact=True).select_option("remoteAddress")
+    await st2.get_by_label("IP addresses").fill("10.0.0.0/8")
+    await dlg.locator("button[aria-label='Move strategy 2 up']").click()
+    assert await st.get_by_label("Strategy", exact=True).input_value() == "remoteAddress"
     await dlg.locator("button[type=submit]").click()
     await c.ok(f"{FLAG} saved in staging")
     flag = await c.get(URL)
     assert flag["environments"]["staging"] == {
         "enabled": True,
-        "strategies": [{"name": "userWithId", "parameters": {"userIds": "alice,bob"}}],
+        "strategies": [
+            {"name": "remoteAddress", "parameters": {"IPs": "10.0.0.0/8"}},
+            {"name": "userWithId", "parameters": {"userIds": "alice,bob"}},
+        ],
     }
     assert flag["environments"]["default"]["strategies"][0]["parameters"]["rollout"] == "75"
     async with http.put(  # the parent too, or the dependency keeps it off there

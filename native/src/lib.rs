@@ -9,6 +9,7 @@ pub mod block;
 pub mod bucket;
 pub mod chunk;
 pub mod compact;
+pub mod flags;
 pub mod ingest;
 pub mod promql;
 pub mod query;

@@ -1,0 +1,1 @@
+//! Behaviour the client specification does not cover.

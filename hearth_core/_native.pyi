@@ -45,6 +45,9 @@ __all__ = [
     "BucketError",
     "ChunkError",
     "DecodedBatch",
+    "FlagContextError",
+    "FlagSet",
+    "FlagStateError",
     "IngestError",
     "MalformedBody",
     "PromqlError",
@@ -166,6 +169,93 @@ def variant_bucket(group: str, user_id: str, total_weight: int) -> int:
         OverflowError: ``total_weight`` is negative or at least ``2**32``.
         TypeError: ``group`` or ``user_id`` is not ``str``.
     """
+
+class FlagStateError(ValueError):
+    """A client-API state ``FlagSet`` cannot compile: not JSON, not an object, a feature or
+    segment of the wrong shape, or a duplicate feature name. ``path`` names the member
+    (``$``, ``$.features[3]``, ``$.features[3].name``)."""
+
+    path: str
+
+class FlagContextError(ValueError):
+    """A request body whose context cannot be read. ``path`` names the member:
+    ``$`` (not a JSON object), ``$.context`` (not an object), ``$.context.currentTime``
+    (not an RFC 3339 date-time), ``$.context.plan`` / ``$.context.properties.plan`` (an
+    object or array where a string, number or boolean belongs)."""
+
+    path: str
+
+@final
+class FlagSet:
+    """One environment's feature flags compiled for evaluation (Unleash's semantics).
+
+    Built from Unleash's client-API state, exactly what ``GET /api/client/features``
+    serves: ``{"version", "features": [...], "segments": [...]}``; a feature may also
+    carry Hearth's ``metadata`` object, echoed in evaluations. Lenient as Unleash's SDKs
+    are (unknown fields ignored, parameters may be numbers). Strategies, constraints,
+    segments, feature and strategy variants and dependencies evaluate as in Unleash's
+    engine (checked against Unleash's client specification); ``applicationHostname``
+    compares with this server's host name (``$HOSTNAME``, else the system's).
+
+    A request body is ``{"context": {...}}`` (empty bytes: an empty context): Unleash's
+    fields ``userId``, ``sessionId``, ``remoteAddress``, ``environment``, ``appName``,
+    ``currentTime`` and ``properties``; OFREP's ``targetingKey`` is the ``userId``; any
+    other key is a property. Strings are taken as they are, numbers and booleans as their
+    JSON text, ``null`` as absent.
+
+    Each evaluation is ``{"key", "enabled", "variant", "payload"?, "value", "reason",
+    "metadata"?}``: ``variant`` is the variant's name (``"disabled"`` when none),
+    ``payload`` Unleash's ``{"type", "value"}``, ``value`` OFREP's (``enabled`` without a
+    variant; else the payload decoded — ``json`` parsed, ``number`` a number, others a
+    string — or the variant's name), ``reason`` one of ``DISABLED``, ``DEFAULT``,
+    ``STATIC``, ``TARGETING_MATCH``, ``SPLIT``.
+
+    Calls keep the GIL: a request's evaluation takes microseconds.
+
+    Raises:
+        FlagStateError: the state cannot be compiled.
+        TypeError: ``state`` is not ``bytes``.
+    """
+
+    def __new__(cls, state: bytes) -> Self: ...
+    def __len__(self) -> int:
+        """Flags held."""
+
+    def names(self) -> list[str]:
+        """The flag names, in the state's order."""
+
+    def evaluate(
+        self, body: bytes, *, remote_address: str | None = None, session_id: str | None = None
+    ) -> bytes:
+        """Every flag evaluated for the context in ``body``: ``{"flags": [...]}`` as JSON.
+
+        ``remote_address`` and ``session_id`` fill the context only where it lacks them.
+
+        Raises:
+            FlagContextError: the body or its context cannot be read.
+        """
+
+    def evaluate_one(self, name: str, body: bytes) -> bytes | None:
+        """The flag ``name`` evaluated for the context in ``body`` (one JSON object), or
+        None when there is no such flag.
+
+        Raises:
+            FlagContextError: the body or its context cannot be read (checked first).
+        """
+
+    def frontend(
+        self, body: bytes, *, remote_address: str | None = None, session_id: str | None = None
+    ) -> bytes:
+        """Unleash's frontend API answer: the enabled flags only, as
+        ``{"toggles": [{"name", "enabled": true, "variant": {"name", "enabled",
+        "payload"?, "feature_enabled"}, "impressionData"}]}``.
+
+        ``remote_address`` and ``session_id`` fill the context only where it lacks them
+        (Unleash enriches a frontend context with the caller's address and a session id).
+
+        Raises:
+            FlagContextError: the body or its context cannot be read.
+        """
 
 class IngestError(ValueError):
     """The body as a whole cannot be decoded; the base of the three kinds below.

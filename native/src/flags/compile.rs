@@ -85,7 +85,9 @@ pub(crate) enum Kind {
         group: Box<str>,
     },
     /// gradualRolloutRandom.
-    Random { percent: u32 },
+    Random {
+        percent: u32,
+    },
     /// userWithId: sorted.
     UserIds(Vec<Box<str>>),
     /// remoteAddress.
@@ -155,16 +157,28 @@ pub(crate) enum StrOp {
 #[derive(Debug)]
 pub(crate) enum Op {
     /// IN (`not` = NOT_IN); values sorted.
-    In { values: Vec<Box<str>>, not: bool },
+    In {
+        values: Vec<Box<str>>,
+        not: bool,
+    },
     /// STR_*; values lowercased when `ci`.
     Str {
         op: StrOp,
         values: Vec<Box<str>>,
         ci: bool,
     },
-    Num { cmp: Cmp, value: f64 },
-    Date { cmp: Cmp, at: Instant },
-    Semver { cmp: Cmp, version: Semver },
+    Num {
+        cmp: Cmp,
+        value: f64,
+    },
+    Date {
+        cmp: Cmp,
+        at: Instant,
+    },
+    Semver {
+        cmp: Cmp,
+        version: Semver,
+    },
     /// None: the pattern does not compile (false, before inversion).
     Regex(Option<Regex>),
     Cidr(Vec<Net>),
@@ -222,6 +236,12 @@ fn json_string(s: &str) -> Box<str> {
 
 /// Compile `state` for a server whose (lowercased) host name is `hostname`.
 pub(crate) fn compile(state: &[u8], hostname: &str) -> Result<Compiled, StateError> {
+    if state.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(StateError {
+            path: "$".into(),
+            message: "must be a JSON object {\"version\", \"features\", \"segments\"}".into(),
+        });
+    }
     let state: model::State = serde_json::from_slice(state).map_err(|e| locate(state, e))?;
     let features = state.features.unwrap_or_default();
     let mut segments: HashMap<i64, &[model::Constraint]> = HashMap::new();
@@ -260,7 +280,10 @@ fn locate(state: &[u8], err: serde_json::Error) -> StateError {
         };
     };
     for (key, check) in [
-        ("features", check::<model::Feature> as fn(&serde_json::Value) -> Option<String>),
+        (
+            "features",
+            check::<model::Feature> as fn(&serde_json::Value) -> Option<String>,
+        ),
         ("segments", check::<model::Segment>),
     ] {
         match obj.get(key) {
@@ -334,7 +357,12 @@ fn compile_feature(
             .map(|d| Dependency {
                 parent: index.get(d.feature.as_str()).copied(),
                 enabled: d.enabled.unwrap_or(true),
-                variants: d.variants.iter().flatten().map(|v| v.as_str().into()).collect(),
+                variants: d
+                    .variants
+                    .iter()
+                    .flatten()
+                    .map(|v| v.as_str().into())
+                    .collect(),
             })
             .collect(),
         metadata_json,
@@ -499,7 +527,13 @@ fn compile_constraint(c: &model::Constraint, poisoned: &mut bool) -> Constraint 
         op @ ("STR_STARTS_WITH" | "STR_ENDS_WITH" | "STR_CONTAINS") => {
             let values: Vec<Box<str>> = c
                 .value_list()
-                .map(|v| if ci { v.to_lowercase().into() } else { v.into() })
+                .map(|v| {
+                    if ci {
+                        v.to_lowercase().into()
+                    } else {
+                        v.into()
+                    }
+                })
                 .collect();
             if values.is_empty() {
                 poison()
@@ -533,19 +567,18 @@ fn compile_constraint(c: &model::Constraint, poisoned: &mut bool) -> Constraint 
                 None => poison(),
             }
         }
-        op @ ("SEMVER_EQ" | "SEMVER_GT" | "SEMVER_GTE" | "SEMVER_LT" | "SEMVER_LTE") => {
-            match value {
-                Some(v) if v.starts_with('v') => Op::Never,
-                Some(v) => match Semver::parse(v.trim_matches([' ', '\t'])) {
-                    Some(version) => Op::Semver {
-                        cmp: cmp(op),
-                        version,
-                    },
-                    None => poison(),
+        op @ ("SEMVER_EQ" | "SEMVER_GT" | "SEMVER_GTE" | "SEMVER_LT" | "SEMVER_LTE") => match value
+        {
+            Some(v) if v.starts_with('v') => Op::Never,
+            Some(v) => match Semver::parse(v.trim_matches([' ', '\t'])) {
+                Some(version) => Op::Semver {
+                    cmp: cmp(op),
+                    version,
                 },
                 None => poison(),
-            }
-        }
+            },
+            None => poison(),
+        },
         "REGEX" => Op::Regex(
             RegexBuilder::new(value.unwrap_or(""))
                 .case_insensitive(ci)
@@ -592,7 +625,9 @@ fn compile_variants(
     let variants: Vec<Variant> = variants
         .iter()
         .map(|v| {
-            let weight = v.weight.map_or(0, |w| w.0.clamp(0, i64::from(u32::MAX)) as u32);
+            let weight = v
+                .weight
+                .map_or(0, |w| w.0.clamp(0, i64::from(u32::MAX)) as u32);
             let payload = v.payload.as_ref().map(|p| {
                 let value = p.value.as_ref().map_or("", |v| v.0.as_str());
                 (p.kind.as_str(), value)

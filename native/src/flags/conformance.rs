@@ -21,7 +21,12 @@ fn run(file: &str, text: &str) -> (usize, usize) {
         serde_json::from_slice(&out).expect("evaluate writes JSON")
     };
     let find = |all: &Value, name: &str| -> Option<Value> {
-        all["flags"].as_array().unwrap().iter().find(|f| f["key"] == name).cloned()
+        all["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == name)
+            .cloned()
     };
     let tests = spec["tests"].as_array().cloned().unwrap_or_default();
     for case in &tests {
@@ -30,9 +35,13 @@ fn run(file: &str, text: &str) -> (usize, usize) {
         let body = serde_json::to_vec(&json!({ "context": case["context"] })).unwrap();
         let ctx = Context::from_body(&body, Defaults::default()).unwrap();
         let typed = set.is_enabled(name, &ctx);
-        let wire = find(&evaluate_all(&case["context"]), name).is_some_and(|f| f["enabled"] == true);
+        let wire =
+            find(&evaluate_all(&case["context"]), name).is_some_and(|f| f["enabled"] == true);
         if typed != want || wire != want {
-            failures.push(format!("{}: typed {typed}, wire {wire}, want {want}", case["description"]));
+            failures.push(format!(
+                "{}: typed {typed}, wire {wire}, want {want}",
+                case["description"]
+            ));
         }
     }
     let variant_tests = spec["variantTests"].as_array().cloned().unwrap_or_default();
@@ -55,7 +64,9 @@ fn run(file: &str, text: &str) -> (usize, usize) {
                 "feature_enabled": f["enabled"],
                 "payload": f.get("payload").cloned(),
             }),
-            None => json!({"name": "disabled", "enabled": false, "feature_enabled": false, "payload": null}),
+            None => {
+                json!({"name": "disabled", "enabled": false, "feature_enabled": false, "payload": null})
+            }
         };
         let expected = json!({
             "name": want["name"],
@@ -64,13 +75,25 @@ fn run(file: &str, text: &str) -> (usize, usize) {
             "payload": want.get("payload").cloned(),
         });
         if typed != expected || wire != expected {
-            failures.push(format!("{}: typed {typed}, wire {wire}, want {expected}", case["description"]));
+            failures.push(format!(
+                "{}: typed {typed}, wire {wire}, want {expected}",
+                case["description"]
+            ));
         }
     }
     let counts = (tests.len(), variant_tests.len());
-    println!("{file}: {} isEnabled + {} variant cases", counts.0, counts.1);
+    println!(
+        "{file}: {} isEnabled + {} variant cases",
+        counts.0, counts.1
+    );
     assert!(counts.0 + counts.1 > 0, "{file} has no cases");
-    assert!(failures.is_empty(), "{file}: {} of {} cases failed:\n{}", failures.len(), counts.0 + counts.1, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{file}: {} of {} cases failed:\n{}",
+        failures.len(),
+        counts.0 + counts.1,
+        failures.join("\n")
+    );
     counts
 }
 
@@ -106,13 +129,17 @@ spec_test!(f22, "22-cidr-constraint-operators.json");
 
 #[test]
 fn the_specification_is_all_there() {
-    let mut names: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/flags/testdata"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".json"))
-        .map(|n| n[..2].to_owned())
-        .collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/flags/testdata"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".json"))
+            .map(|n| n[..2].to_owned())
+            .collect();
     names.sort();
-    let want: Vec<String> = (1..=18).chain([21, 22]).map(|i| format!("{i:02}")).collect();
+    let want: Vec<String> = (1..=18)
+        .chain([21, 22])
+        .map(|i| format!("{i:02}"))
+        .collect();
     assert_eq!(names, want);
 }

@@ -341,10 +341,12 @@ mod tests {
 
     #[test]
     fn fields_properties_and_targeting_key() {
-        let c = ctx(r#"{"context": {"userId": "u1", "sessionId": 42, "remoteAddress": "10.0.0.1",
+        let c = ctx(
+            r#"{"context": {"userId": "u1", "sessionId": 42, "remoteAddress": "10.0.0.1",
             "environment": "prod", "appName": "web", "currentTime": "2024-05-01T12:00:00Z",
             "properties": {"plan": "gold", "age": 30, "beta": true, "gone": null},
-            "country": "NO", "plan": "silver", "nothing": null}, "flagKey": "ignored"}"#)
+            "country": "NO", "plan": "silver", "nothing": null}, "flagKey": "ignored"}"#,
+        )
         .unwrap();
         assert_eq!(c.get(&Field::UserId), Some("u1"));
         assert_eq!(c.get(&Field::SessionId), Some("42"));
@@ -352,7 +354,10 @@ mod tests {
         assert_eq!(c.get(&Field::Environment), Some("prod"));
         assert_eq!(c.get(&Field::AppName), Some("web"));
         assert_eq!(c.get(&Field::CurrentTime), Some("2024-05-01T12:00:00Z"));
-        assert_eq!(c.time(), values::parse_instant("2024-05-01T12:00:00Z").unwrap());
+        assert_eq!(
+            c.time(),
+            values::parse_instant("2024-05-01T12:00:00Z").unwrap()
+        );
         assert_eq!(c.property("plan"), Some("gold")); // explicit properties win
         assert_eq!(c.property("age"), Some("30"));
         assert_eq!(c.property("beta"), Some("true"));
@@ -372,7 +377,13 @@ mod tests {
 
     #[test]
     fn empty_bodies_and_defaults() {
-        for body in ["", "  \n", "{}", r#"{"context": null}"#, r#"{"context": {}}"#] {
+        for body in [
+            "",
+            "  \n",
+            "{}",
+            r#"{"context": null}"#,
+            r#"{"context": {}}"#,
+        ] {
             let c = ctx(body).unwrap();
             assert_eq!(c.get(&Field::UserId), None, "{body:?}");
         }
@@ -391,15 +402,30 @@ mod tests {
     #[test]
     fn errors_name_the_member() {
         let err = |body: &str| ctx(body).unwrap_err();
-        assert_eq!(err(r#"{"context": {"currentTime": "soon"}}"#).path, "$.context.currentTime");
-        assert_eq!(err(r#"{"context": {"currentTime": 5}}"#).path, "$.context.currentTime");
-        assert_eq!(err(r#"{"context": {"userId": {"a": 1}}}"#).path, "$.context.userId");
+        assert_eq!(
+            err(r#"{"context": {"currentTime": "soon"}}"#).path,
+            "$.context.currentTime"
+        );
+        assert_eq!(
+            err(r#"{"context": {"currentTime": 5}}"#).path,
+            "$.context.currentTime"
+        );
+        assert_eq!(
+            err(r#"{"context": {"userId": {"a": 1}}}"#).path,
+            "$.context.userId"
+        );
         assert_eq!(err(r#"{"context": {"tags": [1]}}"#).path, "$.context.tags");
-        assert_eq!(err(r#"{"context": {"a b": []}}"#).path, r#"$.context["a b"]"#);
+        assert_eq!(
+            err(r#"{"context": {"a b": []}}"#).path,
+            r#"$.context["a b"]"#
+        );
         let e = err(r#"{"context": {"properties": {"a": {"nested": 1}}}}"#);
         assert_eq!(e.path, "$.context.properties.a");
         assert!(e.message.contains("an object"), "{}", e.message);
-        assert_eq!(err(r#"{"context": {"properties": 3}}"#).path, "$.context.properties");
+        assert_eq!(
+            err(r#"{"context": {"properties": 3}}"#).path,
+            "$.context.properties"
+        );
         assert_eq!(err(r#"{"context": []}"#).path, "$.context");
         assert_eq!(err(r#"{"context": "x"}"#).path, "$.context");
         assert_eq!(err("[1]").path, "$");

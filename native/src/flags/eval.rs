@@ -219,15 +219,17 @@ pub(crate) fn constraint_holds(c: &Constraint, ctx: &Context<'_>) -> bool {
                 StrOp::Contains => v.contains(&**x),
             })
         }),
-        Op::Num { cmp, value: want } => value
-            .and_then(|v| v.parse::<f64>().ok())
-            .is_some_and(|v| match cmp {
-                Cmp::Eq => (v - want).abs() < f64::EPSILON,
-                Cmp::Lt => v < *want,
-                Cmp::Lte => v <= *want,
-                Cmp::Gt => v > *want,
-                Cmp::Gte => v >= *want,
-            }),
+        Op::Num { cmp, value: want } => {
+            value
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| match cmp {
+                    Cmp::Eq => (v - want).abs() < f64::EPSILON,
+                    Cmp::Lt => v < *want,
+                    Cmp::Lte => v <= *want,
+                    Cmp::Gt => v > *want,
+                    Cmp::Gte => v >= *want,
+                })
+        }
         Op::Date { cmp, at } => {
             let t = if c.field == Field::CurrentTime {
                 Some(ctx.time())

@@ -172,11 +172,7 @@ pub struct Constraint {
 impl Constraint {
     /// `values` without its `null`s.
     pub fn value_list(&self) -> impl Iterator<Item = &str> {
-        self.values
-            .iter()
-            .flatten()
-            .flatten()
-            .map(|t| t.0.as_str())
+        self.values.iter().flatten().flatten().map(|t| t.0.as_str())
     }
 }
 

@@ -133,8 +133,9 @@ impl Semver {
     /// Precedence (build metadata ignored): a pre-release sorts before its release;
     /// numeric identifiers sort numerically and before alphanumeric ones.
     pub fn precedence(&self, other: &Semver) -> Ordering {
-        self.core.cmp(&other.core).then_with(|| {
-            match (self.pre.is_empty(), other.pre.is_empty()) {
+        self.core
+            .cmp(&other.core)
+            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
                 (true, true) => Ordering::Equal,
                 (true, false) => Ordering::Greater,
                 (false, true) => Ordering::Less,
@@ -152,8 +153,7 @@ impl Semver {
                     }
                     self.pre.len().cmp(&other.pre.len())
                 }
-            }
-        })
+            })
     }
 }
 
@@ -253,7 +253,9 @@ mod tests {
             assert_eq!(v(w[0]).precedence(&v(w[1])), Ordering::Less, "{w:?}");
         }
         assert_eq!(v("1.2.3+build.5").precedence(&v("1.2.3")), Ordering::Equal);
-        for bad in ["v1.2.3", "1.2", "1.2.3.4", "01.2.3", "1.2.3-", "1.2.3-01", "1.2.3+", " 1.2.3"] {
+        for bad in [
+            "v1.2.3", "1.2", "1.2.3.4", "01.2.3", "1.2.3-", "1.2.3-01", "1.2.3+", " 1.2.3",
+        ] {
             assert!(Semver::parse(bad).is_none(), "{bad}");
         }
     }
@@ -269,9 +271,20 @@ mod tests {
         assert!(Net::parse("2001:db8::/32")
             .unwrap()
             .contains(ip("2001:db8:0:1::42")));
-        assert!(!Net::parse("2001:db8::/32").unwrap().contains(ip("10.0.0.1")));
-        assert!(!Net::parse("0.0.0.0/0").unwrap().contains(ip("::ffff:1.2.3.4")));
-        for bad in ["127.invalid", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "bad::cidr"] {
+        assert!(!Net::parse("2001:db8::/32")
+            .unwrap()
+            .contains(ip("10.0.0.1")));
+        assert!(!Net::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(ip("::ffff:1.2.3.4")));
+        for bad in [
+            "127.invalid",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10.0.0.0/x",
+            "bad::cidr",
+        ] {
             assert!(Net::parse(bad).is_none(), "{bad}");
         }
     }

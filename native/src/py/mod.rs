@@ -16,6 +16,7 @@ use crate::series;
 mod bucket;
 mod chunk;
 mod compact;
+mod flags;
 mod influx;
 mod ingest;
 mod otlp;
@@ -232,6 +233,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bucket::register(m)?;
     chunk::register(m)?;
     compact::register(m)?;
+    flags::register(m)?;
     influx::register(m)?;
     ingest::register(m)?;
     otlp::register(m)?;

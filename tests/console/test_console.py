@@ -7,36 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from api.keys import DB
-from hearth_core.scopes import ALL_SCOPES
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.conftest import ADMIN_EMAIL
+from tests.console.conftest import ALL, Console, open_console, sign_in
 from tests.fixtures import Live, service_token
-
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "console"
-LAUNCH_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ALL = list(ALL_SCOPES)  # an admin token for checking through the API
-
-if not os.path.exists(CHROMIUM):  # `make test` installs it; without it this suite fails
-    raise RuntimeError(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium)")
-
-from playwright import async_api  # noqa: E402 - after the browser check above
 
 
 async def test_console_is_served_with_strict_headers(live: Live, http: aiohttp.ClientSession):
@@ -80,77 +58,14 @@ async def test_console_redirect_uri_is_the_servers_own(live: Live):
     assert f"{live.url}/console/callback" in client.redirect_uris
 
 
-class Console:
-    """The page plus API checks with an admin token."""
-
-    def __init__(self, page, live: Live, http: aiohttp.ClientSession, headers: dict[str, str]):
-        self.page = page
-        self.live = live
-        self.http = http
-        self.headers = headers
-
-    async def get(self, path: str, **params):
-        async with self.http.get(
-            f"{self.live.url}{path}", params=params, headers=self.headers
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-            return await resp.json()
-
-    async def panel(self, panel_id: str, title: str):
-        await self.page.click(f"#nav a[data-panel={panel_id}]")
-        await self.page.wait_for_selector(f"main h1:text-is('{title}')")
-
-    async def ok(self, text: str):
-        """A success message containing ``text`` appears in the status region."""
-        await self.page.locator("#status .msg", has_text=text).first.wait_for()
-
-    def dialog(self):
-        return self.page.locator("dialog[open]").last
-
-    async def shot(self, name: str):
-        await self.page.wait_for_timeout(150)  # let the last repaint land
-        await self.page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-@pytest.fixture
-async def browser():
-    # launch() gives Chromium a fresh, empty user data dir of its own, removed at close.
-    async with async_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
 async def test_console_end_to_end(live: Live, http: aiohttp.ClientSession, browser):
-    SHOTS.mkdir(parents=True, exist_ok=True)
     headers = await service_token(live, http, ALL)
-    context = await browser.new_context(
-        viewport={"width": 1280, "height": 800}, accept_downloads=True
-    )
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(f"console: {m.text}")
-            if m.type == "error" and not m.text.startswith("Failed to load resource")
-            else None
-        ),
-    )
+    context, page = await open_console(browser, errors)
     c = Console(page, live, http, headers)
 
     # --- sign in through the real login page (authorization code + PKCE)
-    await page.goto(f"{live.url}/")
-    await page.wait_for_url(re.compile(r"/oauth/authorize\?"))
-    assert "code_challenge_method=S256" in page.url and "client_id=hearth-console" in page.url
-    await page.fill("#email", ADMIN_EMAIL)
-    await page.fill("#password", ADMIN_PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("main h1:text-is('User Management')")
+    await sign_in(page, live)
     assert page.url.startswith(f"{live.url}/console/#/users")
     await page.wait_for_selector("#user .user-name")
     stored = await page.evaluate("sessionStorage.getItem('hearth.console.tokens')")
@@ -210,35 +125,36 @@ async def test_console_end_to_end(live: Live, http: aiohttp.ClientSession, brows
     assert "flag-editors" in await asyncio.to_thread(Path(await download.path()).read_text)
     await c.shot("roles")
 
-    # --- Feature flags: create, toggle with the switch, live update from the stream
+    # --- Feature flags: create, switch on in `default`, live update from the stream
+    # (the panel's editors have their own test: test_flags_panel.py)
     await c.panel("flags", "Feature Flags")
     await page.wait_for_selector(".live.on")
     await page.click("button:text-is('New flag')")
     dlg = c.dialog()
     await dlg.get_by_label("Name", exact=True).fill("new-checkout")
     await dlg.get_by_label("Description").fill("The redesigned checkout")
-    await dlg.get_by_label("Rollout %").fill("25")
     await dlg.locator("button[type=submit]").click()
     await c.ok("Flag new-checkout created")
-    switch = page.locator("button[role=switch][aria-label='Enable new-checkout']")
+    switch = page.locator("button[role=switch][aria-label='Enable new-checkout in default']")
     assert await switch.get_attribute("aria-checked") == "false"
     await switch.click()
-    await c.ok("new-checkout enabled")
+    await c.ok("new-checkout enabled in default")
     await page.wait_for_selector(
-        "button[role=switch][aria-label='Enable new-checkout'][aria-checked=true]"
+        "button[role=switch][aria-label='Enable new-checkout in default'][aria-checked=true]"
     )
     flag = await c.get("/v1/flags/new-checkout")
-    assert flag["enabled"] is True and flag["rollout_pct"] == 25
+    assert flag["description"] == "The redesigned checkout"
+    assert flag["environments"] == {"default": {"enabled": True}}
     # a change made elsewhere arrives through the SSE stream
     async with http.post(
         f"{live.url}/v1/flags",
-        json={"name": "from-elsewhere", "enabled": True},
+        json={"name": "from-elsewhere", "environments": {"default": {"enabled": True}}},
         headers=headers,
     ) as resp:
         assert resp.status == 201
     await page.wait_for_selector("tr[data-flag='from-elsewhere']")
     await page.click("button[aria-label='Audit of new-checkout']")
-    await c.dialog().locator("td", has_text="enabled: false → true").wait_for()
+    await c.dialog().locator("td", has_text="environments.default.enabled: false → true").wait_for()
     await c.shot("flags-audit")
     await c.dialog().locator("button:text-is('Close')").click()
     await c.shot("flags")
@@ -370,7 +286,9 @@ async def test_console_end_to_end(live: Live, http: aiohttp.ClientSession, brows
     await c.ok("(pending)")
     # first switch the flag off through the API; the command switches it back on
     async with http.put(
-        f"{live.url}/v1/flags/from-elsewhere", json={"enabled": False}, headers=headers
+        f"{live.url}/v1/flags/from-elsewhere/environments/default",
+        json={"enabled": False},
+        headers=headers,
     ) as resp:
         assert resp.status == 200
     await page.click("button:text-is('Execute')")
@@ -379,7 +297,8 @@ async def test_console_end_to_end(live: Live, http: aiohttp.ClientSession, brows
     await page.locator(".log li", has_text="enabling from-elsewhere").wait_for()
     cmds = await c.get("/v1/commands")
     assert cmds["items"][0]["status"] == "succeeded"
-    assert (await c.get("/v1/flags/from-elsewhere"))["enabled"] is True
+    flag = await c.get("/v1/flags/from-elsewhere")
+    assert flag["environments"]["default"]["enabled"] is True
     await c.shot("commands")
 
     # --- Rate limits: add a policy, run a live check
@@ -438,7 +357,10 @@ async def test_console_end_to_end(live: Live, http: aiohttp.ClientSession, brows
     await page.set_viewport_size({"width": 1280, "height": 800})
     await page.reload()
     await page.wait_for_selector("main h1:text-is('Feature Flags'):focus")  # focus on the panel
-    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")  # the selected view tab, then the environment, then…
+    assert await page.evaluate("document.activeElement.getAttribute('role')") == "tab"
+    for _ in range(3):
+        await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.textContent") == "New flag"
     await page.keyboard.press("Enter")  # opens the dialog, focus inside it
     await page.wait_for_selector("dialog[open] input:focus")

@@ -105,15 +105,18 @@ def _dependency(d: Dependency) -> dict[str, Any]:
 
 def _feature(flag: Flag, env: str, *, metadata: bool) -> dict[str, Any]:
     cfg = flag.environments.get(env) or EnvConfig()
+    # As Unleash serves them: disabled strategies left out (SDKs do not read the field), and a
+    # flag whose strategies are all disabled is off.
+    active = [st for st in cfg.strategies if not st.disabled]
     out: dict[str, Any] = {
         "name": flag.name,
         "description": flag.description,
         "type": flag.type,
         "project": "default",
-        "enabled": cfg.enabled,
+        "enabled": cfg.enabled and (bool(active) or not cfg.strategies),
         "stale": flag.stale,
         "impressionData": flag.impression_data,
-        "strategies": [_strategy(st) for st in cfg.strategies],
+        "strategies": [_strategy(st) for st in active],
         "variants": [_variant(v, overrides=True) for v in cfg.variants],
         "dependencies": [_dependency(d) for d in flag.dependencies],
     }

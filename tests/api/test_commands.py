@@ -330,7 +330,7 @@ async def test_a_command_flips_a_flag_checks_a_metric_and_succeeds(live, http, c
             "enabled": True,
             "strategies": [{"name": "flexibleRollout", "parameters": rollout}],
         },
-        "prod": {"enabled": False},
+        "prod": {},  # configured there, off (defaults are left out)
     }
     assert flag["updated_by"] == f"command:{cmd['id']}"
     entry = live.app[CONFIG].get("prod", "rollout.checkout-v2")

@@ -340,7 +340,15 @@ async def test_unleash_import_export_round_trip(live, http, fh):
         f"{live.url}/v1/flags/export?format=unleash&environment=staging", headers=fh
     ) as resp:
         exported = await resp.json()
-    assert exported["segments"] == UNLEASH_DOC["segments"]
+    assert exported["segments"] == [
+        {
+            **seg,
+            "constraints": [
+                {**c, "inverted": False, "caseInsensitive": False} for c in seg["constraints"]
+            ],
+        }
+        for seg in UNLEASH_DOC["segments"]
+    ]
     got = {f["name"]: f for f in exported["features"]}
     strategy = dict(UNLEASH_DOC["features"][0]["strategies"][0])
     del strategy["id"]  # Unleash's strategy ids are not kept
@@ -363,7 +371,7 @@ async def test_unleash_import_export_round_trip(live, http, fh):
     one = {**UNLEASH_DOC, "features": UNLEASH_DOC["features"][:1]}
     merge = url.replace("mode=replace", "mode=merge")
     _, res = await _post(http, merge, fh, one, 200)
-    assert res["removed"] == 0
+    assert res.get("removed", 0) == 0
     _, res = await _post(http, url, fh, one, 200)
     assert res["removed"] == 1
     async with http.get(f"{live.url}/v1/flags/child", headers=fh) as resp:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from hearth_core.db.pool import create_pool
-from hearth_core.flags.model import FlagSpec
+from hearth_core.flags.model import EnvConfig, FlagSpec
 from hearth_core.flags.service import FlagService
 from hearth_core.security.crypto import MasterKeyRing
 from hearth_core.security.keyring import rotate_data_keys
@@ -89,7 +89,9 @@ async def test_standalone_worker_reacts_to_key_rotation_and_flag_changes(setting
 
         flags = FlagService(pool)
         await flags.create(
-            FlagSpec(name="worker-sees-this", enabled=True), actor="test", request_id=None
+            FlagSpec(name="worker-sees-this", environments={"default": EnvConfig(enabled=True)}),
+            actor="test",
+            request_id=None,
         )
         applied = lines.wait_for(
             lambda r: r["msg"] == "change applied" and r["event"].get("flag") == "worker-sees-this"

@@ -46,33 +46,10 @@ OPERATORS = (
     "IN_CIDR",
 )
 # These compare the context with one `value`; the others with a list of `values`.
-SINGLE_VALUE_OPERATORS = frozenset(
-    {
-        "NUM_EQ",
-        "NUM_GT",
-        "NUM_GTE",
-        "NUM_LT",
-        "NUM_LTE",
-        "DATE_AFTER",
-        "DATE_BEFORE",
-        "SEMVER_EQ",
-        "SEMVER_GT",
-        "SEMVER_LT",
-        "REGEX",
-    }
+LIST_OPERATORS = frozenset(
+    {"IN", "NOT_IN", "STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH", "IN_CIDR"}
 )
-BUILTIN_STRATEGIES = frozenset(
-    {
-        "default",
-        "flexibleRollout",
-        "userWithId",
-        "gradualRolloutUserId",
-        "gradualRolloutSessionId",
-        "gradualRolloutRandom",
-        "remoteAddress",
-        "applicationHostname",
-    }
-)
+SINGLE_VALUE_OPERATORS = frozenset(OPERATORS) - LIST_OPERATORS
 
 
 class Constraint(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -205,6 +205,29 @@ class FlagService:
         await self._apply([spec.name])
         return flag
 
+    async def _change(
+        self,
+        name: str,
+        changes_of: Callable[[Flag], dict[str, Any]],
+        *,
+        expected_version: int | None,
+        actor: str,
+        request_id: str | None,
+    ) -> Flag:
+        """Lock the flag, check the expected version, write ``changes_of(the flag)`` over it."""
+        async with self._write(actor, request_id) as w:
+            before = await repo.lock(w.conn, name)
+            if expected_version is not None and expected_version != before.version:
+                raise PreconditionFailed(
+                    f"flag {name!r} is at version {before.version}, not {expected_version}"
+                )
+            spec = _merge(before, changes_of(before))
+            self._check(spec)
+            after = await repo.replace(w.conn, spec, actor, restore=False)
+            await self._record(w, name, "update", before, after)
+        await self._apply([name])
+        return after
+
     async def update(
         self,
         name: str,
@@ -214,18 +237,13 @@ class FlagService:
         actor: str,
         request_id: str | None,
     ) -> Flag:
-        async with self._write(actor, request_id) as w:
-            before = await repo.lock(w.conn, name)
-            if expected_version is not None and expected_version != before.version:
-                raise PreconditionFailed(
-                    f"flag {name!r} is at version {before.version}, not {expected_version}"
-                )
-            spec = _merge(before, changes)
-            self._check(spec)
-            after = await repo.replace(w.conn, spec, actor, restore=False)
-            await self._record(w, name, "update", before, after)
-        await self._apply([name])
-        return after
+        return await self._change(
+            name,
+            lambda _: changes,
+            expected_version=expected_version,
+            actor=actor,
+            request_id=request_id,
+        )
 
     async def update_environment(
         self,
@@ -238,20 +256,19 @@ class FlagService:
         request_id: str | None,
     ) -> Flag:
         """Change some of one environment's fields (enabled, strategies, variants)."""
-        async with self._write(actor, request_id) as w:
-            before = await repo.lock(w.conn, name)
-            if expected_version is not None and expected_version != before.version:
-                raise PreconditionFailed(
-                    f"flag {name!r} is at version {before.version}, not {expected_version}"
-                )
+
+        def changes_of(before: Flag) -> dict[str, Any]:
             envs = msgspec.to_builtins(before.environments)
             envs[environment] = {**envs.get(environment, {}), **changes}
-            spec = _merge(before, {"environments": envs})
-            self._check(spec)
-            after = await repo.replace(w.conn, spec, actor, restore=False)
-            await self._record(w, name, "update", before, after)
-        await self._apply([name])
-        return after
+            return {"environments": envs}
+
+        return await self._change(
+            name,
+            changes_of,
+            expected_version=expected_version,
+            actor=actor,
+            request_id=request_id,
+        )
 
     async def set_archived(
         self, name: str, archived: bool, *, actor: str, request_id: str | None
@@ -296,36 +313,30 @@ class FlagService:
     ) -> Flag:
         """Switch a flag in one environment and/or set the rollout of its flexibleRollout
         strategies there (adding one — stickiness default, groupId the flag — when it has none)."""
-        async with self._write(actor, request_id) as w:
-            before = await repo.lock(w.conn, name)
+
+        def changes_of(before: Flag) -> dict[str, Any]:
             cfg = before.environments.get(environment) or EnvConfig()
             strategies = list(cfg.strategies)
             if rollout_pct is not None:
                 rollouts = [i for i, st in enumerate(strategies) if st.name == "flexibleRollout"]
                 if not rollouts:
-                    strategies.append(
-                        Strategy(
-                            name="flexibleRollout",
-                            parameters={"rollout": "100", "stickiness": "default", "groupId": name},
-                        )
-                    )
+                    params = {"rollout": "100", "stickiness": "default", "groupId": name}
+                    strategies.append(Strategy(name="flexibleRollout", parameters=params))
                     rollouts = [len(strategies) - 1]
                 for i in rollouts:
                     params = {**strategies[i].parameters, "rollout": str(rollout_pct)}
                     strategies[i] = msgspec.structs.replace(strategies[i], parameters=params)
-            cfg = EnvConfig(
+            new = EnvConfig(
                 enabled=cfg.enabled if enabled is None else enabled,
                 strategies=strategies,
                 variants=cfg.variants,
             )
-            spec = msgspec.structs.replace(
-                spec_of(before), environments={**before.environments, environment: cfg}
-            )
-            self._check(spec)
-            after = await repo.replace(w.conn, spec, actor, restore=False)
-            await self._record(w, name, "update", before, after)
-        await self._apply([name])
-        return after
+            envs = {**before.environments, environment: new}
+            return {"environments": msgspec.to_builtins(envs)}
+
+        return await self._change(
+            name, changes_of, expected_version=None, actor=actor, request_id=request_id
+        )
 
     async def import_flags(
         self, specs: list[FlagSpec], *, actor: str, request_id: str | None

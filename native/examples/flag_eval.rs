@@ -64,7 +64,11 @@ fn main() {
         .iter()
         .filter(|f| f["enabled"] == true)
         .count();
-    println!("{} flags, {on} on for this context, answer {} bytes", set.len(), out.len());
+    println!(
+        "{} flags, {on} on for this context, answer {} bytes",
+        set.len(),
+        out.len()
+    );
     for (what, frontend) in [("evaluate", false), ("frontend", true)] {
         let mut best = f64::MAX;
         for _round in 0..5 {
@@ -73,9 +77,11 @@ fn main() {
             for _ in 0..n {
                 out.clear();
                 if frontend {
-                    set.frontend(black_box(body), Defaults::default(), &mut out).unwrap();
+                    set.frontend(black_box(body), Defaults::default(), &mut out)
+                        .unwrap();
                 } else {
-                    set.evaluate(black_box(body), Defaults::default(), &mut out).unwrap();
+                    set.evaluate(black_box(body), Defaults::default(), &mut out)
+                        .unwrap();
                 }
                 black_box(&out);
             }

@@ -67,6 +67,15 @@ fn answer<'py>(
     })
 }
 
+/// [`answer`] for a call that always writes a whole document.
+fn document<'py>(
+    py: Python<'py>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), flags::ContextError>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = answer(py, |buf| write(buf).map(|()| true))?;
+    Ok(out.unwrap_or_else(|| PyBytes::new(py, b"")))
+}
+
 /// One environment's flags compiled for evaluation.
 #[pyclass(frozen, module = "hearth_core._native", name = "FlagSet")]
 pub struct FlagSet {
@@ -114,10 +123,7 @@ impl FlagSet {
             remote_address,
             session_id,
         };
-        let out = answer(py, |buf| {
-            self.inner.evaluate(body, defaults, buf).map(|()| true)
-        })?;
-        Ok(out.unwrap_or_else(|| PyBytes::new(py, b"")))
+        document(py, |buf| self.inner.evaluate(body, defaults, buf))
     }
 
     /// evaluate_one(name, body)
@@ -154,10 +160,7 @@ impl FlagSet {
             remote_address,
             session_id,
         };
-        let out = answer(py, |buf| {
-            self.inner.frontend(body, defaults, buf).map(|()| true)
-        })?;
-        Ok(out.unwrap_or_else(|| PyBytes::new(py, b"")))
+        document(py, |buf| self.inner.frontend(body, defaults, buf))
     }
 }
 

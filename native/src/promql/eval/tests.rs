@@ -383,9 +383,15 @@ fn selector_regexes_are_read_as_go_reads_them() {
     let got = vector(instant(r#"m{a=~"\\d"}"#, &st, 0).unwrap());
     assert_eq!(got, vec![(labels(&[("__name__", "m"), ("a", "3")]), 1.0)]);
     let got = vector(instant(r#"m{a!~"\\d"}"#, &st, 0).unwrap());
-    assert_eq!(got, vec![(labels(&[("__name__", "m"), ("a", "\u{663}")]), 2.0)]);
+    assert_eq!(
+        got,
+        vec![(labels(&[("__name__", "m"), ("a", "\u{663}")]), 2.0)]
+    );
     // Go 1.19 rejects this group syntax; Prometheus answers a parse error.
-    assert!(matches!(parse(r#"m{a=~"(?<n>x)"}"#), Err(PromqlError::Parse(_))));
+    assert!(matches!(
+        parse(r#"m{a=~"(?<n>x)"}"#),
+        Err(PromqlError::Parse(_))
+    ));
     // The matchers `needs` hands out carry the same reading.
     let need = &needs(&parse(r#"m{a=~"\\d"}"#).unwrap(), &params(0, 0, 0))[0];
     assert!(!need.matchers.matchers[0].is_match("\u{663}"));

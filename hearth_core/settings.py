@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -80,6 +80,26 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # The parser's time grows with the square of a long operator chain (a 5,000-term `1+1+…`
     # took ~0.5 s): longer query texts are refused (400) before parsing.
     promql_max_query_bytes: int = 16_384
+    # Where metrics live: "postgres" (embedded, the default) or "remote" — a Prometheus-compatible
+    # engine (Prometheus, VictoriaMetrics, Mimir, Thanos Receive, Cortex) taking remote write and
+    # answering PromQL; Hearth stays its authenticated gateway (docs/scale-out.md).
+    metrics_store: Literal["postgres", "remote"] = "postgres"
+    # Remote write endpoint and Prometheus API base (…/api/v1/query is appended); either may
+    # hold "{tenant}" (VictoriaMetrics cluster: http://vminsert:8480/insert/{tenant}/prometheus).
+    metrics_remote_write_url: str | None = None
+    metrics_remote_query_url: str | None = None
+    # The backend's tenant: sent in this header (X-Scope-OrgID for Mimir/Cortex/Thanos) and/or put
+    # in the URLs; a client's own tenant (hearth metrics tenant set) replaces the default.
+    metrics_remote_tenant_header: str | None = None
+    metrics_remote_tenant: str = "hearth"
+    metrics_remote_bearer_token: str | None = None
+    metrics_remote_basic_auth: str | None = None  # "user:password"
+    metrics_remote_timeout_s: float = 30.0  # one request to the backend
+    # A write is retried (5xx, 429, no answer) with backoff until this long after it arrived; then
+    # the caller gets 503 and retries itself.
+    metrics_remote_write_deadline_s: float = 20.0
+    metrics_remote_queue_bytes: int = 256 * 1024 * 1024  # encoded bodies in flight; beyond: 503
+    metrics_remote_connections: int = 32
     usage_flush_seconds: float = 10.0
     command_workers: int = 2  # command worker tasks per server process; 0: none
     log_level: str = "INFO"

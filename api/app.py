@@ -50,6 +50,7 @@ from api.keys import (
     SERVICES,
     SETTINGS,
     UNLEASH_TOKENS,
+    TENANTS,
     USAGE,
     USERS,
 )
@@ -105,6 +106,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[RATELIMITS] = svc.ratelimits
         app[ROOMS] = svc.rooms
         app[USAGE] = svc.usage
+        app[TENANTS] = svc.tenants
         yield
 
 

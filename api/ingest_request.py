@@ -7,11 +7,10 @@ import re
 
 from aiohttp import web
 
-from api.keys import SETTINGS
+from api.keys import SETTINGS, TENANTS
+from api.principal import PRINCIPAL
 from hearth_core.errors import InvalidInput, UnsupportedMediaType
-
-# Hearth's namespace rule (native/src/ingest/point.rs NAME_PATTERN, 1 to 200 characters).
-NAMESPACE = re.compile(r"[A-Za-z_:][A-Za-z0-9_:.]{0,199}")
+from hearth_core.tenancy.service import NAMESPACE
 
 
 def gzipped(request: web.Request) -> bool:
@@ -23,13 +22,14 @@ def gzipped(request: web.Request) -> bool:
 
 
 def query_namespace(request: web.Request) -> str:
-    """``?namespace=``, validated, else ``HEARTH_METRICS_DEFAULT_NAMESPACE``."""
+    """``?namespace=``, validated, else HEARTH_METRICS_DEFAULT_NAMESPACE; a client bound to a
+    namespace (``hearth metrics tenant set``) gets its own, and 403 for any other."""
     ns = request.query.get("namespace")
-    if ns is None:
-        return request.app[SETTINGS].metrics_default_namespace
-    if not NAMESPACE.fullmatch(ns):
+    if ns is not None and not NAMESPACE.fullmatch(ns):
         raise InvalidInput(
             f"query parameter namespace: {ns[:64]!r} must be 1 to 200 characters matching "
             f"^{NAMESPACE.pattern}$"
         )
-    return ns
+    return request.app[TENANTS].namespace(
+        request[PRINCIPAL].client_id, ns, request.app[SETTINGS].metrics_default_namespace
+    )

@@ -19,6 +19,7 @@ from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import FieldCipher
 from hearth_core.services import Services
 from hearth_core.settings import Settings
+from hearth_core.tenancy.service import TenantService
 from hearth_core.unleash.service import TokenService
 from hearth_core.usage import UsageMeter
 from hearth_core.users.service import UserService
@@ -44,6 +45,7 @@ UNLEASH_TOKENS = web.AppKey("unleash_tokens", TokenService)
 CONFIG = web.AppKey("config", ConfigService)
 INGEST = web.AppKey("ingest", IngestService)
 USAGE = web.AppKey("usage", UsageMeter)
+TENANTS = web.AppKey("tenants", TenantService)
 RATELIMITS = web.AppKey("ratelimits", RateLimitService)
 ROOMS = web.AppKey("rooms", RoomService)
 COMMANDS = web.AppKey("commands", CommandService)

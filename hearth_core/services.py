@@ -33,6 +33,7 @@ from hearth_core.rooms.service import RoomService
 from hearth_core.security.crypto import FieldCipher, MasterKeyRing
 from hearth_core.security.keyring import load_field_cipher
 from hearth_core.settings import Settings
+from hearth_core.tenancy.service import TenantService
 from hearth_core.unleash.service import TokenService
 from hearth_core.usage import UsageMeter
 from hearth_core.users.service import UserService
@@ -57,6 +58,7 @@ class Services:
     ratelimits: RateLimitService
     rooms: RoomService
     usage: UsageMeter
+    tenants: TenantService  # each client's metrics namespace / backend tenant
 
 
 def _applied(
@@ -139,6 +141,11 @@ async def open_services(
         listener.subscribe("ratelimit", ratelimits.on_event, resync=ratelimits.load)
         rooms = RoomService(db)
         listener.subscribe("room", rooms.on_event)
+        tenants = TenantService(db)
+        await tenants.load()
+        listener.subscribe(
+            "metric_tenant", _applied("metric_tenant", tenants.on_event), resync=tenants.load
+        )
 
         usage = UsageMeter(db, settings.usage_flush_seconds)
         usage.start()
@@ -160,6 +167,7 @@ async def open_services(
             ratelimits=ratelimits,
             rooms=rooms,
             usage=usage,
+            tenants=tenants,
         )
 
 

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.ingest_request import NAMESPACE
-from api.keys import DB_READ, SETTINGS
+from api.keys import DB_READ, SETTINGS, TENANTS
+from api.principal import PRINCIPAL
 from api.prometheus_params import (
     FORM,
     NS_PER_MS,
@@ -40,6 +40,7 @@ from api.routing import Routes
 from hearth_core import __version__
 from hearth_core.metrics import promql
 from hearth_core.metrics.promql import Limits, QueryFailed, TimeRange
+from hearth_core.tenancy.service import NAMESPACE
 
 routes = Routes("prometheus")
 
@@ -116,13 +117,13 @@ def _api(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
 
 def _namespace(request: web.Request, params: Params) -> str:
     """``namespace`` (form or query string), else HEARTH_METRICS_DEFAULT_NAMESPACE: the rule
-    of the ingest routes."""
+    of the ingest routes (a client bound to a namespace reads only its own: 403)."""
     ns = params.get("namespace")
-    if ns == "":
-        return request.app[SETTINGS].metrics_default_namespace
-    if not NAMESPACE.fullmatch(ns):
+    if ns != "" and not NAMESPACE.fullmatch(ns):
         raise invalid("namespace", f"must be 1 to 200 characters matching ^{NAMESPACE.pattern}$")
-    return ns
+    return request.app[TENANTS].namespace(
+        request[PRINCIPAL].client_id, ns or None, request.app[SETTINGS].metrics_default_namespace
+    )
 
 
 def _limits(request: web.Request) -> Limits:

@@ -402,6 +402,28 @@ class DecodedBatch:
             OverflowError: a ``series_id`` does not fit a signed 64-bit integer.
         """
 
+    def encode_remote_write(self, namespace_label: str) -> bytes:
+        """Every accepted point as a Prometheus remote write 1.0 request body: a
+        ``prometheus.WriteRequest`` protobuf, snappy block-compressed (send it with
+        ``Content-Encoding: snappy``, ``Content-Type: application/x-protobuf`` and
+        ``X-Prometheus-Remote-Write-Version: 0.1.0``).
+
+        One time series per unique series, in order of first appearance, labels
+        sorted by name: ``__name__`` = the series name, ``namespace_label`` = its
+        namespace, then its own labels. An own label named ``__name__`` or
+        ``namespace_label`` is left out (the name and the namespace win), and so is one
+        with an empty value (Prometheus treats it as absent); series that differ only
+        in such labels are sent as one. Samples of a series are sorted by time in
+        milliseconds (µs floored); of samples in the same millisecond the later in
+        input order is kept (the backend refuses a second, different value at a
+        timestamp it holds, and Hearth's own store keeps the later write too).
+        Values are kept bit for bit (NaN payloads, ±Inf, -0.0). An empty batch gives
+        an empty request (a valid body). Encoding runs with the GIL released.
+        """
+
+    def namespaces(self) -> list[str]:
+        """The distinct namespaces of the accepted points, sorted."""
+
     def missing_series(self, map: SeriesMap) -> list[tuple[int, str, str, str]]:
         """``series()`` restricted to the series ``map`` does not hold, in the same order.
 

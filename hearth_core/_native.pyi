@@ -1067,6 +1067,43 @@ def promql_match_series(
         PromqlError: as ``promql_selectors``.
     """
 
+def promql_enforce(query: str, label: str, value: str) -> str:
+    """``query`` with the matcher ``label="value"`` added to every vector and matrix
+    selector, as PromQL text to send to a Prometheus-compatible backend (what
+    prom-label-proxy does, so a tenant reads only its own series).
+
+    Every selector gets the matcher wherever it is: aggregations, both sides of every
+    binary operator (``or``/``and``/``unless``, ``on()``/``ignoring()``), function
+    arguments, subqueries, parentheses. A matcher the query has on ``label`` is kept
+    as well, so both must hold: ``{hearth_namespace="b"}`` selects nothing rather than
+    another tenant's series. What a query computes from its series is not limited
+    (``label_replace`` may rename ``label`` on the tenant's own series, ``vector(1)``
+    invents one): no other tenant's data is read. Comments are dropped; numbers,
+    strings, durations, ``@`` and ``offset`` are rewritten in a normal form that
+    Prometheus parses to the same query, e.g. ``sum(rate(x[90s])) by (job)`` →
+    ``sum by (job) (rate(x{hearth_namespace="a"}[1m30s]))``.
+
+    Raises:
+        PromqlError: the query does not parse, is ill-typed or nests deeper than
+            1000 levels (``bad_data``, Prometheus's ``parse error: …`` message), an
+            empty ``label`` or ``value`` (``bad_data``), or the query uses ``info()``
+            (it reads series no selector names) or a duration finer than a
+            millisecond (``execution``).
+    """
+
+def promql_enforce_selectors(selectors: Sequence[str], label: str, value: str) -> list[str]:
+    """Each ``match[]`` series selector with ``label="value"`` enforced as
+    ``promql_enforce`` does (``up`` → ``up{hearth_namespace="a"}``), in order. No
+    selector at all gives ``['{label="value"}']``: every series of the tenant, what
+    the series, labels and label-values routes mean without ``match[]``. Runs with
+    the GIL released.
+
+    Raises:
+        PromqlError: a selector does not parse or is not a plain series selector
+            (``rate(x[5m])``, ``x offset 5m``, ``sum(x)``) (``bad_data``), or as
+            ``promql_enforce``.
+    """
+
 def log_series_ids(blocks: Sequence[bytes], lo_us: int, hi_us: int) -> list[int]:
     """Ids (ascending) of the series with samples in ``[lo_us, hi_us)`` in the
     write-log ``blocks``. Runs with the GIL released.

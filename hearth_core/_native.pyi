@@ -73,6 +73,8 @@ __all__ = [
     "encode_rpc_status",
     "log_series_ids",
     "murmur3_x86_32",
+    "promql_enforce",
+    "promql_enforce_selectors",
     "promql_eval",
     "promql_match_series",
     "promql_needs",

@@ -73,6 +73,8 @@ __all__ = [
     "encode_rpc_status",
     "log_series_ids",
     "murmur3_x86_32",
+    "promql_enforce",
+    "promql_enforce_selectors",
     "promql_eval",
     "promql_match_series",
     "promql_needs",
@@ -401,6 +403,28 @@ class DecodedBatch:
                 exception argument is the hash).
             OverflowError: a ``series_id`` does not fit a signed 64-bit integer.
         """
+
+    def encode_remote_write(self, namespace_label: str) -> bytes:
+        """Every accepted point as a Prometheus remote write 1.0 request body: a
+        ``prometheus.WriteRequest`` protobuf, snappy block-compressed (send it with
+        ``Content-Encoding: snappy``, ``Content-Type: application/x-protobuf`` and
+        ``X-Prometheus-Remote-Write-Version: 0.1.0``).
+
+        One time series per unique series, in order of first appearance, labels
+        sorted by name: ``__name__`` = the series name, ``namespace_label`` = its
+        namespace, then its own labels. An own label named ``__name__`` or
+        ``namespace_label`` is left out (the name and the namespace win), and so is one
+        with an empty value (Prometheus treats it as absent); series that differ only
+        in such labels are sent as one. Samples of a series are sorted by time in
+        milliseconds (µs floored); of samples in the same millisecond the later in
+        input order is kept (the backend refuses a second, different value at a
+        timestamp it holds, and Hearth's own store keeps the later write too).
+        Values are kept bit for bit (NaN payloads, ±Inf, -0.0). An empty batch gives
+        an empty request (a valid body). Encoding runs with the GIL released.
+        """
+
+    def namespaces(self) -> list[str]:
+        """The distinct namespaces of the accepted points, sorted."""
 
     def missing_series(self, map: SeriesMap) -> list[tuple[int, str, str, str]]:
         """``series()`` restricted to the series ``map`` does not hold, in the same order.
@@ -1043,6 +1067,43 @@ def promql_match_series(
 
     Raises:
         PromqlError: as ``promql_selectors``.
+    """
+
+def promql_enforce(query: str, label: str, value: str) -> str:
+    """``query`` with the matcher ``label="value"`` added to every vector and matrix
+    selector, as PromQL text to send to a Prometheus-compatible backend (what
+    prom-label-proxy does, so a tenant reads only its own series).
+
+    Every selector gets the matcher wherever it is: aggregations, both sides of every
+    binary operator (``or``/``and``/``unless``, ``on()``/``ignoring()``), function
+    arguments, subqueries, parentheses. A matcher the query has on ``label`` is kept
+    as well, so both must hold: ``{hearth_namespace="b"}`` selects nothing rather than
+    another tenant's series. What a query computes from its series is not limited
+    (``label_replace`` may rename ``label`` on the tenant's own series, ``vector(1)``
+    invents one): no other tenant's data is read. Comments are dropped; numbers,
+    strings, durations, ``@`` and ``offset`` are rewritten in a normal form that
+    Prometheus parses to the same query, e.g. ``sum(rate(x[90s])) by (job)`` →
+    ``sum by (job) (rate(x{hearth_namespace="a"}[1m30s]))``.
+
+    Raises:
+        PromqlError: the query does not parse, is ill-typed or nests deeper than
+            1000 levels (``bad_data``, Prometheus's ``parse error: …`` message), an
+            empty ``label`` or ``value`` (``bad_data``), or the query uses ``info()``
+            (it reads series no selector names) or a duration finer than a
+            millisecond (``execution``).
+    """
+
+def promql_enforce_selectors(selectors: Sequence[str], label: str, value: str) -> list[str]:
+    """Each ``match[]`` series selector with ``label="value"`` enforced as
+    ``promql_enforce`` does (``up`` → ``up{hearth_namespace="a"}``), in order. No
+    selector at all gives ``['{label="value"}']``: every series of the tenant, what
+    the series, labels and label-values routes mean without ``match[]``. Runs with
+    the GIL released.
+
+    Raises:
+        PromqlError: a selector does not parse or is not a plain series selector
+            (``rate(x[5m])``, ``x offset 5m``, ``sum(x)``) (``bad_data``), or as
+            ``promql_enforce``.
     """
 
 def log_series_ids(blocks: Sequence[bytes], lo_us: int, hi_us: int) -> list[int]:

@@ -122,6 +122,17 @@ pub fn encode_sorted_into<K: AsRef<str>, V: AsRef<str>>(
     Ok(())
 }
 
+/// The namespace of a canonical encoding made by this module (its first
+/// field), without reading the rest.
+///
+/// # Panics
+/// As [`decode_encoded`].
+pub fn decode_namespace(encoded: &[u8]) -> &str {
+    let (len, rest) = encoded.split_at(4);
+    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+    std::str::from_utf8(&rest[..len]).expect("encoded from a str")
+}
+
 /// `(namespace, name, labels)` of a canonical encoding made by this module.
 ///
 /// # Panics

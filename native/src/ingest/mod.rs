@@ -146,6 +146,16 @@ impl Batch {
         }
     }
 
+    /// The distinct namespaces of the accepted points, sorted.
+    pub fn namespaces(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = (self.series.iter())
+            .map(|s| series::decode_namespace(&self.keys[s.key.clone()]))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Indexes (into [`Batch::series`]) of the series `map` does not hold.
     pub fn unmapped(&self, map: &SeriesMap) -> Vec<usize> {
         (self.series.iter().enumerate())

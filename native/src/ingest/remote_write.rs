@@ -12,6 +12,7 @@
 //! ignored; 2.0's created timestamps are not used. Sample values are kept bit
 //! for bit (staleness markers included); timestamps go from ms to µs.
 
+pub mod encode;
 pub mod proto;
 
 use prost::bytes::Bytes;
@@ -21,6 +22,8 @@ use super::point::Window;
 use super::{Batch, Builder, IngestError};
 use proto::lazy;
 use proto::{Sample, TimeSeries, TimeSeriesV2};
+
+pub use encode::encode_remote_write;
 
 /// Which protocol message the body holds (the request's Content-Type says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,7 @@
 //! selectors, aggregations, binary operators, subqueries), `functions` (every
 //! PromQL function, given its evaluated arguments).
 
+pub mod enforce;
 pub mod error;
 pub mod eval;
 pub mod functions;

@@ -176,6 +176,28 @@ impl DecodedBatch {
         Ok(PyBytes::new(py, &out))
     }
 
+    /// encode_remote_write(namespace_label)
+    /// --
+    ///
+    /// Every accepted point as a Prometheus remote write 1.0 body (GIL released).
+    fn encode_remote_write<'py>(
+        &self,
+        py: Python<'py>,
+        namespace_label: &str,
+    ) -> Bound<'py, PyBytes> {
+        let batch = &self.batch;
+        let out = py.detach(|| ingest::remote_write::encode_remote_write(batch, namespace_label));
+        PyBytes::new(py, &out)
+    }
+
+    /// namespaces()
+    /// --
+    ///
+    /// The distinct namespaces of the accepted points, sorted.
+    fn namespaces(&self) -> Vec<&str> {
+        self.batch.namespaces()
+    }
+
     /// without_series(hashes)
     /// --
     ///

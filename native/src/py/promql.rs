@@ -472,6 +472,50 @@ fn promql_match_series(
     .map_err(|f| f.into_pyerr(py))
 }
 
+/// promql_enforce(query, label, value)
+/// --
+///
+/// ``query`` with the matcher ``label="value"`` on every selector, as PromQL text.
+#[pyfunction]
+fn promql_enforce(py: Python<'_>, query: &str, label: &str, value: &str) -> PyResult<String> {
+    let run = || {
+        on_engine_stack(query.len(), || {
+            check_nesting(query)?;
+            Ok(promql::enforce::enforce(query, label, value)?)
+        })
+    };
+    // As for promql_needs: a dashboard query takes microseconds, keep the GIL.
+    let out = if query.len() <= INLINE_QUERY_BYTES {
+        run()
+    } else {
+        py.detach(run)
+    };
+    out.map_err(|f| f.into_pyerr(py))
+}
+
+/// promql_enforce_selectors(selectors, label, value)
+/// --
+///
+/// Each ``match[]`` selector with ``label="value"`` added (``[{label="value"}]`` for none).
+#[pyfunction]
+fn promql_enforce_selectors(
+    py: Python<'_>,
+    selectors: Vec<String>,
+    label: &str,
+    value: &str,
+) -> PyResult<Vec<String>> {
+    let longest = selectors.iter().map(String::len).max().unwrap_or(0);
+    py.detach(|| {
+        on_engine_stack(longest, || {
+            selectors.iter().try_for_each(|s| check_nesting(s))?;
+            Ok(promql::enforce::enforce_selectors(
+                &selectors, label, value,
+            )?)
+        })
+    })
+    .map_err(|f| f.into_pyerr(py))
+}
+
 /// log_series_ids(blocks, lo_us, hi_us)
 /// --
 ///
@@ -495,5 +539,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(promql_selectors, m)?)?;
     m.add_function(wrap_pyfunction!(promql_match_series, m)?)?;
     m.add_function(wrap_pyfunction!(log_series_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(promql_enforce, m)?)?;
+    m.add_function(wrap_pyfunction!(promql_enforce_selectors, m)?)?;
     Ok(())
 }

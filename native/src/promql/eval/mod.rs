@@ -17,7 +17,7 @@ mod aggregate;
 mod binary;
 mod call;
 mod labels;
-mod plan;
+pub(crate) mod plan;
 mod selectors;
 #[cfg(test)]
 mod tests;

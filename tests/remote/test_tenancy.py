@@ -12,6 +12,7 @@ the embedded mode."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,7 +81,19 @@ async def mapped_client(
     ) as resp:
         assert resp.status == 200, await resp.text()
         token = (await resp.json())["access_token"]
-    return client.client_id, {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}"}
+    # The binding reaches each process's tenancy cache by NOTIFY: wait until it holds here
+    # (another namespace refused), so the writes below are made as a bound client.
+    deadline = time.monotonic() + 5
+    while True:
+        async with http.get(
+            f"{live.url}/api/v1/labels", params={"namespace": "elsewhere"}, headers=headers
+        ) as resp:
+            if resp.status == 403:
+                break
+            assert resp.status == 200 and time.monotonic() < deadline, await resp.text()
+        await asyncio.sleep(0.02)
+    return client.client_id, headers
 
 
 def _points(ns: str, series: dict[SeriesKey, Any], t1: int, t2: int) -> list[dict[str, Any]]:

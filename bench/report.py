@@ -73,6 +73,12 @@ HEADLINES = (
         "disk ≤ 4 bytes/sample",
     ),
     (
+        "remote",
+        "Remote mode: ingest through Hearth ÷ Prometheus receiving directly",
+        "issue 20: Hearth in remote mode ≥ 0.8x Prometheus's own remote-write rate, same run "
+        "(aim: the gateway costs little)",
+    ),
+    (
         "store",
         "Compaction keeps pace with sustained ingest",
         "issue 16: compaction keeps pace with the ingest for 5 minutes with the write log bounded",

@@ -8,14 +8,17 @@
 - ``wrk``: ``Request`` and ``measure(name, request, connections, duration, warmup, rounds)``
   → ``Result`` (median of the rounds, their spread, wrk's errors).
 - ``stats``: ``median``, ``pct``, ``spread``.
-- ``machine``: ``machine_info``, ``noise`` (load average and what else runs), ``CpuMeter``.
+- ``machine``: ``machine_info``, ``noise`` (load average and what else runs), ``CpuMeter``
+  (CPU s of the server, its PostgreSQL/Redis, other process trees such as a peer, the senders).
 - ``profiler``: py-spy on the server.
 - ``results``: ``figure`` and ``write_results`` (``results.json``), ``write_markdown``
   (``RESULTS.md``), ``finish`` (the exit code and the error banner).
 - ``tables``, ``charts``: Markdown/terminal tables, matplotlib on Agg.
 - ``suite``: what ``make bench`` runs each bench through (exit code, time, last error lines).
 - ``peers``: ``prometheus_server()``, ``victoria_server()`` — the stores ingest is compared
-  with (``make bench-peers`` installs them), on private data dirs and free ports; ``disk_bytes``.
+  with (``make bench-peers`` installs them), on private data dirs and free ports; ``disk_bytes``;
+  ``count_samples`` — a scrapes load's samples counted through a Prometheus query API (a
+  peer's, or Hearth's).
 - ``remote_write``: Prometheus remote write 1.0 bodies (protobuf ``WriteRequest``, snappy).
 - ``sharded``: ``send_sharded`` — pre-encoded requests from sharded senders over forked
   processes, every answer checked; ``send_sharded_for`` — the same for a duration, requests made

@@ -106,24 +106,30 @@ def pid_from_file(path: Path) -> int | None:
 
 
 class CpuMeter:
-    """CPU seconds of the server (and its worker processes), its PostgreSQL and Redis, and
-    this process, between ``start()`` and ``stop()`` — read from /proc, so nearly free."""
+    """CPU seconds of the server (and its worker processes), its PostgreSQL and Redis, of any
+    ``others`` (name -> root pid: that process and everything under it, e.g. a peer store) and
+    of this process (with its reaped children: forked senders), between ``start()`` and
+    ``stop()`` — read from /proc, so nearly free. ``server`` may be None (a peer alone)."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server | None, others: dict[str, int] | None = None) -> None:
         self.server = server
+        self.others = others or {}
         self.before: dict[str, dict[int, int]] = {}
 
     def _groups(self) -> dict[str, set[int]]:
-        pg = pid_from_file(self.server.data_dir / "pg" / "postmaster.pid")
-        redis = pid_from_file(self.server.data_dir / "redis" / "redis.pid")
-        pg_set = process_tree(pg) if pg else set()
-        redis_set = {redis} if redis else set()
-        return {
-            "server": process_tree(self.server.proc.pid) - pg_set - redis_set,
-            "postgres": pg_set,
-            "redis": redis_set,
-            "bench client": {os.getpid()},
-        }
+        groups: dict[str, set[int]] = {}
+        if self.server is not None:
+            pg = pid_from_file(self.server.data_dir / "pg" / "postmaster.pid")
+            redis = pid_from_file(self.server.data_dir / "redis" / "redis.pid")
+            pg_set = process_tree(pg) if pg else set()
+            redis_set = {redis} if redis else set()
+            groups["server"] = process_tree(self.server.proc.pid) - pg_set - redis_set
+            groups["postgres"] = pg_set
+            groups["redis"] = redis_set
+        for name, pid in self.others.items():
+            groups[name] = process_tree(pid)
+        groups["bench client"] = {os.getpid()}
+        return groups
 
     def _sample(self) -> dict[str, dict[int, int]]:
         """Per group: pid -> own ticks, and -1 -> ticks of the group's reaped children (a

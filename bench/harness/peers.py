@@ -11,14 +11,18 @@ import os
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from bench.harness.client import http
 from bench.harness.log import BenchError, say
 from bench.harness.paths import ROOT
+from bench.harness.scrapes import NAMES, Dataset
 from bench.harness.server import free_port, stop_process, wait_http_ok
 
 VM_BINARY = ROOT / "target" / "peers" / "bin" / "victoria-metrics"
@@ -191,3 +195,34 @@ def prometheus_snapshot(peer: Peer) -> Path:
         raise BenchError(f"prometheus snapshot: HTTP {status} {body[:200]!r}")
     name = json.loads(body)["data"]["name"]
     return peer.data_dir / "snapshots" / name
+
+
+def count_samples(
+    base: str,
+    data: Dataset,
+    *,
+    matchers: str = 'job="node"',
+    auth: str | None = None,
+    params: dict[str, str] | None = None,
+    who: str = "",
+) -> int:
+    """Samples of ``data`` stored behind the Prometheus query API at ``base`` (``<base>/api/v1/
+    query``: a peer, or Hearth's own API with ``auth`` and ``params`` such as its namespace):
+    ``count_over_time`` over the whole load, per metric name (the function drops the name, and
+    the names share their label sets), summed. ``matchers`` select the load's series."""
+    span_s = (data.last_ms - data.t0_ms) // 1000 + 60
+    total = 0
+    for name in NAMES:
+        query = urllib.parse.urlencode(
+            {
+                **(params or {}),
+                "query": f"sum(count_over_time({name}{{{matchers}}}[{span_s}s]))",
+                "time": f"{data.last_ms / 1000:.3f}",
+            }
+        )
+        status, body = http(f"{base}/api/v1/query?{query}", auth=auth, timeout=300)
+        if status != 200:
+            raise BenchError(f"{who or base} count query: HTTP {status} {body[:300]!r}")
+        result = orjson.loads(body)["data"]["result"]
+        total += int(float(result[0]["value"][1])) if result else 0
+    return total

@@ -71,10 +71,11 @@ from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import CpuMeter, cpu_rows, machine_info, machine_line
 from bench.harness.metric_names import COUNTERS, GAUGES
 from bench.harness.profiler import Profiler, profile_lines
-from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.results import command_line, figure, finish, write_markdown, write_results
 from bench.harness.server import Server, hearth_server
 from bench.harness.store import stored_count, wait_drained
 from bench.harness.tables import md_table, print_grid
+from bench.ingest import remote
 from hearth_core.metrics import repo
 from hearth_core.metrics.codec import decode_points
 from hearth_core.settings import Settings
@@ -848,6 +849,7 @@ def write_report(
     data: Dataset,
     facts: dict[str, Any],
     problems: list[str],
+    res: remote.Remote | None = None,
 ) -> None:
     e2e = next(r for r in results if r.path == "e2e")
     info = machine_info()
@@ -946,13 +948,26 @@ def write_report(
             "",
         ]
     lines += ["![points/s of the three paths](ingest.png)", "", *diagnosis(results, facts)]
+    if res is not None:
+        lines += ["", *remote.markdown(res, command_line())]
     write_markdown(HERE, "Metrics ingestion benchmark", lines, problems)
 
 
-def write_chart(results: list[Outcome], e2e_cpu: dict[str, float], seconds: float) -> None:
+def write_chart(
+    results: list[Outcome],
+    e2e_cpu: dict[str, float],
+    seconds: float,
+    res: remote.Remote | None = None,
+) -> None:
     plt = pyplot()
     vs_raw, vs_py = ratios(results)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    widths = [3, 2, 2] if res is not None else [3, 2]
+    fig, axes = plt.subplots(
+        1, len(widths), figsize=(6 + 3 * len(widths), 4.6), gridspec_kw={"width_ratios": widths}
+    )
+    ax1, ax2 = axes[0], axes[1]
+    if res is not None:
+        remote.draw(axes[2], res)
     colors = {"raw": "#9e9e9e", "e2e": "#1f77b4", "replay": "#aec7e8", "python": "#ff7f0e"}
     bars = ax1.bar(
         [LABELS[r.path].replace(" ", "\n", 1) for r in results],
@@ -1017,14 +1032,75 @@ def parse_args() -> argparse.Namespace:
         help="sample the server with py-spy during (2) into FILE (collapsed stacks)",
     )
     p.add_argument("--no-write", action="store_true", help="print only; keep RESULTS.md")
+    g = p.add_argument_group(
+        "remote mode (issue 20)",
+        "Hearth with HEARTH_METRICS_STORE=remote in front of Prometheus, beside Prometheus "
+        "receiving the same remote-write requests directly (bench/ingest/remote.py); needs "
+        "Prometheus 2.42 (`make bench-peers`)",
+    )
+    remote_counts = (
+        ("--remote-series", 10_000, "series"),
+        ("--remote-samples", 2_400_000, "samples per target and round (at least)"),
+        ("--remote-senders", 8, "sharded senders"),
+        ("--remote-processes", 2, "processes the senders are spread over"),
+        ("--remote-rounds", 3, "rounds, each measuring both targets"),
+    )
+    for flag, default, text in remote_counts:
+        g.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
+    g.add_argument("--no-remote", action="store_true", help="skip the remote-mode comparison")
+    g.add_argument(
+        "--remote-only",
+        action="store_true",
+        help="only the remote-mode comparison, printed (RESULTS.md and results.json kept)",
+    )
+    g.add_argument(
+        "--remote-py-spy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="after the rounds, one more remote-mode run of Hearth sampled by py-spy into FILE",
+    )
     args = p.parse_args()
     if min(args.points, args.batch, args.senders, args.rounds, args.warmup_senders) < 1:
         p.error("--points, --batch, --senders, --rounds and --warmup-senders must be positive")
+    if (
+        min(
+            args.remote_series,
+            args.remote_samples,
+            args.remote_senders,
+            args.remote_processes,
+            args.remote_rounds,
+        )
+        < 1
+    ):
+        p.error("the --remote-* counts must be positive")
+    if args.no_remote and args.remote_only:
+        p.error("--no-remote and --remote-only exclude each other")
     return args
+
+
+def measure_remote(args: argparse.Namespace) -> remote.Remote:
+    res = remote.measure(
+        series=args.remote_series,
+        samples=args.remote_samples,
+        senders=args.remote_senders,
+        processes=args.remote_processes,
+        workers=args.workers,
+        rounds=args.remote_rounds,
+        profile=args.remote_py_spy,
+    )
+    print_grid(remote.HEADER, remote.table_rows(res))
+    text, ok = remote.verdict(res)
+    print(f"{'met    ' if ok else 'NOT MET'}  {text}")
+    print_grid(remote.CPU_HEADER, remote.cpu_rows(res))
+    return res
 
 
 def main() -> int:
     args = parse_args()
+    if args.remote_only:
+        only = measure_remote(args)
+        return finish(only.problems(), *remote_tails(only))
     settings = msgspec.structs.replace(effective_settings(), workers=args.workers)
     say(f"generating {args.points:,} points in batches of {args.batch:,}")
     data = make_points(args.points, args.batch, ordered=not args.random_times)
@@ -1037,19 +1113,22 @@ def main() -> int:
         results = asyncio.run(run_paths(server, token, data, args, settings, facts))
         log_tail = server.log_tail()
     facts["load_after"] = os.getloadavg()[0]
+    res = None if args.no_remote else measure_remote(args)
 
     e2e = next(r for r in results if r.path == "e2e")
     problems = [f"{LABELS[r.path]}: {r.problem}" for r in results if r.problem]
+    remote_problems = res.problems() if res else []
     print_grid(HEADER, table_rows(results))
     for text, ok in verdicts(results):
         print(f"{'met    ' if ok else 'NOT MET'}  {text}")
     print_grid(CPU_HEADER, cpu_rows(e2e.cpu, e2e.seconds))
     print_grid(WAIT_HEADER, wait_rows(results))
     print_grid(STEP_HEADER, step_rows(facts.get("replay_steps", {}), e2e.points))
+    tails = [log_tail, *(remote_tails(res) if res else [])]
     if args.no_write:
-        return finish(problems, log_tail)
-    write_chart(results, e2e.cpu, e2e.seconds)
-    write_report(results, args, settings, data, facts, problems)
+        return finish(problems + remote_problems, *tails)
+    write_chart(results, e2e.cpu, e2e.seconds, res)
+    write_report(results, args, settings, data, facts, problems + remote_problems, res)
     by, (vs_raw, vs_py) = {r.path: r for r in results}, ratios(results)
     limit = f"raw log write {by['raw'].rate:,.0f} points/s"
     errors = len(problems)
@@ -1108,9 +1187,15 @@ def main() -> int:
                 f"{e2e.compacted_s or 0:.1f} s after the load (compactor lock released)",
                 errors=errors,
             ),
+            *(remote.figures(res, "ingest/ingest.png") if res else []),
         ],
     )
-    return finish(problems, log_tail)
+    return finish(problems + remote_problems, *tails)
+
+
+def remote_tails(res: remote.Remote) -> list[str]:
+    """The remote-mode servers' logs (their warnings), the last run's of each round."""
+    return [r.log_tail for r in res.runs.get("hearth-remote", []) if r.log_tail]
 
 
 if __name__ == "__main__":

@@ -50,24 +50,23 @@ import argparse
 import asyncio
 import os
 import time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 
 from bench.harness.bulk import bulk_check
 from bench.harness.charts import pyplot
-from bench.harness.client import bearer_token, create_client, http
+from bench.harness.client import bearer_token, create_client
 from bench.harness.line_protocol import HEADERS as LP_HEADERS
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise, wait_for_quiet
 from bench.harness.otlp_bodies import HEADERS as OTLP_HEADERS
 from bench.harness.peers import (
     Peer,
+    count_samples,
     disk_bytes,
     prometheus_binary,
     prometheus_server,
@@ -169,23 +168,7 @@ def check_complete(out: Outcome, data: Dataset) -> None:
 
 
 def peer_count(peer: Peer, data: Dataset) -> int:
-    """Samples stored, by the query API: ``count_over_time`` over the whole load, per metric
-    name (the function drops the name, and the names share their label sets)."""
-    span_s = (data.last_ms - data.t0_ms) // 1000 + 60
-    total = 0
-    for name in NAMES:
-        query = urllib.parse.urlencode(
-            {
-                "query": f'sum(count_over_time({name}{{job="node"}}[{span_s}s]))',
-                "time": f"{data.last_ms / 1000:.3f}",
-            }
-        )
-        status, body = http(f"{peer.base}/api/v1/query?{query}", timeout=300)
-        if status != 200:
-            raise BenchError(f"{peer.name} count query: HTTP {status} {body[:300]!r}")
-        result = orjson.loads(body)["data"]["result"]
-        total += int(float(result[0]["value"][1])) if result else 0
-    return total
+    return count_samples(peer.base, data, who=peer.name)
 
 
 def run_peer(name: str, data: Dataset, processes: int) -> Outcome:

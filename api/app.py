@@ -25,6 +25,7 @@ from api.handlers import (
     remote_write,
     roles,
     rooms,
+    tenants,
     unleash,
     usage,
     users,
@@ -42,6 +43,7 @@ from api.keys import (
     IDENTITY,
     INGEST,
     METRICS,
+    METRICS_READER,
     OPENAPI_CACHE,
     RATELIMITS,
     REDIS,
@@ -49,14 +51,18 @@ from api.keys import (
     ROOMS,
     SERVICES,
     SETTINGS,
-    UNLEASH_TOKENS,
     TENANTS,
+    UNLEASH_TOKENS,
     USAGE,
     USERS,
 )
 from api.middlewares import allowed_origins, edge
 from api.observability import HttpMetrics
 from api.routing import Endpoint, register
+from hearth_core.metrics.promql import Limits
+from hearth_core.metrics.reader import EmbeddedReader, RemoteReader
+from hearth_core.metrics.remote.backend import RemoteBackend
+from hearth_core.metrics.remote.counters import RemoteCounters
 from hearth_core.services import open_command_workers, open_services
 from hearth_core.settings import Settings
 from ingest.service import IngestService
@@ -79,6 +85,7 @@ def all_endpoints() -> list[Endpoint]:
         *influx.routes.endpoints,
         *prometheus.routes.endpoints,
         *analytics.routes.endpoints,
+        *tenants.routes.endpoints,
         *usage.routes.endpoints,
         *ratelimits.routes.endpoints,
         *rooms.routes.endpoints,
@@ -119,18 +126,40 @@ async def _close_streams(app: web.Application) -> None:
 
 
 async def _ingest(app: web.Application) -> AsyncIterator[None]:
-    service = IngestService(
-        app[SETTINGS],
-        app[DB],
-        app[REDIS],
-        app[USAGE],
-        app[METRICS].ingest,
-        app[SERVICES].config,
-    )
-    await service.start()
-    app[INGEST] = service
-    yield
-    await service.close()
+    """Ingest and the query API's store: PostgreSQL, or the remote backend
+    (HEARTH_METRICS_STORE=remote) with its connection pool and counters."""
+    settings = app[SETTINGS]
+    backend = None
+    if settings.metrics_store == "remote":
+        backend = RemoteBackend(settings, RemoteCounters(app[METRICS].registry))
+        await backend.start()
+    try:
+        service = IngestService(
+            settings,
+            app[DB],
+            app[REDIS],
+            app[USAGE],
+            app[METRICS].ingest,
+            app[SERVICES].config,
+            tenants=app[TENANTS],
+            backend=backend,
+        )
+        await service.start()
+        app[INGEST] = service
+        app[METRICS_READER] = (
+            RemoteReader(
+                backend,
+                label=settings.metrics_namespace_label,
+                timeout_s=settings.promql_timeout_s,
+            )
+            if backend is not None
+            else EmbeddedReader(app[DB_READ], Limits.from_settings(settings))
+        )
+        yield
+        await service.close()
+    finally:
+        if backend is not None:
+            await backend.close()
 
 
 async def _commands(app: web.Application) -> AsyncIterator[None]:

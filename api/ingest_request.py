@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from api.keys import SETTINGS, TENANTS

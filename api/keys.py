@@ -13,6 +13,7 @@ from hearth_core.config.service import ConfigService
 from hearth_core.events import EventListener
 from hearth_core.flags.service import FlagService
 from hearth_core.identity.provider import IdentityProvider
+from hearth_core.metrics.reader import MetricsReader
 from hearth_core.ratelimit.service import RateLimitService
 from hearth_core.roles.service import RoleService
 from hearth_core.rooms.service import RoomService
@@ -44,6 +45,8 @@ FLAGS = web.AppKey("flags", FlagService)
 UNLEASH_TOKENS = web.AppKey("unleash_tokens", TokenService)
 CONFIG = web.AppKey("config", ConfigService)
 INGEST = web.AppKey("ingest", IngestService)
+# The Prometheus query API's store: embedded (PostgreSQL) or the remote backend.
+METRICS_READER = web.AppKey("metrics_reader", MetricsReader)
 USAGE = web.AppKey("usage", UsageMeter)
 TENANTS = web.AppKey("tenants", TenantService)
 RATELIMITS = web.AppKey("ratelimits", RateLimitService)

@@ -1,6 +1,10 @@
 """The bulk ingest path: decode (native, off the loop) → validate → resolve series → encode a
 write-log block (native) → batcher → acknowledged after commit. Python never touches individual
-points."""
+points.
+
+In remote mode (``HEARTH_METRICS_STORE=remote``) the series are still admitted here (the
+cardinality limits, the series catalogue in PostgreSQL), then the batch is encoded as one
+remote-write request (native) and acknowledged once the backend acknowledged it."""
 
 from __future__ import annotations
 
@@ -21,11 +25,13 @@ from hearth_core.config.service import ConfigService
 from hearth_core.errors import InvalidInput, Unavailable
 from hearth_core.metrics import repo as metrics_repo
 from hearth_core.metrics.chunks import native_path
-from hearth_core.metrics.codec import DecodedBatch, Format, decode
+from hearth_core.metrics.codec import DecodedBatch, Format, decode, encode_remote_write
 from hearth_core.metrics.compactor import Compactor
 from hearth_core.metrics.partitions import Partitions
+from hearth_core.metrics.remote.backend import BackendRejected, BackendUnavailable, RemoteBackend
 from hearth_core.metrics.series import SeriesDictionary
 from hearth_core.settings import Settings
+from hearth_core.tenancy.service import TenantService
 from hearth_core.usage import UsageMeter
 from ingest import errors
 from ingest.batcher import Batcher, Job, Overloaded
@@ -61,8 +67,13 @@ class IngestService:
         usage: UsageMeter,
         counters: IngestCounters | None = None,
         config: ConfigService | None = None,
+        *,
+        tenants: TenantService | None = None,
+        backend: RemoteBackend | None = None,
     ) -> None:
         self.settings = settings
+        self.tenants = tenants
+        self.backend = backend
         self.counters = counters or IngestCounters(None)
         self.policy = CardinalityPolicy(config, settings.metrics_policy_environment)
         self.usage = usage
@@ -89,6 +100,11 @@ class IngestService:
 
     async def start(self) -> None:
         await self._maintain()
+        if self.backend is not None:  # the backend stores the samples: no log, no chunks
+            self._maintenance = asyncio.create_task(
+                self._maintain_forever(), name="metrics-maintenance"
+            )
+            return
         await metrics_repo.register_native(self.pool, native_path())
         self._maintenance = asyncio.create_task(
             self._maintain_forever(), name="metrics-maintenance"
@@ -105,9 +121,10 @@ class IngestService:
 
     async def _maintain(self) -> None:
         """Partitions ahead, expired days dropped, old Idempotency-Keys gone."""
-        await self.partitions.maintain(
-            self.pool, retention_days=self.settings.metrics_retention_days
-        )
+        if self.backend is None:
+            await self.partitions.maintain(
+                self.pool, retention_days=self.settings.metrics_retention_days
+            )
         await idempotency.prune(self.pool)
 
     async def _maintain_forever(self) -> None:
@@ -254,6 +271,12 @@ class IngestService:
         response: dict[str, Any] | None,
         queued: list[Job],
     ) -> Written:
+        if self.tenants is not None:
+            self.tenants.check_written(client_id, batch.namespaces())
+        if self.backend is not None:
+            return await self._write_remote(
+                self.backend, batch, client_id=client_id, reservation=reservation, response=response
+            )
         try:
             self.batcher.reserve(batch.accepted)
         except Overloaded:
@@ -301,6 +324,52 @@ class IngestService:
                 ) from None
         finally:
             self.batcher.release(batch.accepted)
+        return written
+
+    async def _write_remote(
+        self,
+        backend: RemoteBackend,
+        batch: DecodedBatch,
+        *,
+        client_id: str,
+        reservation: idempotency.Reservation | None,
+        response: dict[str, Any] | None,
+    ) -> Written:
+        admitted = await self.series.admit(
+            self.pool, batch, client_id=client_id, limits=self.policy.limits(client_id)
+        )
+        kept = admitted.batch
+        written = Written(
+            accepted=kept.accepted,
+            refused_series=admitted.refused_series,
+            refused_samples=batch.accepted - kept.accepted,
+            refusal=admitted.refusal,
+        )
+        if response is not None and written.refused_series:
+            response["accepted"] = written.accepted
+            response["refused_series"] = written.refused_series
+            response["refused_samples"] = written.refused_samples
+            response["refusal"] = written.refusal
+        if kept.accepted:
+            body = await encode_remote_write(kept, self.settings.metrics_namespace_label)
+            tenant = backend.default_tenant
+            if self.tenants is not None:
+                tenant = self.tenants.backend_tenant(client_id, tenant)
+            try:
+                await backend.write(body, tenant=tenant, samples=kept.accepted)
+            except BackendRejected as exc:
+                raise InvalidInput(
+                    f"the metrics backend refused the samples ({exc.status}): {exc.message}"
+                ) from None
+            except BackendUnavailable as exc:
+                raise Unavailable(
+                    f"the metrics backend did not acknowledge the samples ({exc}); nothing was "
+                    "acknowledged, retry",
+                    headers={"Retry-After": "1"},
+                ) from None
+        if reservation is not None:
+            async with self.pool.acquire() as conn:
+                await idempotency.complete(conn, reservation, 200, response)
         return written
 
     async def _record_status(

@@ -1,5 +1,6 @@
 """Analytics over metrics: /v1/metrics/query and /v1/metrics/series (metrics.read), served from
-the read replica when one is configured."""
+the read replica when one is configured — or, in remote mode, /v1/metrics/query by the backend
+(``remote.analytics``). A client bound to a namespace reads only its own."""
 
 from __future__ import annotations
 
@@ -12,16 +13,16 @@ import msgspec
 from aiohttp import web
 
 from api.jsonio import json_response, read_query
-from api.keys import DB_READ
+from api.keys import DB_READ, METRICS_READER, SETTINGS, TENANTS
+from api.principal import PRINCIPAL
 from api.routing import Routes
 from hearth_core.db.paging import Page
-from hearth_core.errors import InvalidInput
+from hearth_core.errors import Forbidden, InvalidInput
 from hearth_core.metrics.query import Query, default_step, parse_matcher
 from hearth_core.metrics.service import (
     SeriesItem,
     StoreState,
     find_series,
-    run_query,
     store_state,
 )
 
@@ -31,7 +32,7 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None
 
 
 class QueryParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    namespace: str
+    namespace: str | None = None  # default HEARTH_METRICS_DEFAULT_NAMESPACE; a bound client's own
     name: str
     match: list[str] | str = []
     start: str | None = None
@@ -121,8 +122,11 @@ async def query(request: web.Request) -> web.Response:
         parse_matcher(m, i)
         for i, m in enumerate([p.match] if isinstance(p.match, str) else p.match)
     )
+    settings = request.app[SETTINGS]
+    client_id = request[PRINCIPAL].client_id
+    tenants = request.app[TENANTS]
     q = Query(
-        namespace=p.namespace,
+        namespace=tenants.namespace(client_id, p.namespace, settings.metrics_default_namespace),
         name=p.name,
         start=start,
         end=end,
@@ -131,7 +135,9 @@ async def query(request: web.Request) -> web.Response:
         matchers=matchers,
         group_by=tuple(_listed(p.group_by)) if p.group_by is not None else None,
     )
-    results, source = await run_query(request.app[DB_READ], q)
+    results, source = await request.app[METRICS_READER].analytics(
+        q, tenant=tenants.backend_tenant(client_id, settings.metrics_remote_tenant)
+    )
     body: dict[str, Any] = {
         "status": "success",
         "data": {
@@ -159,9 +165,13 @@ async def series(request: web.Request) -> web.Response:
         parse_matcher(m, i)
         for i, m in enumerate([p.match] if isinstance(p.match, str) else p.match)
     )
+    # The series catalogue is PostgreSQL's in both modes (remote mode admits series there).
+    bound = request.app[TENANTS].of(request[PRINCIPAL].client_id)
+    if bound is not None and p.namespace not in (None, bound.namespace):
+        raise Forbidden(f"this client is bound to metrics namespace {bound.namespace!r}")
     page = await find_series(
         request.app[DB_READ],
-        namespace=p.namespace,
+        namespace=p.namespace if bound is None else bound.namespace,
         name=p.name,
         matchers=matchers,
         limit=p.limit,

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import msgspec
 from aiohttp import web
 
-from api.keys import DB_READ, SETTINGS, TENANTS
+from api.keys import METRICS_READER, SETTINGS, TENANTS
 from api.principal import PRINCIPAL
 from api.prometheus_params import (
     FORM,
@@ -38,8 +38,8 @@ from api.prometheus_params import (
 )
 from api.routing import Routes
 from hearth_core import __version__
-from hearth_core.metrics import promql
-from hearth_core.metrics.promql import Limits, QueryFailed, TimeRange
+from hearth_core.metrics.promql import Evaluated, QueryFailed, TimeRange
+from hearth_core.metrics.remote.prometheus_api import Scope
 from hearth_core.tenancy.service import NAMESPACE
 
 routes = Routes("prometheus")
@@ -115,19 +115,23 @@ def _api(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     return wrapper
 
 
-def _namespace(request: web.Request, params: Params) -> str:
-    """``namespace`` (form or query string), else HEARTH_METRICS_DEFAULT_NAMESPACE: the rule
-    of the ingest routes (a client bound to a namespace reads only its own: 403)."""
+def _scope(request: web.Request, params: Params) -> Scope:
+    """Where the request reads: ``namespace`` (form or query string), else
+    HEARTH_METRICS_DEFAULT_NAMESPACE — the rule of the ingest routes (a client bound to a
+    namespace reads only its own: 403) — and the client's backend tenant."""
     ns = params.get("namespace")
     if ns != "" and not NAMESPACE.fullmatch(ns):
         raise invalid("namespace", f"must be 1 to 200 characters matching ^{NAMESPACE.pattern}$")
-    return request.app[TENANTS].namespace(
-        request[PRINCIPAL].client_id, ns or None, request.app[SETTINGS].metrics_default_namespace
+    if len(params.getall("namespace")) > 1:
+        raise invalid("namespace", "give one namespace")
+    settings = request.app[SETTINGS]
+    client_id = request[PRINCIPAL].client_id
+    tenants = request.app[TENANTS]
+    return Scope(
+        tenant=tenants.backend_tenant(client_id, settings.metrics_remote_tenant),
+        label=settings.metrics_namespace_label,
+        namespace=tenants.namespace(client_id, ns or None, settings.metrics_default_namespace),
     )
-
-
-def _limits(request: web.Request) -> Limits:
-    return Limits.from_settings(request.app[SETTINGS])
 
 
 # -- OpenAPI: the parameters and answers (the handlers read parameters as Prometheus does) --
@@ -280,17 +284,15 @@ def _named(
 async def query(request: web.Request, params: Params) -> web.Response:
     t = time_ms(params, "time", default=time.time_ns() // NS_PER_MS, wrap=True)
     budget = timeout_s(params, request.app[SETTINGS].promql_timeout_s)
-    namespace = _namespace(request, params)
+    scope = _scope(request, params)
     try:
-        answer = await promql.evaluate(
-            request.app[DB_READ],
-            namespace=namespace,
+        answer = await request.app[METRICS_READER].evaluate(
+            scope,
             query=params.get("query"),
             start_ms=t,
             end_ms=t,
             step_ms=0,
             timeout_s=budget,
-            limits=_limits(request),
         )
     except QueryFailed as exc:
         if exc.error_type == "bad_data":  # the query does not parse: Prometheus names it
@@ -326,20 +328,18 @@ async def query_range(request: web.Request, params: Params) -> web.Response:
             "Try decreasing the query resolution (?step=XX)",
         )
     budget = timeout_s(params, request.app[SETTINGS].promql_timeout_s)
-    answer = await promql.evaluate(
-        request.app[DB_READ],
-        namespace=_namespace(request, params),
+    answer = await request.app[METRICS_READER].evaluate(
+        _scope(request, params),
         query=params.get("query"),
         start_ms=start,
         end_ms=end,
         step_ms=step,
         timeout_s=budget,
-        limits=_limits(request),
     )
     return _answered(answer)
 
 
-def _answered(answer: promql.Evaluated) -> web.Response:
+def _answered(answer: Evaluated) -> web.Response:
     """The answer, saying what the query read (X-Hearth-Read: edges, chunks, edges+chunks or
     none; README "Which queries read what")."""
     resp = success_raw(answer.data)
@@ -363,15 +363,9 @@ async def series(request: web.Request, params: Params) -> web.Response:
     if not selectors:
         raise QueryFailed("bad_data", "no match[] parameter provided")
     span = _span(params)
-    namespace = _namespace(request, params)
+    scope = _scope(request, params)
     try:
-        found = await promql.find_series(
-            request.app[DB_READ],
-            namespace=namespace,
-            selectors=selectors,
-            span=span,
-            limits=_limits(request),
-        )
+        found = await request.app[METRICS_READER].find_series(scope, selectors=selectors, span=span)
     except QueryFailed as exc:
         if exc.error_type == "bad_data":
             raise invalid("match[]", exc.message) from None
@@ -388,12 +382,8 @@ async def series(request: web.Request, params: Params) -> web.Response:
 )
 async def labels(request: web.Request, params: Params) -> web.Response:
     span = _span(params)
-    names = await promql.label_names(
-        request.app[DB_READ],
-        namespace=_namespace(request, params),
-        selectors=params.getall("match[]"),
-        span=span,
-        limits=_limits(request),
+    names = await request.app[METRICS_READER].label_names(
+        _scope(request, params), selectors=params.getall("match[]"), span=span
     )
     return success(names)
 
@@ -410,13 +400,8 @@ async def label_values(request: web.Request, params: Params) -> web.Response:
     if not re.fullmatch(_LABEL_NAME, name):
         raise QueryFailed("bad_data", f"invalid label name: {go_quote(name)}")
     span = _span(params)
-    values = await promql.label_values(
-        request.app[DB_READ],
-        namespace=_namespace(request, params),
-        label=name,
-        selectors=params.getall("match[]"),
-        span=span,
-        limits=_limits(request),
+    values = await request.app[METRICS_READER].label_values(
+        _scope(request, params), label=name, selectors=params.getall("match[]"), span=span
     )
     return success(values)
 
@@ -440,7 +425,7 @@ async def metadata(request: web.Request, params: Params) -> web.Response:
             limit = int(raw)
         except ValueError:
             raise QueryFailed("bad_data", "limit must be a number") from None
-    names = await promql.metric_names(request.app[DB_READ], namespace=_namespace(request, params))
+    names = await request.app[METRICS_READER].metric_names(_scope(request, params))
     metric = params.get("metric")
     if metric:
         names = [n for n in names if n == metric]

@@ -31,6 +31,7 @@ __all__ = [
     "decode_points",
     "encode",
     "encode_mapped",
+    "encode_remote_write",
     "window",
 ]
 
@@ -72,3 +73,9 @@ async def encode_mapped(batch: DecodedBatch, series_ids: SeriesMap) -> bytes:
     """``encode`` with the ids of a ``SeriesMap``, looked up off the loop too. Raises
     ``UnmappedSeries`` (a ``KeyError``) naming a hash the map does not hold."""
     return await asyncio.to_thread(batch.encode_block_mapped, series_ids)
+
+
+async def encode_remote_write(batch: DecodedBatch, namespace_label: str) -> bytes:
+    """The batch's accepted samples as a snappy-compressed remote write 1.0 body (remote mode);
+    the native side releases the GIL."""
+    return await asyncio.to_thread(batch.encode_remote_write, namespace_label)

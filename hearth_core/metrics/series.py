@@ -56,6 +56,15 @@ NO_LIMITS = SeriesLimits()
 
 
 @dataclass(frozen=True)
+class Admitted:
+    """What a batch may write: ``batch`` without the series a cardinality limit refused."""
+
+    batch: DecodedBatch
+    refused_series: int = 0
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
 class Encoded:
     """A batch's write-log block (None when nothing is left to write) and what a cardinality
     limit refused: ``batch`` is what the block holds."""
@@ -89,15 +98,12 @@ class SeriesDictionary:
         far as ``client_id``'s ``limits`` allow; the samples of refused series are left out."""
         refused, refusal = 0, None
         for _ in range(MAPPED_ATTEMPTS):
-            missing = batch.missing_series(self._map)
-            if missing:
-                # insert_many never evicts what it inserts: these are all there for the encode,
-                # unless a concurrent request's insert evicts them first.
-                found, no, why = await self._create(pool, missing, client_id, limits)
-                self._map.insert_many(found.items())
-                if no:
-                    batch = batch.without_series(no)
-                    refused, refusal = refused + len(no), why
+            # insert_many never evicts what it inserts: the series admitted are all there for
+            # the encode, unless a concurrent request's insert evicts them first.
+            admitted = await self.admit(pool, batch, client_id=client_id, limits=limits)
+            batch = admitted.batch
+            if admitted.refused_series:
+                refused, refusal = refused + admitted.refused_series, admitted.refusal
             if not batch.accepted:
                 return Encoded(None, batch, refused, refusal)
             try:
@@ -108,6 +114,26 @@ class SeriesDictionary:
         # Every series of the batch exists by now (the refused ones are gone from it).
         ids = await self.resolve(pool, batch.series())
         return Encoded(await encode(batch, ids), batch, refused, refusal)
+
+    async def admit(
+        self,
+        pool: asyncpg.Pool,
+        batch: DecodedBatch,
+        *,
+        client_id: str = "",
+        limits: SeriesLimits = NO_LIMITS,
+    ) -> Admitted:
+        """``batch`` without the samples of the unknown series ``client_id``'s ``limits``
+        refuse, the others created (remote mode: PostgreSQL keeps the series catalogue and the
+        cardinality ledger, the backend the samples)."""
+        missing = batch.missing_series(self._map)
+        if not missing:
+            return Admitted(batch)
+        found, no, why = await self._create(pool, missing, client_id, limits)
+        self._map.insert_many(found.items())
+        if not no:
+            return Admitted(batch)
+        return Admitted(batch.without_series(no), len(no), why)
 
     async def resolve(
         self, pool: asyncpg.Pool, series: list[tuple[int, str, str, str]]

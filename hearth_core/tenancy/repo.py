@@ -29,7 +29,7 @@ async def upsert(
         " VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (client_id) DO UPDATE SET namespace = excluded.namespace,"
         " tenant = excluded.tenant, updated_at = now(), updated_by = excluded.updated_by"
-        f" RETURNING {_COLUMNS}",
+        " RETURNING client_id, namespace, tenant, updated_at, updated_by",
         client_id,
         namespace,
         tenant,

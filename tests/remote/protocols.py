@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -156,6 +157,15 @@ def _rw2_ok(status: int, headers: dict[str, str], body: bytes, n: int) -> None:
 # -- OTLP/HTTP -------------------------------------------------------------------------------
 
 
+def _json_double(v: float) -> float | str:
+    """proto3's JSON mapping of a double: NaN and the infinities are strings."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
 def otlp_request(points: Sequence[Point]) -> dict[str, Any]:
     """An ExportMetricsServiceRequest (OTLP/JSON mapping) of gauges, no resource attributes:
     a gauge ``m_f`` keeps its name, its attributes are its labels."""
@@ -163,7 +173,7 @@ def otlp_request(points: Sequence[Point]) -> dict[str, Any]:
     for p in points:
         metrics.setdefault(p.name, []).append(
             {
-                "asDouble": p.value,
+                "asDouble": _json_double(p.value),
                 "timeUnixNano": str(p.us * 1000),
                 "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in p.labels],
             }

@@ -175,7 +175,7 @@ class RemoteBackend:
                 why = f"no answer from the backend ({type(exc).__name__}: {exc})"
             left = deadline - time.monotonic()
             pause = min(wait if wait is not None else backoff, MAX_BACKOFF_S)
-            pause *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+            pause *= random.uniform(0.8, 1.2)
             if left <= pause:
                 self.counters.writes.labels("failed").inc()
                 log.warning(

@@ -103,7 +103,10 @@ async def evaluate(
     timeout_s: float,
 ) -> Evaluated:
     """An instant (``step_ms == 0``) or range query, as ``promql.evaluate`` answers it."""
-    params = [("query", _enforced(scope, query)), ("timeout", f"{timeout_s:.3f}s")]
+    params = [
+        ("query", _enforced(scope, query)),
+        ("timeout", f"{max(1, round(timeout_s * 1000))}ms"),
+    ]
     if step_ms == 0:
         params.append(("time", _seconds(start_ms)))
         data = await _call(backend, scope, "/api/v1/query", params)
@@ -131,7 +134,9 @@ async def find_series(
 def _namespace_selectors(scope: Scope, selectors: Sequence[str]) -> list[str]:
     # Without match[] the backend would list every tenant's names: the namespace's own series.
     if not selectors:
-        return [_native.promql_enforce_selectors(["{__name__=~\".+\"}"], scope.label, scope.namespace)[0]]
+        return [
+            _native.promql_enforce_selectors(['{__name__=~".+"}'], scope.label, scope.namespace)[0]
+        ]
     return _enforced_selectors(scope, selectors)
 
 
@@ -163,6 +168,4 @@ async def label_values(
 
 
 async def metric_names(backend: RemoteBackend, scope: Scope) -> list[str]:
-    return await label_values(
-        backend, scope, label="__name__", selectors=(), span=TimeRange()
-    )
+    return await label_values(backend, scope, label="__name__", selectors=(), span=TimeRange())

@@ -15,6 +15,7 @@ from hearth_core.cli import announce_admin, cli, data_dir_option, load_settings
 from hearth_core.runtime import running_services
 from hearth_core.services import open_command_workers, open_services
 from hearth_core.settings import Settings
+from hearth_core.tenancy.cli import metrics_command
 from hearth_core.unleash.cli import flags_command
 from ingest.cli import ingest_command
 
@@ -143,6 +144,7 @@ def worker(data_dir: str | None, concurrency: int | None) -> None:
 
 cli.add_command(ingest_command)
 cli.add_command(flags_command)
+cli.add_command(metrics_command)
 
 
 def main() -> None:

@@ -57,7 +57,7 @@ def check_spec(spec: TenantSpec) -> None:
 
 
 class TenantService:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: repo.Db) -> None:
         self._pool = pool
         self._by_client: dict[str, Tenant] = {}
 

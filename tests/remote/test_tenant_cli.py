@@ -1,0 +1,111 @@
+"""``hearth metrics tenant set|list|unset`` beside a running server: the binding reaches the
+server by NOTIFY (the client is refused any other namespace, then allowed again), the list
+shows it, every change is audited, and an unknown client is a clear error."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import aiohttp
+import orjson
+
+from api.keys import DB
+from tests.fixtures import Live, basic
+
+
+async def _hearth(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "api.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def _status_until(
+    http: aiohttp.ClientSession, url: str, headers: dict[str, str], want: int
+) -> int:
+    deadline = time.monotonic() + 5
+    while True:
+        async with http.get(
+            f"{url}/api/v1/labels", params={"namespace": "elsewhere"}, headers=headers
+        ) as resp:
+            if resp.status == want or time.monotonic() > deadline:
+                return resp.status
+        await asyncio.sleep(0.05)
+
+
+async def test_tenant_cli_binds_lists_and_unbinds(
+    live: Live, http: aiohttp.ClientSession, hearth_env: dict[str, str]
+) -> None:
+    env = {
+        **hearth_env,
+        "HEARTH_DATABASE_URL": live.settings.database_url or "",
+        "HEARTH_REDIS_URL": live.settings.redis_url or "",
+    }
+    client, secret = await live.identity.create_client(
+        name="cli-tenant",
+        grants=["client_credentials"],
+        scopes=["metrics.read"],
+        redirect_uris=[],
+        confidential=True,
+        actor="test",
+    )
+    async with http.post(
+        f"{live.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(client.client_id, secret or ""),
+    ) as resp:
+        headers = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+    assert await _status_until(http, live.url, headers, 200) == 200
+
+    rc, out, err = await _hearth(
+        env,
+        "metrics",
+        "tenant",
+        "set",
+        client.client_id,
+        "--namespace",
+        "cli_ns",
+        "--tenant",
+        "team-7",
+    )
+    assert rc == 0, err
+    assert "cli_ns" in out and "team-7" in out
+    assert await _status_until(http, live.url, headers, 403) == 403
+
+    rc, out, err = await _hearth(env, "metrics", "tenant", "list", "--json")
+    assert rc == 0, err
+    mine = [t for t in orjson.loads(out) if t["client_id"] == client.client_id]
+    assert mine and mine[0]["namespace"] == "cli_ns" and mine[0]["tenant"] == "team-7"
+    assert mine[0]["updated_by"] == "cli"
+
+    rc, out, err = await _hearth(env, "metrics", "tenant", "unset", client.client_id)
+    assert rc == 0, err
+    assert await _status_until(http, live.url, headers, 200) == 200
+
+    rc, _, err = await _hearth(
+        env, "metrics", "tenant", "set", "no-such-client", "--namespace", "x"
+    )
+    assert rc != 0 and "no-such-client" in err
+    rc, _, err = await _hearth(
+        env, "metrics", "tenant", "set", client.client_id, "--namespace", "bad ns"
+    )
+    assert rc != 0 and "namespace" in err
+
+    async with live.app[DB].acquire() as conn:
+        actions = [
+            r["action"]
+            for r in await conn.fetch(
+                "SELECT action FROM audit_log WHERE target = $1 ORDER BY id",
+                f"client:{client.client_id}",
+            )
+        ]
+    assert actions[-2:] == ["metrics.tenant.set", "metrics.tenant.unset"], actions

@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from api.jsonio import json_response, read_query
-from api.keys import DB_READ, METRICS_READER, SETTINGS, TENANTS
+from api.keys import DB_READ, INGEST, METRICS_READER, SETTINGS, TENANTS
 from api.principal import PRINCIPAL
 from api.routing import Routes
 from hearth_core.db.paging import Page
@@ -183,8 +183,14 @@ async def series(request: web.Request) -> web.Response:
 @routes.get(
     "/v1/metrics/store",
     scope="metrics.read",
-    summary="The metric store's compaction backlog (write log not yet in chunks)",
+    summary="The metric store's compaction backlog (write log not yet in chunks), or in remote "
+    "mode what waits for the backend",
     response=StoreState,
 )
 async def store(request: web.Request) -> web.Response:
-    return json_response(await store_state(request.app[DB_READ]))
+    state = await store_state(request.app[DB_READ])
+    backend = request.app[INGEST].backend
+    if backend is not None:
+        state.mode = "remote"
+        state.remote = backend.state()
+    return json_response(state)

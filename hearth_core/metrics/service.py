@@ -180,14 +180,26 @@ async def find_series(
     return Page(items=[SeriesItem(**dict(r)) for r in rows], page=page, limit=limit, total=total)
 
 
+class RemoteState(msgspec.Struct, kw_only=True):
+    """Remote mode: where samples go and what waits for the backend's acknowledgement."""
+
+    write_url: str  # without credentials
+    queue_bytes: int
+    queue_requests: int
+    queue_limit_bytes: int
+
+
 class StoreState(msgspec.Struct, kw_only=True):
-    """The compaction backlog: what the write log holds that chunks do not yet."""
+    """The compaction backlog: what the write log holds that chunks do not yet (in remote mode
+    it stays empty: the backend stores the samples, ``remote`` says what waits for it)."""
 
     log_blocks: int
     log_samples: int
     log_bytes: int
     compaction_lag_seconds: float
     open_chunks: int
+    mode: str = "postgres"
+    remote: RemoteState | None = None
 
 
 async def store_state(db: asyncpg.Connection | asyncpg.Pool) -> StoreState:

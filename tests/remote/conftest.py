@@ -17,6 +17,7 @@ import pytest
 from api.app import create_app
 from hearth_core.settings import Settings
 from tests.conftest import free_port
+from tests.console.conftest import browser  # noqa: F401 - the console test in remote mode
 from tests.fixtures import Live, service_token
 from tests.remote.prometheus import Prometheus
 

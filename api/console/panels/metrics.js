@@ -42,7 +42,7 @@ export default {
         section("Upload a file", uploadForm),
         section("Send a batch", batchForm)),
       section("Last ingest", card),
-      section("Store: write log not yet compacted into chunks", toolbar(button("Refresh", () => loadStore())), store),
+      section("Store: write log not yet compacted into chunks (remote mode: the backend)", toolbar(button("Refresh", () => loadStore())), store),
       section("Recent batches of this client", toolbar(button("Refresh", () => loadRecent())), recent));
 
     function showResult(result, { status, bytes, ms, name }) {
@@ -156,6 +156,16 @@ export default {
     async function loadStore() {
       const s = await api("GET", "/v1/metrics/store");
       const stat = (label, value, id) => h("div", { class: "stat" }, h("span", { class: "muted" }, label), h("b", id ? { "data-testid": id } : {}, value));
+      if (s.mode === "remote" && s.remote) {
+        // Remote mode: the backend stores the samples; what waits for its acknowledgement.
+        const r = s.remote;
+        fill(store, h("div", { class: "stat-row" },
+          stat("Store", "remote backend", "store-mode"),
+          stat("Remote write URL", r.write_url, "remote-url"),
+          stat("Waiting for the backend", `${r.queue_requests} request(s)`, "remote-queue"),
+          stat("Queued", `${(r.queue_bytes / 1024).toFixed(1)} of ${(r.queue_limit_bytes / 1048576).toFixed(0)} MiB`)));
+        return;
+      }
       fill(store, h("div", { class: "stat-row" },
         stat("Samples in the log", s.log_samples.toLocaleString(), "log-samples"),
         stat("Blocks", String(s.log_blocks)),

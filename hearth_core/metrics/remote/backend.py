@@ -22,11 +22,12 @@ import base64
 import logging
 import random
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 
 from hearth_core.metrics.remote.counters import RemoteCounters
+from hearth_core.metrics.service import RemoteState
 from hearth_core.settings import Settings
 
 log = logging.getLogger("hearth.metrics.remote")
@@ -89,6 +90,7 @@ class RemoteBackend:
         self.default_tenant = settings.metrics_remote_tenant
         self.counters = counters
         self.queued_bytes = 0
+        self.queued_requests = 0
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -120,6 +122,18 @@ class RemoteBackend:
     def _url(template: str, tenant: str) -> str:
         return template.replace("{tenant}", quote(tenant, safe=""))
 
+    def state(self) -> RemoteState:
+        parts = urlsplit(self._write_url)
+        shown = parts._replace(
+            netloc=parts.hostname or "" if parts.port is None else f"{parts.hostname}:{parts.port}"
+        )
+        return RemoteState(
+            write_url=urlunsplit(shown._replace(query="")),
+            queue_bytes=self.queued_bytes,
+            queue_requests=self.queued_requests,
+            queue_limit_bytes=self._max_queue,
+        )
+
     def write_url(self, tenant: str) -> str:
         return self._url(self._write_url, tenant)
 
@@ -139,6 +153,7 @@ class RemoteBackend:
                 "backend)"
             )
         self.queued_bytes += size
+        self.queued_requests += 1
         self.counters.queue_bytes.inc(size)
         self.counters.queue_requests.inc()
         started = time.monotonic()
@@ -146,6 +161,7 @@ class RemoteBackend:
             await self._send(body, tenant, started + self._deadline)
         finally:
             self.queued_bytes -= size
+            self.queued_requests -= 1
             self.counters.queue_bytes.dec(size)
             self.counters.queue_requests.dec()
         self.counters.writes.labels("ok").inc()

@@ -46,7 +46,7 @@ UNLEASH_TOKENS = web.AppKey("unleash_tokens", TokenService)
 CONFIG = web.AppKey("config", ConfigService)
 INGEST = web.AppKey("ingest", IngestService)
 # The Prometheus query API's store: embedded (PostgreSQL) or the remote backend.
-METRICS_READER = web.AppKey("metrics_reader", MetricsReader)
+METRICS_READER: web.AppKey[MetricsReader] = web.AppKey("metrics_reader")
 USAGE = web.AppKey("usage", UsageMeter)
 TENANTS = web.AppKey("tenants", TenantService)
 RATELIMITS = web.AppKey("ratelimits", RateLimitService)

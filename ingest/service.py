@@ -54,6 +54,29 @@ class Written:
     refusal: str | None = None  # why, for the answer
 
 
+def _written(
+    batch: DecodedBatch,
+    kept: DecodedBatch,
+    refused_series: int,
+    refusal: str | None,
+    response: dict[str, Any] | None,
+) -> Written:
+    """What is written of ``batch`` once a cardinality limit left ``kept``; the bulk answer
+    (``response``) says so when series were refused."""
+    written = Written(
+        accepted=kept.accepted,
+        refused_series=refused_series,
+        refused_samples=batch.accepted - kept.accepted,
+        refusal=refusal,
+    )
+    if response is not None and refused_series:
+        response["accepted"] = written.accepted
+        response["refused_series"] = refused_series
+        response["refused_samples"] = written.refused_samples
+        response["refusal"] = refusal
+    return written
+
+
 def status_key(client_id: str) -> str:
     return f"hearth:ingest:status:{{{client_id}}}"
 
@@ -288,17 +311,7 @@ class IngestService:
                 self.pool, batch, client_id=client_id, limits=self.policy.limits(client_id)
             )
             kept = encoded.batch
-            written = Written(
-                accepted=kept.accepted,
-                refused_series=encoded.refused_series,
-                refused_samples=batch.accepted - kept.accepted,
-                refusal=encoded.refusal,
-            )
-            if response is not None and written.refused_series:
-                response["accepted"] = written.accepted
-                response["refused_series"] = written.refused_series
-                response["refused_samples"] = written.refused_samples
-                response["refusal"] = written.refusal
+            written = _written(batch, kept, encoded.refused_series, encoded.refusal, response)
             if encoded.block is None:  # every series was refused
                 if reservation is not None:
                     async with self.pool.acquire() as conn:
@@ -339,17 +352,7 @@ class IngestService:
             self.pool, batch, client_id=client_id, limits=self.policy.limits(client_id)
         )
         kept = admitted.batch
-        written = Written(
-            accepted=kept.accepted,
-            refused_series=admitted.refused_series,
-            refused_samples=batch.accepted - kept.accepted,
-            refusal=admitted.refusal,
-        )
-        if response is not None and written.refused_series:
-            response["accepted"] = written.accepted
-            response["refused_series"] = written.refused_series
-            response["refused_samples"] = written.refused_samples
-            response["refusal"] = written.refusal
+        written = _written(batch, kept, admitted.refused_series, admitted.refusal, response)
         if kept.accepted:
             body = await encode_remote_write(kept, self.settings.metrics_namespace_label)
             tenant = backend.default_tenant

@@ -123,12 +123,13 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
-async def service_token(
-    live: Live, http: aiohttp.ClientSession, scopes: list[str]
-) -> dict[str, str]:
-    """Authorization headers of a client_credentials token holding ``scopes``."""
+async def service_client(
+    live: Live, http: aiohttp.ClientSession, scopes: list[str], *, name: str = "test-service"
+) -> tuple[str, str, dict[str, str]]:
+    """A new confidential client_credentials client holding ``scopes``: its id, its secret and
+    the Authorization headers of a token it was issued."""
     client, secret = await live.identity.create_client(
-        name="test-service",
+        name=name,
         grants=["client_credentials"],
         scopes=scopes,
         redirect_uris=[],
@@ -142,7 +143,14 @@ async def service_token(
     ) as resp:
         assert resp.status == 200, await resp.text()
         token = (await resp.json())["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return client.client_id, secret or "", {"Authorization": f"Bearer {token}"}
+
+
+async def service_token(
+    live: Live, http: aiohttp.ClientSession, scopes: list[str]
+) -> dict[str, str]:
+    """Authorization headers of a client_credentials token holding ``scopes``."""
+    return (await service_client(live, http, scopes))[2]
 
 
 @pytest.fixture

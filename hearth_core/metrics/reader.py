@@ -5,7 +5,6 @@ not know which. Each call reads one namespace for one client's backend tenant.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import asyncpg
 
@@ -25,38 +24,6 @@ def _problem(exc: QueryFailed) -> Exception:
     if exc.error_type in ("unavailable", "timeout"):
         return Unavailable(f"the metrics backend: {exc.message}", headers={"Retry-After": "1"})
     return InvalidInput(f"the metrics backend refused the query: {exc.message}")
-
-
-class MetricsReader(Protocol):
-    async def evaluate(
-        self,
-        where: Scope,
-        *,
-        query: str,
-        start_ms: int,
-        end_ms: int,
-        step_ms: int,
-        timeout_s: float,
-    ) -> Evaluated: ...
-
-    async def find_series(
-        self, where: Scope, *, selectors: Sequence[str], span: TimeRange
-    ) -> list[dict[str, str]]: ...
-
-    async def label_names(
-        self, where: Scope, *, selectors: Sequence[str], span: TimeRange
-    ) -> list[str]: ...
-
-    async def label_values(
-        self, where: Scope, *, label: str, selectors: Sequence[str], span: TimeRange
-    ) -> list[str]: ...
-
-    async def metric_names(self, where: Scope) -> list[str]: ...
-
-    async def analytics(self, q: Query, *, tenant: str) -> tuple[list[SeriesResult], str]:
-        """``/v1/metrics/query``'s windows of ``q`` (its namespace already the caller's) and
-        the source that answered."""
-        ...
 
 
 class EmbeddedReader:
@@ -186,3 +153,7 @@ class RemoteReader:
         except QueryFailed as exc:
             raise _problem(exc) from None
         return found, remote_analytics.SOURCE
+
+
+# What the Prometheus query API and /v1/metrics/query read through (both have the same methods).
+MetricsReader = EmbeddedReader | RemoteReader

@@ -4,6 +4,7 @@ admin token. Screenshots go to test-output/console/."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -62,6 +63,33 @@ class Console:
 
     def dialog(self):
         return self.page.locator("dialog[open]").last
+
+    async def upload_orders(self, namespace: str) -> None:
+        """Upload 60 NDJSON points of ``orders`` (eu and us, the last 30 minutes) through the
+        Metrics panel's file upload, and wait for its success message."""
+        now = int(await self.page.evaluate("Date.now() / 1000"))
+        lines = [
+            json.dumps(
+                {
+                    "namespace": namespace,
+                    "name": "orders",
+                    "labels": {"region": region},
+                    "value": i + (10 if region == "eu" else 0),
+                    "timestamp": now - (29 - i) * 60,
+                }
+            )
+            for i in range(30)
+            for region in ("eu", "us")
+        ]
+        await self.page.locator("input[type=file]").set_input_files(
+            {
+                "name": "orders.ndjson",
+                "mimeType": "application/x-ndjson",
+                "buffer": "\n".join(lines).encode(),
+            }
+        )
+        await self.page.click("button:text-is('Upload file')")
+        await self.ok("60 point(s) ingested")
 
     async def shot(self, name: str):
         await self.page.wait_for_timeout(150)  # let the last repaint land

@@ -188,29 +188,7 @@ async def test_console_end_to_end(live: Live, http: aiohttp.ClientSession, brows
 
     # --- Metrics ingestion: upload an NDJSON file with progress, then the count in the DB
     await c.panel("metrics", "Metrics Ingestion")
-    now = int(await page.evaluate("Date.now() / 1000"))
-    lines = [
-        json.dumps(
-            {
-                "namespace": "shop",
-                "name": "orders",
-                "labels": {"region": region},
-                "value": i + (10 if region == "eu" else 0),
-                "timestamp": now - (29 - i) * 60,
-            }
-        )
-        for i in range(30)
-        for region in ("eu", "us")
-    ]
-    await page.locator("input[type=file]").set_input_files(
-        {
-            "name": "orders.ndjson",
-            "mimeType": "application/x-ndjson",
-            "buffer": "\n".join(lines).encode(),
-        }
-    )
-    await page.click("button:text-is('Upload file')")
-    await c.ok("60 point(s) ingested")
+    await c.upload_orders("shop")
     assert await page.inner_text("#last-ingest [data-testid=accepted]") == "60"
     assert await page.locator("progress").get_attribute("value") == "100"
     async with live.app[DB].acquire() as conn:

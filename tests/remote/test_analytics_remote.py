@@ -33,13 +33,15 @@ async def _live(aiohttp_server, settings: Settings) -> Live:
 
 
 def _points(ns: str, first: int) -> list[dict]:
-    """Two hosts of a gauge-like counter in two regions over 8 windows: samples on window
-    starts, inside, just before the next window, and a reset."""
+    """Three hosts of a counter in two regions over 8 windows: samples on window starts,
+    inside, just before the next window, and a reset."""
     out = []
     for h, (host, region) in enumerate((("a", "eu"), ("b", "eu"), ("c", "us"))):
         value = 10.0 * (h + 1)
         for w in range(8):
-            for offset_ms in (0, 17_250, 59_999):
+            for offset_ms in (0, 17_250, 59_999 - h):
+                # hosts differ at the end of a window: a group's latest sample is one host's
+                # (on a tie each store picks a series of its own choosing)
                 t_ms = (first + w * STEP) * 1000 + offset_ms
                 value = 1.5 if (w, offset_ms) == (4, 17_250) else value + h + 0.25 * w + 1
                 out.append(

@@ -4,8 +4,6 @@ series (PostgreSQL's catalogue) and charts PromQL the backend answered."""
 
 from __future__ import annotations
 
-import json
-
 import aiohttp
 
 from tests.console.conftest import ALL, Console, open_console, sign_in
@@ -32,29 +30,7 @@ async def test_metrics_and_analytics_panels_in_remote_mode(
     assert prometheus.url.split("//")[1] in await page.inner_text(
         "#store-state [data-testid=remote-url]"
     )
-    now = int(await page.evaluate("Date.now() / 1000"))
-    lines = [
-        json.dumps(
-            {
-                "namespace": ns,
-                "name": "orders",
-                "labels": {"region": region},
-                "value": i + (10 if region == "eu" else 0),
-                "timestamp": now - (29 - i) * 60,
-            }
-        )
-        for i in range(30)
-        for region in ("eu", "us")
-    ]
-    await page.locator("input[type=file]").set_input_files(
-        {
-            "name": "orders.ndjson",
-            "mimeType": "application/x-ndjson",
-            "buffer": "\n".join(lines).encode(),
-        }
-    )
-    await page.click("button:text-is('Upload file')")
-    await c.ok("60 point(s) ingested")
+    await c.upload_orders(ns)
     stored = await raw_samples(http, prometheus, f'orders{{hearth_namespace="{ns}"}}')
     assert sum(len(v) for v in stored.values()) == 60
     assert {dict(k[1])["region"] for k in stored} == {"eu", "us"}

@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.fixtures import Live, basic, service_token
+from tests.fixtures import Live, service_client, service_token
 from tests.remote.prometheus import Prometheus, SeriesKey, raw_samples, series_key
 from tests.remote.protocols import RW1, prompb
 
@@ -60,28 +60,15 @@ async def mapped_client(
     live: Live, http: aiohttp.ClientSession, admin: dict[str, str], namespace: str
 ) -> tuple[str, dict[str, str]]:
     """A metrics client mapped to ``namespace`` by the admin API, and its token headers."""
-    client, secret = await live.identity.create_client(
-        name=f"tenant-{namespace}",
-        grants=["client_credentials"],
-        scopes=["metrics.read", "metrics.write"],
-        redirect_uris=[],
-        confidential=True,
-        actor="test",
+    client_id, _, headers = await service_client(
+        live, http, ["metrics.read", "metrics.write"], name=f"tenant-{namespace}"
     )
     async with http.put(
-        f"{live.url}/v1/metrics/tenants/{client.client_id}",
+        f"{live.url}/v1/metrics/tenants/{client_id}",
         json={"namespace": namespace},
         headers=admin,
     ) as resp:
         assert resp.status in (200, 201, 204), await resp.text()
-    async with http.post(
-        f"{live.url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic(client.client_id, secret or ""),
-    ) as resp:
-        assert resp.status == 200, await resp.text()
-        token = (await resp.json())["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
     # The binding reaches each process's tenancy cache by NOTIFY: wait until it holds here
     # (another namespace refused), so the writes below are made as a bound client.
     deadline = time.monotonic() + 5
@@ -93,7 +80,7 @@ async def mapped_client(
                 break
             assert resp.status == 200 and time.monotonic() < deadline, await resp.text()
         await asyncio.sleep(0.02)
-    return client.client_id, headers
+    return client_id, headers
 
 
 def _points(ns: str, series: dict[SeriesKey, Any], t1: int, t2: int) -> list[dict[str, Any]]:

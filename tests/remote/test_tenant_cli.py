@@ -12,7 +12,7 @@ import aiohttp
 import orjson
 
 from api.keys import DB
-from tests.fixtures import Live, basic
+from tests.fixtures import Live, service_client
 
 
 async def _hearth(env: dict[str, str], *args: str) -> tuple[int, str, str]:
@@ -50,20 +50,7 @@ async def test_tenant_cli_binds_lists_and_unbinds(
         "HEARTH_DATABASE_URL": live.settings.database_url or "",
         "HEARTH_REDIS_URL": live.settings.redis_url or "",
     }
-    client, secret = await live.identity.create_client(
-        name="cli-tenant",
-        grants=["client_credentials"],
-        scopes=["metrics.read"],
-        redirect_uris=[],
-        confidential=True,
-        actor="test",
-    )
-    async with http.post(
-        f"{live.url}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic(client.client_id, secret or ""),
-    ) as resp:
-        headers = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
+    client_id, _, headers = await service_client(live, http, ["metrics.read"], name="cli-tenant")
     assert await _status_until(http, live.url, headers, 200) == 200
 
     rc, out, err = await _hearth(
@@ -71,7 +58,7 @@ async def test_tenant_cli_binds_lists_and_unbinds(
         "metrics",
         "tenant",
         "set",
-        client.client_id,
+        client_id,
         "--namespace",
         "cli_ns",
         "--tenant",
@@ -83,11 +70,11 @@ async def test_tenant_cli_binds_lists_and_unbinds(
 
     rc, out, err = await _hearth(env, "metrics", "tenant", "list", "--json")
     assert rc == 0, err
-    mine = [t for t in orjson.loads(out) if t["client_id"] == client.client_id]
+    mine = [t for t in orjson.loads(out) if t["client_id"] == client_id]
     assert mine and mine[0]["namespace"] == "cli_ns" and mine[0]["tenant"] == "team-7"
     assert mine[0]["updated_by"] == "cli"
 
-    rc, out, err = await _hearth(env, "metrics", "tenant", "unset", client.client_id)
+    rc, out, err = await _hearth(env, "metrics", "tenant", "unset", client_id)
     assert rc == 0, err
     assert await _status_until(http, live.url, headers, 200) == 200
 
@@ -95,9 +82,7 @@ async def test_tenant_cli_binds_lists_and_unbinds(
         env, "metrics", "tenant", "set", "no-such-client", "--namespace", "x"
     )
     assert rc != 0 and "no-such-client" in err
-    rc, _, err = await _hearth(
-        env, "metrics", "tenant", "set", client.client_id, "--namespace", "bad ns"
-    )
+    rc, _, err = await _hearth(env, "metrics", "tenant", "set", client_id, "--namespace", "bad ns")
     assert rc != 0 and "namespace" in err
 
     async with live.app[DB].acquire() as conn:
@@ -105,7 +90,7 @@ async def test_tenant_cli_binds_lists_and_unbinds(
             r["action"]
             for r in await conn.fetch(
                 "SELECT action FROM audit_log WHERE target = $1 ORDER BY id",
-                f"client:{client.client_id}",
+                f"client:{client_id}",
             )
         ]
     assert actions[-2:] == ["metrics.tenant.set", "metrics.tenant.unset"], actions

@@ -12,7 +12,9 @@ Two aggregates have no exact PromQL form and are computed here from the samples 
 returns for one range selector over the whole span: ``rate`` (Hearth's counter increase per
 second: each sample adds ``v - previous``, or ``v`` after a reset, the previous sample possibly
 in the window before, a series counted only when it has samples in the window before — PromQL's
-``rate`` extrapolates instead) and ``last`` with ``group_by`` (the group's latest sample).
+``rate`` extrapolates instead) and ``last`` with ``group_by`` (the group's latest sample; of
+samples at the same millisecond, the first series the backend lists, where the embedded store
+takes the lowest series id).
 
 The namespace matcher is injected into every selector (``prometheus_api.evaluate``); the
 namespace label never comes back.

@@ -282,10 +282,15 @@ async def test_two_api_processes_share_state_and_the_backend(
         assert resp.status in (200, 201, 204), await resp.text()
 
     async def refused_elsewhere() -> bool:
-        status, _ = await _bulk(http, p2, tenant, other, 9.0, t)
-        return status == 403
+        # A read probes (a write probe would land in `other` while the NOTIFY is on its way).
+        async with http.get(
+            f"{p2.url}/api/v1/labels", params={"namespace": other}, headers=tenant
+        ) as resp:
+            return resp.status == 403
 
-    await _eventually("process 2 enforces the mapping on writes", refused_elsewhere)
+    await _eventually("process 2 enforces the mapping", refused_elsewhere)
+    status, text = await _bulk(http, p2, tenant, other, 9.0, t)
+    assert status == 403, text
     status, text = await _bulk(http, p2, tenant, own, 3.0, t)
     assert status == 200, text
     async with http.get(

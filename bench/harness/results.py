@@ -47,12 +47,21 @@ def figure(
     detail: str = "",
     errors: int = 0,
     rounds: list[float] | None = None,
+    peer: str | None = None,
+    hearth_value: float | None = None,
+    peer_value: float | None = None,
+    compared_unit: str | None = None,
 ) -> dict[str, Any]:
     """One measured figure. ``target`` is the spec's (or our aim's) text, ``met`` None when the
     figure has no target (never True when its run had ``errors``); ``limit`` what bounds it,
     measured in the same run (``limit_value`` in ``unit`` when comparable); ``headline`` the key
     of the issue's headline figure it belongs to (bench/report.py HEADLINES); ``rounds`` the
-    value of every round when ``value`` is their median; ``chart`` a path relative to bench/."""
+    value of every round when ``value`` is their median; ``chart`` a path relative to bench/.
+
+    A figure that sets Hearth beside a peer (``value`` then usually the ratio, unit "x peer")
+    names the ``peer`` (with its version: "Ory Hydra v2.3.0") and gives both measurements of the
+    same run, ``hearth_value`` and ``peer_value``, in ``compared_unit`` ("req/s", "samples/s",
+    "ms p99"): the report's opening table reads them."""
     return {
         "name": name,
         "value": value,
@@ -67,6 +76,10 @@ def figure(
         "headline": headline,
         "chart": chart,
         "detail": detail,
+        "peer": peer,
+        "hearth_value": hearth_value,
+        "peer_value": peer_value,
+        "compared_unit": compared_unit,
     }
 
 

@@ -388,7 +388,7 @@ async def test_cancel_interrupts_a_wait(live, http, ch):
     _, asked = await _post(http, f"{live.url}/v1/commands/{cmd['id']}/cancel", ch, 202)
     assert asked["status"] == "running" and asked["cancel_requested"] is True
     done = await _until(http, live, ch, cmd["id"], lambda s: s["status"] in TERMINAL, 3.0)
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 30  # the step's 60 s wait was interrupted, not served
     assert done["status"] == "cancelled" and done["current_step"] == 1
     lines = _lines(done)
     assert "never" not in lines and lines[-1] == "cancelled after 1 step(s)"

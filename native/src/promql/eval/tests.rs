@@ -433,9 +433,10 @@ fn thread_cpu_ns() -> u64 {
 }
 
 /// 1,000 series × 1,441 steps (a day by the minute over 15-second samples):
-/// each query must take milliseconds.
+/// every dashboard-shaped query answers. Its time is printed (`cargo test --
+/// --nocapture`), never asserted: speed is bench/query's to measure.
 #[test]
-fn dashboard_range_queries_are_fast() {
+fn dashboard_range_queries_answer_a_day_of_1000_series() {
     let day = 24 * 60 * MIN;
     let st = MemStorage {
         series: (0..1000)
@@ -473,7 +474,5 @@ fn dashboard_range_queries_are_fast() {
         let (took, cpu) = (t0.elapsed(), thread_cpu_ns() - cpu0);
         assert!(matches!(got, QueryValue::Matrix(ref m) if !m.is_empty()));
         println!("{q}: {took:?} ({:.1} ms on the CPU)", cpu as f64 / 1e6);
-        // Generous for a loaded debug-free build; the point is "not seconds".
-        assert!(took < Duration::from_secs(2), "{q} took {took:?}");
     }
 }

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import urllib.parse
 from contextlib import ExitStack
 from pathlib import Path
@@ -231,7 +232,7 @@ def write_peer_chart(results: list[Result], why: str) -> None:
             ax.text(
                 0.5,
                 0.5,
-                f"Hydra failed:\n{why[:90]}",
+                "Hydra failed:\n" + "\n".join(textwrap.wrap(why.split(";")[0], 60)[:3]),
                 transform=ax.transAxes,
                 ha="center",
                 color="#d62728",
@@ -509,6 +510,8 @@ def main() -> int:
         print()
         print_grid(PEER_HEADER, peer_rows(by, args.connections))
         write_peer_chart(results, peer_why)
+    else:
+        (HERE / "hydra.png").unlink(missing_ok=True)  # an earlier run's: not this one's
     write_chart(ours)
     write_markdown(
         HERE,

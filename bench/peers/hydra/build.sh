@@ -42,11 +42,12 @@ if [ -z "$GO" ]; then
   GO="$(command -v go || true)"
   [ -n "$GO" ] || fail "Debian's golang-go installed no go"
 fi
-minor=$("$GO" env GOVERSION | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+goversion=$("$GO" env GOVERSION) || fail "$GO env GOVERSION failed"
+minor=$(echo "$goversion" | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
 [ "${minor:-0}" -ge "$GO_MIN" ] ||
-  fail "$("$GO" env GOVERSION) is older than go1.$GO_MIN, which Hydra $VERSION needs"
+  fail "$GO is $goversion, older than go1.$GO_MIN, which Hydra $VERSION needs"
 
-echo "[peers] building hydra $VERSION with $("$GO" env GOVERSION) (a minute or two)" >&3
+echo "[peers] building hydra $VERSION with $goversion (a minute or two)" >&3
 # The module's own source from the proxy (GOFLAGS=-mod=mod: no vendor dir or workspace of ours).
 dir=$(GOFLAGS=-mod=mod "$GO" mod download -json "$MODULE@$VERSION" |
   sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || fail "go mod download $MODULE@$VERSION failed"

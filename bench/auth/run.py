@@ -124,7 +124,15 @@ def peer_rows(by: dict[tuple[str, int], Result], conns: list[int]) -> list[list[
             else:
                 ratio = h.rps / p.rps if p.rps else None
                 met = ratio is not None and ratio >= AIM_VS_HYDRA[work]
-                verdict = "failed (errors)" if p.error_count else "met" if met else "NOT met"
+                verdict = (
+                    "failed (errors)"
+                    if p.error_count
+                    else "failed (stalled)"
+                    if short_rounds(p)
+                    else "met"
+                    if met
+                    else "NOT met"
+                )
                 cells = [
                     p.spread("rps", "{:,.0f}"),
                     f"{ratio:.1f}x" if ratio is not None else "—",
@@ -293,6 +301,19 @@ def hydra_requests(hydra: Hydra) -> dict[str, Request]:
     }
 
 
+def short_rounds(r: Result) -> str:
+    """Why ``r``'s figures describe a stalled server ("" when they do not): a round in which
+    fewer requests were answered than connections were open (closed loop: some connections got
+    no answer in the whole round; its latencies are those of the few answered)."""
+    short = [rd.requests for rd in r.rounds if rd.requests < r.connections]
+    if not short:
+        return ""
+    return (
+        f"{r.endpoint} @ {r.connections}: {len(short)} of {len(r.rounds)} rounds answered "
+        f"fewer requests than connections (at least {min(short)}): stalled"
+    )
+
+
 def hydra_log_errors(hydra: Hydra | None) -> tuple[int, str]:
     """(lines Hydra logged at level error or above, the last one)."""
     if hydra is None:
@@ -349,6 +370,7 @@ def peer_figures(
                 out.append(fig)
                 continue
             ratio = h.rps / p.rps
+            stalled = short_rounds(p)
             fig = figure(
                 name,
                 round(ratio, 2),
@@ -358,14 +380,14 @@ def peer_figures(
                 detail=f"Hearth {h.spread('rps', '{:,.0f}')} req/s, p50 {h.p50_ms:.2f} ms, "
                 f"p99 {h.p99_ms:.2f} ms; Hydra {p.spread('rps', '{:,.0f}')} req/s, p50 "
                 f"{p.p50_ms:.2f} ms, p99 {p.p99_ms:.2f} ms, {p.error_count} errors",
-                errors=p.error_count + h.error_count,
+                errors=p.error_count + h.error_count + (1 if stalled else 0),
                 peer_value=round(p.rps, 1),
                 **common,
             )
             fig |= {
                 "hearth_rounds": _rounds(h, "rps"),
                 "peer_rounds": _rounds(p, "rps"),
-                "peer_failed": "",
+                "peer_failed": stalled,
             }
             out.append(fig)
     return out
@@ -397,7 +419,7 @@ def p99_figures(by: dict[tuple[str, int], Result], results: list[Result]) -> lis
             errors=r.error_count,
             rounds=_rounds(r, "p99_ms"),
         )
-        if p is not None:
+        if p is not None and not short_rounds(p):  # a stalled Hydra's p99 is no comparison
             fig |= {
                 "peer": PEER,
                 "hearth_value": round(r.p99_ms, 2),
@@ -503,7 +525,11 @@ def main() -> int:
     ours = [r for r in results if not r.endpoint.startswith("hydra-")]
     theirs = [r for r in results if r.endpoint.startswith("hydra-")]
     problems = error_lines(ours)
-    peer_problems = ([peer_why.splitlines()[0]] if peer_why else []) + error_lines(theirs)
+    peer_problems = [
+        *([peer_why.splitlines()[0]] if peer_why else []),
+        *error_lines(theirs),
+        *filter(None, map(short_rounds, theirs)),
+    ]
     print_grid(HEADER, table_rows(results))
     peers_on = not args.no_peers
     if peers_on:
@@ -599,7 +625,13 @@ def hydra_section(
     ]
     n_err, last = log_errors
     if n_err:
-        lines += [f"Hydra logged {n_err} error line(s); the last: `{last}`", ""]
+        lines += [
+            f"Hydra logged {n_err} error line(s) (the last: `{last}`). When we looked (by their "
+            "times), such lines came at the end of each wrk run: requests still in flight when "
+            "wrk closed its connections, whose context Hydra then saw cancelled; what wrk itself "
+            "received is in the errors column.",
+            "",
+        ]
     lines += ["![Hearth beside Hydra: req/s and p99](hydra.png)"]
     return lines
 

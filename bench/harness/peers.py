@@ -41,9 +41,11 @@ HYDRA_BINARY = ROOT / "target" / "peers" / "bin" / "hydra"
 HYDRA_VERSION = "v2.3.0"
 HYDRA_BUILD_LOG = ROOT / "target" / "peers" / "hydra-build.log"  # bench/peers/hydra/build.sh's
 HYDRA_DATABASE = "hydra"
-# Hydra's PostgreSQL pool (pgx, via the DSN). With its default size Hydra stalls under 16
-# concurrent token requests, logging "Could not ensure that signing keys ... exists".
-HYDRA_MAX_CONNS = 40
+# Hydra's PostgreSQL pool (pgx, via the DSN). With a pool smaller than the number of concurrent
+# token requests Hydra stalls, logging "Could not ensure that signing keys ... exists": with its
+# default pool at 16 connections (issue 21), with max_conns=40 at 64 (0.2 req/s instead of ~35
+# here). So more than bench/auth's largest connection count; PostgreSQL allows 300.
+HYDRA_MAX_CONNS = 128
 
 
 @dataclass
@@ -328,13 +330,16 @@ async def _fresh_database(server: Server, name: str) -> None:
 
 
 @contextmanager
-def hydra_server(pg_of: Server, *, env: dict[str, str] | None = None) -> Iterator[Hydra]:
+def hydra_server(
+    pg_of: Server, *, env: dict[str, str] | None = None, max_conns: int | None = None
+) -> Iterator[Hydra]:
     """Ory Hydra on ``pg_of``'s PostgreSQL, in a fresh database ``hydra`` (its pool raised to
-    HYDRA_MAX_CONNS), migrated by ``hydra migrate sql -e --yes``, then ``hydra serve all
-    --dev`` (plain HTTP) on two free ports with JWT access tokens, a random system secret,
-    logging at warn, telemetry off; ``env`` is added to its configuration (Hydra reads every
-    key from the environment: ``OAUTH2_...``)."""
+    ``max_conns``, by default HYDRA_MAX_CONNS), migrated by ``hydra migrate sql -e --yes``,
+    then ``hydra serve all --dev`` (plain HTTP) on two free ports with JWT access tokens, a
+    random system secret, logging at warn, telemetry off; ``env`` is added to its
+    configuration (Hydra reads every key from the environment: ``OAUTH2_...``)."""
     binary, version = hydra_binary()
+    max_conns = max_conns or HYDRA_MAX_CONNS
     asyncio.run(_fresh_database(pg_of, HYDRA_DATABASE))
     base_url = pg_of.pg_url().rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1)
     public_port, admin_port = free_port(), free_port()
@@ -343,7 +348,7 @@ def hydra_server(pg_of: Server, *, env: dict[str, str] | None = None) -> Iterato
     full = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(work),
-        "DSN": f"{base_url}/{HYDRA_DATABASE}?sslmode=disable&max_conns={HYDRA_MAX_CONNS}",
+        "DSN": f"{base_url}/{HYDRA_DATABASE}?sslmode=disable&max_conns={max_conns}",
         "SECRETS_SYSTEM": secrets.token_hex(32),
         "URLS_SELF_ISSUER": f"http://127.0.0.1:{public_port}/",
         "SERVE_PUBLIC_HOST": "127.0.0.1",
@@ -357,7 +362,8 @@ def hydra_server(pg_of: Server, *, env: dict[str, str] | None = None) -> Iterato
     }
     try:
         say(f"migrating Hydra {version}'s database {HYDRA_DATABASE!r}")
-        with open(log_path, "ab") as log_file:
+        migrate_log = work / "migrate.log"
+        with open(migrate_log, "ab") as log_file:
             res = subprocess.run(
                 [str(binary), "migrate", "sql", "-e", "--yes"],
                 env=full,
@@ -369,7 +375,7 @@ def hydra_server(pg_of: Server, *, env: dict[str, str] | None = None) -> Iterato
                 check=False,
             )
         if res.returncode != 0:
-            tail = log_path.read_text(errors="replace")[-2000:]
+            tail = migrate_log.read_text(errors="replace")[-2000:]
             raise BenchError(f"hydra migrate sql failed ({res.returncode}):\n{tail}")
         say(f"starting Hydra {version} (public :{public_port}, admin :{admin_port})")
         with open(log_path, "ab") as log_file:

@@ -27,9 +27,11 @@ exit code is then 1 (Hydra's errors fail its comparison figures, not Hearth's).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import textwrap
+import time
 import urllib.parse
 from contextlib import ExitStack
 from pathlib import Path
@@ -38,12 +40,12 @@ from typing import Any
 from bench.harness.charts import pyplot
 from bench.harness.client import basic, bearer_token, create_client, http
 from bench.harness.log import BenchError, run_main, say
-from bench.harness.machine import machine_info, machine_line, noise
+from bench.harness.machine import machine_info, machine_line, noise, wait_idle
 from bench.harness.peers import HYDRA_MAX_CONNS, HYDRA_VERSION, Hydra, hydra_server
 from bench.harness.results import figure, finish, write_markdown, write_results
 from bench.harness.server import hearth_server, hello_server
 from bench.harness.tables import md_table, print_grid
-from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
+from bench.harness.wrk import Request, Result, Round, error_lines, measure, run_wrk, wrk_version
 
 HERE = Path(__file__).resolve().parent
 
@@ -62,6 +64,13 @@ LABEL = {"token": "token issuance", "introspect": "introspection"}
 HYDRA_ENV = {"OAUTH2_CLIENT_CREDENTIALS_DEFAULT_GRANT_ALLOWED_SCOPE": "true"}
 # wrk's timeout for every request (its default is 2 s): a slow answer is measured, not an error.
 WRK_TIMEOUT_S = 10.0
+# Hydra's rounds last at least this long: at 64 connections its answers take seconds, and a
+# shorter round leaves connections unanswered (their latency is then never counted).
+PEER_MIN_DURATION_S = 10.0
+# Before every wrk run (warm-up and rounds) the servers go idle: below IDLE_CORES for IDLE_S s
+# (at most IDLE_LIMIT_S), so that requests a previous run left in flight (Hydra keeps hashing
+# them after wrk hung up) do not weigh on the next.
+IDLE_CORES, IDLE_S, IDLE_LIMIT_S = 0.1, 1.0, 30.0
 HEADER = ["endpoint", "conns", "req/s", "p50 ms", "p99 ms", "x hello", "errors", "spec", "aim"]
 PEER_HEADER = [
     "work",
@@ -248,7 +257,9 @@ def write_peer_chart(results: list[Result], why: str) -> None:
             )
     ax1.set_ylabel("requests / s (median; whiskers: min-max of the rounds)")
     ax1.set_title("Throughput, Hearth beside Hydra (label: Hearth ÷ Hydra)", fontsize=10)
-    ax1.legend(fontsize=8, loc="lower left")
+    top = max((r.rps for r in hearth + hydra if r), default=1.0)
+    ax1.set_ylim(top=top * 8)  # room for the legend above the bars
+    ax1.legend(fontsize=8, loc="upper left")
     for work, style in (("token", "--"), ("introspect", ":")):
         ax2.axhline(
             SPEC_P99_MS[work],
@@ -263,6 +274,42 @@ def write_peer_chart(results: list[Result], why: str) -> None:
     fig.tight_layout()
     fig.savefig(HERE / "hydra.png", dpi=110)
     plt.close(fig)
+
+
+def measure_idle(
+    name: str,
+    req: Request,
+    n: int,
+    duration: float,
+    warmup: float,
+    rounds: int,
+    pids: list[int],
+    spans: list[tuple[float, float]],
+) -> Result:
+    """``measure``'s warm-up and rounds, each wrk run started once the process trees of
+    ``pids`` are idle; the (start, end) wall-clock time of each wrk run goes to ``spans``."""
+
+    def run(seconds: float) -> Round:
+        waited, idle = wait_idle(pids, name, below=IDLE_CORES, quiet_s=IDLE_S, limit_s=IDLE_LIMIT_S)
+        if not idle:
+            say(f"  the servers were not idle after {waited:.0f} s; measuring {name} anyway")
+        t0 = time.time()
+        out = run_wrk(req, n, seconds)
+        spans.append((t0, time.time()))
+        return out
+
+    if warmup > 0:
+        say(f"warming up {name} @ {n} connections ({warmup:g} s)")
+        run(warmup)
+    say(f"measuring {name} @ {n} connections ({rounds} x {duration:g} s)")
+    result = Result(name, n, [run(duration) for _ in range(rounds)])
+    if result.error_count:
+        say(f"!!! {name} @ {n}: {result.error_count} errors {result.errors}")
+    say(
+        f"  {name} @ {n}: {result.spread('rps', '{:,.0f}')} req/s, "
+        f"p50 {result.p50_ms:.2f} ms, p99 {result.spread('p99_ms')} ms"
+    )
+    return result
 
 
 def hydra_requests(hydra: Hydra) -> dict[str, Request]:
@@ -314,16 +361,29 @@ def short_rounds(r: Result) -> str:
     )
 
 
-def hydra_log_errors(hydra: Hydra | None) -> tuple[int, str]:
-    """(lines Hydra logged at level error or above, the last one)."""
+def hydra_log_errors(hydra: Hydra | None, spans: list[tuple[float, float]]) -> tuple[int, int, str]:
+    """(lines Hydra logged at level error or above; how many of them while a wrk run against
+    it was under way, more than a second from its start and end; the last of those, else the
+    last line). Lines between runs are the requests wrk left in flight when it stopped."""
     if hydra is None:
-        return 0, ""
+        return 0, 0, ""
     try:
         lines = hydra.log_path.read_text(errors="replace").splitlines()
     except OSError:
-        return 0, ""
+        return 0, 0, ""
     bad = [ln for ln in lines if "level=error" in ln or "level=fatal" in ln or "panic" in ln]
-    return len(bad), (bad[-1][:300] if bad else "")
+    during = []
+    for ln in bad:
+        stamp = ln.split(" ", 1)[0].removeprefix("time=")
+        try:
+            t = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            during.append(ln)  # no time: counted as during, not explained away
+            continue
+        if any(a + 1 < t < b - 1 for a, b in spans):
+            during.append(ln)
+    last = (during or bad)[-1][:300] if bad else ""
+    return len(bad), len(during), last
 
 
 def _rounds(r: Result | None, attr: str) -> list[float]:
@@ -458,7 +518,7 @@ def main() -> int:
     start = noise()
     results: list[Result] = []
     peer_why = ""  # why Hydra could not be measured ("" when it was, or was not asked for)
-    hydra_errors = (0, "")
+    hydra_errors = (0, 0, "")
     with hearth_server() as server:
         say("creating the app client (flag.read) and the resource-server client (auth.introspect)")
         app = create_client(server, "bench-app", "flag.read")
@@ -500,22 +560,36 @@ def main() -> int:
                 except BenchError as exc:
                     peer_why = str(exc)
                     say(f"!!! Hydra is left out, its comparison failed: {peer_why}")
+            pids = [server.proc.pid] + ([hydra.proc.pid] if hydra else [])
+            spans: list[tuple[float, float]] = []  # the wrk runs against Hydra
             for n in args.connections:
                 for name in names:
                     if name.startswith("hydra-") and peer_why:
                         continue
+                    seconds = args.duration
+                    if name.startswith("hydra-"):
+                        seconds = max(seconds, PEER_MIN_DURATION_S)
                     try:
-                        results.append(
-                            measure(
-                                name, requests[name], n, args.duration, args.warmup, args.rounds
+                        if name == "hello":
+                            r = measure(name, requests[name], n, seconds, args.warmup, args.rounds)
+                        else:
+                            r = measure_idle(
+                                name,
+                                requests[name],
+                                n,
+                                seconds,
+                                args.warmup,
+                                args.rounds,
+                                pids,
+                                spans if name.startswith("hydra-") else [],
                             )
-                        )
+                        results.append(r)
                     except BenchError as exc:
                         if not name.startswith("hydra-"):
                             raise
                         peer_why = f"wrk against Hydra failed: {exc}"
                         say(f"!!! {peer_why}")
-            hydra_errors = hydra_log_errors(hydra)
+            hydra_errors = hydra_log_errors(hydra, spans)
         log_tail = server.log_tail()
 
     hello = {r.connections: r for r in results if r.endpoint == "hello"}
@@ -586,7 +660,7 @@ def hydra_section(
     args: argparse.Namespace,
     by: dict[tuple[str, int], Result],
     problems: list[str],
-    log_errors: tuple[int, str],
+    log_errors: tuple[int, int, str],
 ) -> list[str]:
     lines = [f"## Beside {PEER}", ""]
     if args.no_peers:
@@ -616,20 +690,28 @@ def hydra_section(
         "admin API authenticates no caller, Hearth's introspection authenticates the resource "
         "server). Both answers are checked once before measuring (a JWT for `flag.read`; "
         "`active: true`); wrk counts every non-2xx answer as an error.",
-        "- Hydra and Hearth run side by side, each idle while the other is measured.",
+        "- Hydra and Hearth run side by side, each idle while the other is measured; every "
+        "wrk run of either (warm-up and rounds) starts once both, with their PostgreSQL, use "
+        f"less than {IDLE_CORES:g} core for {IDLE_S:g} s (at most {IDLE_LIMIT_S:g} s of "
+        "waiting): Hydra goes on hashing the requests wrk left in flight at the end of a run. "
+        f"Hydra's rounds last at least {PEER_MIN_DURATION_S:g} s "
+        f"({max(args.duration, PEER_MIN_DURATION_S):g} s in this run): at 64 connections its "
+        "answers take seconds, and a shorter round leaves connections unanswered. A round that "
+        "answers fewer requests than it has connections is reported as stalled (failed).",
         f"- Aims (issue 21): token issuance ≥ {AIM_VS_HYDRA['token']:g}x and introspection ≥ "
         f"{AIM_VS_HYDRA['introspect']:g}x Hydra's req/s.",
         "",
         *md_table(PEER_HEADER, peer_rows(by, args.connections)),
         "",
     ]
-    n_err, last = log_errors
+    n_err, n_during, last = log_errors
     if n_err:
         lines += [
-            f"Hydra logged {n_err} error line(s) (the last: `{last}`). When we looked (by their "
-            "times), such lines came at the end of each wrk run: requests still in flight when "
-            "wrk closed its connections, whose context Hydra then saw cancelled; what wrk itself "
-            "received is in the errors column.",
+            f"Hydra logged {n_err} error line(s), {n_during} of them while a wrk run against it "
+            "was under way (more than 1 s from its start and end); the others came between "
+            "runs: requests wrk left in flight when a run stopped, whose context Hydra then saw "
+            f"cancelled. What wrk itself received is in the errors column. The last"
+            f"{' during a run' if n_during else ''}: `{last}`",
             "",
         ]
     lines += ["![Hearth beside Hydra: req/s and p99](hydra.png)"]

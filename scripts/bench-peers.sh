@@ -6,7 +6,9 @@
 # - VictoriaMetrics v1.151.0, built from the Go module proxy into target/peers/bin (gitignored);
 # - Unleash 8.2.0 (npm `unleash-server`, for bench/flags), installed with npm into
 #   target/peers/unleash (gitignored); its install scripts are not run (none is needed: they
-#   are telemetry and optional native SSH helpers).
+#   are telemetry and optional native SSH helpers);
+# - Ory Hydra v2.3.0 (for bench/auth), built from the Go module proxy into target/peers/bin by
+#   bench/peers/hydra/build.sh (its README says why it is built that way).
 # Prints how long each step took.
 set -euo pipefail
 
@@ -77,3 +79,7 @@ else
   [ "$(unleash_version)" = "$UNLEASH_VERSION" ] || { echo "[peers] $UNLEASH_DIR has no unleash-server $UNLEASH_VERSION" >&2; exit 1; }
   echo "[peers] unleash-server $UNLEASH_VERSION installed in $(($(date +%s) - t2)) s"
 fi
+
+# Hydra last: bench/auth reports a failed build (its log) as a failed peer, with Hearth's
+# own figures still measured.
+bash "$ROOT/bench/peers/hydra/build.sh"

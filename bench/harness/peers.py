@@ -1,34 +1,51 @@
-"""The time-series stores Hearth's ingest is compared with, each on a private data dir and a
-free port, no scraping: Prometheus 2.42 (Debian's package, its remote-write receiver) and
-VictoriaMetrics v1.151.0 (built from the Go module proxy into target/peers/bin).
-``make bench-peers`` (scripts/bench-peers.sh) installs both.
+"""The peers Hearth is compared with, each on free ports and data of its own: the time-series
+stores Hearth's ingest is compared with (a private data dir, no scraping), Prometheus 2.42
+(Debian's package, its remote-write receiver) and VictoriaMetrics v1.151.0 (built from the Go
+module proxy into target/peers/bin); and the identity peer of bench/auth, Ory Hydra v2.3.0
+(built from the Go module proxy into target/peers/bin by bench/peers/hydra/build.sh), on a
+Hearth server's embedded PostgreSQL in a database of its own. ``make bench-peers``
+(scripts/bench-peers.sh) installs them all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import orjson
 
 from bench.harness.client import http
 from bench.harness.log import BenchError, say
 from bench.harness.paths import ROOT
 from bench.harness.scrapes import NAMES, Dataset
-from bench.harness.server import free_port, stop_process, wait_http_ok
+from bench.harness.server import Server, free_port, stop_process, wait_http_ok
 
 VM_BINARY = ROOT / "target" / "peers" / "bin" / "victoria-metrics"
 VM_VERSION = "v1.151.0"
 PROMETHEUS_SERIES = "2.42"
 INSTALL = "run `make bench-peers` (scripts/bench-peers.sh) first"
+HYDRA_BINARY = ROOT / "target" / "peers" / "bin" / "hydra"
+HYDRA_VERSION = "v2.3.0"
+HYDRA_BUILD_LOG = ROOT / "target" / "peers" / "hydra-build.log"  # bench/peers/hydra/build.sh's
+HYDRA_DATABASE = "hydra"
+# Hydra's PostgreSQL pool (pgx, via the DSN). With a pool smaller than the number of concurrent
+# token requests Hydra stalls, logging "Could not ensure that signing keys ... exists": with its
+# default pool at 16 connections (issue 21), with max_conns=40 at 64 (0.2 req/s instead of ~35
+# here). So more than bench/auth's largest connection count; PostgreSQL allows 300.
+HYDRA_MAX_CONNS = 128
 
 
 @dataclass
@@ -226,3 +243,162 @@ def count_samples(
         result = orjson.loads(body)["data"]["result"]
         total += int(float(result[0]["value"][1])) if result else 0
     return total
+
+
+# ---------------------------------------------------------------- Ory Hydra (bench/auth)
+@dataclass
+class Hydra:
+    version: str
+    proc: subprocess.Popen[bytes]
+    public_port: int  # /oauth2/token
+    admin_port: int  # /admin/oauth2/introspect, /admin/clients (no authentication of its own)
+    log_path: Path
+
+    @property
+    def public(self) -> str:
+        return f"http://127.0.0.1:{self.public_port}"
+
+    @property
+    def admin(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def create_client(self, name: str, scope: str) -> tuple[str, str]:
+        """A confidential client_credentials client (client_secret_basic) by the admin API,
+        ``POST /admin/clients``: (client_id, client_secret)."""
+        secret = secrets.token_urlsafe(24)
+        doc = {
+            "client_name": name,
+            "client_secret": secret,
+            "grant_types": ["client_credentials"],
+            "response_types": ["token"],
+            "scope": scope,
+            "token_endpoint_auth_method": "client_secret_basic",
+        }
+        req = urllib.request.Request(
+            f"{self.admin}/admin/clients", data=json.dumps(doc).encode(), method="POST"
+        )
+        req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, body = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        if status != 201:
+            raise BenchError(f"Hydra POST /admin/clients: {status} {body[:500]!r}")
+        return str(json.loads(body)["client_id"]), secret
+
+
+def hydra_binary() -> tuple[Path, str]:
+    """target/peers/bin/hydra and its version; a BenchError saying why when it is missing
+    (with the end of the last build's log) or is another version."""
+    if not HYDRA_BINARY.exists():
+        why = f"Hydra not built: {INSTALL}"
+        try:
+            tail = HYDRA_BUILD_LOG.read_text(errors="replace").strip().splitlines()[-3:]
+        except OSError:
+            tail = []
+        if tail:
+            why += f"; its last build ({HYDRA_BUILD_LOG.relative_to(ROOT)}) ended: " + " | ".join(
+                tail
+            )
+        raise BenchError(why)
+    out = _version([str(HYDRA_BINARY), "version"])
+    version = next(
+        (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Version:")), ""
+    )
+    if version != HYDRA_VERSION:
+        raise BenchError(
+            f"{HYDRA_BINARY.relative_to(ROOT)} is Hydra {version or '?'}, not {HYDRA_VERSION}: "
+            f"{INSTALL}"
+        )
+    return HYDRA_BINARY, version
+
+
+async def _fresh_database(server: Server, name: str) -> None:
+    conn = await asyncpg.connect(server.pg_url())
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def hydra_server(
+    pg_of: Server, *, env: dict[str, str] | None = None, max_conns: int | None = None
+) -> Iterator[Hydra]:
+    """Ory Hydra on ``pg_of``'s PostgreSQL, in a fresh database ``hydra`` (its pool raised to
+    ``max_conns``, by default HYDRA_MAX_CONNS), migrated by ``hydra migrate sql -e --yes``,
+    then ``hydra serve all --dev`` (plain HTTP) on two free ports with JWT access tokens, a
+    random system secret, logging at warn, telemetry off; ``env`` is added to its
+    configuration (Hydra reads every key from the environment: ``OAUTH2_...``)."""
+    binary, version = hydra_binary()
+    max_conns = max_conns or HYDRA_MAX_CONNS
+    asyncio.run(_fresh_database(pg_of, HYDRA_DATABASE))
+    base_url = pg_of.pg_url().rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1)
+    public_port, admin_port = free_port(), free_port()
+    work = Path(tempfile.mkdtemp(prefix="bench-hydra-"))
+    log_path = work / "stderr.log"
+    full = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(work),
+        "DSN": f"{base_url}/{HYDRA_DATABASE}?sslmode=disable&max_conns={max_conns}",
+        "SECRETS_SYSTEM": secrets.token_hex(32),
+        "URLS_SELF_ISSUER": f"http://127.0.0.1:{public_port}/",
+        "SERVE_PUBLIC_HOST": "127.0.0.1",
+        "SERVE_PUBLIC_PORT": str(public_port),
+        "SERVE_ADMIN_HOST": "127.0.0.1",
+        "SERVE_ADMIN_PORT": str(admin_port),
+        "STRATEGIES_ACCESS_TOKEN": "jwt",
+        "LOG_LEVEL": "warn",
+        "SQA_OPT_OUT": "true",
+        **(env or {}),
+    }
+    try:
+        say(f"migrating Hydra {version}'s database {HYDRA_DATABASE!r}")
+        migrate_log = work / "migrate.log"
+        with open(migrate_log, "ab") as log_file:
+            res = subprocess.run(
+                [str(binary), "migrate", "sql", "-e", "--yes"],
+                env=full,
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                timeout=300,
+                check=False,
+            )
+        if res.returncode != 0:
+            tail = migrate_log.read_text(errors="replace")[-2000:]
+            raise BenchError(f"hydra migrate sql failed ({res.returncode}):\n{tail}")
+        say(f"starting Hydra {version} (public :{public_port}, admin :{admin_port})")
+        with open(log_path, "ab") as log_file:
+            proc = subprocess.Popen(
+                [str(binary), "serve", "all", "--dev", "--sqa-opt-out"],
+                env=full,
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+            )
+        peer = Hydra(version, proc, public_port, admin_port, log_path)
+        try:
+            try:
+                wait_http_ok(f"{peer.admin}/health/ready", proc, "hydra", timeout=60)
+                wait_http_ok(f"{peer.public}/health/ready", proc, "hydra", timeout=60)
+            except BenchError as exc:
+                raise BenchError(f"{exc}\n--- hydra log tail ---\n{peer.log_tail()}") from None
+            say(f"Hydra ready (pid {proc.pid})")
+            yield peer
+        finally:
+            say("stopping Hydra")
+            stop_process(proc, "hydra", timeout=30)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -85,6 +85,8 @@ BENCH_REMOTE := --rounds 3 --remote-rounds 3
 # bench/query --quick: 776 k samples (2 days of 200 series, 2,000 pods) into Hearth, Prometheus
 # and VictoriaMetrics, ~5 min; its default, the report's 50 M samples, takes about an hour.
 BENCH_QUERY := --quick --duration 2 --warmup 0.5 --max-duration 4 --rounds 3 --load-wait 15 --profile 5
+# ... 24 wrk runs a round (4 queries x 1 and 16 connections x 3 targets): ~8.5 min in all.
+BENCH_QUERY_LIMIT := 720
 BENCH_MIXED := --duration 15 --profile 8
 BENCH_PEERS := --series 10000 --samples 1200000 --rounds 3 --load-wait 15
 BENCH_STORE := --series 10000 --duration 45
@@ -125,7 +127,7 @@ bench-peers: setup $(BENCH_STAMP)
 	-$(BENCH_RUN) flags $(BENCH_FLAGS)
 	-$(BENCH_RUN) ingest $(BENCH_REMOTE)
 	-$(BENCH_RUN) peers $(BENCH_PEERS)
-	-$(BENCH_RUN) query $(BENCH_QUERY)
+	-BENCH_TIME_LIMIT=$(or $(BENCH_QUERY_LIMIT),$(BENCH_TIME_LIMIT)) $(BENCH_RUN) query $(BENCH_QUERY)
 	$(PY) -m bench.report
 
 lint: setup

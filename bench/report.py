@@ -177,14 +177,13 @@ def build_record() -> dict[str, Any] | None:
 
 
 def _comparison_missing(f: dict[str, Any]) -> str:
-    """Why a figure naming a peer holds no comparison ("" when it holds one)."""
-    if not f.get("peer"):
+    """Why a figure naming a peer holds no value ("" when it holds one: a figure of Hearth's
+    own, such as its bytes per sample, stands when the peer beside it failed)."""
+    if not f.get("peer") or f.get("value") is not None:
         return ""
     if f.get("peer_failed"):
         return f"{f['peer']} failed: {f['peer_failed']}"
-    if f.get("value") is None:
-        return f.get("detail") or "not measured"
-    return ""
+    return f.get("detail") or "not measured"
 
 
 def load(
@@ -211,6 +210,13 @@ def load(
         why = ""
         if rec is not None and rec["exit"] != 0:
             why = rec["why"] or f"exit code {rec['exit']}"
+            said = [
+                ln.removeprefix("!!! ")
+                for ln in rec.get("tail", [])
+                if ln.startswith("!!! ") and "not trustworthy" not in ln
+            ]
+            if said:
+                why += f": {said[0]}" + (f" (+{len(said) - 1} more)" if len(said) > 1 else "")
         if rec is None and t0 is not None:
             stale = True  # not run in this run: its results.json is an earlier run's
         elif not fresh:
@@ -404,8 +410,8 @@ def hearth_cell(f: dict[str, Any]) -> str:
 
 
 def peer_cell(f: dict[str, Any]) -> str:
-    if f.get("peer_value") is None:
-        why = f.get("peer_failed")
+    why = f.get("peer_failed")
+    if why or f.get("peer_value") is None:
         return f"{f['peer']}: **failed** ({why})" if why else f"{f['peer']}: —"
     return (
         f"{f['peer']}: "
@@ -503,9 +509,8 @@ def pair_of(f: dict[str, Any]) -> Pair:
             aim = f["target_value"] * f["peer_value"]
         elif f["unit"] == unit:
             aim = f["target_value"]
-    label = f["name"] if len(f["name"]) <= 64 else f["name"][:61] + "…"
     return Pair(
-        label=label + (" (stale)" if f.get("stale") else ""),
+        label=f["name"] + (" (stale)" if f.get("stale") else ""),
         unit=unit,
         peer=f["peer"],
         hearth=f.get("hearth_value"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def peer_chart(path: Path, title: str, pairs: list[Pair]) -> None:
     bar; one panel per unit (log scale when the values span more than 30x)."""
     plt = pyplot()
     units = list(dict.fromkeys(p.unit for p in pairs))
-    heights = [0.9 + 0.62 * sum(1 for p in pairs if p.unit == u) for u in units]
+    heights = [0.9 + 0.75 * sum(1 for p in pairs if p.unit == u) for u in units]
     fig, axes = plt.subplots(
         len(units),
         1,
@@ -91,7 +92,7 @@ def peer_chart(path: Path, title: str, pairs: list[Pair]) -> None:
                     ax.text(
                         min(values, default=1.0) if log else 0.0,
                         y + dy,
-                        f"{who}: failed — {why[:70]}",
+                        f"{who}: failed — " + textwrap.shorten(why, 60, placeholder=" …"),
                         va="center",
                         fontsize=7,
                         color=FAILED_COLOR,
@@ -119,7 +120,8 @@ def peer_chart(path: Path, title: str, pairs: list[Pair]) -> None:
                 ax.text(
                     1.01, y, p.ratio, transform=ax.get_yaxis_transform(), va="center", fontsize=8
                 )
-        ax.set_yticks(ys, [p.label for p in mine], fontsize=8)
+        labels = [textwrap.fill(p.label, 46, max_lines=3, placeholder=" …") for p in mine]
+        ax.set_yticks(ys, labels, fontsize=7.5)
         ax.invert_yaxis()
         if log:
             ax.set_xscale("log")

@@ -132,7 +132,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["build"]:
         return build()
     if argv[:1] == ["run"] and len(argv) > 1:
-        return run(argv[1], argv[2:], float(os.environ.get("BENCH_TIME_LIMIT", "3600")))
+        return run(argv[1], argv[2:], float(os.environ.get("BENCH_TIME_LIMIT") or "3600"))
     print(__doc__, file=sys.stderr)
     return 2
 

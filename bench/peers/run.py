@@ -731,7 +731,7 @@ def results_figures(
                 else f"Hearth ÷ {SHORT[peer]}, samples/s ({n})"
             )
             is_peer = peer in PEERS
-            peer_name = peer_label(peer, versions)
+            peer_name = peer_label(peer, versions) if is_peer else SHORT[peer]
             body = BODIES[ours][1]
             ceil = [s.rate for s in res.ceilings.get(body, [])]
             limit = (

@@ -287,11 +287,10 @@ def headline_keys(figs: list[dict[str, Any]]) -> list[str]:
     return known + list(dict.fromkeys(others))
 
 
-LOWER_IS_BETTER = ("ms", "bytes", "s")
-
-
 def lower_is_better(unit: str | None) -> bool:
-    return bool(unit) and str(unit).split()[0] in LOWER_IS_BETTER
+    """Latencies, durations and sizes: less is better."""
+    first = str(unit or "").split(" ")[0]
+    return first in ("ms", "s") or first.startswith("bytes")
 
 
 def compared_ratio(f: dict[str, Any]) -> tuple[float | None, list[float]]:
@@ -397,8 +396,18 @@ def by_name(docs: list[dict[str, Any]], bench: str) -> dict[str, Any] | None:
     return next((d for d in docs if d["bench"] == bench), None)
 
 
-def peer_figures(figs: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    return [f for f in figs if f.get("headline") == key and f.get("peer")]
+def peer_groups(figs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(title, figures) of every figure naming a peer: by headline, then those of no headline
+    by bench."""
+    groups = []
+    for key in headline_keys(figs):
+        mine = [f for f in figs if f.get("headline") == key and f.get("peer")]
+        if mine:
+            groups.append((key, title_of(key), mine))
+    loose = [f for f in figs if f.get("peer") and not f.get("headline")]
+    for bench in dict.fromkeys(f["bench"] for f in loose):
+        groups.append((bench, f"{bench} bench", [f for f in loose if f["bench"] == bench]))
+    return [(key, title, mine) for key, title, mine in groups]
 
 
 def hearth_cell(f: dict[str, Any]) -> str:
@@ -454,11 +463,11 @@ def peer_section(
     build: dict[str, Any] | None,
 ) -> list[str]:
     rows = []
-    for key in headline_keys(figs):
-        for i, f in enumerate(peer_figures(figs, key)):
+    for _key, title, mine in peer_groups(figs):
+        for i, f in enumerate(mine):
             rows.append(
                 [
-                    f"**{title_of(key)}**" if i == 0 else "",
+                    f"**{title}**" if i == 0 else "",
                     f["name"],
                     hearth_cell(f),
                     peer_cell(f),
@@ -469,18 +478,24 @@ def peer_section(
                     bench_link(f["bench"]),
                 ]
             )
-    compared = {f["bench"] for f in figs if f.get("peer") and f.get("headline")}
+    compared = {f["bench"] for f in figs if f.get("peer")}
     for bench, peers in PEER_BENCHES.items():
         if bench not in compared:
             why = missing_comparison(bench, docs, failed_empty, build)
             rows.append(
-                ["", f"{bench} bench", "—", f"{peers}: —", "—", "—", why, "—", bench_link(bench)]
+                [
+                    f"**{bench} bench**",
+                    "—",
+                    "—",
+                    f"{peers}: —",
+                    "—",
+                    "—",
+                    why,
+                    "—",
+                    bench_link(bench),
+                ]
             )
-    counted = [
-        f
-        for f in figs
-        if f.get("peer") and f.get("headline") and f["met"] is not None and not f.get("stale")
-    ]
+    counted = [f for f in figs if f.get("peer") and f["met"] is not None and not f.get("stale")]
     lines = [
         "## Hearth beside its peers, same run",
         "",
@@ -526,17 +541,16 @@ def pair_of(f: dict[str, Any]) -> Pair:
 def peer_charts(figs: list[dict[str, Any]]) -> list[str]:
     lines = ["## Charts: Hearth beside its peers", ""]
     drawn = 0
-    for key in headline_keys(figs):
-        mine = peer_figures(figs, key)
-        if not mine:
-            continue
+    for old in CHARTS.glob("peers-*.png"):  # an earlier report's: redrawn below if still due
+        old.unlink()
+    for key, title, mine in peer_groups(figs):
         path = CHARTS / f"peers-{key}.png"
-        peer_chart(path, title_of(key), [pair_of(f) for f in mine])
+        peer_chart(path, title, [pair_of(f) for f in mine])
         drawn += 1
         lines += [
-            f"### {title_of(key)}",
+            f"### {title}",
             "",
-            f"![{title_of(key)}: Hearth beside its peer]({path.relative_to(HERE)})",
+            f"![{title}: Hearth beside its peer]({path.relative_to(HERE)})",
             "",
         ]
     if not drawn:
@@ -702,6 +716,11 @@ def tail_lines(rec: dict[str, Any]) -> list[str]:
     return (said or tail)[-6:]
 
 
+def minutes(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m} min {s:02d} s"
+
+
 def machine_lines(run: dict[str, Any] | None, records: list[dict[str, Any]]) -> list[str]:
     info = machine_info()
     lines = [
@@ -713,13 +732,14 @@ def machine_lines(run: dict[str, Any] | None, records: list[dict[str, Any]]) -> 
     if run is not None:
         t0 = run["started"]
         end = max((r["started"] + r["seconds"] for r in records), default=t0)
-        mins, secs = divmod(int(end - t0), 60)
+        own = sum(r["seconds"] for r in records)
         target = f"`make {run['target']}`" if run["target"] else "This run"
         lines.append(
             f"- {target} started {dt.datetime.fromtimestamp(t0, dt.UTC):%Y-%m-%d %H:%M:%S UTC}"
-            f" at load average {', '.join(str(x) for x in run['load'])} (1, 5, 15 min); its "
-            f"benches took {mins} min {secs:02d} s; load average {load_average()} at the end "
-            "(when this report was written)."
+            f" at load average {', '.join(str(x) for x in run['load'])} (1, 5, 15 min); "
+            f"{minutes(end - t0)} from its start to its last bench's end, {minutes(own)} of "
+            f"them in the benches (see Runs); load average {load_average()} at the end (when "
+            "this report was written)."
         )
     else:
         lines.append(

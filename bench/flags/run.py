@@ -470,8 +470,8 @@ def result_figures(
         )
     for key, aim, headline in (
         ("hearth-frontend", AIM_FRONTEND, "flags"),
-        ("hearth-evaluate", None, None),
-        ("hearth-features", None, None),
+        ("hearth-evaluate", None, "flags"),
+        ("hearth-features", None, "flags"),
         ("evaluate/hello", AIM_EVALUATE, "flags"),
     ):
         if key not in ratio:

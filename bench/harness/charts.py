@@ -128,6 +128,8 @@ def peer_chart(path: Path, title: str, pairs: list[Pair]) -> None:
             ax.set_xlim(min(values) * 0.5, top * 8)
         else:
             ax.set_xlim(0, top * 1.45)
+            fmt = "{:,.0f}" if top >= 100 else "{:g}"
+            ax.xaxis.set_major_formatter(lambda v, _pos, fmt=fmt: fmt.format(v))
         ax.set_xlabel(f"{unit} (bar: median; whisker: min-max of the rounds; red tick: the aim)")
     axes[0, 0].set_title(f"{title}\nblue: Hearth, orange: the peer, same run", fontsize=10)
     fig.tight_layout()

@@ -522,7 +522,7 @@ def pair_of(f: dict[str, Any]) -> Pair:
     if f.get("target_value") is not None:
         if str(f["unit"]).startswith("x") and f.get("peer_value"):
             aim = f["target_value"] * f["peer_value"]
-        elif f["unit"] == unit:
+        elif str(f["unit"]).split(" ")[0] == unit.split(" ")[0]:  # "ms" and "ms p99"
             aim = f["target_value"]
     return Pair(
         label=f["name"] + (" (stale)" if f.get("stale") else ""),

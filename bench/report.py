@@ -768,6 +768,7 @@ def build_lines(build: dict[str, Any] | None) -> list[str]:
         "  ```",
         *(f"  {ln}" for ln in build.get("tail", [])[-8:]),
         "  ```",
+        "",
     ]
 
 

@@ -192,8 +192,8 @@ def load(
     """(the benches' documents, the benches that failed with nothing written in this run).
 
     A document is this run's (its figures marked failed when the bench failed, had errors or
-    its peer failed) or, for a bench this run did not run, the last one written, marked
-    ``stale`` (never counted)."""
+    its peer failed) or, for a bench this run did not run, the last one written: ``stale``
+    (shown, never counted) when older than the run, this run's when run by hand since."""
     records = {}
     for path in RUNS.glob("*.json") if RUNS.exists() else []:
         rec = json.loads(path.read_text())
@@ -217,9 +217,9 @@ def load(
             ]
             if said:
                 why += f": {said[0]}" + (f" (+{len(said) - 1} more)" if len(said) > 1 else "")
-        if rec is None and t0 is not None:
-            stale = True  # not run in this run: its results.json is an earlier run's
-        elif not fresh:
+        if rec is None and not fresh:
+            stale = True  # not run in this run: its results.json is older than the run
+        elif rec is not None and not fresh:
             failed_empty.append({**rec, "why": why or "wrote no results.json"})
             continue
         else:
@@ -736,7 +736,7 @@ def machine_lines(run: dict[str, Any] | None, records: list[dict[str, Any]]) -> 
         target = f"`make {run['target']}`" if run["target"] else "This run"
         lines.append(
             f"- {target} started {dt.datetime.fromtimestamp(t0, dt.UTC):%Y-%m-%d %H:%M:%S UTC}"
-            f" at load average {', '.join(str(x) for x in run['load'])} (1, 5, 15 min); "
+            f" at load average {', '.join(f'{float(x):.2f}' for x in run['load'])} (1, 5, 15 min); "
             f"{minutes(end - t0)} from its start to its last bench's end, {minutes(own)} of "
             f"them in the benches (see Runs); load average {load_average()} at the end (when "
             "this report was written)."

@@ -186,6 +186,20 @@ def _comparison_missing(f: dict[str, Any]) -> str:
     return f.get("detail") or "not measured"
 
 
+def written_since(path: Path, since: float) -> bool:
+    """Whether ``path`` (a results.json) was written at ``since`` or later: its file time (a
+    bench of an earlier run in the same minute) and the ``generated`` minute inside it (a file
+    that git checked out or merged since is new on disk, not in content)."""
+    if path.stat().st_mtime < since:
+        return False
+    try:
+        generated = json.loads(path.read_text())["generated"]
+        when = dt.datetime.strptime(generated, "%Y-%m-%d %H:%M UTC").replace(tzinfo=dt.UTC)
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    return when.timestamp() >= since // 60 * 60
+
+
 def load(
     t0: float | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -206,7 +220,7 @@ def load(
         rec = records.get(name)
         path = found.get(name)
         since = rec["started"] if rec else t0
-        fresh = path is not None and (since is None or path.stat().st_mtime >= since)
+        fresh = path is not None and (since is None or written_since(path, since))
         why = ""
         if rec is not None and rec["exit"] != 0:
             why = rec["why"] or f"exit code {rec['exit']}"

@@ -61,27 +61,41 @@ cargo-test:
 pytest: setup
 	$(PY) -m pytest
 
-# Every benchmark under bench/, each through bench.harness.suite (it records the bench's exit
-# code, time and last error lines), then bench/report.py: bench/RESULTS.md (each bench also
-# writes its own RESULTS.md, chart and results.json). Shorter runs than the scripts' own
-# defaults, so the whole run takes < 15 min on 2 cores; BENCH_FULL=1 runs each with its
-# defaults. A bench that fails does not stop the others: the report shows its figures as
-# failed, with the reason. BENCH_TIME_LIMIT (s) stops a bench that hangs.
+# `make bench`: every benchmark, without the peers; `make bench-peers`: the peers built once
+# (scripts/bench-peers.sh: each step skipped when done, cached under target/peers/), then the
+# benches that set Hearth beside them (Ory Hydra, Unleash, Prometheus, VictoriaMetrics). Each
+# begins a new run, runs every bench through bench.harness.suite (it records the peers' build
+# and each bench's exit code, time and last error lines) and ends with bench/report.py:
+# bench/RESULTS.md (each bench also writes its own RESULTS.md, chart and results.json; a bench
+# of the other target is shown as stale, never counted). Shorter runs than the scripts' own
+# defaults, at least 3 rounds each: `make bench` takes < 15 min and `make bench-peers` < 30
+# min on 2 cores (README, Benchmarks); BENCH_FULL=1 runs each with its defaults. A bench that
+# fails does not stop the others, and a peer that fails to build or start fails only the
+# figures that compare with it: the report shows them as failed, with the reason.
+# BENCH_TIME_LIMIT (s) stops a bench that hangs.
 BENCH_STAMP := $(VENV)/.bench
 ifeq ($(BENCH_FULL),)
 BENCH_WRK := --duration 2 --warmup 1 --rounds 3
+BENCH_AUTH := $(BENCH_WRK)
+BENCH_AUTH_PEERS := $(BENCH_WRK)
+BENCH_FLAGS := $(BENCH_WRK)
 BENCH_RATELIMIT := $(BENCH_WRK) --raw-requests 50000
-BENCH_INGEST := --rounds 1
+BENCH_INGEST := --rounds 3
+BENCH_REMOTE := --rounds 3 --remote-rounds 3
 # bench/query --quick: 776 k samples (2 days of 200 series, 2,000 pods) into Hearth, Prometheus
 # and VictoriaMetrics, ~5 min; its default, the report's 50 M samples, takes about an hour.
 BENCH_QUERY := --quick --duration 2 --warmup 0.5 --max-duration 4 --rounds 3 --load-wait 15 --profile 5
+# ... 24 wrk runs a round (4 queries x 1 and 16 connections x 3 targets): ~8.5 min in all.
+BENCH_QUERY_LIMIT := 720
 BENCH_MIXED := --duration 15 --profile 8
-BENCH_PEERS := --series 10000 --rounds 1 --load-wait 15
+BENCH_PEERS := --series 10000 --samples 1200000 --rounds 3 --load-wait 15
 BENCH_STORE := --series 10000 --duration 45
 BENCH_TIME_LIMIT ?= 420
 export BENCH_TIME_LIMIT
 endif
 BENCH_RUN := $(PY) -m bench.harness.suite run
+# bench/auth leaves Ory Hydra out with --no-peers (passed once the script has it).
+BENCH_AUTH_NO_PEERS := $(shell grep -qs -e '"--no-peers"' bench/auth/run.py && echo --no-peers)
 
 # wrk (Debian) and the bench extra (matplotlib, locust, py-spy, protobuf, cramjam) into the venv.
 $(BENCH_STAMP): pyproject.toml | $(PY)
@@ -91,26 +105,31 @@ $(BENCH_STAMP): pyproject.toml | $(PY)
 	$(PY) scripts/deps.py bench | $(PIP) install -q -r /dev/stdin
 	touch $@
 
-# The stores bench/peers compares ingest with: Prometheus 2.42 (Debian's package, its service
-# stopped) and VictoriaMetrics v1.151.0 (built from the Go module proxy into target/peers/bin);
-# each step skipped when already done. In `make bench` a failed install fails bench/peers
-# alone (reported, with the reason), not the other benches.
-bench-peers:
-	bash scripts/bench-peers.sh
-
 bench: setup $(BENCH_STAMP)
-	-$(MAKE) --no-print-directory bench-peers
-	$(PY) -m bench.harness.suite begin
+	$(PY) -m bench.harness.suite begin bench
 	-$(BENCH_RUN) micro
-	-$(BENCH_RUN) auth $(BENCH_WRK)
+	-$(BENCH_RUN) auth $(BENCH_AUTH) $(BENCH_AUTH_NO_PEERS)
 	-$(BENCH_RUN) users $(BENCH_WRK)
-	-$(BENCH_RUN) flags $(BENCH_WRK)
-	-$(BENCH_RUN) ingest $(BENCH_INGEST)
-	-$(BENCH_RUN) peers $(BENCH_PEERS)
+	-$(BENCH_RUN) flags $(BENCH_FLAGS) --no-unleash
+	-$(BENCH_RUN) ingest $(BENCH_INGEST) --no-remote
 	-$(BENCH_RUN) store $(BENCH_STORE)
 	-$(BENCH_RUN) ratelimit $(BENCH_RATELIMIT)
-	-$(BENCH_RUN) query $(BENCH_QUERY)
 	-$(BENCH_RUN) mixed $(BENCH_MIXED)
+	$(PY) -m bench.report
+
+# The peers (scripts/bench-peers.sh): Prometheus 2.42 (Debian's package, its service stopped),
+# VictoriaMetrics v1.151.0 (built from the Go module proxy into target/peers/bin), Unleash
+# (npm, into target/peers/unleash), Ory Hydra v2.3.0 (Go module proxy); each step skipped when
+# already done. A failed build fails the figures of that peer (reported, with the build's last
+# lines), not the run.
+bench-peers: setup $(BENCH_STAMP)
+	$(PY) -m bench.harness.suite begin bench-peers
+	-$(PY) -m bench.harness.suite build
+	-$(BENCH_RUN) auth $(BENCH_AUTH_PEERS)
+	-$(BENCH_RUN) flags $(BENCH_FLAGS)
+	-$(BENCH_RUN) ingest $(BENCH_REMOTE)
+	-$(BENCH_RUN) peers $(BENCH_PEERS)
+	-BENCH_TIME_LIMIT=$(or $(BENCH_QUERY_LIMIT),$(BENCH_TIME_LIMIT)) $(BENCH_RUN) query $(BENCH_QUERY)
 	$(PY) -m bench.report
 
 lint: setup

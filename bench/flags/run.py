@@ -5,8 +5,13 @@ config reads and writes; and the delay from a flag toggle to its Server-Sent Eve
 and on another worker.
 
     .venv/bin/python bench/flags/run.py [--duration 10] [--warmup 2] [--rounds 3] [--toggles 200]
+        [--no-unleash]
 
 ``make bench-peers`` installs Unleash first (scripts/bench-peers.sh, into target/peers/unleash).
+When Unleash is missing or fails to start or to load the flags, the comparison with it is a
+failed figure with the reason (exit code 0: Hearth's own figures stand) and Hearth takes the
+flags from ``bench.harness.flag_data`` directly; ``--no-unleash`` (``make bench``) leaves Unleash
+out on purpose.
 Starts ``hearth serve`` (bench.harness: embedded PostgreSQL and Redis, a fresh data dir) and
 Unleash on the same PostgreSQL in a database of its own (``bench/peers/unleash-server.mjs``:
 its open-source API-token authentication, admin/backend/frontend tokens created at start,
@@ -44,6 +49,7 @@ import json
 import subprocess
 import time
 import urllib.parse
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +68,17 @@ from bench.harness.flag_data import (
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise
 from bench.harness.paths import ROOT, tool
-from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.results import (
+    figure,
+    finish,
+    peer_failed_figure,
+    write_markdown,
+    write_results,
+)
 from bench.harness.server import Server, hearth_server, hello_server
 from bench.harness.stats import pct
 from bench.harness.tables import md_table, print_grid
-from bench.harness.unleash import Unleash, unleash_server
+from bench.harness.unleash import UNLEASH_VERSION, Unleash, unleash_server
 from bench.harness.wrk import Request, Result, error_lines, measure, wrk_version
 
 HERE = Path(__file__).resolve().parent
@@ -300,7 +312,9 @@ def write_report(
         f"At the start: {facts['noise_start']}; at the end: {facts['noise_end']}.",
         "- Hearth: one `hearth serve` process (`HEARTH_LOG_LEVEL=WARNING`) with its embedded "
         "PostgreSQL and Redis, in a fresh data dir.",
-        f"- Unleash: {facts.get('unleash', 'not run')} — npm `unleash-server` on Node "
+        f"- Unleash: {facts.get('unleash', 'not run')}"
+        + (f" — **failed**: {facts['unleash_failed']}" if facts.get("unleash_failed") else "")
+        + " — npm `unleash-server` on Node "
         f"{facts.get('node', '?')} (`bench/peers/unleash-server.mjs`), one process, on Hearth's "
         "PostgreSQL in a database of its own; open-source API-token authentication (admin, "
         "backend and frontend tokens created at start), log level error, its SDK-API rate "
@@ -317,10 +331,15 @@ def write_report(
         f"API; what its `/api/client/features` then served for `{ENV}` was imported into "
         "Hearth (`POST /v1/flags/import?format=unleash&mode=replace`). "
         f"{facts.get('keys', 0)} config keys in `{ENV}`.",
-        f"- Checked before measuring, for `{FIXED_USER}` with plan `{PLAN}`: Unleash's and "
-        "Hearth's `/api/frontend` and Hearth's `/v1/flags/evaluate` name the same "
-        f"{facts.get('enabled', '?')} enabled flags with the same variants (evaluate's reasons: "
-        f"{reasons or '—'}); both client APIs list the same flags.",
+        (
+            f"- Checked before measuring, for `{FIXED_USER}` with plan `{PLAN}`: Unleash's and "
+            "Hearth's `/api/frontend` and Hearth's `/v1/flags/evaluate` name the same "
+            f"{facts['enabled']} enabled flags with the same variants (evaluate's reasons: "
+            f"{reasons or '—'}); both client APIs list the same flags."
+            if "enabled" in facts
+            else "- Unleash did not run: Hearth imported the flags of `bench/harness/flag_data.py` "
+            "directly and nothing was compared with Unleash."
+        ),
         "",
         "## Requests",
         "",
@@ -422,24 +441,52 @@ def write_chart(results: list[Result], prop: Propagation | None) -> None:
 
 
 def result_figures(
-    results: list[Result], ratio: dict[str, tuple[float, str]], prop: Propagation | None
+    results: list[Result],
+    ratio: dict[str, tuple[float, str]],
+    prop: Propagation | None,
+    facts: dict[str, Any],
 ) -> list[dict[str, Any]]:
     png = "flags/flags.png"
-    hello = _by(results, "hello", results[0].connections) if results else None
+    conns = results[0].connections if results else 0
+    hello = _by(results, "hello", conns) if results else None
+    peer_name = facts.get("unleash") or f"Unleash {UNLEASH_VERSION}"
     out = []
+    if facts.get("unleash_failed"):
+        mine = _by(results, "hearth-frontend", conns)
+        out.append(
+            peer_failed_figure(
+                f"{LABELS['hearth-frontend']} req/s ÷ Unleash /api/frontend",
+                peer_name,
+                facts["unleash_failed"],
+                unit="x",
+                target=f"≥ {AIM_FRONTEND:g}x",
+                target_value=AIM_FRONTEND,
+                headline="flags",
+                compared_unit="req/s",
+                hearth_value=round(mine.rps) if mine else None,
+                limit=f"hello-world {hello.rps:,.0f} req/s" if hello else "",
+                chart=png,
+            )
+        )
     for key, aim, headline in (
         ("hearth-frontend", AIM_FRONTEND, "flags"),
-        ("hearth-evaluate", None, None),
-        ("hearth-features", None, None),
+        ("hearth-evaluate", None, "flags"),
+        ("hearth-features", None, "flags"),
         ("evaluate/hello", AIM_EVALUATE, "flags"),
     ):
         if key not in ratio:
             continue
         value, what = ratio[key]
-        r = _by(
-            results, "hearth-evaluate" if key == "evaluate/hello" else key, results[0].connections
-        )
+        r = _by(results, "hearth-evaluate" if key == "evaluate/hello" else key, conns)
         assert r is not None
+        theirs = None
+        if key != "evaluate/hello":
+            theirs = _by(
+                results,
+                "unleash-features" if key == "hearth-features" else "unleash-frontend",
+                conns,
+            )
+        den = theirs if key != "evaluate/hello" else hello  # each round's ratio: same round
         name = (
             "POST /v1/flags/evaluate req/s ÷ hello-world"
             if key == "evaluate/hello"
@@ -457,8 +504,26 @@ def result_figures(
                 limit=f"hello-world {hello.rps:,.0f} req/s" if hello else "",
                 chart=png,
                 detail=f"{r.rps:,.0f} req/s ({r.spread('rps', '{:,.0f}')}), p99 {r.p99_ms:.2f} ms",
-                errors=r.error_count,
-                rounds=[round(v) for v in r.values("rps")],
+                errors=r.error_count + (theirs.error_count if theirs else 0),
+                rounds=[
+                    round(a / b, 3)
+                    for a, b in zip(r.values("rps"), den.values("rps"), strict=False)
+                    if b
+                ]
+                if den
+                else [],
+                **(
+                    {
+                        "peer": peer_name,
+                        "hearth_value": round(r.rps),
+                        "peer_value": round(theirs.rps),
+                        "compared_unit": "req/s",
+                        "hearth_rounds": [round(v) for v in r.values("rps")],
+                        "peer_rounds": [round(v) for v in theirs.values("rps")],
+                    }
+                    if theirs
+                    else {}
+                ),
             )
         )
     for r in results:
@@ -510,7 +575,34 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
     p.add_argument("--toggles", type=int, default=200, help="flag toggles for the SSE delay")
     p.add_argument("--toggle-rate", type=float, default=20.0, help="toggles per second")
+    p.add_argument(
+        "--no-unleash",
+        action="store_true",
+        help="leave Unleash out (make bench): Hearth's figures only",
+    )
     return p.parse_args()
+
+
+def start_unleash(stack: ExitStack, server: Server, facts: dict[str, Any]) -> Unleash | None:
+    """Unleash on ``server``'s PostgreSQL, closed with ``stack``; None (and the reason in
+    ``facts``) when it is not installed or does not start: Hearth's figures are measured all
+    the same, and the comparison is a failed figure."""
+    try:
+        unleash = stack.enter_context(unleash_server(server, ENV))
+    except BenchError as exc:
+        return unleash_failed(facts, str(exc))
+    facts["unleash"] = f"Unleash {unleash.version}"
+    return unleash
+
+
+def unleash_failed(facts: dict[str, Any], why: str, unleash: Unleash | None = None) -> None:
+    """Record why Unleash is not compared (the first line of ``why``; all of it, and its log
+    tail, on stderr)."""
+    say(f"!!! Unleash failed, not compared: {why}")
+    if unleash is not None:
+        say(f"--- unleash log tail ---\n{unleash.log_tail()}")
+    facts["unleash_failed"] = why.strip().splitlines()[0][:400] if why.strip() else "?"
+    return None
 
 
 def node_version() -> str:
@@ -557,26 +649,33 @@ def main() -> int:
         def run(key: str, req: Request, conns: int = n) -> None:
             results.append(measure(key, req, conns, args.duration, args.warmup, args.rounds))
 
-        with hello_server() as hello_url, unleash_server(server, ENV) as unleash:
-            facts["unleash"] = f"Unleash {unleash.version}"
-            state = unleash_state()
-            say(f"loading {len(state['features'])} flags into Unleash through its admin API")
-            load_unleash(unleash, state)
-            served = served_state(unleash)
+        log_tails: list[str] = []
+        with hello_server() as hello_url, ExitStack() as peer:
+            unleash = None if args.no_unleash else start_unleash(peer, server, facts)
+            served = state = unleash_state()
+            if unleash is not None:
+                try:
+                    say(f"loading {len(state['features'])} flags into Unleash (its admin API)")
+                    load_unleash(unleash, state)
+                    served = served_state(unleash)
+                except BenchError as exc:
+                    unleash = unleash_failed(facts, f"loading the flags failed: {exc}", unleash)
             say(f"importing what Unleash serves ({len(served['features'])} flags) into Hearth")
             import_hearth(server, token, served)
             token = tokens["bearer"] = bearer_token(server, client)  # a whole TTL from here
-            found, facts_check = check_answers(server, unleash, tokens, served)
-            problems += found
-            facts |= facts_check
+            if unleash is not None:
+                found, facts_check = check_answers(server, unleash, tokens, served)
+                problems += found
+                facts |= facts_check
             run("hello", Request(hello_url))
-            for key in ("unleash-frontend", "unleash-features"):
-                mode = MODES[key]
-                path = "/api/frontend" if mode == "frontend" else "/api/client/features"
-                auth = unleash.frontend_token if mode == "frontend" else unleash.client_token
-                req = Request(unleash.base + path, auth=auth, script=LUA, env={"BENCH_MODE": mode})
-                run(key, req)
-            log_tails = [unleash.log_tail()]
+            if unleash is not None:
+                for key in ("unleash-frontend", "unleash-features"):
+                    mode = MODES[key]
+                    path = "/api/frontend" if mode == "frontend" else "/api/client/features"
+                    auth = unleash.frontend_token if mode == "frontend" else unleash.client_token
+                    env = {"BENCH_MODE": mode}
+                    run(key, Request(unleash.base + path, auth=auth, script=LUA, env=env))
+                log_tails.append(unleash.log_tail())
         for key in ("hearth-frontend", "hearth-evaluate", "hearth-features", "config-get"):
             run(key, hearth_req(key))
         run("config-set", hearth_req("config-set"))
@@ -607,7 +706,7 @@ def main() -> int:
     print_grid(SSE_HEADER, sse_rows(prop))
     write_chart(results, prop)
     write_report(results, ratio, prop, args, facts, problems)
-    write_results(HERE, result_figures(results, ratio, prop))
+    write_results(HERE, result_figures(results, ratio, prop, facts))
     return finish(problems, *log_tails)
 
 

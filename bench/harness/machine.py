@@ -18,18 +18,34 @@ if TYPE_CHECKING:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def machine_info() -> dict[str, str]:
-    model = "unknown"
+def _proc_field(path: str, key: str) -> str:
+    """The value of the first ``key: value`` line of a /proc file ("" when absent)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return ""
+
+
+def memory_gib() -> float | None:
+    """MemTotal of /proc/meminfo, in GiB."""
+    kb = _proc_field("/proc/meminfo", "MemTotal").removesuffix("kB").strip()
+    return int(kb) / 2**20 if kb.isdigit() else None
+
+
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages, as ``uptime`` shows them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_info() -> dict[str, str]:
+    mem = memory_gib()
     return {
         "cores": str(os.cpu_count()),
-        "cpu": model,
+        "cpu": _proc_field("/proc/cpuinfo", "model name") or "unknown",
+        "memory": f"{mem:.1f} GiB" if mem is not None else "unknown",
         "kernel": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "aiohttp": aiohttp.__version__,
@@ -38,8 +54,8 @@ def machine_info() -> dict[str, str]:
 
 def machine_line(info: dict[str, str], *tools: str) -> str:
     return (
-        f"{info['cores']} cores ({info['cpu']}), {info['kernel']}; Python {info['python']}, "
-        + ", ".join([f"aiohttp {info['aiohttp']}", *tools])
+        f"{info['cores']} cores ({info['cpu']}), {info['memory']} memory, {info['kernel']}; "
+        f"Python {info['python']}, " + ", ".join([f"aiohttp {info['aiohttp']}", *tools])
     )
 
 

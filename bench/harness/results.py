@@ -51,6 +51,9 @@ def figure(
     hearth_value: float | None = None,
     peer_value: float | None = None,
     compared_unit: str | None = None,
+    hearth_rounds: list[float] | None = None,
+    peer_rounds: list[float] | None = None,
+    peer_failed: str = "",
 ) -> dict[str, Any]:
     """One measured figure. ``target`` is the spec's (or our aim's) text, ``met`` None when the
     figure has no target (never True when its run had ``errors``); ``limit`` what bounds it,
@@ -61,7 +64,11 @@ def figure(
     A figure that sets Hearth beside a peer (``value`` then usually the ratio, unit "x peer")
     names the ``peer`` (with its version: "Ory Hydra v2.3.0") and gives both measurements of the
     same run, ``hearth_value`` and ``peer_value``, in ``compared_unit`` ("req/s", "samples/s",
-    "ms p99"): the report's opening table reads them."""
+    "ms p99"): the report's opening table reads them, and its charts draw ``hearth_rounds`` and
+    ``peer_rounds`` (each round's value, in ``compared_unit``) as the spread of each bar. A
+    comparison the peer could not take part in (it failed to build, start or load) keeps its
+    row: ``peer_failed`` says why (see ``peer_failed_figure``); a figure naming a ``peer``
+    without a ``peer_value`` is failed too, never dropped."""
     return {
         "name": name,
         "value": value,
@@ -80,7 +87,45 @@ def figure(
         "hearth_value": hearth_value,
         "peer_value": peer_value,
         "compared_unit": compared_unit,
+        "hearth_rounds": hearth_rounds or [],
+        "peer_rounds": peer_rounds or [],
+        "peer_failed": peer_failed,
     }
+
+
+def peer_failed_figure(
+    name: str,
+    peer: str,
+    why: str,
+    *,
+    unit: str = "x peer",
+    target: str = "—",
+    target_value: float | None = None,
+    headline: str | None = None,
+    compared_unit: str | None = None,
+    hearth_value: float | None = None,
+    limit: str = "",
+    chart: str | None = None,
+) -> dict[str, Any]:
+    """The figure of a comparison whose ``peer`` failed to build, start or answer: no value,
+    failed (never met) with ``why``, so that the report lists it rather than dropping it."""
+    return figure(
+        name,
+        None,
+        unit,
+        target,
+        False if target_value is not None else None,
+        headline=headline,
+        target_value=target_value,
+        limit=limit,
+        chart=chart,
+        detail=f"{peer} failed: {why}",
+        errors=1,
+        peer=peer,
+        hearth_value=hearth_value,
+        compared_unit=compared_unit,
+        peer_failed=why,
+    )
 
 
 def write_results(here: Path, figures: list[dict[str, Any]], **extra: Any) -> None:

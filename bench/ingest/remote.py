@@ -436,6 +436,12 @@ def figures(res: Remote, chart: str) -> list[dict[str, Any]]:
             else "",
             errors=errors,
             rounds=[round(r, 3) for r in res.ratios()],
+            peer=f"Prometheus {res.version}",
+            hearth_value=round(median(h)) if h else None,
+            peer_value=round(median(p)) if p else None,
+            compared_unit="samples/s",
+            hearth_rounds=[round(x) for x in h],
+            peer_rounds=[round(x) for x in p],
         ),
         figure(
             "Hearth remote mode (POST /api/v1/write → Prometheus), samples/s",

@@ -65,6 +65,8 @@ from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise, wait_for_quiet
 from bench.harness.otlp_bodies import HEADERS as OTLP_HEADERS
 from bench.harness.peers import (
+    PROMETHEUS_SERIES,
+    VM_VERSION,
     Peer,
     count_samples,
     disk_bytes,
@@ -76,7 +78,13 @@ from bench.harness.peers import (
     victoria_server,
 )
 from bench.harness.remote_write import HEADERS as RW_HEADERS
-from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.results import (
+    figure,
+    finish,
+    peer_failed_figure,
+    write_markdown,
+    write_results,
+)
 from bench.harness.scrapes import NAMES, NAMESPACE, Dataset, make_data
 from bench.harness.server import hearth_server, hello_server
 from bench.harness.sharded import Sent, send_sharded, status_2xx
@@ -110,6 +118,8 @@ SHORT = {
     "prometheus": "Prometheus",
     "victoriametrics": "VictoriaMetrics",
 }
+PEERS = ("prometheus", "victoriametrics")  # the targets that are not Hearth
+EXPECTED = {"prometheus": f"{PROMETHEUS_SERIES}.x", "victoriametrics": VM_VERSION}
 # The bodies each target is sent (Dataset attribute), and the name of that kind of body.
 BODIES = {
     "hearth": ("json", "json"),
@@ -324,6 +334,7 @@ class PerSeries:
     runs: dict[str, list[Outcome]] = field(default_factory=dict)
     ceilings: dict[str, list[Sent]] = field(default_factory=dict)
     noise: list[str] = field(default_factory=list)  # at the start of each round
+    failed: dict[str, str] = field(default_factory=dict)  # a peer that did not start: why
 
     def rates(self, target: str) -> list[float]:
         return [o.rate for o in self.runs.get(target, [])]
@@ -344,7 +355,7 @@ class PerSeries:
         return [o.timing[key] for o in self.runs.get("hearth", []) if key in o.timing]
 
 
-def run_series(n: int, args: argparse.Namespace) -> PerSeries:
+def run_series(n: int, args: argparse.Namespace, failed: dict[str, str]) -> PerSeries:
     say(f"{n:,} series: encoding every request body (not timed)")
     t = time.monotonic()
     data = make_data(
@@ -359,7 +370,7 @@ def run_series(n: int, args: argparse.Namespace) -> PerSeries:
         f"  {data.samples:,} samples: {data.scrapes} requests of ≈ {n // args.senders:,} "
         f"samples per sender; {sizes} ({time.monotonic() - t:.1f} s)"
     )
-    res = PerSeries(data)
+    res = PerSeries(data, failed=dict(failed))
     for rnd in range(1, args.rounds + 1):
         wait_for_quiet(args.max_load, args.load_wait)
         res.noise.append(noise())
@@ -371,8 +382,17 @@ def run_series(n: int, args: argparse.Namespace) -> PerSeries:
                 out = run_hearth(data, args.processes, args.workers, args.seal_after)
             elif target in PROTOCOLS:
                 out = run_hearth_protocol(target, data, args.processes, args.workers)
+            elif target in res.failed:
+                continue
             else:
-                out = run_peer(target, data, args.processes)
+                try:
+                    out = run_peer(target, data, args.processes)
+                except BenchError as exc:
+                    # a peer that does not start (or stops answering) is failed, not dropped
+                    res.failed[target] = str(exc).strip().splitlines()[0][:400]
+                    res.runs.pop(target, None)
+                    say(f"!!! {TARGETS[target]}, {n:,} series: failed, not compared: {exc}")
+                    continue
             res.runs.setdefault(target, []).append(out)
     return res
 
@@ -645,6 +665,11 @@ def write_report(
         "and a graceful stop (its in-memory parts reach the disk only after a while, or at "
         "the stop; the running figure is shown apart). "
         "Sizes are blocks allocated on disk (`du`).",
+        *(
+            f"- **{TARGETS[t]} failed, not compared** ({r.data.series:,} series): {why}"
+            for r in results
+            for t, why in r.failed.items()
+        ),
         "",
         f"{args.rounds} round(s) per series count; each waited (≤ {args.load_wait:g} s) for "
         f"a load average below {args.max_load:g}, then measured the generator's ceiling, "
@@ -686,35 +711,88 @@ def write_report(
     write_markdown(HERE, "Ingest vs Prometheus and VictoriaMetrics", lines, problems)
 
 
-def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[dict[str, Any]]:
+def peer_label(peer: str, versions: dict[str, str]) -> str:
+    """ "VictoriaMetrics v1.151.0": the version found, else the one expected (not installed)."""
+    found = versions.get(peer, "")
+    return f"{SHORT[peer]} {found if found and ' ' not in found else EXPECTED[peer]}"
+
+
+def results_figures(
+    results: list[PerSeries], args: argparse.Namespace, versions: dict[str, str]
+) -> list[dict[str, Any]]:
     figs = []
     for res in results:
         n = f"{res.data.series:,} series"
         hp = res.problems("hearth")
         for ours, peer, aim, _issue in AIMS:
+            name = (
+                f"{SHORT[ours]} ÷ {SHORT[peer]}, samples/s ({n})"
+                if ours != "hearth"
+                else f"Hearth ÷ {SHORT[peer]}, samples/s ({n})"
+            )
+            is_peer = peer in PEERS
+            peer_name = peer_label(peer, versions) if is_peer else SHORT[peer]
+            body = BODIES[ours][1]
+            ceil = [s.rate for s in res.ceilings.get(body, [])]
+            limit = (
+                f"load generator → a hello-world reading the same {body} bodies: "
+                f"{median(ceil):,.0f} samples/s"
+                if ceil
+                else ""
+            )
+            if is_peer and peer in res.failed and res.rates(ours):
+                figs.append(
+                    peer_failed_figure(
+                        name,
+                        peer_name,
+                        res.failed[peer],
+                        unit="x peer",
+                        target=f"aim ≥ {aim:g}x",
+                        target_value=aim,
+                        headline="peers",
+                        compared_unit="samples/s",
+                        hearth_value=round(res.median_rate(ours)),
+                        limit=limit,
+                        chart="peers/peers.png",
+                    )
+                )
+                continue
             r = ratio(res, peer, ours)
             if r is None:
                 continue
             errors = len(res.problems(ours)) + len(res.problems(peer))
-            body = BODIES[ours][1]
+            compared: dict[str, Any] = {}
+            if is_peer:
+                compared = {
+                    "peer": peer_name,
+                    "hearth_value": round(res.median_rate(ours)),
+                    "peer_value": round(res.median_rate(peer)),
+                    "compared_unit": "samples/s",
+                    "hearth_rounds": [round(x) for x in res.rates(ours)],
+                    "peer_rounds": [round(x) for x in res.rates(peer)],
+                }
             figs.append(
                 figure(
-                    f"{SHORT[ours]} ÷ {SHORT[peer]}, samples/s ({n})"
-                    if ours != "hearth"
-                    else f"Hearth ÷ {SHORT[peer]}, samples/s ({n})",
+                    name,
                     round(r, 2),  # as RESULTS.md prints it
                     "x peer",
                     f"aim ≥ {aim:g}x",
                     r >= aim,
                     headline="peers",
                     target_value=aim,
-                    limit=f"{SHORT[peer]} {res.median_rate(peer):,.0f} samples/s",
-                    limit_value=1.0,
+                    limit=limit
+                    if is_peer
+                    else f"{SHORT[peer]} {res.median_rate(peer):,.0f} samples/s",
+                    limit_value=round(median(ceil) / res.median_rate(peer), 2)
+                    if is_peer and ceil and res.median_rate(peer)
+                    else 1.0,
                     chart="peers/peers.png",
-                    detail=f"{SHORT[ours]} {res.median_rate(ours):,.0f} samples/s ({body}); "
-                    f"{args.senders} sharded senders, 1 sample per series per request",
+                    detail=f"{SHORT[ours]} {res.median_rate(ours):,.0f} samples/s ({body}), "
+                    f"{SHORT[peer]} {res.median_rate(peer):,.0f}; {args.senders} sharded "
+                    "senders, 1 sample per series per request",
                     errors=errors,
                     rounds=[round(x, 3) for x in round_ratios(res, peer, ours)],
+                    **compared,
                 )
             )
         if res.bytes("hearth"):
@@ -738,6 +816,13 @@ def results_figures(results: list[PerSeries], args: argparse.Namespace) -> list[
                     f"{res.detail('hearth', 'chunks, after VACUUM FULL') / res.data.samples:.2f}",
                     errors=len(hp),
                     rounds=[round(x, 2) for x in res.bytes("hearth")],
+                    peer=peer_label("victoriametrics", versions),
+                    hearth_value=round(b, 2),
+                    peer_value=round(median(vm), 2) if vm else None,
+                    compared_unit="bytes/sample",
+                    hearth_rounds=[round(x, 2) for x in res.bytes("hearth")],
+                    peer_rounds=[round(x, 2) for x in vm],
+                    peer_failed=res.failed.get("victoriametrics", ""),
                 )
             )
         for target in TARGETS:
@@ -848,12 +933,15 @@ def main() -> int:
         "noise_before": noise(),
         "versions": versions(),
     }
-    for target in args.targets:  # a missing peer is a setup error, before anything runs
-        if target == "prometheus":
-            prometheus_binary()
-        elif target == "victoriametrics":
-            victoria_binary()
-    results = [run_series(n, args) for n in args.series]
+    failed: dict[str, str] = {}
+    for target in args.targets:  # a missing peer is failed in the figures, not dropped
+        if target in PEERS:
+            try:
+                (prometheus_binary if target == "prometheus" else victoria_binary)()
+            except BenchError as exc:
+                failed[target] = str(exc)
+                say(f"!!! {TARGETS[target]}: failed, not compared: {exc}")
+    results = [run_series(n, args, failed) for n in args.series]
     facts["load_after"] = os.getloadavg()[0]
     facts["noise_after"] = noise()
     problems = [
@@ -874,7 +962,7 @@ def main() -> int:
     write_report(results, args, facts, problems)
     write_results(
         HERE,
-        results_figures(results, args),
+        results_figures(results, args, facts["versions"]),
         versions=facts["versions"],
         rounds={
             f"{r.data.series}": {t: [round(x) for x in r.rates(t)] for t in TARGETS}

@@ -9,6 +9,7 @@ from typing import Any
 
 from bench.harness.charts import pyplot
 from bench.harness.machine import machine_info, machine_line
+from bench.harness.peers import PROMETHEUS_SERIES, VM_VERSION
 from bench.harness.results import figure, write_markdown, write_results
 from bench.harness.stats import median, spread
 from bench.harness.tables import md_table, print_grid
@@ -43,19 +44,16 @@ class Results:
         rs = self.runs(name, key, conns)
         return median([r.p99_ms for r in rs]) if rs else None
 
-    def ratios(self, key: str, conns: int, name: str = "hearth") -> list[float]:
-        """``name`` ÷ Prometheus req/s, round by round (the same round ran them side by
-        side)."""
+    def ratios(
+        self, key: str, conns: int, name: str = "hearth", ref: str = "prometheus"
+    ) -> list[float]:
+        """``name`` ÷ ``ref`` req/s, round by round (the same round ran them side by side)."""
         of = self.facts.get("round_of", {})
         ours = dict(zip(of.get((name, key, conns), []), self.runs(name, key, conns), strict=False))
-        ref = dict(
-            zip(
-                of.get(("prometheus", key, conns), []),
-                self.runs("prometheus", key, conns),
-                strict=False,
-            )
-        )
-        return [ours[r].rps / ref[r].rps for r in sorted(ours) if r in ref and ref[r].rps > 0]
+        theirs = dict(zip(of.get((ref, key, conns), []), self.runs(ref, key, conns), strict=False))
+        return [
+            ours[r].rps / theirs[r].rps for r in sorted(ours) if r in theirs and theirs[r].rps > 0
+        ]
 
     def ordered(self) -> list[Target]:
         return [self.targets[n] for n in ORDER if n in self.targets]
@@ -404,6 +402,55 @@ def write_report(res: Results, problems: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- results.json
+EXPECTED = {"prometheus": f"{PROMETHEUS_SERIES}.x", "victoriametrics": VM_VERSION}
+REF_TITLES = {"prometheus": "Prometheus", "victoriametrics": "VictoriaMetrics"}
+
+
+def compare_figure(
+    res: Results, key: str, name: str, conns: int, ref: str, chart: str
+) -> dict[str, Any]:
+    """Hearth ÷ ``ref`` req/s on query ``key`` at ``conns`` connections, both measured in the
+    same rounds; the aim (≥ 1x) is against Prometheus only. A side that failed to start, load
+    or answer makes the figure failed with its reason (the peer's in ``peer_failed``)."""
+    hearth, peer = res.targets.get("hearth"), res.targets.get(ref)
+    title = REF_TITLES[ref]
+    peer_name = f"{title} {peer.version if peer and peer.version else EXPECTED[ref]}"
+    hearth_why = (hearth.failed or hearth.query_failed.get(key, "")) if hearth else "not run"
+    peer_why = (peer.failed or peer.query_failed.get(key, "")) if peer else "not run"
+    ours, theirs = res.runs("hearth", key, conns), res.runs(ref, key, conns)
+    ratio = res.ratios(key, conns, ref=ref)
+    aim = AIM_RATIO if ref == "prometheus" else None
+    hello = res.facts.get("hello", {}).get(conns, [])
+    why = (
+        f"Hearth: {hearth_why}"
+        if hearth_why
+        else f"{title}: {peer_why}"
+        if peer_why
+        else "no run of both in the same round"
+    )
+    return figure(
+        f"query {name}: Hearth ÷ {title} req/s @ {conns} conns",
+        round(median(ratio), 3) if ratio else None,
+        f"x {title}",
+        f"aim ≥ {aim:g}x" if aim else "—",
+        (bool(ratio) and median(ratio) >= aim) if aim else None,
+        headline="query",
+        target_value=aim,
+        limit=f"hello-world {median(hello):,.0f} req/s @ {conns} conns" if hello else "",
+        chart=chart,
+        detail="" if ratio else f"not measured: {why}",
+        errors=0 if ratio else 1,
+        rounds=[round(x, 3) for x in ratio],
+        peer=peer_name,
+        hearth_value=round(median([r.rps for r in ours]), 1) if ours else None,
+        peer_value=round(median([r.rps for r in theirs]), 1) if theirs else None,
+        compared_unit="req/s",
+        hearth_rounds=[round(r.rps, 1) for r in ours],
+        peer_rounds=[round(r.rps, 1) for r in theirs],
+        peer_failed=peer_why if not hearth_why and not theirs else "",
+    )
+
+
 def figures(res: Results) -> list[dict[str, Any]]:
     figs = []
     chart = f"query/{PNG}"
@@ -424,6 +471,8 @@ def figures(res: Results) -> list[dict[str, Any]]:
                         "ms",
                         f"aim p99 < {AIM_P99_MS:g} ms" if aim else "—",
                         (p99 is not None and p99 < AIM_P99_MS) if aim else None,
+                        headline="query" if aim else None,
+                        target_value=AIM_P99_MS if aim else None,
                         chart=chart,
                         detail=(
                             f"{median([r.rps for r in rs]):,.1f} req/s, p50 "
@@ -435,23 +484,9 @@ def figures(res: Results) -> list[dict[str, Any]]:
                         rounds=[round(r.p99_ms, 2) for r in rs],
                     )
                 )
-            ratio = res.ratios(q.key, conns)
-            hearth = res.targets.get("hearth")
-            failed = (hearth.failed or hearth.query_failed.get(q.key, "")) if hearth else "not run"
-            figs.append(
-                figure(
-                    f"query {name}: Hearth ÷ Prometheus req/s @ {conns} conns",
-                    round(median(ratio), 3) if ratio else None,
-                    "x Prometheus",
-                    f"aim ≥ {AIM_RATIO:g}x",
-                    bool(ratio) and median(ratio) >= AIM_RATIO,
-                    target_value=AIM_RATIO,
-                    chart=chart,
-                    detail="" if ratio else f"not measured: {failed or 'no Prometheus'}",
-                    errors=0 if ratio else 1,
-                    rounds=[round(x, 3) for x in ratio],
-                )
-            )
+            for ref in ("prometheus", "victoriametrics"):
+                if ref in res.targets or ref == "prometheus":
+                    figs.append(compare_figure(res, q.key, name, conns, ref, chart))
     for t in res.ordered():
         if t.sent:
             figs.append(

@@ -31,15 +31,18 @@ and VictoriaMetrics v1.151.0 holding the same samples, loaded the same way, in o
    (``--connections``, 1 and 16), every target in turn (interleaved, so that the load of the
    machine weighs on all alike): ``wrk -t1 -cN`` after a ``--warmup``, for ``--duration`` s or
    longer for slow answers (enough for ~30 answers, at most ``--max-duration``); every request
-   picks its instance / end time (bench/query/wrk.lua). Figures: the median of the rounds of
-   req/s, p50 and p99, and Hearth ÷ Prometheus req/s per round;
+   picks its instance / end time (bench/query/wrk.lua); and, first in each round, an aiohttp
+   hello-world at each connection count (the limit of any HTTP answer on these cores).
+   Figures: the median of the rounds of req/s, p50 and p99, and Hearth ÷ Prometheus (and ÷
+   VictoriaMetrics) req/s per round;
 5. **where Hearth's time goes** (bench/query/hotspots.py) — each query's steps timed in
    the service's own ``evaluate``, one request at a time; and ``perf record`` over Hearth's
    server and PostgreSQL during ``--profile`` s of its slowest query at the most connections.
 
 Writes ``RESULTS.md``, ``query.png`` and ``results.json`` next to this file. A target that
 fails to start or to load is reported as failed with the reason, never left out. Exit code 1
-when a check fails or a request errs, 2 on a setup error.
+when a check of Hearth fails or a request errs (a peer that fails makes only the figures that
+compare with it failed), 2 on a setup error.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from bench.harness.machine import (
 )
 from bench.harness.paths import ROOT
 from bench.harness.results import finish
+from bench.harness.server import hello_server
 from bench.harness.stats import median
 from bench.harness.wrk import Request, Round, run_wrk
 from bench.query import hotspots, report
@@ -210,11 +214,17 @@ def measure(
     facts["noise_rounds"] = []
     facts["empty_runs"] = []
     facts["round_of"] = {}  # (target, query, conns) -> the round of each of its runs
+    facts["hello"] = {}  # conns -> req/s of the hello-world in each round: the HTTP limit
     alone: dict[tuple[str, str], float] = {}  # (target, query) -> s per answer at 1 connection
     for r in range(1, args.rounds + 1):
         load_avg = wait_for_quiet(args.max_load, args.load_wait)
         facts["noise_rounds"].append(f"{noise()} (1-min load {load_avg:.2f} when it began)")
         say(f"round {r} of {args.rounds}")
+        with hello_server() as hello_url:
+            for conns in args.connections:
+                got = run_wrk(Request(hello_url), conns, args.duration)
+                facts["hello"].setdefault(conns, []).append(got.rps)
+                say(f"  hello-world @ {conns:>2} {got.rps:9,.1f} req/s  p99 {got.p99_ms:8.1f} ms")
         for p in plans:
             key = p.query.key
             for conns in args.connections:
@@ -420,10 +430,15 @@ def main() -> int:
         facts["noise_end"] = noise()
     facts["total_s"] = time.monotonic() - t_run + facts["encode_s"]
     for t in targets.values():
-        if t.failed:
-            problems.append(f"{t.title}: {t.failed}")
-        for key, why in t.query_failed.items():
-            problems.append(f"{t.title}, query ({key}): {why}")
+        found = [f"{t.title}: {t.failed}"] if t.failed else []
+        found += [f"{t.title}, query ({key}): {why}" for key, why in t.query_failed.items()]
+        if t.key == "hearth":
+            problems += found
+        else:
+            # A peer that failed to start, load or answer fails the figures that compare with
+            # it (results.json: peer_failed, with the reason; the tables: FAILED), not the run.
+            for text in found:
+                say(f"!!! peer failed, its comparisons are failed figures: {text}")
     problems += facts.get("empty_runs", [])
     for (name, key, conns), rs in rounds.items():
         errs = sum(sum(r.errors.values()) for r in rs)

@@ -94,8 +94,6 @@ BENCH_TIME_LIMIT ?= 420
 export BENCH_TIME_LIMIT
 endif
 BENCH_RUN := $(PY) -m bench.harness.suite run
-# bench/auth leaves Ory Hydra out with --no-peers (passed once the script has it).
-BENCH_AUTH_NO_PEERS := $(shell grep -qs -e '"--no-peers"' bench/auth/run.py && echo --no-peers)
 
 # wrk (Debian) and the bench extra (matplotlib, locust, py-spy, protobuf, cramjam) into the venv.
 $(BENCH_STAMP): pyproject.toml | $(PY)
@@ -108,7 +106,7 @@ $(BENCH_STAMP): pyproject.toml | $(PY)
 bench: setup $(BENCH_STAMP)
 	$(PY) -m bench.harness.suite begin bench
 	-$(BENCH_RUN) micro
-	-$(BENCH_RUN) auth $(BENCH_AUTH) $(BENCH_AUTH_NO_PEERS)
+	-$(BENCH_RUN) auth $(BENCH_AUTH) --no-peers
 	-$(BENCH_RUN) users $(BENCH_WRK)
 	-$(BENCH_RUN) flags $(BENCH_FLAGS) --no-unleash
 	-$(BENCH_RUN) ingest $(BENCH_INGEST) --no-remote

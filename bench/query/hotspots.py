@@ -37,6 +37,8 @@ PHASES = {
     "chunk_samples": "SQL: samples the chunks hold (the sample limit)",
     "chunks_between": "SQL: fetch the chunks",
     "log_between": "SQL: fetch the write-log blocks",
+    "log_min_time": "SQL: the earliest sample the write log holds (the hourly edges' cut-off)",
+    "edges_packed": "SQL: fetch the hourly edges",
     "promql_eval": "native promql_eval: decode, merge, evaluate, render JSON",
 }
 NATIVE = ("promql_needs", "promql_eval")

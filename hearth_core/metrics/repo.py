@@ -8,7 +8,7 @@ owns the transaction. Names of partitions are made here from dates, never from i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -523,9 +523,19 @@ async def chunk_samples(
 # The time bounds are sub-SELECTs, evaluated once when the statement runs: the day partitions
 # are pruned then, so a plan made without the values is as good as one made with them, and
 # PostgreSQL keeps the prepared statement's generic plan from its 6th run on a connection
-# instead of planning every call (0.5 ms of 0.8; bench/query). The series limit is a literal
-# for the same reason: under ``LIMIT $n`` a generic plan expects to stop early and scans
-# metric_series instead of using its indexes.
+# instead of planning every call (0.5 ms of 0.8; bench/query). They arrive as timestamptz, not
+# as µs through us_time(): a generic plan cannot fold that function (nor inline it: its body
+# is only stable), and runs it as a SQL function — parsed and planned — at every call. The
+# series limit is a literal for the same reason: under ``LIMIT $n`` a generic plan expects to
+# stop early and scans metric_series instead of using its indexes.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _time(us: int) -> datetime:
+    """µs since the epoch as the timestamptz it is (exact: both count µs)."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
 _SELECTORS_READ = """
 WITH s AS MATERIALIZED ({series}),
 over AS (SELECT array_agg(k ORDER BY k) AS keys FROM (
@@ -534,9 +544,9 @@ ids AS (SELECT array_agg(DISTINCT series_id) AS ids FROM s WHERE (SELECT keys FR
 c AS MATERIALIZED (
     SELECT series_id, samples, data FROM metric_chunks
     WHERE series_id = ANY((SELECT ids FROM ids)::integer[])
-      AND window_start >= (SELECT us_time({lo}::bigint - {window}::bigint))
-      AND window_start < (SELECT us_time({hi}::bigint))
-      AND max_time >= (SELECT us_time({lo}::bigint)) AND min_time < (SELECT us_time({hi}::bigint))
+      AND window_start >= (SELECT {first_window}::timestamptz)
+      AND window_start < (SELECT {hi}::timestamptz)
+      AND max_time >= (SELECT {lo}::timestamptz) AND min_time < (SELECT {hi}::timestamptz)
 ),
 n AS (SELECT coalesce(sum(samples), 0)::bigint AS loaded FROM c)
 SELECT (SELECT keys FROM over) AS over, n.loaded, sr.series_ids, sr.names, sr.labels,
@@ -549,8 +559,8 @@ FROM n,
              FROM c WHERE n.loaded <= {max_samples}) ch,
     LATERAL (SELECT array_agg(block ORDER BY block_id) AS blocks FROM metric_log
              WHERE (SELECT ids FROM ids) IS NOT NULL AND n.loaded <= {max_samples}
-               AND max_time >= (SELECT us_time({lo}::bigint))
-               AND min_time < (SELECT us_time({hi}::bigint))) lg
+               AND max_time >= (SELECT {lo}::timestamptz)
+               AND min_time < (SELECT {hi}::timestamptz)) lg
 """
 
 
@@ -587,9 +597,9 @@ async def selectors_read(
     sql = _SELECTORS_READ.format(
         series=series,
         max_series=int(max_series),
-        lo=top.bind(lo_us),
-        hi=top.bind(hi_us),
-        window=top.bind(window_us),
+        lo=top.bind(_time(lo_us)),
+        hi=top.bind(_time(hi_us)),
+        first_window=top.bind(_time(lo_us - window_us)),
         max_samples=top.bind(max_samples),
     )
     row: asyncpg.Record = await conn.fetchrow(sql, *args)

@@ -1026,6 +1026,7 @@ def promql_eval(
     timeout_s: float,
     max_samples: int,
     edges: Sequence[tuple[int, bytes]],
+    detach: bool = True,
 ) -> bytes:
     """Evaluate ``query``; the ``data`` member of Prometheus's answer as JSON bytes.
 
@@ -1040,7 +1041,9 @@ def promql_eval(
     ``{"resultType": …, "result": …}`` with values as strings. ``edges`` are
     ``(series_id, packed)`` hourly edges for the selectors ``promql_needs`` marks
     ``hour_edges``: per hour in order 32 big-endian bytes (first time µs, first
-    value, end time µs, end value); their entries join the series' samples. Runs with the GIL released.
+    value, end time µs, end value); their entries join the series' samples. Runs with the
+    GIL released, unless ``detach`` is false: a small evaluation the caller runs on its
+    event loop keeps it (releasing and taking it back costs more than such a call).
 
     Raises:
         PromqlError: as ``promql_needs``; ``timeout`` past ``timeout_s``;

@@ -2,12 +2,15 @@
 series, label-name and label-value lookups of the metadata routes.
 
 A query is planned by the engine (``promql_needs``: per selector its matchers and time range),
-then read here in one repeatable-read snapshot (the compactor moves samples from the write log
-into chunks in one transaction, so chunks and log read apart could miss or double them): per
-selector the namespace's series its matchers select in SQL (a superset, see
+then read here in one snapshot (the compactor moves samples from the write log into chunks in
+one transaction, so chunks and log read apart could miss or double them): per selector the
+namespace's series its matchers select in SQL (a superset, see
 :mod:`hearth_core.metrics.selectors`), their chunks over its range, and the write-log blocks
-over all ranges. One native call then merges, evaluates and renders the result
-(``promql_eval``, off the event loop); Python never touches a sample.
+over all ranges. When every selector reads one time range — most dashboard queries — that is
+one statement (a statement sees one snapshot by itself: one round trip, no transaction);
+otherwise a repeatable-read transaction, step by step. One native call then merges, evaluates
+and renders the result (``promql_eval``: on the event loop when small, else on a thread with
+the GIL released); Python never touches a sample.
 
 Limits (:class:`Limits`, from settings): a deadline for the whole query (reading and
 evaluating), samples loaded (checked on the chunk rows before any chunk is read, and exactly
@@ -22,6 +25,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -32,6 +36,8 @@ from hearth_core.metrics.chunks import HOUR_US, WINDOW_US
 from hearth_core.metrics.selectors import NAME_LABEL, Matcher, match_where
 from hearth_core.settings import Settings
 
+# What the engine says a query reads, per selector: (matchers, min_t_ms, max_t_ms, hour_edges).
+Need = tuple[list[Matcher], int, int, bool]
 # Bounds of the µs times handed to SQL: timestamptz arithmetic overflows far beyond them, and
 # no stored sample lies outside (epoch ± 285 years).
 _MIN_US, _MAX_US = -(2**53), 2**53
@@ -113,12 +119,7 @@ async def _selected(
     where = match_where(Where().add("s.namespace = {}", namespace), matchers)
     rows = await repo.selector_series(conn, where, limits.max_series + 1)
     if len(rows) > limits.max_series:
-        shown = ", ".join(f"{label}{op}{json.dumps(value)}" for label, op, value in matchers)
-        raise QueryFailed(
-            "execution",
-            f"the selector {{{shown}}} matches more than {limits.max_series} series "
-            "(HEARTH_PROMQL_MAX_SERIES)",
-        )
+        raise _too_many_series(matchers, limits)
     return rows
 
 
@@ -129,6 +130,36 @@ class Evaluated:
 
     data: bytes
     read: str
+
+
+@dataclass
+class _Read:
+    """What a query read: its series ``(series_id, name, labels)``, chunks ``(series_id,
+    data)``, write-log blocks and hourly edges, and the samples the chunks hold."""
+
+    series: list[tuple[int, str, dict[str, str]]]
+    chunks: list[tuple[int, bytes]]
+    blocks: list[bytes]
+    edges: list[tuple[int, bytes]]
+    loaded: int
+    read: str
+
+
+def _too_many_series(matchers: Sequence[Matcher], limits: Limits) -> QueryFailed:
+    shown = ", ".join(f"{label}{op}{json.dumps(value)}" for label, op, value in matchers)
+    return QueryFailed(
+        "execution",
+        f"the selector {{{shown}}} matches more than {limits.max_series} series "
+        "(HEARTH_PROMQL_MAX_SERIES)",
+    )
+
+
+def _too_many_samples(limits: Limits) -> QueryFailed:
+    return QueryFailed(
+        "execution",
+        "query processing would load too many samples into memory in query "
+        f"execution (limit {limits.max_samples})",
+    )
 
 
 async def evaluate(
@@ -144,12 +175,12 @@ async def evaluate(
 ) -> Evaluated:
     """Evaluate ``query`` (instant: ``step_ms == 0`` and ``start_ms == end_ms``).
 
-    The rollup plan: a selector the engine marks ``hour_edges`` (every read an instant lookup
-    at a whole hour) reads its series' hourly edges — two entries per hour instead of every
-    sample — for the hours the compactor has written, and chunks and log only from the first
-    hour the write log still holds; every other selector reads chunks and log over its range.
+    When every selector reads the same time range (most dashboard queries) and none reads
+    hourly edges, everything is read in one statement (:func:`_read_one`); otherwise in a
+    repeatable-read snapshot, step by step (:func:`_read_snapshot`).
     """
-    if len(query.encode()) > limits.max_query_bytes:
+    query_bytes = len(query.encode())
+    if query_bytes > limits.max_query_bytes:
         raise QueryFailed(
             "bad_data",
             f"the query is longer than {limits.max_query_bytes} bytes "
@@ -157,86 +188,187 @@ async def evaluate(
         )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
+    plan = (query, start_ms, end_ms, step_ms, limits.lookback_ms)
     try:
-        # Off the event loop: the GIL is released, but the calling thread waits for the parse.
-        needs = await asyncio.to_thread(
-            _native.promql_needs, query, start_ms, end_ms, step_ms, limits.lookback_ms
-        )
+        if query_bytes <= _INLINE_QUERY_BYTES:
+            # The engine plans a short query in microseconds, the GIL held: a hand-off to a
+            # thread would cost more.
+            needs = _native.promql_needs(*plan)
+        else:
+            needs = await asyncio.to_thread(_native.promql_needs, *plan)
     except _native.PromqlError as exc:
         raise _failed(exc) from None
-    series: dict[int, tuple[int, str, dict[str, str]]] = {}
-    chunks: list[tuple[int, bytes]] = []
-    blocks: list[bytes] = []
-    edges: list[tuple[int, bytes]] = []
     try:
-        async with asyncio.timeout_at(deadline), _snapshot(db) as conn:
-            raw_spans: dict[tuple[int, int], set[int]] = {}
-            edge_ids: set[int] = set()
-            edge_lo, edge_hi = _MAX_US, _MIN_US
-            by_matchers: dict[tuple[Matcher, ...], list[int]] = {}
-            for matchers, min_t, max_t, hour_edges in needs:
-                key = tuple(matchers)
-                if key not in by_matchers:
-                    rows = await _selected(conn, namespace, key, limits)
-                    for r in rows:
-                        series[r["series_id"]] = (r["series_id"], r["name"], r["labels"])
-                    by_matchers[key] = [r["series_id"] for r in rows]
-                lo, hi = _us(min_t), _us(max_t + 1)
-                if hour_edges and by_matchers[key]:
-                    edge_ids.update(by_matchers[key])
-                    edge_lo, edge_hi = min(edge_lo, lo), max(edge_hi, hi)
-                else:
-                    raw_spans.setdefault((lo, hi), set()).update(by_matchers[key])
-            if edge_ids:
-                # Hours from the first the write log holds a sample in are read raw.
-                logged = await repo.log_min_time(conn, edge_lo, edge_hi)
-                cutoff = edge_hi if logged is None else max(edge_lo, _hour_floor(logged))
-                if cutoff < edge_hi:
-                    raw_spans.setdefault((cutoff, edge_hi), set()).update(edge_ids)
-                if cutoff > edge_lo:
-                    edges = await repo.edges_packed(
-                        conn, sorted(edge_ids), _hour_floor(edge_lo), cutoff
-                    )
-            spans = [(sorted(ids), lo, hi) for (lo, hi), ids in raw_spans.items() if ids]
-            loaded = 0
-            for ids, lo, hi in spans:
-                loaded += await repo.chunk_samples(conn, ids, lo, hi, WINDOW_US)
-            if loaded > limits.max_samples:
-                raise QueryFailed(
-                    "execution",
-                    "query processing would load too many samples into memory in query "
-                    f"execution (limit {limits.max_samples})",
-                )
-            for ids, lo, hi in spans:
-                chunks += await repo.chunks_between(conn, ids, lo, hi, WINDOW_US)
-            if spans:
-                lo = min(lo for _, lo, _ in spans)
-                hi = max(hi for _, _, hi in spans)
-                blocks = await repo.log_between(conn, lo, hi)
+        async with asyncio.timeout_at(deadline):
+            span = _one_span(needs)
+            if not needs:
+                got = _Read([], [], [], [], 0, "none")
+            elif span is not None:
+                got = await _read_one(db, namespace, needs, span, limits)
+            else:
+                async with _snapshot(db) as conn:
+                    got = await _read_snapshot(conn, namespace, needs, limits)
     except TimeoutError:
         raise _timed_out("query execution") from None
     remaining = deadline - loop.time()
     if remaining <= 0:
         raise _timed_out("query execution")
-    try:
-        data = await asyncio.to_thread(
-            _native.promql_eval,
+
+    def run(detach: bool) -> bytes:
+        return _native.promql_eval(
             query,
             start_ms,
             end_ms,
             step_ms,
             limits.lookback_ms,
-            list(series.values()),
-            chunks,
-            blocks,
+            got.series,
+            got.chunks,
+            got.blocks,
             remaining,
             limits.max_samples,
-            edges,
+            got.edges,
+            detach=detach,
         )
+
+    try:
+        if _small(got, needs, query_bytes, plan):
+            data = run(detach=False)
+        else:
+            data = await asyncio.to_thread(run, detach=True)
     except _native.PromqlError as exc:
         raise _failed(exc) from None
+    return Evaluated(data, got.read)
+
+
+# An evaluation this small runs on the event loop with the GIL held — a few hundred µs (one
+# series over a day at 1-minute steps: 0.3 ms in bench/query): handing it to a thread and
+# taking the GIL back costs as much, and more under load. Anything larger runs on a thread
+# with the GIL released. "Small": a short query whose selectors look back no further than the
+# lookback delta (a range function over a day reads a day per step: 10-80 ms), few points to
+# compute and few samples to decode.
+_INLINE_QUERY_BYTES = 512  # as the engine's INLINE_QUERY_BYTES: planned on the calling stack
+_INLINE_POINTS = 2_048  # series x steps
+_INLINE_SAMPLES = 8_192  # samples the chunks read hold
+_INLINE_LOG_BYTES = 32_768  # write-log bytes read
+
+
+def _small(
+    got: _Read, needs: Sequence[Need], query_bytes: int, plan: tuple[str, int, int, int, int]
+) -> bool:
+    _, start_ms, end_ms, step_ms, lookback_ms = plan
+    steps = (end_ms - start_ms) // step_ms + 1 if step_ms > 0 else 1
+    window = end_ms - start_ms + lookback_ms
+    return (
+        query_bytes <= _INLINE_QUERY_BYTES
+        and not got.edges
+        and max(1, len(got.series)) * steps <= _INLINE_POINTS
+        and got.loaded <= _INLINE_SAMPLES
+        and sum(len(b) for b in got.blocks) <= _INLINE_LOG_BYTES
+        and all(max_t - min_t <= window for _, min_t, max_t, _ in needs)
+    )
+
+
+def _one_span(needs: Sequence[Need]) -> tuple[int, int] | None:
+    """The µs range [lo, hi) every selector of ``needs`` reads, when they all read the same
+    one and none reads hourly edges: the query then reads in one statement."""
+    spans = {(_us(min_t), _us(max_t + 1)) for _, min_t, max_t, _ in needs}
+    if len(spans) != 1 or any(hour_edges for *_, hour_edges in needs):
+        return None
+    return spans.pop()
+
+
+async def _read_one(
+    db: asyncpg.Connection | asyncpg.Pool,
+    namespace: str,
+    needs: Sequence[Need],
+    span: tuple[int, int],
+    limits: Limits,
+) -> _Read:
+    """Read with :func:`repo.selectors_read`: one statement, one round trip, one snapshot."""
+    keys = list(dict.fromkeys(tuple(matchers) for matchers, *_ in needs))
+    args: list[Any] = []
+    wheres = []
+    for key in keys:
+        where = Where()
+        where.args = args  # one numbering for every selector's clause: one statement
+        wheres.append(match_where(where.add("s.namespace = {}", namespace), key))
+    lo, hi = span
+    row = await repo.selectors_read(
+        db,
+        wheres,
+        max_series=limits.max_series,
+        lo_us=lo,
+        hi_us=hi,
+        window_us=WINDOW_US,
+        max_samples=limits.max_samples,
+    )
+    if row["over"]:
+        raise _too_many_series(keys[row["over"][0]], limits)
+    if row["loaded"] > limits.max_samples:
+        raise _too_many_samples(limits)
+    ids = row["series_ids"]
+    if not ids:
+        return _Read([], [], [], [], 0, "none")
+    # A series two selectors select comes once per selector.
+    found = zip(ids, row["names"], row["labels"], strict=True)
+    series = list({sid: (sid, name, labels) for sid, name, labels in found}.values())
+    chunks = list(zip(row["chunk_ids"] or (), row["chunks"] or (), strict=True))
+    return _Read(series, chunks, row["blocks"] or [], [], row["loaded"], "chunks")
+
+
+async def _read_snapshot(
+    conn: asyncpg.Connection, namespace: str, needs: Sequence[Need], limits: Limits
+) -> _Read:
+    """Read step by step in the caller's repeatable-read snapshot (the compactor moves samples
+    from the write log into chunks in one transaction, so chunks and log read apart could miss
+    or double them). The rollup plan: a selector the engine marks ``hour_edges`` (every read
+    an instant lookup at a whole hour) reads its series' hourly edges — two entries per hour
+    instead of every sample — for the hours the compactor has written, and chunks and log
+    only from the first hour the write log still holds; every other selector reads chunks
+    and log over its range."""
+    series: dict[int, tuple[int, str, dict[str, str]]] = {}
+    chunks: list[tuple[int, bytes]] = []
+    blocks: list[bytes] = []
+    edges: list[tuple[int, bytes]] = []
+    raw_spans: dict[tuple[int, int], set[int]] = {}
+    edge_ids: set[int] = set()
+    edge_lo, edge_hi = _MAX_US, _MIN_US
+    by_matchers: dict[tuple[Matcher, ...], list[int]] = {}
+    for matchers, min_t, max_t, hour_edges in needs:
+        key = tuple(matchers)
+        if key not in by_matchers:
+            rows = await _selected(conn, namespace, key, limits)
+            for r in rows:
+                series[r["series_id"]] = (r["series_id"], r["name"], r["labels"])
+            by_matchers[key] = [r["series_id"] for r in rows]
+        lo, hi = _us(min_t), _us(max_t + 1)
+        if hour_edges and by_matchers[key]:
+            edge_ids.update(by_matchers[key])
+            edge_lo, edge_hi = min(edge_lo, lo), max(edge_hi, hi)
+        else:
+            raw_spans.setdefault((lo, hi), set()).update(by_matchers[key])
+    if edge_ids:
+        # Hours from the first the write log holds a sample in are read raw.
+        logged = await repo.log_min_time(conn, edge_lo, edge_hi)
+        cutoff = edge_hi if logged is None else max(edge_lo, _hour_floor(logged))
+        if cutoff < edge_hi:
+            raw_spans.setdefault((cutoff, edge_hi), set()).update(edge_ids)
+        if cutoff > edge_lo:
+            edges = await repo.edges_packed(conn, sorted(edge_ids), _hour_floor(edge_lo), cutoff)
+    spans = [(sorted(ids), lo, hi) for (lo, hi), ids in raw_spans.items() if ids]
+    loaded = 0
+    for ids, lo, hi in spans:
+        loaded += await repo.chunk_samples(conn, ids, lo, hi, WINDOW_US)
+    if loaded > limits.max_samples:
+        raise _too_many_samples(limits)
+    for ids, lo, hi in spans:
+        chunks += await repo.chunks_between(conn, ids, lo, hi, WINDOW_US)
+    if spans:
+        lo = min(lo for _, lo, _ in spans)
+        hi = max(hi for _, _, hi in spans)
+        blocks = await repo.log_between(conn, lo, hi)
     read = "+".join(name for name, used in (("edges", edges), ("chunks", spans)) if used)
-    return Evaluated(data, read or "none")
+    return _Read(list(series.values()), chunks, blocks, edges, loaded, read or "none")
 
 
 def _hour_floor(us: int) -> int:

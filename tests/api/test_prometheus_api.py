@@ -549,6 +549,24 @@ async def test_limits_answer_422_execution(tight, http) -> None:
     # One is within it.
     got = await ok(http, live, headers, "/api/v1/query", {"query": 'm{i="1"}', "time": at})
     assert got["result"][0]["value"] == [float(at), "1"]
+    # Of several selectors, the one over the series limit is named: read in one statement
+    # (one time range) or step by step (two ranges: the offset).
+    for query in ('count(m{i="0"}) + count(m)', 'count(m{i="0"} offset 1m) + count(m)'):
+        status, kind, msg = await error(
+            http, live, headers, "/api/v1/query", {"query": query, "time": at}
+        )
+        assert (status, kind) == (422, "execution")
+        assert msg.startswith('the selector {__name__="m"} matches more than 2 series'), msg
+    # Once compacted, the sample limit is checked on the chunk rows, before any is read.
+    await _compacted(live)
+    for query in ('sum(m{i!="2"})', 'sum(m{i!="2"}) + sum(m{i!="2"} offset 1m)'):
+        status, kind, msg = await error(
+            http, live, headers, "/api/v1/query", {"query": query, "time": at}
+        )
+        assert (status, kind) == (422, "execution")
+        assert msg.startswith("query processing would load too many samples into memory")
+    got = await ok(http, live, headers, "/api/v1/query", {"query": 'm{i="1"}', "time": at})
+    assert got["result"][0]["value"] == [float(at), "1"]
     # A query text over HEARTH_PROMQL_MAX_QUERY_BYTES is refused before parsing.
     long = "+".join(["1"] * 40)
     for path, extra in (

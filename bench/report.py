@@ -466,6 +466,9 @@ def missing_comparison(
     if doc is not None and doc["failed"]:
         return f"**failed** (the bench: {doc['failed']}){built}"
     if doc is not None and not doc["stale"]:
+        run = started()
+        if run is not None and f"make {run['target']}" == PEERS_TARGET:
+            return f"**failed**: the bench ran but set no peer beside Hearth{built}"
         return f"not compared in this run: `{PEERS_TARGET}` runs the peers{built}"
     return f"not measured in this run: `{PEERS_TARGET}`{built}"
 

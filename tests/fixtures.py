@@ -3,10 +3,12 @@ a live server on a real port, HTTP sessions, tokens, users, the login page."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
 import secrets
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -158,3 +160,18 @@ async def admin_headers(live: Live, http: aiohttp.ClientSession) -> dict[str, st
     return await service_token(
         live, http, ["profile.read", "profile.write", "role.read", "role.write", "auth.introspect"]
     )
+
+
+async def run_hearth(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """``hearth ARGS`` in a subprocess with ``env``: its exit code, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "api.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()

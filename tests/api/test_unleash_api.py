@@ -21,7 +21,7 @@ from api.unleash_auth import REQUIRED_MESSAGE, WRONG_TYPE_MESSAGE
 from hearth_core.unleash.model import TokenSpec
 from hearth_core.unleash.service import create_token, revoke_token
 from tests.conftest import free_port, make_data_dir
-from tests.fixtures import service_token
+from tests.fixtures import run_hearth, service_token
 
 SECRET = re.compile(r"^\*:([a-z0-9][a-z0-9_-]*)\.[0-9a-f]{56}$")
 
@@ -433,18 +433,9 @@ async def test_token_cli_against_a_running_server(settings, hearth_env, tmp_path
     }
 
     async def hearth(*args: str) -> str:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "api.cli",
-            *args,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
-        return out.decode()
+        rc, out, err = await run_hearth(env, *args)
+        assert rc == 0, err
+        return out
 
     log = tmp_path / "server.log"
     with open(log, "wb") as out:  # noqa: ASYNC230 - the child process writes it

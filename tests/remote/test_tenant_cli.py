@@ -5,28 +5,13 @@ shows it, every change is audited, and an unknown client is a clear error."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 
 import aiohttp
 import orjson
 
 from api.keys import DB
-from tests.fixtures import Live, service_client
-
-
-async def _hearth(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "api.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
+from tests.fixtures import Live, run_hearth, service_client
 
 
 async def _status_until(
@@ -53,7 +38,7 @@ async def test_tenant_cli_binds_lists_and_unbinds(
     client_id, _, headers = await service_client(live, http, ["metrics.read"], name="cli-tenant")
     assert await _status_until(http, live.url, headers, 200) == 200
 
-    rc, out, err = await _hearth(
+    rc, out, err = await run_hearth(
         env,
         "metrics",
         "tenant",
@@ -68,21 +53,23 @@ async def test_tenant_cli_binds_lists_and_unbinds(
     assert "cli_ns" in out and "team-7" in out
     assert await _status_until(http, live.url, headers, 403) == 403
 
-    rc, out, err = await _hearth(env, "metrics", "tenant", "list", "--json")
+    rc, out, err = await run_hearth(env, "metrics", "tenant", "list", "--json")
     assert rc == 0, err
     mine = [t for t in orjson.loads(out) if t["client_id"] == client_id]
     assert mine and mine[0]["namespace"] == "cli_ns" and mine[0]["tenant"] == "team-7"
     assert mine[0]["updated_by"] == "cli"
 
-    rc, out, err = await _hearth(env, "metrics", "tenant", "unset", client_id)
+    rc, out, err = await run_hearth(env, "metrics", "tenant", "unset", client_id)
     assert rc == 0, err
     assert await _status_until(http, live.url, headers, 200) == 200
 
-    rc, _, err = await _hearth(
+    rc, _, err = await run_hearth(
         env, "metrics", "tenant", "set", "no-such-client", "--namespace", "x"
     )
     assert rc != 0 and "no-such-client" in err
-    rc, _, err = await _hearth(env, "metrics", "tenant", "set", client_id, "--namespace", "bad ns")
+    rc, _, err = await run_hearth(
+        env, "metrics", "tenant", "set", client_id, "--namespace", "bad ns"
+    )
     assert rc != 0 and "namespace" in err
 
     async with live.app[DB].acquire() as conn:

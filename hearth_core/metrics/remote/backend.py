@@ -124,11 +124,9 @@ class RemoteBackend:
 
     def state(self) -> RemoteState:
         parts = urlsplit(self._write_url)
-        shown = parts._replace(
-            netloc=parts.hostname or "" if parts.port is None else f"{parts.hostname}:{parts.port}"
-        )
+        netloc = parts.netloc.rpartition("@")[2]  # never the credentials
         return RemoteState(
-            write_url=urlunsplit(shown._replace(query="")),
+            write_url=urlunsplit(parts._replace(netloc=netloc, query="")),
             queue_bytes=self.queued_bytes,
             queue_requests=self.queued_requests,
             queue_limit_bytes=self._max_queue,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import logging
@@ -12,7 +13,6 @@ import sys
 import time
 import traceback
 
-import uvloop
 from aiohttp import web
 
 from api.app import create_app
@@ -20,6 +20,15 @@ from hearth_core.security.certs import server_context
 from hearth_core.settings import Settings
 
 log = logging.getLogger("hearth.server")
+
+
+def new_event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """``HEARTH_EVENT_LOOP``: uvloop (imported only then) or the standard library's loop."""
+    if settings.event_loop == "asyncio":
+        return asyncio.new_event_loop()
+    import uvloop
+
+    return uvloop.new_event_loop()
 
 
 def run_single(settings: Settings) -> None:
@@ -36,7 +45,7 @@ def run_single(settings: Settings) -> None:
         shutdown_timeout=settings.shutdown_timeout,
         handle_signals=True,
         print=None,
-        loop=uvloop.new_event_loop(),
+        loop=new_event_loop(settings),
         ssl_context=ssl_context,
     )
 

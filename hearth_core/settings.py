@@ -19,6 +19,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     port: int = 8080
     data_dir: str = ".hearth"
     workers: int = 1
+    # The event loop each server process runs. uvloop by default; the standard library's loop
+    # serves requests in arrival order when one process is saturated, where uvloop lets some
+    # connections wait many turns (bench/auth/RESULTS.md, "the tail at 64 connections").
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # External services; when unset the embedded default (localstack) starts its own.
     database_url: str | None = None
     database_read_url: str | None = None

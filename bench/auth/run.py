@@ -43,7 +43,7 @@ from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise, wait_idle
 from bench.harness.peers import HYDRA_MAX_CONNS, HYDRA_VERSION, Hydra, hydra_server
 from bench.harness.results import figure, finish, write_markdown, write_results
-from bench.harness.server import hearth_server, hello_server
+from bench.harness.server import Server, hearth_server, hello_server
 from bench.harness.tables import md_table, print_grid
 from bench.harness.wrk import Request, Result, Round, error_lines, measure, run_wrk, wrk_version
 
@@ -57,6 +57,15 @@ AIM_VS_HYDRA = {"token": 20.0, "introspect": 10.0}
 ENDPOINTS = ("hello", "token", "introspect")
 WORK = ("token", "introspect")
 PEER = f"Ory Hydra {HYDRA_VERSION}"
+# The tail at the highest connection count, profiled (issue 21): Hearth in two more
+# configurations (on the same PostgreSQL and Redis), and a bare aiohttp server spending a token
+# request's CPU time on every answer, on each event loop. label: (workers, environment).
+TAIL_CONFIGS: dict[str, tuple[int, dict[str, str]]] = {
+    "asyncio loop": (1, {"HEARTH_EVENT_LOOP": "asyncio"}),
+    "2 workers": (2, {}),
+}
+BUSY_US = 250
+BUSY = {"uvloop": f"busy {BUSY_US} µs (uvloop)", "asyncio": f"busy {BUSY_US} µs (asyncio)"}
 HYDRA = {"token": "hydra-token", "introspect": "hydra-introspect"}
 LABEL = {"token": "token issuance", "introspect": "introspection"}
 # Hydra's defaults, but for the scope of a client_credentials request that names none: granted
@@ -85,19 +94,27 @@ PEER_HEADER = [
 ]
 
 
+def work_of(endpoint: str) -> str:
+    """ "token (2 workers)" → "token": the work a tail configuration's row measures."""
+    return endpoint.split(" (", 1)[0]
+
+
 def verdicts(r: Result) -> tuple[str, str]:
     """(spec, aim) cells: target and whether it was met."""
     if r.endpoint == "hello":
         return "— (the limit)", "—"
     if r.endpoint.startswith("hydra-"):
         return "— (the peer)", "—"
+    if r.endpoint.startswith("busy "):
+        return "— (the event loop alone)", "—"
+    work = work_of(r.endpoint)
     ok = "met" if r.error_count == 0 else "failed (errors)"
     no = "NOT met" if r.error_count == 0 else "failed (errors)"
-    spec_t = SPEC_P99_MS[r.endpoint]
+    spec_t = SPEC_P99_MS[work]
     spec = f"p99 < {spec_t:g} ms: {ok if r.p99_ms < spec_t else no}"
     aim_ok = r.p99_ms < AIM_P99_MS
     aim = f"p99 < {AIM_P99_MS:g} ms"
-    if r.endpoint == "introspect":
+    if work == "introspect":
         aim_ok = aim_ok and (r.ratio or 0.0) >= AIM_INTROSPECT_RATIO
         aim += f", ≥ {AIM_INTROSPECT_RATIO:g}x hello"
     return spec, f"{aim}: {ok if aim_ok else no}"
@@ -117,6 +134,31 @@ def table_rows(results: list[Result]) -> list[list[str]]:
         ]
         for r in results
     ]
+
+
+def tail_chart(ax: Any, by: dict[tuple[str, int], Result], tail: list[Result]) -> None:
+    """p50/p99 at the highest connection count: each configuration, the busy hello-world on
+    each loop; the spec's p99 targets as lines."""
+    n = tail[0].connections
+    rows = [by[(w, n)] for w in WORK if (w, n) in by] + tail
+    ys = range(len(rows))
+    ax.barh(ys, [r.p99_ms for r in rows], color="#1f77b4", alpha=0.45, label="p99")
+    ax.barh(ys, [r.p50_ms for r in rows], color="#1f77b4", label="p50")
+    for y, r in zip(ys, rows, strict=True):
+        ax.text(r.p99_ms, y, f" {r.p99_ms:.0f} ms, {r.rps:,.0f}/s", va="center", fontsize=7)
+    ax.set_yticks(list(ys), [r.endpoint for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    for work, style in (("token", "--"), ("introspect", ":")):
+        ax.axvline(
+            SPEC_P99_MS[work],
+            color="red",
+            linestyle=style,
+            linewidth=1,
+            label=f"spec {work} {SPEC_P99_MS[work]:g} ms",
+        )
+    ax.set_xlabel("ms (median of the rounds)")
+    ax.set_title(f"The tail at {n} connections: event loop, workers")
+    ax.legend(fontsize=7)
 
 
 def peer_rows(by: dict[tuple[str, int], Result], conns: list[int]) -> list[list[str]]:
@@ -169,7 +211,9 @@ def write_chart(results: list[Result]) -> None:
     plt = pyplot()
     conns = sorted({r.connections for r in results})
     by = {(r.endpoint, r.connections): r for r in results}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    tail = [r for r in results if r.endpoint not in ENDPOINTS]
+    fig, axes = plt.subplots(1, 3 if tail else 2, figsize=(18 if tail else 12, 4.5))
+    ax1, ax2 = axes[0], axes[1]
     width = 0.8 / len(ENDPOINTS)
     colors = {"hello": "#9e9e9e", "token": "#1f77b4", "introspect": "#ff7f0e"}
     for i, ep in enumerate(ENDPOINTS):
@@ -193,6 +237,8 @@ def write_chart(results: list[Result]) -> None:
     ax2.set_yscale("log")
     ax2.set_title("Latency p50 (solid) / p99 (light)")
     ax2.legend(fontsize=7, ncol=2)
+    if tail:
+        tail_chart(axes[2], by, tail)
     fig.tight_layout()
     fig.savefig(HERE / "auth.png", dpi=110)
     plt.close(fig)
@@ -310,6 +356,66 @@ def measure_idle(
         f"p50 {result.p50_ms:.2f} ms, p99 {result.spread('p99_ms')} ms"
     )
     return result
+
+
+def auth_requests(
+    base: str, app: tuple[str, str], rs_auth: str, access_token: str
+) -> dict[str, Request]:
+    """The token and introspection requests wrk sends to the Hearth server at ``base``."""
+    form = urllib.parse.urlencode
+    return {
+        "token": Request(
+            f"{base}/oauth/token",
+            "POST",
+            form({"grant_type": "client_credentials"}),
+            basic(*app),
+            timeout_s=WRK_TIMEOUT_S,
+        ),
+        "introspect": Request(
+            f"{base}/oauth/introspect",
+            "POST",
+            form({"token": access_token}),
+            rs_auth,
+            timeout_s=WRK_TIMEOUT_S,
+        ),
+    }
+
+
+def measure_tail(
+    args: argparse.Namespace,
+    server: Server,
+    app: tuple[str, str],
+    rs_auth: str,
+    hello_url: str,
+    stack: ExitStack,
+    pids: list[int],
+) -> list[Result]:
+    """The tail at the highest connection count: the busy hello-world on uvloop and on the
+    standard library's loop, then Hearth in each of TAIL_CONFIGS, a server of its own on the
+    same PostgreSQL and Redis (its own access token: the issuer is the server's address)."""
+    n = max(args.connections)
+    out = []
+    urls = {"uvloop": hello_url, "asyncio": stack.enter_context(hello_server("asyncio"))}
+    for loop, url in urls.items():
+        busy = Request(f"{url}busy?us={BUSY_US}", timeout_s=WRK_TIMEOUT_S)
+        out.append(measure(BUSY[loop], busy, n, args.duration, args.warmup, args.rounds))
+    for label, (workers, env) in TAIL_CONFIGS.items():
+        with hearth_server(workers=workers, env=env, share=server) as other:
+            reqs = auth_requests(other.base, app, rs_auth, bearer_token(other, app))
+            for work in WORK:
+                out.append(
+                    measure_idle(
+                        f"{work} ({label})",
+                        reqs[work],
+                        n,
+                        args.duration,
+                        args.warmup,
+                        args.rounds,
+                        [*pids, other.proc.pid],
+                        [],
+                    )
+                )
+    return out
 
 
 def hydra_requests(hydra: Hydra) -> dict[str, Request]:
@@ -458,18 +564,21 @@ def p99_figures(by: dict[tuple[str, int], Result], results: list[Result]) -> lis
     Hydra was measured."""
     out = []
     for r in results:
-        if r.endpoint not in WORK:
+        work = work_of(r.endpoint)
+        if work not in WORK:
             continue
         h = by[("hello", r.connections)]
-        p = by.get((HYDRA[r.endpoint], r.connections))
+        # Hydra beside Hearth's default configuration only (one worker, uvloop).
+        p = by.get((HYDRA[work], r.connections)) if r.endpoint == work else None
+        config = r.endpoint[len(work) :]
         fig = figure(
-            f"{'token' if r.endpoint == 'token' else 'introspection'} p99 @ {r.connections} conns",
+            f"{LABEL[work].split()[0]} p99 @ {r.connections} conns{config}",
             round(r.p99_ms, 2),
             "ms",
-            f"p99 < {SPEC_P99_MS[r.endpoint]:g} ms",
-            r.p99_ms < SPEC_P99_MS[r.endpoint],
-            headline=r.endpoint,
-            target_value=SPEC_P99_MS[r.endpoint],
+            f"p99 < {SPEC_P99_MS[work]:g} ms",
+            r.p99_ms < SPEC_P99_MS[work],
+            headline=work,
+            target_value=SPEC_P99_MS[work],
             limit=f"hello-world p99 {h.p99_ms:.2f} ms, {h.rps:,.0f} req/s",
             limit_value=round(h.p99_ms, 2),
             chart="auth/auth.png",
@@ -505,6 +614,12 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated connection counts (default 16,64)",
     )
     p.add_argument(
+        "--no-tail",
+        action="store_true",
+        help="leave out the tail's profile at the highest connection count (Hearth with "
+        "HEARTH_EVENT_LOOP=asyncio and with 2 workers, the busy hello-world on each loop)",
+    )
+    p.add_argument(
         "--no-peers",
         action="store_true",
         help="leave Ory Hydra out (no comparison figures); by default it runs beside Hearth "
@@ -532,23 +647,9 @@ def main() -> int:
         say("token issuance and introspection verified")
         with ExitStack() as stack:
             hello_url = stack.enter_context(hello_server())
-            form = urllib.parse.urlencode
             requests = {
                 "hello": Request(hello_url, timeout_s=WRK_TIMEOUT_S),
-                "token": Request(
-                    f"{server.base}/oauth/token",
-                    "POST",
-                    form({"grant_type": "client_credentials"}),
-                    basic(*app),
-                    timeout_s=WRK_TIMEOUT_S,
-                ),
-                "introspect": Request(
-                    f"{server.base}/oauth/introspect",
-                    "POST",
-                    form({"token": access_token}),
-                    rs_auth,
-                    timeout_s=WRK_TIMEOUT_S,
-                ),
+                **auth_requests(server.base, app, rs_auth, access_token),
             }
             hydra: Hydra | None = None
             names = list(ENDPOINTS)
@@ -589,6 +690,8 @@ def main() -> int:
                             raise
                         peer_why = f"wrk against Hydra failed: {exc}"
                         say(f"!!! {peer_why}")
+            if not args.no_tail:
+                results += measure_tail(args, server, app, rs_auth, hello_url, stack, pids)
             hydra_errors = hydra_log_errors(hydra, spans)
         log_tail = server.log_tail()
 

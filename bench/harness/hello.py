@@ -1,12 +1,16 @@
 """The limit to compare against: a bare aiohttp hello-world on uvloop, one process, no access log
-(``GET /``: "ok"; ``POST /``: the body read, 204).
+(``GET /``: "ok"; ``POST /``: the body read, 204; ``GET /busy?us=N``: "ok" after N µs of CPU,
+the shape of a request whose handler computes, to see how the event loop shares one saturated
+process among connections).
 
-python bench/harness/hello.py PORT
+python bench/harness/hello.py PORT [uvloop|asyncio]
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 
 import uvloop
 from aiohttp import web
@@ -25,18 +29,27 @@ async def sink(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def busy(request: web.Request) -> web.Response:
+    until = time.perf_counter() + int(request.query.get("us", "0")) / 1e6
+    while time.perf_counter() < until:
+        pass
+    return web.Response(text="ok")
+
+
 def main() -> None:
     port = int(sys.argv[1])
+    stdlib = sys.argv[2:] == ["asyncio"]
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/", hello)
     app.router.add_post("/", sink)
+    app.router.add_get("/busy", busy)
     web.run_app(
         app,
         host="127.0.0.1",
         port=port,
         access_log=None,
         print=None,
-        loop=uvloop.new_event_loop(),
+        loop=asyncio.new_event_loop() if stdlib else uvloop.new_event_loop(),
     )
 
 

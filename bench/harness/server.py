@@ -196,12 +196,13 @@ def hearth_server(
 
 
 @contextmanager
-def hello_server() -> Iterator[str]:
-    """The limit every request is compared with: a bare aiohttp hello-world (``hello.py``)."""
+def hello_server(loop: str = "uvloop") -> Iterator[str]:
+    """The limit every request is compared with: a bare aiohttp hello-world (``hello.py``), on
+    uvloop or the standard library's event loop (``loop="asyncio"``)."""
     port = free_port()
-    say(f"starting the aiohttp hello-world on :{port}")
+    say(f"starting the aiohttp hello-world on :{port} ({loop})")
     proc = subprocess.Popen(
-        [sys.executable, str(HELLO), str(port)],
+        [sys.executable, str(HELLO), str(port), loop],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         start_new_session=True,

@@ -221,6 +221,43 @@ def test_workers_share_the_port_and_are_replaced(settings, hearth_env):
             proc.kill()
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_serve_runs_on_the_event_loop_it_is_given(loop, settings, hearth_env):
+    """HEARTH_EVENT_LOOP picks the loop of every worker: uvloop is loaded only when chosen."""
+    port = free_port()
+    env = {
+        **hearth_env,
+        "HEARTH_DATABASE_URL": settings.database_url,
+        "HEARTH_REDIS_URL": settings.redis_url,
+        "HEARTH_DATA_DIR": str(make_data_dir("hearth-loop-")),
+        "HEARTH_EVENT_LOOP": loop,
+    }
+    proc = _start(env, "--port", str(port), "--workers", "2")
+    try:
+        _wait_ready(proc, port)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert ("uvloop" in maps) == (loop == "uvloop"), f"worker {pid} on {loop}"
+        assert all(_get(f"http://127.0.0.1:{port}/readyz") == 200 for _ in range(10))
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_an_unknown_event_loop_is_refused(hearth_env):
+    env = {**hearth_env, "HEARTH_EVENT_LOOP": "tokio"}
+    res = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve"], env=env, capture_output=True, text=True
+    )
+    assert res.returncode != 0
+    assert "HEARTH_EVENT_LOOP" in res.stderr and "tokio" in res.stderr
+
+
 @pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["status"]])
 def test_every_command_has_help(command, hearth_env):
     out = subprocess.run(

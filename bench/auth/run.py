@@ -136,6 +136,18 @@ def table_rows(results: list[Result]) -> list[list[str]]:
     ]
 
 
+def spec_lines(line: Any) -> None:
+    """The spec's p99 targets, drawn by ``ax.axhline`` or ``ax.axvline``."""
+    for work, style in (("token", "--"), ("introspect", ":")):
+        line(
+            SPEC_P99_MS[work],
+            color="red",
+            linestyle=style,
+            linewidth=1,
+            label=f"spec: {LABEL[work]} p99 < {SPEC_P99_MS[work]:g} ms",
+        )
+
+
 def tail_chart(ax: Any, by: dict[tuple[str, int], Result], tail: list[Result]) -> None:
     """p50/p99 at the highest connection count: each configuration, the busy hello-world on
     each loop; the spec's p99 targets as lines."""
@@ -148,14 +160,7 @@ def tail_chart(ax: Any, by: dict[tuple[str, int], Result], tail: list[Result]) -
         ax.text(r.p99_ms, y, f" {r.p99_ms:.0f} ms, {r.rps:,.0f}/s", va="center", fontsize=7)
     ax.set_yticks(list(ys), [r.endpoint for r in rows], fontsize=8)
     ax.invert_yaxis()
-    for work, style in (("token", "--"), ("introspect", ":")):
-        ax.axvline(
-            SPEC_P99_MS[work],
-            color="red",
-            linestyle=style,
-            linewidth=1,
-            label=f"spec {work} {SPEC_P99_MS[work]:g} ms",
-        )
+    spec_lines(ax.axvline)
     ax.set_xlabel("ms (median of the rounds)")
     ax.set_title(f"The tail at {n} connections: event loop, workers")
     ax.legend(fontsize=7)
@@ -306,14 +311,7 @@ def write_peer_chart(results: list[Result], why: str) -> None:
     top = max((r.rps for r in hearth + hydra if r), default=1.0)
     ax1.set_ylim(top=top * 8)  # room for the legend above the bars
     ax1.legend(fontsize=8, loc="upper left")
-    for work, style in (("token", "--"), ("introspect", ":")):
-        ax2.axhline(
-            SPEC_P99_MS[work],
-            color="red",
-            linestyle=style,
-            linewidth=1,
-            label=f"spec: {LABEL[work]} p99 < {SPEC_P99_MS[work]:g} ms",
-        )
+    spec_lines(ax2.axhline)
     ax2.set_ylabel("p99 ms (median; whiskers: min-max of the rounds)")
     ax2.set_title("Latency p99", fontsize=10)
     ax2.legend(fontsize=7, loc="upper left")

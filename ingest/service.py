@@ -294,9 +294,8 @@ class IngestService:
         response: dict[str, Any] | None,
         queued: list[Job],
     ) -> Written:
-        if self.tenants is not None and self.tenants.of(client_id) is not None:
-            # Only a bound client's batch needs its namespaces listed.
-            self.tenants.check_written(client_id, batch.namespaces())
+        if self.tenants is not None:
+            self.tenants.check_written(client_id, batch.namespaces)
         if self.backend is not None:
             return await self._write_remote(
                 self.backend, batch, client_id=client_id, reservation=reservation, response=response

@@ -42,7 +42,13 @@ from bench.harness.client import basic, bearer_token, create_client, http
 from bench.harness.log import BenchError, run_main, say
 from bench.harness.machine import machine_info, machine_line, noise, wait_idle
 from bench.harness.peers import HYDRA_MAX_CONNS, HYDRA_VERSION, Hydra, hydra_server
-from bench.harness.results import figure, finish, write_markdown, write_results
+from bench.harness.results import (
+    figure,
+    finish,
+    peer_failed_figure,
+    write_markdown,
+    write_results,
+)
 from bench.harness.server import Server, hearth_server, hello_server
 from bench.harness.tables import md_table, print_grid
 from bench.harness.wrk import Request, Result, Round, error_lines, measure, run_wrk, wrk_version
@@ -507,53 +513,41 @@ def peer_figures(
                 continue
             aim = AIM_VS_HYDRA[work]
             name = f"Hearth ÷ Hydra, {LABEL[work]} req/s @ {n} conns"
-            hello = by[("hello", n)]
             common: dict[str, Any] = {
                 "headline": work,
                 "target_value": aim,
-                "limit": f"hello-world {hello.rps:,.0f} req/s",
+                "limit": f"hello-world {by[('hello', n)].rps:,.0f} req/s",
                 "chart": "auth/hydra.png",
-                "peer": PEER,
                 "hearth_value": round(h.rps, 1),
                 "compared_unit": "req/s",
+                "hearth_rounds": _rounds(h, "rps"),
             }
             if p is None or not p.rps:
                 reason = why or "Hydra answered no request"
-                fig = figure(
-                    name,
-                    None,
-                    "x peer",
-                    f"aim ≥ {aim:g}x",
-                    False,
-                    detail=f"{PEER} failed: {reason}",
-                    errors=1,
-                    **common,
+                out.append(
+                    peer_failed_figure(name, PEER, reason, target=f"aim ≥ {aim:g}x", **common)
                 )
-                fig |= {"hearth_rounds": _rounds(h, "rps"), "peer_rounds": []}
-                fig["peer_failed"] = reason
-                out.append(fig)
                 continue
             ratio = h.rps / p.rps
             stalled = short_rounds(p)
-            fig = figure(
-                name,
-                round(ratio, 2),
-                "x peer",
-                f"aim ≥ {aim:g}x",
-                ratio >= aim,
-                detail=f"Hearth {h.spread('rps', '{:,.0f}')} req/s, p50 {h.p50_ms:.2f} ms, "
-                f"p99 {h.p99_ms:.2f} ms; Hydra {p.spread('rps', '{:,.0f}')} req/s, p50 "
-                f"{p.p50_ms:.2f} ms, p99 {p.p99_ms:.2f} ms, {p.error_count} errors",
-                errors=p.error_count + h.error_count + (1 if stalled else 0),
-                peer_value=round(p.rps, 1),
-                **common,
+            out.append(
+                figure(
+                    name,
+                    round(ratio, 2),
+                    "x peer",
+                    f"aim ≥ {aim:g}x",
+                    ratio >= aim,
+                    detail=f"Hearth {h.spread('rps', '{:,.0f}')} req/s, p50 {h.p50_ms:.2f} "
+                    f"ms, p99 {h.p99_ms:.2f} ms; Hydra {p.spread('rps', '{:,.0f}')} req/s, "
+                    f"p50 {p.p50_ms:.2f} ms, p99 {p.p99_ms:.2f} ms, {p.error_count} errors",
+                    errors=p.error_count + h.error_count + (1 if stalled else 0),
+                    peer=PEER,
+                    peer_value=round(p.rps, 1),
+                    peer_rounds=_rounds(p, "rps"),
+                    peer_failed=stalled,
+                    **common,
+                )
             )
-            fig |= {
-                "hearth_rounds": _rounds(h, "rps"),
-                "peer_rounds": _rounds(p, "rps"),
-                "peer_failed": stalled,
-            }
-            out.append(fig)
     return out
 
 
@@ -569,6 +563,16 @@ def p99_figures(by: dict[tuple[str, int], Result], results: list[Result]) -> lis
         # Hydra beside Hearth's default configuration only (one worker, uvloop).
         p = by.get((HYDRA[work], r.connections)) if r.endpoint == work else None
         config = r.endpoint[len(work) :]
+        beside: dict[str, Any] = {}
+        if p is not None and not short_rounds(p):  # a stalled Hydra's p99 is no comparison
+            beside = {
+                "peer": PEER,
+                "hearth_value": round(r.p99_ms, 2),
+                "peer_value": round(p.p99_ms, 2),
+                "compared_unit": "ms p99",
+                "hearth_rounds": _rounds(r, "p99_ms"),
+                "peer_rounds": _rounds(p, "p99_ms"),
+            }
         fig = figure(
             f"{LABEL[work].split()[0]} p99 @ {r.connections} conns{config}",
             round(r.p99_ms, 2),
@@ -585,17 +589,8 @@ def p99_figures(by: dict[tuple[str, int], Result], results: list[Result]) -> lis
             + (f"; Hydra p99 {p.p99_ms:.2f} ms, {p.rps:,.0f} req/s" if p else ""),
             errors=r.error_count,
             rounds=_rounds(r, "p99_ms"),
+            **beside,
         )
-        if p is not None and not short_rounds(p):  # a stalled Hydra's p99 is no comparison
-            fig |= {
-                "peer": PEER,
-                "hearth_value": round(r.p99_ms, 2),
-                "peer_value": round(p.p99_ms, 2),
-                "compared_unit": "ms p99",
-                "hearth_rounds": _rounds(r, "p99_ms"),
-                "peer_rounds": _rounds(p, "p99_ms"),
-                "peer_failed": "",
-            }
         out.append(fig)
     return out
 

@@ -72,8 +72,9 @@ def noise() -> str:
             names.add(prog)
         elif b"pytest" in argv[1:3]:
             names.add("pytest")
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"load average {load}" + (f"; running: {', '.join(sorted(names))}" if names else "")
+    return f"load average {load_average()}" + (
+        f"; running: {', '.join(sorted(names))}" if names else ""
+    )
 
 
 def wait_for_quiet(max_load: float, timeout: float) -> float:

@@ -330,16 +330,13 @@ async def _fresh_database(server: Server, name: str) -> None:
 
 
 @contextmanager
-def hydra_server(
-    pg_of: Server, *, env: dict[str, str] | None = None, max_conns: int | None = None
-) -> Iterator[Hydra]:
+def hydra_server(pg_of: Server, *, env: dict[str, str] | None = None) -> Iterator[Hydra]:
     """Ory Hydra on ``pg_of``'s PostgreSQL, in a fresh database ``hydra`` (its pool raised to
-    ``max_conns``, by default HYDRA_MAX_CONNS), migrated by ``hydra migrate sql -e --yes``,
+    HYDRA_MAX_CONNS), migrated by ``hydra migrate sql -e --yes``,
     then ``hydra serve all --dev`` (plain HTTP) on two free ports with JWT access tokens, a
     random system secret, logging at warn, telemetry off; ``env`` is added to its
     configuration (Hydra reads every key from the environment: ``OAUTH2_...``)."""
     binary, version = hydra_binary()
-    max_conns = max_conns or HYDRA_MAX_CONNS
     asyncio.run(_fresh_database(pg_of, HYDRA_DATABASE))
     base_url = pg_of.pg_url().rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1)
     public_port, admin_port = free_port(), free_port()
@@ -348,7 +345,7 @@ def hydra_server(
     full = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(work),
-        "DSN": f"{base_url}/{HYDRA_DATABASE}?sslmode=disable&max_conns={max_conns}",
+        "DSN": f"{base_url}/{HYDRA_DATABASE}?sslmode=disable&max_conns={HYDRA_MAX_CONNS}",
         "SECRETS_SYSTEM": secrets.token_hex(32),
         "URLS_SELF_ISSUER": f"http://127.0.0.1:{public_port}/",
         "SERVE_PUBLIC_HOST": "127.0.0.1",

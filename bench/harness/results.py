@@ -104,6 +104,7 @@ def peer_failed_figure(
     headline: str | None = None,
     compared_unit: str | None = None,
     hearth_value: float | None = None,
+    hearth_rounds: list[float] | None = None,
     limit: str = "",
     chart: str | None = None,
 ) -> dict[str, Any]:
@@ -124,6 +125,7 @@ def peer_failed_figure(
         peer=peer,
         hearth_value=hearth_value,
         compared_unit=compared_unit,
+        hearth_rounds=hearth_rounds,
         peer_failed=why,
     )
 

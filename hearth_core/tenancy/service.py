@@ -10,6 +10,7 @@ backend's default tenant (``HEARTH_METRICS_REMOTE_TENANT``) is used.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -89,12 +90,13 @@ class TenantService:
             )
         return bound.namespace
 
-    def check_written(self, client_id: str, namespaces: list[str]) -> None:
-        """403 when a bound client's batch names a namespace other than its own."""
+    def check_written(self, client_id: str, namespaces: Callable[[], list[str]]) -> None:
+        """403 when a bound client's batch names a namespace other than its own. The batch's
+        ``namespaces`` are listed only for a bound client (a native pass over the batch)."""
         bound = self._by_client.get(client_id)
         if bound is None:
             return
-        other = [ns for ns in namespaces if ns != bound.namespace]
+        other = [ns for ns in namespaces() if ns != bound.namespace]
         if other:
             raise Forbidden(
                 f"client {client_id!r} is bound to metrics namespace {bound.namespace!r}; "

@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_MASTER_KEY, free_port, make_data_dir
+from tests.fixtures import run_hearth
 
 
 async def test_no_secret_in_the_logs(settings, hearth_env, tmp_path):
@@ -50,24 +51,12 @@ async def test_no_secret_in_the_logs(settings, hearth_env, tmp_path):
                         pass
                     await asyncio.sleep(0.1)
                 # A confidential client that can do everything below (made via the CLI, like an admin).
-                mk = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "api.cli",
-                    "client",
-                    "create",
-                    "--name",
-                    "x",
-                    "--grants",
-                    "client_credentials,password,refresh_token",
-                    "--scopes",
-                    "profile.write,openid",
-                    "--json",
-                    env=env,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
+                _, made, _ = await run_hearth(
+                    env,
+                    *("client", "create", "--name", "x", "--json"),
+                    *("--grants", "client_credentials,password,refresh_token"),
+                    *("--scopes", "profile.write,openid"),
                 )
-                made, _ = await mk.communicate()
                 creds = orjson.loads(made)
                 secrets.append(creds["client_secret"])
                 auth = {

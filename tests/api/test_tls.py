@@ -13,6 +13,7 @@ from api.app import create_app
 from api.keys import IDENTITY
 from hearth_core.security.certs import make_dev_certs, server_context
 from tests.conftest import free_port
+from tests.fixtures import run_hearth
 
 
 @pytest.fixture
@@ -81,24 +82,9 @@ async def test_mtls_refuses_without_a_client_certificate_and_maps_the_subject(tl
 
 
 async def test_dev_certs_cli(tmp_path, hearth_env):
-    import asyncio
-    import sys
-
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "api.cli",
-        "certs",
-        "dev",
-        "--out",
-        str(tmp_path),
-        env=hearth_env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err
+    code, out, err = await run_hearth(hearth_env, "certs", "dev", "--out", str(tmp_path))
+    assert code == 0, err
     for name in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key"):
         assert (tmp_path / name).exists()
     assert (tmp_path / "server.key").stat().st_mode & 0o777 == 0o600
-    assert b"--client-ca" in out
+    assert "--client-ca" in out

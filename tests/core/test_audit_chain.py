@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sys
 
 import asyncpg
 import pytest
 
 from hearth_core import audit
+from tests.fixtures import run_hearth
 
 
 async def _write(db, n: int) -> None:
@@ -52,18 +52,8 @@ async def test_verify_detects_a_changed_and_a_deleted_row(db, settings, hearth_e
         "HEARTH_DATABASE_URL": settings.database_url,
         "HEARTH_REDIS_URL": settings.redis_url,
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "api.cli",
-        "audit",
-        "verify",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    assert proc.returncode == 1 and b"audit chain broken" in err and b"was changed" in err
+    code, _, err = await run_hearth(env, "audit", "verify")
+    assert code == 1 and "audit chain broken" in err and "was changed" in err
 
 
 async def test_concurrent_writers_keep_one_chain(settings, db):

@@ -6,7 +6,6 @@ import asyncio
 import csv
 import gzip
 import io
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,7 @@ import pytest
 from api.app import create_app
 from api.keys import DB, INGEST
 from tests.conftest import free_port
-from tests.fixtures import Live, service_token
+from tests.fixtures import Live, run_hearth, service_token
 
 NOW = int(time.time())
 
@@ -387,27 +386,14 @@ async def test_cli_ingest_streams_a_file(live, tmp_path, mh, hearth_env):
     path.write_bytes(b"\n".join(orjson.dumps(p) for p in pts(2500, series=11, ns="cli")) + b"\n")
     token = mh["Authorization"].split()[1]
     # The server runs in this event loop: run the CLI as a subprocess without blocking it.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "api.cli",
-        "ingest",
-        str(path),
-        "--url",
-        live.url,
-        "--token",
-        token,
-        "--batch-size",
-        "1000",
-        "--gzip",
-        env=hearth_env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, err = await run_hearth(
+        hearth_env,
+        *("ingest", str(path), "--url", live.url, "--token", token),
+        *("--batch-size", "1000", "--gzip"),
     )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    assert "ingested 2500 points (0 rejected)" in out.decode() and "points/s" in out.decode()
-    assert "ingesting points.ndjson" in err.decode()
+    assert code == 0, err
+    assert "ingested 2500 points (0 rejected)" in out and "points/s" in out
+    assert "ingesting points.ndjson" in err
     assert await _count(live, "cli") == 2500
 
 
